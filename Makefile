@@ -1,0 +1,49 @@
+# medfix: `make run` starts the whole product on embedded defaults; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint venv assets browser services clean
+
+# The virtualenv is rebuilt whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[edge,cloud,dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Front-end packages come from the npm registry into node_modules/ (ignored by git).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+assets: node_modules/.installed
+
+# Debian's chromium drives the browser tests (Playwright never downloads a browser of its own).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium missing: run 'sudo apt-get install chromium' for the browser tests"; \
+	  fi; \
+	fi
+
+# PostgreSQL, Redis and Mosquitto for the integration tests; started only when they are down.
+services:
+	@bash scripts/services.sh
+
+run: venv assets
+	$(BIN)/medfix demo run
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: venv assets browser services lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,0 +1,117 @@
+"""Login, registration, verification and account administration under /api/v1."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from cloud.audit.service import Actor
+from cloud.auth import service
+from cloud.auth.models import Role, Verification
+from cloud.auth.schemas import InviteCode, Registration, TokenOut, UserActive, UserCreate, UserOut
+from cloud.db import SessionDep
+from cloud.deps import SESSION_COOKIE, ActorDep, AdminUser, CurrentUser, SettingsDep, token_ttl
+from cloud.errors import DomainError
+
+router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+
+class BadCredentials(DomainError):
+    """Wrong username or password."""
+
+    status_code = 401
+
+
+@router.post("/auth/token", response_model=TokenOut)
+def login(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep
+) -> TokenOut:
+    """OAuth2 password flow: a bearer token for valid credentials."""
+    user = service.authenticate(session, username=form.username, password=form.password)
+    if user is None:
+        raise BadCredentials("wrong username or password")
+    ttl = token_ttl(settings)
+    token = service.issue_token(session, user=user, ttl=ttl)
+    session.commit()
+    return TokenOut(access_token=token, expires_in=int(ttl.total_seconds()))
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(request: Request, response: Response, session: SessionDep, _user: CurrentUser) -> None:
+    """End the current token or page session."""
+    header = request.headers.get("authorization", "")
+    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
+    token = token or request.cookies.get(SESSION_COOKIE)
+    if token:
+        service.revoke_token(session, token=token)
+        session.commit()
+    response.delete_cookie(SESSION_COOKIE)
+
+
+@router.get("/auth/me", response_model=UserOut)
+def me(user: CurrentUser) -> UserOut:
+    """The signed-in account."""
+    return UserOut.model_validate(user)
+
+
+@router.post("/auth/register", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+def register(body: Registration, session: SessionDep) -> UserOut:
+    """A lab user signs up for their hospital; verified at once with a valid invite code."""
+    user = service.create_user(
+        session, username=body.username, password=body.password, role=Role.lab_user,
+        full_name=body.full_name, phone=body.phone, hospital_id=body.hospital_id,
+        actor=Actor.system("self-registration"),
+    )
+    if body.invite_code:
+        service.verify_with_invite_code(session, user=user, invite_code=body.invite_code)
+    session.commit()
+    return UserOut.model_validate(user)
+
+
+@router.post("/auth/verify", response_model=UserOut)
+def verify_self(body: InviteCode, session: SessionDep, user: CurrentUser) -> UserOut:
+    """A lab user verifies with their hospital's invite code."""
+    service.verify_with_invite_code(session, user=user, invite_code=body.invite_code)
+    session.commit()
+    return UserOut.model_validate(user)
+
+
+@router.get("/users", response_model=list[UserOut])
+def list_users(
+    session: SessionDep,
+    _admin: AdminUser,
+    role: Role | None = None,
+    hospital_id: int | None = None,
+    verification: Annotated[Verification | None, Query()] = None,
+) -> list[UserOut]:
+    """Accounts, filtered (admin)."""
+    users = service.list_users(session, role=role, hospital_id=hospital_id, verification=verification)
+    return [UserOut.model_validate(u) for u in users]
+
+
+@router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+def create_user(body: UserCreate, session: SessionDep, _admin: AdminUser, actor: ActorDep) -> UserOut:
+    """Create an account of any role (admin)."""
+    user = service.create_user(session, actor=actor, **body.model_dump())
+    session.commit()
+    return UserOut.model_validate(user)
+
+
+@router.post("/users/{user_id}/verify", response_model=UserOut)
+def verify_user(user_id: int, session: SessionDep, _admin: AdminUser, actor: ActorDep) -> UserOut:
+    """Approve a lab user's bond to their hospital (admin)."""
+    user = service.verify_user(session, user_id=user_id, actor=actor)
+    session.commit()
+    return UserOut.model_validate(user)
+
+
+@router.patch("/users/{user_id}", response_model=UserOut)
+def set_active(
+    user_id: int, body: UserActive, session: SessionDep, _admin: AdminUser, actor: ActorDep
+) -> UserOut:
+    """Enable or disable an account (admin)."""
+    user = service.set_active(session, user_id=user_id, active=body.is_active, actor=actor)
+    session.commit()
+    return UserOut.model_validate(user)

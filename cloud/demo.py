@@ -1,0 +1,103 @@
+"""Demo data: two Shanghai hospitals, their labs' analyzers, two device groups and one account per role."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cloud.audit.service import Actor
+from cloud.auth.models import Role
+from cloud.auth.service import create_user
+from cloud.registry import groups, service
+from cloud.registry.models import DeviceStatus, Hospital
+from cloud.registry.schemas import DeviceIn, GroupCreate, HospitalIn
+
+DEMO_PASSWORD = "medfix-demo"
+DEMO_ACTOR = Actor.system("demo-seed")
+
+HOSPITALS = [
+    HospitalIn(name="上海交通大学医学院附属瑞金医院", aliases=["瑞金医院", "Ruijin Hospital"],
+               address="上海市黄浦区瑞金二路197号", latitude=31.2117, longitude=121.4677, geofence_radius_m=800,
+               invite_code="RJ-2026"),
+    HospitalIn(name="复旦大学附属中山医院", aliases=["中山医院", "Zhongshan Hospital"],
+               address="上海市徐汇区枫林路180号", latitude=31.2007, longitude=121.4530, geofence_radius_m=800,
+               invite_code="ZS-2026"),
+]
+DEPARTMENTS = {0: ["检验科", "急诊检验", "临床分子诊断中心"], 1: ["检验科", "急诊检验"]}
+
+# (hospital index, department, manufacturer, model, category, serial, installed, key device, status, score)
+DEVICES = [
+    (0, "检验科", "Roche", "cobas c 702", "chemistry", "C702-1834-07", date(2019, 5, 12), True, "in_service", 92),
+    (0, "检验科", "Roche", "cobas c 502", "chemistry", "C502-2201-33", date(2019, 5, 12), False, "in_service", 88),
+    (0, "检验科", "Roche", "cobas e 801", "immunoassay", "E801-0943-12", date(2020, 3, 2), True, "under_repair", 71),
+    (0, "检验科", "Roche", "cobas 8100", "automation", "8100-0311-02", date(2019, 5, 10), True, "in_service", 95),
+    (0, "检验科", "Sysmex", "XN-1000", "hematology", "XN1-26881", date(2021, 8, 20), False, "in_service", 90),
+    (0, "检验科", "Sysmex", "CS-5100", "coagulation", "CS51-10482", date(2022, 1, 15), False, "in_service", 86),
+    (0, "检验科", "Beckman Coulter", "AU5800", "chemistry", "AU58-2019-4471", date(2018, 11, 3), False, "fault", 54),
+    (0, "急诊检验", "Roche", "cobas c 311", "chemistry", "C311-1288-90", date(2017, 6, 30), False, "in_service", 77),
+    (0, "急诊检验", "Siemens Healthineers", "DCA Vantage", "poct", "DCAV-318812", date(2020, 9, 9), False,
+     "in_service", 93),
+    (0, "临床分子诊断中心", "Cepheid", "GeneXpert IV", "molecular", "GX4-808125", date(2021, 2, 18), True,
+     "in_service", 97),
+    (0, "急诊检验", "Roche", "cobas c 111", "chemistry", "C111-41077", date(2016, 4, 1), False, "in_service", 68),
+    (1, "检验科", "Sysmex", "XN-550", "hematology", "XN55-14330", date(2020, 7, 7), False, "in_service", 91),
+    (1, "检验科", "Sysmex", "XN-10 (B4)", "hematology", "XN10-22014", date(2021, 10, 11), True, "in_service", 89),
+    (1, "检验科", "Sysmex", "XN-10 (B4)", "hematology", "XN10-22015", date(2021, 10, 11), False, "in_service", 87),
+    (1, "检验科", "Sysmex", "SP-50", "hematology", "SP50-3021", date(2021, 10, 11), False, "in_service", 84),
+    (1, "检验科", "Abbott", "ARCHITECT i2000SR", "immunoassay", "ISR-55012", date(2018, 3, 28), False,
+     "in_service", 74),
+    (1, "检验科", "Mindray", "BS-2000M", "chemistry", "BS2K-MR-8810", date(2022, 6, 6), False, "in_service", 94),
+    (1, "急诊检验", "Horiba", "Pentra XLR", "hematology", "PXLR-71023", date(2016, 12, 12), False, "fault", 58),
+    (1, "急诊检验", "Radiometer", "ABL90 FLEX PLUS", "blood_gas", "ABL90-75410", date(2023, 2, 1), False,
+     "in_service", 98),
+    (1, "检验科", "Bio-Rad", "D-100", "other", "D100-2207", date(2022, 9, 19), False, "in_service", 90),
+]
+
+GROUPS = [
+    (0, "cobas 8000 生化免疫流水线", "Roche cobas 8000", ["cobas c 702", "cobas c 502", "cobas e 801", "cobas 8100"],
+     ["C702-1834-07", "C502-2201-33", "E801-0943-12", "8100-0311-02"]),
+    (1, "XN-9000 血液流水线", "Sysmex XN-9000", ["XN-10 (B4)", "SP-50"], ["XN10-22014", "XN10-22015", "SP50-3021"]),
+]
+
+# (username, role, full name); lab users belong to the first hospital.
+DEMO_USERS = [
+    ("admin", "admin", "系统管理员"),
+    ("agent", "agent", "王坐席"),
+    ("center", "service_center", "远程服务中心 李工"),
+    ("engineer", "engineer", "张工程师"),
+    ("labuser", "lab_user", "瑞金检验科 陈老师"),
+]
+
+
+def seed(session: Session) -> bool:
+    """Load the demo data into an empty database; returns False (and changes nothing) otherwise."""
+    if session.execute(select(func.count(Hospital.id))).scalar_one():
+        return False
+    hospitals = [service.create_hospital(session, data=h, actor=DEMO_ACTOR) for h in HOSPITALS]
+    departments = {}
+    for index, names in DEPARTMENTS.items():
+        for name in names:
+            departments[(index, name)] = service.create_department(
+                session, hospital_id=hospitals[index].id, name=name, actor=DEMO_ACTOR)
+    by_serial = {}
+    for h, dept, maker, model, category, serial, installed, key, status, score in DEVICES:
+        device = service.create_device(session, actor=DEMO_ACTOR, data=DeviceIn(
+            serial=serial, manufacturer=maker, model=model, category=category, hospital_id=hospitals[h].id,
+            department_id=departments[(h, dept)].id, install_date=installed,
+            warranty_end=date(installed.year + 5, installed.month, 1), keywords=[model.split()[0], category],
+            status=DeviceStatus(status), maintenance_score=score, is_key=key,
+        ))
+        by_serial[serial] = device
+    for h, name, line, models, serials in GROUPS:
+        groups.create_group(session, actor=DEMO_ACTOR, data=GroupCreate(
+            name=name, line=line, compatible_models=models, device_ids=[by_serial[s].id for s in serials],
+            department_id=departments[(h, "检验科")].id,
+        ))
+    for username, role, full_name in DEMO_USERS:
+        is_lab = role == Role.lab_user
+        create_user(session, username=username, password=DEMO_PASSWORD, role=Role(role), actor=DEMO_ACTOR,
+                    full_name=full_name, phone="13800000000", hospital_id=hospitals[0].id if is_lab else None,
+                    verified=True)
+    return True

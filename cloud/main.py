@@ -1,0 +1,100 @@
+"""create_app(): the FastAPI application with its routers, error handlers, pages and static files."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from cloud.audit import api as audit_api
+from cloud.auth import api as auth_api
+from cloud.config import Settings, get_settings
+from cloud.db import make_engine, make_sessionmaker
+from cloud.errors import DomainError
+from cloud.registry import api as registry_api
+from cloud.web import pages
+
+log = logging.getLogger("medfix.cloud")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Front-end packages installed from the npm registry at set-up time (never committed).
+VENDOR_PACKAGES = {"weui": "weui/dist", "sortablejs": "sortablejs", "htmx": "htmx.org/dist", "echarts": "echarts/dist"}
+
+
+def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "message": err["msg"]}
+        for err in exc.errors()
+    ]
+    return JSONResponse({"detail": "the request is invalid", "errors": errors}, status_code=422)
+
+
+def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    body: dict[str, object] = {"detail": exc.message, **exc.extra}
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The cloud service for settings (default: from the environment)."""
+    settings = settings or get_settings()
+    engine = make_engine(settings.effective_database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="medfix",
+        version="0.1.0",
+        summary="Keeps hospital lab analyzers running: registry, repair flow, predictive maintenance.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DomainError, _domain_error)
+
+    @app.get("/healthz", tags=["health"], response_class=PlainTextResponse)
+    def healthz() -> str:
+        """The process is up."""
+        return "ok"
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        """The database answers; 503 when it does not."""
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:  # any driver error means not ready
+            log.warning("readiness check failed: %s", exc)
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ready", "database": "ok"})
+
+    app.include_router(auth_api.router)
+    app.include_router(registry_api.router)
+    app.include_router(audit_api.router)
+    app.include_router(pages.router)
+    pages.install(app)
+
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
+    node_modules = REPO_ROOT / "node_modules"
+    for name, sub in VENDOR_PACKAGES.items():
+        folder = node_modules / sub
+        if folder.is_dir():
+            app.mount(f"/vendor/{name}", StaticFiles(directory=folder), name=f"vendor-{name}")
+        else:
+            log.warning("front-end package %s missing under %s; run `make assets`", name, node_modules)
+    return app

@@ -1,0 +1,11 @@
+"""Imports every domain's models so Base.metadata knows all tables (Alembic and tests need that)."""
+
+from __future__ import annotations
+
+
+def import_all_models() -> None:
+    """Register every table on Base.metadata."""
+    import cloud.audit.models
+    import cloud.auth.models
+    import cloud.numbering
+    import cloud.registry.models  # noqa: F401

@@ -1,0 +1,1 @@
+"""Hospitals, departments, devices and device groups."""

@@ -1,0 +1,186 @@
+"""Server-rendered pages: sign-in and the admin registry views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from cloud.auth import service as auth_service
+from cloud.auth.models import Role, User
+from cloud.db import SessionDep
+from cloud.deps import SESSION_COOKIE, OptionalUser, SettingsDep, token_ttl
+from cloud.registry import groups as group_service
+from cloud.registry import service as registry_service
+from cloud.registry.models import DeviceStatus
+from cloud.registry.schemas import DeviceCategory
+from cloud.tenancy import Scope
+from cloud.web.i18n import pick_language, translate
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+LANGUAGE_COOKIE = "medfix_lang"
+PAGE_SIZE = 25
+
+router = APIRouter(include_in_schema=False)
+
+
+class LoginRequired(Exception):
+    """A page needs a signed-in user with one of some roles."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+def install(app: FastAPI) -> None:
+    """Send page visitors without a session to the sign-in page instead of a JSON 401."""
+
+    async def to_login(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoginRequired)
+        return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
+
+    app.add_exception_handler(LoginRequired, to_login)
+
+
+def render(request: Request, template: str, user: User | None, **context: Any) -> HTMLResponse:
+    """A template rendered with the user, the language and `_` as the translation function."""
+    language = pick_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
+    return TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {"user": user, "lang": language, "_": lambda text: translate(text, language), **context},
+    )
+
+
+def page_user(*roles: Role) -> Any:
+    """A dependency for pages: the signed-in user with one of roles, else a redirect to sign in."""
+
+    def check(request: Request, user: OptionalUser) -> User:
+        if user is None or (roles and user.role not in roles):
+            raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+        return user
+
+    return Depends(check)
+
+
+def _home_for(user: User) -> str:
+    return "/admin/devices" if user.role == Role.admin else "/admin/devices" if user.is_staff else "/"
+
+
+def _safe_next(next_url: str | None) -> str | None:
+    # Only same-site paths: an open redirect after login would be a phishing aid.
+    if next_url and next_url.startswith("/") and not next_url.startswith("//"):
+        return next_url
+    return None
+
+
+@router.get("/")
+def index(user: OptionalUser) -> Response:
+    """The front door: staff go to their console, everyone else signs in."""
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse(_home_for(user), status_code=303)
+
+
+@router.get("/login")
+def login_page(request: Request, user: OptionalUser, next: str | None = None) -> Response:
+    """The sign-in form."""
+    return render(request, "login.html", user, next=_safe_next(next) or "", error=None)
+
+
+@router.post("/login")
+def login_submit(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    """Check the credentials and start a page session in an HttpOnly cookie."""
+    user = auth_service.authenticate(session, username=username, password=password)
+    if user is None:
+        response = render(request, "login.html", None, next=_safe_next(next) or "",
+                          error="Wrong username or password", username=username)
+        response.status_code = 401
+        return response
+    ttl = token_ttl(settings)
+    token = auth_service.issue_token(session, user=user, ttl=ttl)
+    session.commit()
+    response = RedirectResponse(_safe_next(next) or _home_for(user), status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(ttl.total_seconds()), httponly=True,
+                        samesite="lax", secure=settings.cookie_secure)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, session: SessionDep) -> Response:
+    """End the page session."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        auth_service.revoke_token(session, token=token)
+        session.commit()
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/lang/{language}")
+def set_language(language: str, request: Request) -> Response:
+    """Switch the UI language and go back."""
+    back = _safe_next(request.headers.get("referer", "").split(request.headers.get("host", ""), 1)[-1]) or "/"
+    response = RedirectResponse(back, status_code=303)
+    response.set_cookie(LANGUAGE_COOKIE, language if language in ("zh-CN", "en") else "zh-CN",
+                        max_age=365 * 86400, samesite="lax")
+    return response
+
+
+STAFF = (Role.admin, Role.agent, Role.service_center, Role.engineer)
+
+
+@router.get("/admin")
+def admin_home() -> Response:
+    """The admin area starts at the device list."""
+    return RedirectResponse("/admin/devices", status_code=303)
+
+
+@router.get("/admin/devices")
+def admin_devices(
+    request: Request,
+    session: SessionDep,
+    user: Annotated[User, page_user(*STAFF)],
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    hospital_id: Annotated[str | None, Query()] = None,
+    status: Annotated[str | None, Query()] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    """All registered devices with search, hospital and status filters."""
+    hospital = int(hospital_id) if hospital_id and hospital_id.isdigit() else None
+    status_filter = DeviceStatus(status) if status in DeviceStatus.__members__ else None
+    devices, total = registry_service.list_devices(
+        session, scope=Scope.everything(), q=q or None, hospital_id=hospital, status=status_filter,
+        limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+    )
+    group_names = {g.id: g.name for g in group_service.list_groups(session, scope=Scope.everything())}
+    return render(
+        request, "admin/devices.html", user, devices=devices, total=total, page=page,
+        pages=max(1, -(-total // PAGE_SIZE)), q=q or "", hospital_id=hospital, status=status_filter,
+        hospitals=registry_service.list_hospitals(session, scope=Scope.everything()),
+        statuses=list(DeviceStatus), group_names=group_names, categories=list(DeviceCategory),
+    )
+
+
+@router.get("/admin/groups")
+def admin_groups(
+    request: Request,
+    session: SessionDep,
+    user: Annotated[User, page_user(*STAFF)],
+) -> Response:
+    """Device groups with their members in line order; admins reorder by drag and drop."""
+    all_groups = group_service.list_groups(session, scope=Scope.everything())
+    warnings = {g.id: group_service.model_warnings(g) for g in all_groups}
+    return render(request, "admin/groups.html", user, groups=all_groups, warnings=warnings,
+                  can_edit=user.role == Role.admin)

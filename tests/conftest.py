@@ -1,0 +1,28 @@
+"""Shared test helpers: real services (PostgreSQL, Redis, Mosquitto) are required in CI and optional locally."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def need(condition: bool, what: str) -> None:
+    """Skip when a local service or tool is missing; in CI that is a failure, never a skip."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI (.ci/run starts it)")
+    pytest.skip(f"{what} is not available here")
