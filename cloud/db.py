@@ -75,6 +75,9 @@ def make_engine(url: str) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit (responses are built after it)."""
+    from cloud.models_index import import_all_models
+
+    import_all_models()  # every mapper must be known before the first query, whoever opens the session
     return sessionmaker(engine, expire_on_commit=False)
 
 

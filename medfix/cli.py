@@ -41,3 +41,7 @@ def version() -> None:
     from medfix import __version__
 
     typer.echo(__version__)
+
+
+if __name__ == "__main__":
+    app()

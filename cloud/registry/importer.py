@@ -163,8 +163,9 @@ def import_devices(
         pairs = [(d.manufacturer, d.serial) for _, d, _, _ in parsed]
         for chunk_start in range(0, len(pairs), 500):
             chunk = pairs[chunk_start:chunk_start + 500]
-            existing |= set(session.execute(select(Device.manufacturer, Device.serial).where(
-                tuple_(Device.manufacturer, Device.serial).in_(chunk))).tuples())
+            found = session.execute(select(Device.manufacturer, Device.serial).where(
+                tuple_(Device.manufacturer, Device.serial).in_(chunk)))
+            existing |= {(maker, serial) for maker, serial in found}
     for index, data, _, _ in parsed:
         if (data.manufacturer, data.serial) in existing:
             errors.append({"row": index, "field": "serial",

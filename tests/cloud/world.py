@@ -42,7 +42,8 @@ def build_world(session: Session) -> World:
         name="上海交通大学医学院附属瑞金医院", aliases=["瑞金医院"], latitude=31.2117, longitude=121.4677,
         geofence_radius_m=800, invite_code="RJ-INVITE"))
     b = service.create_hospital(session, actor=ACTOR, data=HospitalIn(
-        name="复旦大学附属中山医院", aliases=["中山医院"], latitude=31.2007, longitude=121.4530, invite_code="ZS-INVITE"))
+        name="复旦大学附属中山医院", aliases=["中山医院"], latitude=31.2007, longitude=121.4530,
+        invite_code="ZS-INVITE"))
     world.hospital_a, world.hospital_b = a.id, b.id
     world.dept_a = service.create_department(session, hospital_id=a.id, name="检验科", actor=ACTOR).id
     world.dept_b = service.create_department(session, hospital_id=b.id, name="检验科", actor=ACTOR).id
