@@ -1,0 +1,1 @@
+"""Analyzer simulators used by tests, the demo and `medfix edge simulate`."""
