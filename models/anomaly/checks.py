@@ -1,0 +1,201 @@
+"""Conformance suite run over every anomaly detector (river's ``check_estimator`` in spirit).
+
+``yield_checks(factory)`` yields one callable per check; each raises ``AssertionError`` on failure.
+``factory`` builds a fresh detector with fixed hyper-parameters (and seed, where one exists).
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import random
+from collections.abc import Callable, Iterator, Sequence
+
+from models.anomaly.base import Detector
+
+__all__ = ["check_detector", "yield_checks"]
+
+Factory = Callable[[], Detector]
+Series = list[tuple[float, float | None]]
+
+
+def _seasonal(n: int, seed: int = 7, start: int = 0) -> Series:
+    rng = random.Random(seed)
+    out: Series = []
+    for i in range(start, start + n):
+        value = 50.0 + 10.0 * math.sin(2.0 * math.pi * i / 96.0) + rng.gauss(0.0, 1.0)
+        out.append((value, 1_700_000_000.0 + 300.0 * i))
+    return out
+
+
+def _run(det: Detector, series: Sequence[tuple[float, float | None]]) -> list[float]:
+    return [det.score_learn_one(x, t) for x, t in series]
+
+
+def _state(det: Detector) -> bytes:
+    return pickle.dumps(det, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _assert_scores(scores: Sequence[float], what: str) -> None:
+    for s in scores:
+        assert isinstance(s, float), f"{what}: score {s!r} is not a float"
+        assert 0.0 <= s <= 1.0, f"{what}: score {s!r} outside [0, 1]"
+
+
+def check_pickle_round_trip(factory: Factory) -> None:
+    """A pickled and restored detector has identical state and produces identical next scores."""
+    det = factory()
+    _run(det, _seasonal(600))
+    copy = pickle.loads(_state(det))
+    assert type(copy) is type(det)
+    assert _state(copy) == _state(det), "state changed by the pickle round trip"
+    tail = _seasonal(300, start=600)
+    assert _run(copy, tail) == _run(det, tail), "restored detector scores differently"
+
+
+def check_deterministic(factory: Factory) -> None:
+    """Two detectors built the same way score the same stream identically."""
+    series = _seasonal(800)
+    assert _run(factory(), series) == _run(factory(), series)
+
+
+def check_score_one_is_pure(factory: Factory) -> None:
+    """score_one leaves the state untouched; score_learn_one == score_one then learn_one."""
+    det, twin = factory(), factory()
+    for x, t in _seasonal(500):
+        before = _state(det)
+        s = det.score_one(x, t)
+        assert _state(det) == before, "score_one changed the state"
+        det.learn_one(x, t)
+        assert twin.score_learn_one(x, t) == s
+    assert _state(det) == _state(twin)
+
+
+def check_scores_in_unit_interval(factory: Factory) -> None:
+    """Scores are floats in [0, 1] on ordinary, extreme and adversarial inputs."""
+    rng = random.Random(3)
+    series: Series = [(rng.choice([0.0, 1e-300, -1e300, 1e300, rng.gauss(0, 1)]), None) for _ in range(400)]
+    series += [(rng.expovariate(0.01) * rng.choice([-1, 1]), None) for _ in range(400)]
+    _assert_scores(_run(factory(), series), "extreme values")
+    _assert_scores(_run(factory(), _seasonal(600)), "seasonal")
+
+
+def check_non_finite_ignored(factory: Factory) -> None:
+    """NaN and +/-inf score 0.0 and leave the state unchanged, also in bursts."""
+    det = factory()
+    _run(det, _seasonal(400))
+    before = _state(det)
+    for bad in [math.nan, math.inf, -math.inf] * 50:
+        assert det.score_learn_one(bad, None) == 0.0
+        assert det.score_one(bad, None) == 0.0
+        det.learn_one(bad, None)
+    assert _state(det) == before, "a non-finite reading changed the state"
+    _assert_scores(_run(det, _seasonal(200, start=400)), "after a burst of NaN")
+
+
+def check_constant_series(factory: Factory) -> None:
+    """A constant stream never alerts (after its first readings) and scores stay in range."""
+    det = factory()
+    scores = _run(det, [(42.0, 60.0 * i) for i in range(3000)])
+    _assert_scores(scores, "constant")
+    assert not any(det.alert(s) for s in scores[10:]), "constant stream raised an alert"
+    zero = _run(factory(), [(0.0, None)] * 1000)
+    assert not any(s >= 0.5 for s in zero[10:])
+
+
+def check_gaps_and_repeated_timestamps(factory: Factory) -> None:
+    """Gaps, repeated and backwards timestamps, and missing timestamps are accepted."""
+    series = _seasonal(1200)
+    odd: Series = []
+    for i, (x, t) in enumerate(series):
+        assert t is not None
+        if 300 <= i < 310:
+            continue  # a gap
+        if i % 50 == 0:
+            odd.append((x, t))  # a repeated timestamp
+        odd.append((x, t + (7 * 86400.0 if i > 600 else 0.0)))  # a week-long gap at 600
+        if i % 97 == 0:
+            odd.append((x, None))
+            odd.append((x, t - 3600.0))  # backwards
+    _assert_scores(_run(factory(), odd), "gaps")
+
+
+def _train_until_quiet(det: Detector, quiet: int = 200) -> int:
+    """Feed the seasonal stream until ``quiet`` readings in a row raised no alert; return the position."""
+    series = _seasonal(6000)
+    run = 0
+    for i, (x, t) in enumerate(series):
+        run = 0 if det.alert(det.score_learn_one(x, t)) else run + 1
+        if i >= 2000 and run >= quiet:
+            return i + 1
+    raise AssertionError("the detector never went quiet on a plain seasonal stream")
+
+
+def check_step_change_relearned(factory: Factory) -> None:
+    """A lasting step change (e.g. after calibration) alerts, then is learned: no alarm forever."""
+    det = factory()
+    start = _train_until_quiet(det)
+    after = [(x + 200.0, t) for x, t in _seasonal(4000, start=start)]
+    scores = _run(det, after)
+    _assert_scores(scores, "step")
+    assert any(det.alert(s) for s in scores[:50]), "a large step change did not alert"
+    late = scores[len(scores) // 2 :]
+    assert not any(det.alert(s) for s in late), "still alarming long after the step"
+
+
+def check_detects_spike(factory: Factory) -> None:
+    """A gross spike after a quiet stretch alerts."""
+    det = factory()
+    _train_until_quiet(det)
+    assert det.alert(det.score_one(500.0, None)), "a gross spike did not alert"
+
+
+def check_constant_memory(factory: Factory) -> None:
+    """The state size does not grow with the stream (20k vs 100k readings)."""
+    det = factory()
+    rng = random.Random(11)
+    for i in range(100_000):
+        det.learn_one(rng.gauss(0.0, 1.0) + (i % 500) * 0.01, float(i))
+        if i == 19_999:
+            small = len(_state(det))
+    large = len(_state(det))
+    assert large <= small * 1.1 + 256, f"state grew from {small} to {large} bytes"
+
+
+def check_clone(factory: Factory) -> None:
+    """clone() returns an untrained detector with the same hyper-parameters."""
+    det = factory()
+    _run(det, _seasonal(300))
+    assert _state(det.clone()) == _state(factory())
+
+
+CHECKS: tuple[Callable[[Factory], None], ...] = (
+    check_pickle_round_trip,
+    check_deterministic,
+    check_score_one_is_pure,
+    check_scores_in_unit_interval,
+    check_non_finite_ignored,
+    check_constant_series,
+    check_gaps_and_repeated_timestamps,
+    check_step_change_relearned,
+    check_detects_spike,
+    check_constant_memory,
+    check_clone,
+)
+
+
+def yield_checks(factory: Factory) -> Iterator[Callable[[], None]]:
+    """Yield every conformance check bound to ``factory`` (each callable raises on failure)."""
+    for check in CHECKS:
+
+        def bound(check: Callable[[Factory], None] = check) -> None:
+            check(factory)
+
+        bound.__name__ = check.__name__
+        yield bound
+
+
+def check_detector(factory: Factory) -> None:
+    """Run the whole conformance suite over one detector."""
+    for check in yield_checks(factory):
+        check()

@@ -1,0 +1,208 @@
+"""Contextual-novelty detector with anomaly-likelihood post-processing (the production detector)."""
+
+from __future__ import annotations
+
+import math
+
+from models.anomaly.base import Detector, tail_to_score
+
+__all__ = ["ContextLikelihood"]
+
+_SQRT1_2 = 1.0 / math.sqrt(2.0)
+# While resting, scores are scaled into [0, _DAMP * threshold): visible, but never an alert.
+_DAMP = 0.98
+
+
+class ContextLikelihood(Detector):
+    """Scores how surprising a reading is, as a tail probability, from three cheap cues.
+
+    1. *Context novelty*: the reading is quantised into ``levels`` bins of the range seen so far;
+       the last ``order`` bins form a context; a context never seen before is a surprise.
+       A new extreme beyond the range by more than ``spatial`` x range is a surprise too, and so is
+       a reading more than ``zraw`` running standard deviations from the running mean.
+    2. *Anomaly likelihood* (after Numenta): surprises (0/1) are averaged over ``short`` readings;
+       that average is compared with its own long-run distribution (exponentially weighted over
+       ``long`` readings, standard deviation at least ``min_std``); its upper tail probability
+       ``p`` gives the score ``-log10(p) / 10`` (score 0.5 means p = 1e-5).
+    3. *Gross outliers*: the two-sided Gaussian tail of the reading's z-score (running mean and
+       variance over ``zlong`` readings, z divided by ``zscale``) scored the same way; the larger
+       of the two scores wins.
+
+    After a score reaches ``threshold`` the detector rests for ``rest`` readings (scores are scaled
+    below the threshold) so one incident raises one alert.  A lasting level shift is re-learned:
+    when the z-score stays above ``zraw`` for ``relearn`` readings, the running mean and variance
+    restart from fast ones.  A gap longer than ``gap`` typical intervals restarts the context.
+    Memory is constant: a table of ``levels ** order`` counters and a ring of ``short`` floats.
+
+    >>> det = ContextLikelihood()
+    >>> for i in range(2000):
+    ...     _ = det.score_learn_one(float(i % 24), 60.0 * i)
+    >>> det.score_one(5.0, 120_000.0) < det.threshold <= det.score_one(500.0, 120_000.0)
+    True
+    """
+
+    def __init__(
+        self,
+        levels: int = 16,
+        order: int = 3,
+        spatial: float = 0.05,
+        zraw: float = 3.0,
+        short: int = 10,
+        long: int = 150,
+        min_std: float = 0.05,
+        zlong: int = 3000,
+        zscale: float = 1.75,
+        rest: int = 120,
+        relearn: int = 60,
+        gap: float = 10.0,
+        grace: int = 150,
+        threshold: float = 0.5,
+    ) -> None:
+        self.levels = levels
+        self.order = order
+        self.spatial = spatial
+        self.zraw = zraw
+        self.short = short
+        self.long = long
+        self.min_std = min_std
+        self.zlong = zlong
+        self.zscale = zscale
+        self.rest = rest
+        self.relearn = relearn
+        self.gap = gap
+        self.grace = grace
+        self.threshold = threshold
+        self._mod = levels ** (order - 1)
+        self._counts = [0] * (levels**order)
+        self._n = 0
+        self._lo = 0.0
+        self._hi = 0.0
+        self._ctx = 0
+        self._fill = 0
+        self._last_t: float | None = None
+        self._dt = 0.0
+        self._ring = [0.0] * short
+        self._pos = 0
+        self._sum = 0.0
+        self._mean = 0.0
+        self._var = 0.0
+        self._xm = 0.0
+        self._xv = 0.0
+        self._fm = 0.0
+        self._fv = 0.0
+        self._away = 0
+        self._quiet = 0
+
+    def _step(self, x: float, t: float | None, learn: bool) -> float:
+        if x - x != 0.0:
+            return 0.0
+        n = self._n
+        lo = self._lo
+        hi = self._hi
+        raw = 0.0
+        if n == 0:
+            lo = hi = x
+        else:
+            tol = self.spatial * (hi - lo)
+            if x < lo:
+                if x < lo - tol:
+                    raw = 1.0
+                lo = x
+            elif x > hi:
+                if x > hi + tol:
+                    raw = 1.0
+                hi = x
+        # timestamps: a long gap restarts the context chain
+        fill = self._fill
+        dt = self._dt
+        last_t = self._last_t
+        if t is not None and last_t is not None:
+            step = t - last_t
+            if step > 0.0:
+                if dt > 0.0 and step > self.gap * dt:
+                    fill = 0
+                else:
+                    dt = step if dt == 0.0 else dt + 0.01 * (step - dt)
+        # context novelty
+        span = hi - lo
+        levels = self.levels
+        q = int((x - lo) / span * levels) if span > 0.0 else 0
+        if q >= levels:
+            q = levels - 1
+        ctx = (self._ctx % self._mod) * levels + q if fill else q
+        fill += 1
+        full = fill >= self.order
+        if full and self._counts[ctx] == 0:
+            raw = 1.0
+        # gross outliers
+        zx = 0.0
+        if n >= self.grace:
+            xsd = math.sqrt(self._xv)
+            if xsd > 0.0:
+                zx = abs(x - self._xm) / xsd
+            elif x != self._xm:
+                zx = 1e9
+            if zx > self.zraw:
+                raw = 1.0
+        # anomaly likelihood of the short-term average
+        pos = self._pos
+        total = self._sum - self._ring[pos] + raw
+        avg = total / self.short
+        mean = self._mean
+        var = self._var
+        std = math.sqrt(var)
+        if std < self.min_std:
+            std = self.min_std
+        z = (avg - mean) / std
+        score = 0.0
+        if n >= self.grace:
+            if z > 0.0:
+                score = tail_to_score(0.5 * math.erfc(z * _SQRT1_2))
+            if zx > 0.0:
+                sx = tail_to_score(math.erfc(zx / self.zscale * _SQRT1_2))
+                if sx > score:
+                    score = sx
+        if self._quiet > 0:
+            score *= _DAMP * self.threshold
+        if not learn:
+            return score
+        self._n = n + 1
+        self._lo = lo
+        self._hi = hi
+        self._ctx = ctx
+        self._fill = fill if fill < self.order else self.order
+        if t is not None and (last_t is None or t > last_t):
+            self._last_t = t
+        self._dt = dt
+        if full:
+            self._counts[ctx] += 1
+        self._ring[pos] = raw
+        self._pos = pos + 1 if pos + 1 < self.short else 0
+        self._sum = total
+        w = 1.0 / min(n + 1, self.long)
+        d = avg - mean
+        self._mean = mean + w * d
+        self._var = (1.0 - w) * (var + w * d * d)
+        self._learn_level(x, n, zx)
+        if self._quiet > 0:
+            self._quiet -= 1
+        elif score >= self.threshold:
+            self._quiet = self.rest
+        return score
+
+    def _learn_level(self, x: float, n: int, zx: float) -> None:
+        """Update the running mean/variance, restarting them after a lasting level shift."""
+        wx = 1.0 / min(n + 1, self.zlong)
+        dx = x - self._xm
+        self._xm += wx * dx
+        self._xv = (1.0 - wx) * (self._xv + wx * dx * dx)
+        wf = 1.0 / min(n + 1, max(self.zlong // 20, 2))
+        df = x - self._fm
+        self._fm += wf * df
+        self._fv = (1.0 - wf) * (self._fv + wf * df * df)
+        if zx > self.zraw:
+            self._away += 1
+            if self._away >= self.relearn:
+                self._xm, self._xv, self._away = self._fm, self._fv, 0
+        else:
+            self._away = 0
