@@ -21,13 +21,17 @@ node_modules/.installed: package.json package-lock.json
 
 assets: node_modules/.installed
 
-# Debian's chromium drives the browser tests (Playwright never downloads a browser of its own).
+# Debian's chromium drives the browser tests (Playwright never downloads a browser of its own);
+# the CJK fonts make zh-CN pages readable in its screenshots.
+BROWSER_DEBS := chromium fonts-noto-cjk
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@missing=$$(for p in $(BROWSER_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    echo "installing $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "chromium missing: run 'sudo apt-get install chromium' for the browser tests"; \
+	    echo "missing: $$missing (sudo apt-get install $$missing) - browser tests will skip"; \
 	  fi; \
 	fi
 

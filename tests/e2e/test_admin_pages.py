@@ -1,0 +1,96 @@
+"""The admin pages in a real browser against the product as `make run` starts it."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import LiveServer, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def _sign_in(page, server: LiveServer, username: str = "admin") -> None:  # noqa: ANN001
+    page.goto(f"{server.url}/admin/devices")
+    assert "/login" in page.url
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "medfix-demo")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/devices")
+
+
+def test_admin_sees_seeded_devices_and_can_filter(demo_server: LiveServer, browser) -> None:  # noqa: ANN001
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    _sign_in(page, demo_server)
+    rows = page.locator("#device-table tbody tr")
+    assert rows.count() == 20
+    assert page.locator("h1 .count").inner_text().startswith("20")
+    assert page.get_by_text("cobas c 702").count() == 1
+    assert page.get_by_text("MF-000001").count() == 1
+    screenshot(page, "admin-devices")
+    page.fill("input[name=q]", "(B4)")
+    page.click(".filters button")
+    page.wait_for_load_state()
+    assert page.locator("#device-table tbody tr").count() == 2
+    page.select_option("select[name=status]", "fault")
+    page.fill("input[name=q]", "")
+    page.click(".filters button")
+    page.wait_for_load_state()
+    assert page.locator("#device-table tbody tr").count() == 2  # the AU5800 and the Pentra XLR
+    context.close()
+
+
+def test_admin_reorders_a_group_by_drag_and_drop(demo_server: LiveServer, browser) -> None:  # noqa: ANN001
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    _sign_in(page, demo_server)
+    page.click("nav.mainnav >> text=设备组")
+    page.wait_for_url("**/admin/groups")
+    cards = page.locator("section.group")
+    assert cards.count() == 2
+    first = cards.nth(0)
+    names_before = first.locator(".member .mono").all_inner_texts()
+    assert len(names_before) == 4
+    screenshot(page, "admin-groups")
+
+    handles = first.locator(".member .handle")
+    source = handles.nth(0).bounding_box()
+    target = handles.nth(2).bounding_box()
+    page.mouse.move(source["x"] + 4, source["y"] + 4)
+    page.mouse.down()
+    for step in range(1, 11):  # SortableJS follows pointer moves, so move in steps
+        page.mouse.move(source["x"] + 4, source["y"] + 4 + (target["y"] - source["y"] + 12) * step / 10)
+    page.mouse.up()
+    page.wait_for_selector(".toast.ok")
+
+    names_after = first.locator(".member .mono").all_inner_texts()
+    assert names_after != names_before and sorted(names_after) == sorted(names_before)
+    group_id = first.get_attribute("data-group-id")
+    token = httpx.post(f"{demo_server.url}/api/v1/auth/token",
+                       data={"username": "admin", "password": "medfix-demo"}).json()["access_token"]
+    saved = httpx.get(f"{demo_server.url}/api/v1/groups/{group_id}",
+                      headers={"Authorization": f"Bearer {token}"}).json()
+    assert [m["system_number"] for m in saved["members"]] == names_after
+    page.reload()
+    assert page.locator("section.group").nth(0).locator(".member .mono").all_inner_texts() == names_after
+    screenshot(page, "admin-groups-reordered")
+    context.close()
+
+
+def test_login_page_refuses_a_wrong_password(demo_server: LiveServer, browser) -> None:  # noqa: ANN001
+    page = browser.new_page(locale="zh-CN")
+    page.goto(f"{demo_server.url}/login")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", "not-the-password")
+    page.click("button[type=submit]")
+    assert page.locator(".alert.error").inner_text() == "用户名或密码错误"
+    screenshot(page, "login-refused")
+    page.close()
+
+
+def test_pages_follow_an_english_browser(demo_server: LiveServer, browser) -> None:  # noqa: ANN001
+    page = browser.new_page(locale="en-US")
+    page.goto(f"{demo_server.url}/login")
+    assert page.locator("button[type=submit]").inner_text() == "Sign in"
+    page.close()
