@@ -57,6 +57,10 @@ class MalformedPayloadError(TelemetryError, RemoteProtocolError):
     """The payload is not valid gzip/JSON or does not match the schema."""
 
 
+class PayloadTooLargeError(MalformedPayloadError):
+    """The payload (or what it inflates to) is over the size limit; receivers answer 413 rather than 422."""
+
+
 class Quality(StrEnum):
     """How far a reading can be trusted (OPC UA style good/uncertain/bad)."""
 
@@ -300,7 +304,7 @@ def _decode(data: bytes, model: type[_Message], max_decoded_bytes: int) -> _Mess
     name = model.__name__
     raw = _gunzip(data, max_decoded_bytes) if is_gzip(data) else data
     if len(raw) > max_decoded_bytes:
-        raise MalformedPayloadError(f"{name} payload is {len(raw)} bytes, over the {max_decoded_bytes} limit")
+        raise PayloadTooLargeError(f"{name} payload is {len(raw)} bytes, over the {max_decoded_bytes} limit")
     try:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -334,9 +338,102 @@ def _gunzip(data: bytes, max_decoded_bytes: int) -> bytes:
     try:
         out = inflater.decompress(data, max_decoded_bytes + 1)
         if len(out) > max_decoded_bytes:
-            raise MalformedPayloadError(f"gzip payload inflates beyond the {max_decoded_bytes} byte limit")
+            raise PayloadTooLargeError(f"gzip payload inflates beyond the {max_decoded_bytes} byte limit")
         if not inflater.eof:
             raise MalformedPayloadError("gzip payload is truncated")
     except zlib.error as exc:
         raise MalformedPayloadError(f"payload is not valid gzip: {exc}") from exc
     return out
+
+
+# --- MQTT v5 transport contract ---------------------------------------------------------------------
+#
+# A gateway publishes each encoded Batch (gzip optional) with QoS 1 to batch_topic(gateway_id), carrying
+# its token (the same one as the HTTP bearer token) in the MQTT v5 user property MQTT_TOKEN_PROPERTY.
+# The cloud answers with QoS 1 on the publish's ResponseTopic when that lies under the gateway's own
+# prefix (see gateway_prefix), otherwise on ack_topic(gateway_id), echoing CorrelationData. The reply
+# carries the user property MQTT_STATUS_PROPERTY: "200" means the payload is an encoded BatchAck; any
+# other value is an HTTP-like status ("401" bad token, "403" batch of another gateway, "413" too large,
+# "422" malformed / unsupported version) and the payload is a UTF-8 JSON object {"detail": "..."}.
+# Only a "200" reply lets the batch leave the outbox; a 4xx one will not change if the batch is re-sent.
+#
+# Gateway liveness: on connect the gateway sets a Last Will on status_topic(gateway_id) with payload
+# encode_status(GatewayStatus.OFFLINE), QoS 1, retained, then publishes encode_status(GatewayStatus.ONLINE)
+# retained to the same topic. Both carry the token user property too, so the cloud can trust them.
+# That is how the cloud tells "gateway offline" from "device offline" (an AVAILABILITY event).
+
+MQTT_TOPIC_ROOT: Final = "medfix/v1"
+"""Prefix of every medfix topic; the version segment changes only with an incompatible topic layout."""
+
+MQTT_TOKEN_PROPERTY: Final = "medfix-token"
+"""MQTT v5 user property carrying the gateway's token on batch and status publishes."""
+
+MQTT_STATUS_PROPERTY: Final = "medfix-status"
+"""MQTT v5 user property on the cloud's reply: "200" for a BatchAck payload, else an HTTP-like error status."""
+
+
+class GatewayStatus(StrEnum):
+    """A gateway's own connection state, as published on its retained status topic."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+def _topic_gateway(gateway_id: str) -> str:
+    if not _KEY_PART.match(gateway_id):
+        raise ValueError(f"gateway_id must match {_KEY_PART.pattern}, got {gateway_id!r}")
+    return gateway_id
+
+
+def gateway_prefix(gateway_id: str, *, root: str = MQTT_TOPIC_ROOT) -> str:
+    """Return "<root>/gw/<gateway_id>/", the topic subtree that belongs to one gateway."""
+    return f"{root}/gw/{_topic_gateway(gateway_id)}/"
+
+
+def batch_topic(gateway_id: str, *, root: str = MQTT_TOPIC_ROOT) -> str:
+    """Where a gateway publishes its batches."""
+    return gateway_prefix(gateway_id, root=root) + "batch"
+
+
+def ack_topic(gateway_id: str, *, root: str = MQTT_TOPIC_ROOT) -> str:
+    """Where the cloud replies when the batch named no usable ResponseTopic."""
+    return gateway_prefix(gateway_id, root=root) + "ack"
+
+
+def status_topic(gateway_id: str, *, root: str = MQTT_TOPIC_ROOT) -> str:
+    """The gateway's retained online/offline topic (its Last Will goes here too)."""
+    return gateway_prefix(gateway_id, root=root) + "status"
+
+
+def batch_subscription(*, root: str = MQTT_TOPIC_ROOT) -> str:
+    """The filter matching every gateway's batch topic."""
+    return f"{root}/gw/+/batch"
+
+
+def status_subscription(*, root: str = MQTT_TOPIC_ROOT) -> str:
+    """The filter matching every gateway's status topic."""
+    return f"{root}/gw/+/status"
+
+
+def parse_gateway_topic(topic: str, *, root: str = MQTT_TOPIC_ROOT) -> tuple[str, str] | None:
+    """Split "<root>/gw/<gateway_id>/<kind>" into (gateway_id, kind); None for any other topic."""
+    prefix = f"{root}/gw/"
+    if not topic.startswith(prefix):
+        return None
+    parts = topic[len(prefix):].split("/")
+    if len(parts) != 2 or not _KEY_PART.match(parts[0]) or not parts[1]:
+        return None
+    return parts[0], parts[1]
+
+
+def encode_status(status: GatewayStatus) -> bytes:
+    """The payload of a status publish: the bare word, so a Last Will can be fixed at connect time."""
+    return status.value.encode("ascii")
+
+
+def decode_status(data: bytes) -> GatewayStatus:
+    """Parse a status payload; MalformedPayloadError for anything but "online"/"offline"."""
+    try:
+        return GatewayStatus(data.decode("ascii").strip().lower())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedPayloadError(f"gateway status must be 'online' or 'offline', got {data[:32]!r}") from exc
