@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from models.anomaly.base import Detector, tail_to_score
+from models.anomaly.base import SCORE_DECADES, Detector, tail_to_score
 
 __all__ = ["ContextLikelihood"]
 
@@ -13,26 +13,45 @@ _SQRT1_2 = 1.0 / math.sqrt(2.0)
 _DAMP = 0.98
 
 
+def _gauss_quantile(level: float) -> float:
+    """Return z with P(|Z| <= z) = level for a standard normal Z (bisection on erf)."""
+    lo, hi = 0.0, 40.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if math.erf(mid * _SQRT1_2) < level:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
 class ContextLikelihood(Detector):
-    """Scores how surprising a reading is, as a tail probability, from three cheap cues.
+    """Scores how surprising a reading is, as a tail probability, from cheap online cues.
 
     1. *Context novelty*: the reading is quantised into ``levels`` bins of the range seen so far;
        the last ``order`` bins form a context; a context never seen before is a surprise.
        A new extreme beyond the range by more than ``spatial`` x range is a surprise too, and so is
-       a reading more than ``zraw`` running standard deviations from the running mean.
+       a reading more than ``zraw`` standard deviations from what is expected (see 3).
     2. *Anomaly likelihood* (after Numenta): surprises (0/1) are averaged over ``short`` readings;
        that average is compared with its own long-run distribution (exponentially weighted over
        ``long`` readings, standard deviation at least ``min_std``); its upper tail probability
        ``p`` gives the score ``-log10(p) / 10`` (score 0.5 means p = 1e-5).
-    3. *Gross outliers*: the two-sided Gaussian tail of the reading's z-score (running mean and
-       variance over ``zlong`` readings, z divided by ``zscale``) scored the same way; the larger
-       of the two scores wins.
+    3. *Gross outliers*: the two-sided Gaussian tail of the reading's z-score, scored the same way;
+       the larger of the two scores wins.  z is taken against running mean and variance over
+       ``zlong`` readings or, when a time-of-day profile (``slots`` bins of ``period`` seconds, each
+       an exponential average with rate ``slot_rate``) leaves less than ``season_gain`` of the
+       variance, against that profile's residuals.  z is divided by ``zscale`` or, if larger, by the
+       stream's own tail scale: the tracked ``zq`` quantile of past |z| over its Gaussian value, so
+       heavy-tailed streams need a larger excursion.
 
     After a score reaches ``threshold`` the detector rests for ``rest`` readings (scores are scaled
-    below the threshold) so one incident raises one alert.  A lasting level shift is re-learned:
-    when the z-score stays above ``zraw`` for ``relearn`` readings, the running mean and variance
-    restart from fast ones.  A gap longer than ``gap`` typical intervals restarts the context.
-    Memory is constant: a table of ``levels ** order`` counters and a ring of ``short`` floats.
+    below the threshold) so one incident raises one alert.  Alerts also raise the bar: scores are
+    lowered by ``ar_gain * log10(1 + a) / 10`` where ``a`` counts past alerts, decayed by ``ar_decay``
+    per reading, so a stream that alerts often needs stronger evidence.  A lasting level shift is
+    re-learned: when |z| stays above ``zraw`` for ``relearn`` readings, the running mean and variance
+    restart from fast ones and the profile moves by the same shift.  A gap longer than ``gap``
+    typical intervals restarts the context.  Memory is constant: ``levels ** order`` counters,
+    ``slots`` profile bins and a ring of ``short`` floats.
 
     >>> det = ContextLikelihood()
     >>> for i in range(2000):
@@ -43,16 +62,24 @@ class ContextLikelihood(Detector):
 
     def __init__(
         self,
-        levels: int = 16,
+        levels: int = 12,
         order: int = 3,
         spatial: float = 0.05,
         zraw: float = 3.0,
-        short: int = 10,
-        long: int = 150,
+        short: int = 20,
+        long: int = 200,
         min_std: float = 0.05,
         zlong: int = 3000,
-        zscale: float = 1.75,
+        zscale: float = 1.25,
+        zq: float = 0.995,
+        zq_rate: float = 0.05,
+        slots: int = 48,
+        slot_rate: float = 0.05,
+        season_gain: float = 0.5,
+        period: float = 86400.0,
         rest: int = 120,
+        ar_decay: float = 0.9999,
+        ar_gain: float = 1.0,
         relearn: int = 60,
         gap: float = 10.0,
         grace: int = 150,
@@ -72,6 +99,23 @@ class ContextLikelihood(Detector):
         self.gap = gap
         self.grace = grace
         self.threshold = threshold
+        self.zq = zq
+        self.zq_rate = zq_rate
+        self.slots = slots
+        self.slot_rate = slot_rate
+        self.season_gain = season_gain
+        self.period = period
+        self.ar_decay = ar_decay
+        self.ar_gain = ar_gain
+        # two-sided Gaussian quantile of level zq: the tail scale a Gaussian stream would show
+        self._zq_ref = _gauss_quantile(zq) if 0.0 < zq < 1.0 else 1.0
+        self._q = self._zq_ref
+        self._ar = 0.0
+        self._prof = [0.0] * slots
+        self._pn = [0] * slots
+        self._rm = 0.0
+        self._rv = 0.0
+        self._rn = 0
         self._mod = levels ** (order - 1)
         self._counts = [0] * (levels**order)
         self._n = 0
@@ -142,8 +186,19 @@ class ContextLikelihood(Detector):
                 zx = abs(x - self._xm) / xsd
             elif x != self._xm:
                 zx = 1e9
-            if zx > self.zraw:
-                raw = 1.0
+        slot = -1
+        r = 0.0
+        if self.slots and t is not None:
+            slot = int((t % self.period) / self.period * self.slots)
+            if self._pn[slot] > 0:
+                r = x - self._prof[slot]
+                if n >= self.grace and self._rn >= self.grace and self._rv < self.season_gain * self._xv:
+                    rsd = math.sqrt(self._rv)
+                    zx = abs(r - self._rm) / rsd if rsd > 0.0 else (1e9 if r != self._rm else 0.0)
+            else:
+                slot = -2 - slot
+        if n >= self.grace and zx > self.zraw:
+            raw = 1.0
         # anomaly likelihood of the short-term average
         pos = self._pos
         total = self._sum - self._ring[pos] + raw
@@ -159,9 +214,18 @@ class ContextLikelihood(Detector):
             if z > 0.0:
                 score = tail_to_score(0.5 * math.erfc(z * _SQRT1_2))
             if zx > 0.0:
-                sx = tail_to_score(math.erfc(zx / self.zscale * _SQRT1_2))
+                scale = self.zscale
+                if 0.0 < self.zq < 1.0:
+                    qs = self._q / self._zq_ref
+                    if qs > scale:
+                        scale = qs
+                sx = tail_to_score(math.erfc(zx / scale * _SQRT1_2))
                 if sx > score:
                     score = sx
+        if self._ar > 0.0:
+            score -= self.ar_gain * math.log10(1.0 + self._ar) / SCORE_DECADES
+            if score < 0.0:
+                score = 0.0
         if self._quiet > 0:
             score *= _DAMP * self.threshold
         if not learn:
@@ -184,10 +248,27 @@ class ContextLikelihood(Detector):
         self._mean = mean + w * d
         self._var = (1.0 - w) * (var + w * d * d)
         self._learn_level(x, n, zx)
+        if slot != -1:
+            if slot < -1:
+                slot = -2 - slot
+                self._prof[slot] = x
+            else:
+                self._prof[slot] += self.slot_rate * r
+                wr = 1.0 / min(self._rn + 1, self.zlong)
+                dr = r - self._rm
+                self._rm += wr * dr
+                self._rv = (1.0 - wr) * (self._rv + wr * dr * dr)
+                self._rn += 1
+            self._pn[slot] += 1
+        if 0.0 < self.zq < 1.0 and n >= self.grace and zx < 1e6:
+            self._q += self.zq_rate * (self.zq - (1.0 if zx <= self._q else 0.0))
         if self._quiet > 0:
             self._quiet -= 1
         elif score >= self.threshold:
             self._quiet = self.rest
+            if self.ar_decay > 0.0:
+                self._ar += 1.0
+        self._ar *= self.ar_decay
         return score
 
     def _learn_level(self, x: float, n: int, zx: float) -> None:
@@ -203,6 +284,8 @@ class ContextLikelihood(Detector):
         if zx > self.zraw:
             self._away += 1
             if self._away >= self.relearn:
+                shift = self._fm - self._xm
                 self._xm, self._xv, self._away = self._fm, self._fv, 0
+                self._prof = [v + shift for v in self._prof]
         else:
             self._away = 0

@@ -6,7 +6,7 @@ Rules implemented (Lavin & Ahmad 2015, and the NAB repository's documentation):
   never scored, whatever the detector says there.
 * Each labelled anomaly window is a run of rows ``[start, end]`` (inclusive).  A detection at row
   ``i`` inside a window of width ``w`` earns ``S(-(end - i + 1) / w) / S(-1) * tpWeight`` where
-  ``S(x) = 2 / (1 + exp(5 x)) - 1`` is the scaled sigmoid (``S(x) = -1`` for ``x >= 3``).  Only the
+  ``S(x) = 2 / (1 + exp(5 x)) - 1`` is the scaled sigmoid (``S(x) = -1`` for ``x > 3``).  Only the
   best (earliest) detection of a window counts; an undetected window costs ``-fnWeight``.
 * A detection outside every window is a false positive worth ``S(|i - prev_end| / (prev_w - 1)) *
   fpWeight`` after a window (so detections just after a window cost little) and ``-fpWeight`` before
@@ -79,8 +79,8 @@ class ProfileResult:
 
 
 def scaled_sigmoid(x: float) -> float:
-    """Return NAB's scaled sigmoid ``2 * sigmoid(-5 x) - 1`` (``-1`` from ``x >= 3`` on)."""
-    if x >= 3.0:
+    """Return NAB's scaled sigmoid ``2 * sigmoid(-5 x) - 1`` (``-1`` for ``x > 3``, as in NAB's sweeper)."""
+    if x > 3.0:
         return -1.0
     return 2.0 / (1.0 + math.exp(5.0 * x)) - 1.0
 
@@ -98,9 +98,17 @@ def prepare_file(name: str, timestamps: Sequence[str], windows: Sequence[Sequenc
     """Precompute window membership and the unweighted TP/FP value of every row of one file."""
     n = len(timestamps)
     ts = [_parse_ts(t) for t in timestamps]
+    first: dict[datetime, int] = {}
+    for i, t in enumerate(ts):
+        first.setdefault(t, i)
     spans: list[tuple[int, int]] = []
     for start_text, end_text in windows:
         t_start, t_end = _parse_ts(start_text), _parse_ts(end_text)
+        if t_start in first and t_end in first:
+            # NAB's sweeper: a window runs from the first row stamped with its start to the first row
+            # stamped with its end (NAB's labeler requires both timestamps to exist in the file)
+            spans.append((first[t_start], first[t_end]))
+            continue
         rows = [i for i, t in enumerate(ts) if t_start <= t <= t_end]
         if rows:
             spans.append((rows[0], rows[-1]))
@@ -160,6 +168,8 @@ def normalise(raw: float, n_windows: int, cost: CostMatrix) -> float:
     """Map a raw corpus score to NAB's scale: null detector 0, perfect detector 100."""
     null = -cost.fn * n_windows
     perfect = cost.tp * n_windows
+    if perfect == null:
+        return 0.0  # no window to find (e.g. one file of artificialNoAnomaly): nothing to normalise by
     return 100.0 * (raw - null) / (perfect - null)
 
 

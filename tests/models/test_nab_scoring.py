@@ -28,7 +28,8 @@ def test_scaled_sigmoid_matches_published_points() -> None:
     assert nab.scaled_sigmoid(-0.5) == pytest.approx(0.84828, abs=1e-5)
     assert nab.scaled_sigmoid(0.0) == 0.0
     assert nab.scaled_sigmoid(1.0) == pytest.approx(-0.98661, abs=1e-5)
-    assert nab.scaled_sigmoid(3.0) == -1.0
+    assert nab.scaled_sigmoid(3.0) == pytest.approx(-1.0, abs=1e-6)  # NAB clips only for x > 3
+    assert nab.scaled_sigmoid(3.01) == -1.0
 
 
 def test_probation_is_fifteen_percent_capped_at_750() -> None:
@@ -108,3 +109,14 @@ def test_length_mismatch_is_rejected() -> None:
     f = _file()
     with pytest.raises(ValueError):
         nab.sweep([f], {f.name: [0.0]}, STANDARD)
+
+
+def test_window_spans_first_row_of_each_stamp_like_nab() -> None:
+    ts = _timestamps(50)
+    ts = ts[:20] + [ts[19]] + ts[20:49]  # a repeated timestamp before the window
+    f = nab.prepare_file("c/d.csv", ts, [[ts[30] + ".000000", ts[34]]])
+    assert [i for i, w in enumerate(f.window_of) if w == 0] == list(range(30, 35))
+
+
+def test_normalise_without_windows_is_zero() -> None:
+    assert nab.normalise(-0.33, 0, STANDARD) == 0.0
