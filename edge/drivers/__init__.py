@@ -1,0 +1,1 @@
+"""Thin asyncio drivers around protocols/: Modbus (pymodbus), ASTM serial, OPC UA."""
