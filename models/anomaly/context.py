@@ -42,7 +42,9 @@ class ContextLikelihood(Detector):
        an exponential average with rate ``slot_rate``) leaves less than ``season_gain`` of the
        variance, against that profile's residuals.  z is divided by ``zscale`` or, if larger, by the
        stream's own tail scale: the tracked ``zq`` quantile of past |z| over its Gaussian value, so
-       heavy-tailed streams need a larger excursion.
+       heavy-tailed streams need a larger excursion.  The tail probability is then the larger of that
+       Gaussian tail and an exponential tail fitted through the tracked ``zq_low`` and ``zq`` quantiles
+       of past |z| (``zq_low`` 0 disables it), so a stream whose spikes are routine must spike further.
 
     After a score reaches ``threshold`` the detector rests for ``rest`` readings (scores are scaled
     below the threshold) so one incident raises one alert.  Alerts also raise the bar: scores are
@@ -70,7 +72,7 @@ class ContextLikelihood(Detector):
         long: int = 200,
         min_std: float = 0.05,
         zlong: int = 3000,
-        zscale: float = 1.25,
+        zscale: float = 1.5,
         zq: float = 0.995,
         zq_rate: float = 0.05,
         slots: int = 48,
@@ -84,6 +86,7 @@ class ContextLikelihood(Detector):
         gap: float = 10.0,
         grace: int = 150,
         threshold: float = 0.5,
+        zq_low: float = 0.98,
     ) -> None:
         self.levels = levels
         self.order = order
@@ -110,6 +113,8 @@ class ContextLikelihood(Detector):
         # two-sided Gaussian quantile of level zq: the tail scale a Gaussian stream would show
         self._zq_ref = _gauss_quantile(zq) if 0.0 < zq < 1.0 else 1.0
         self._q = self._zq_ref
+        self.zq_low = zq_low
+        self._q2 = _gauss_quantile(zq_low) if 0.0 < zq_low < 1.0 else 0.0
         self._ar = 0.0
         self._prof = [0.0] * slots
         self._pn = [0] * slots
@@ -219,7 +224,10 @@ class ContextLikelihood(Detector):
                     qs = self._q / self._zq_ref
                     if qs > scale:
                         scale = qs
-                sx = tail_to_score(math.erfc(zx / scale * _SQRT1_2))
+                px = math.erfc(zx / scale * _SQRT1_2)
+                if 0.0 < self.zq_low < self.zq < 1.0:
+                    px = max(px, self._exp_tail(zx))
+                sx = tail_to_score(px)
                 if sx > score:
                     score = sx
         if self._ar > 0.0:
@@ -262,6 +270,8 @@ class ContextLikelihood(Detector):
             self._pn[slot] += 1
         if 0.0 < self.zq < 1.0 and n >= self.grace and zx < 1e6:
             self._q += self.zq_rate * (self.zq - (1.0 if zx <= self._q else 0.0))
+            if 0.0 < self.zq_low < 1.0:
+                self._q2 += self.zq_rate * (self.zq_low - (1.0 if zx <= self._q2 else 0.0))
         if self._quiet > 0:
             self._quiet -= 1
         elif score >= self.threshold:
@@ -270,6 +280,15 @@ class ContextLikelihood(Detector):
                 self._ar += 1.0
         self._ar *= self.ar_decay
         return score
+
+    def _exp_tail(self, zx: float) -> float:
+        """Return P(|z| > zx) from an exponential tail through the tracked zq_low and zq quantiles of |z|."""
+        gap_q = max(self._q - self._q2, 1e-3)
+        rate = math.log((1.0 - self.zq_low) / (1.0 - self.zq)) / gap_q
+        e = (zx - self._q2) * rate
+        if e <= math.log(1.0 - self.zq_low):
+            return 1.0
+        return (1.0 - self.zq_low) * math.exp(-min(e, 700.0))
 
     def _learn_level(self, x: float, n: int, zx: float) -> None:
         """Update the running mean/variance, restarting them after a lasting level shift."""

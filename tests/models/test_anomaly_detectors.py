@@ -66,3 +66,17 @@ def test_make_detector_by_name_and_clone() -> None:
     assert isinstance(det, gaussian.GaussianTail) and det.window == 50
     assert repr(det.clone()) == repr(det)
     assert isinstance(make_detector(), context.ContextLikelihood)
+
+
+def test_exponential_tail_discounts_routine_spikes() -> None:
+    rng = random.Random(7)
+    stream = [rng.gauss(0.0, 1.0) + (8.0 if rng.random() < 0.03 else 0.0) for _ in range(3000)]
+    scores = {}
+    for zq_low in (0.0, 0.98):
+        det = make_detector("context", zq_low=zq_low, slots=0, rest=0, ar_gain=0.0)
+        for x in stream:
+            det.learn_one(x)
+        scores[zq_low] = det.score_one(9.0)
+    assert scores[0.98] < scores[0.0]
+    tail = context.ContextLikelihood()._exp_tail(-50.0)
+    assert tail == 1.0
