@@ -25,6 +25,15 @@ def _gauss_quantile(level: float) -> float:
     return 0.5 * (lo + hi)
 
 
+def _fit_tail(x: float, q_lo: float, q_hi: float, lev_lo: float, lev_hi: float) -> float:
+    """Return P(X > x) from an exponential tail through the quantiles q_lo (level lev_lo) and q_hi (lev_hi)."""
+    rate = math.log((1.0 - lev_lo) / (1.0 - lev_hi)) / max(q_hi - q_lo, 1e-3)
+    e = (x - q_lo) * rate
+    if e <= math.log(1.0 - lev_lo):
+        return 1.0
+    return (1.0 - lev_lo) * math.exp(-min(e, 700.0))
+
+
 class ContextLikelihood(Detector):
     """Scores how surprising a reading is, as a tail probability, from cheap online cues.
 
@@ -45,6 +54,11 @@ class ContextLikelihood(Detector):
        heavy-tailed streams need a larger excursion.  The tail probability is then the larger of that
        Gaussian tail and an exponential tail fitted through the tracked ``zq_low`` and ``zq`` quantiles
        of past |z| (``zq_low`` 0 disables it), so a stream whose spikes are routine must spike further.
+       *Routine spikes*: each time-of-day slot keeps a max of past |z| (decayed by ``spike_mem`` per
+       reading in the slot) and counts the days |z| exceeded ``spike_ref`` there.  When the slot and its
+       ``spike_nb`` neighbours saw such spikes on ``spike_days`` days or more, |z| is scaled by
+       ``spike_ref / max`` (max from earlier days only), so a daily cron-job spike stops alerting
+       while a bigger one still does (``spike_mem`` 0 disables it).
 
     After a score reaches ``threshold`` the detector rests for ``rest`` readings (scores are scaled
     below the threshold) so one incident raises one alert.  Alerts also raise the bar: scores are
@@ -53,7 +67,7 @@ class ContextLikelihood(Detector):
     re-learned: when |z| stays above ``zraw`` for ``relearn`` readings, the running mean and variance
     restart from fast ones and the profile moves by the same shift.  A gap longer than ``gap``
     typical intervals restarts the context.  Memory is constant: ``levels ** order`` counters,
-    ``slots`` profile bins and a ring of ``short`` floats.
+    ``slots`` profile bins, 3 x ``slots`` routine-spike bins and a ring of ``short`` floats.
 
     >>> det = ContextLikelihood()
     >>> for i in range(2000):
@@ -87,6 +101,10 @@ class ContextLikelihood(Detector):
         grace: int = 150,
         threshold: float = 0.5,
         zq_low: float = 0.98,
+        spike_mem: float = 0.95,
+        spike_ref: float = 3.0,
+        spike_nb: int = 1,
+        spike_days: int = 3,
     ) -> None:
         self.levels = levels
         self.order = order
@@ -110,6 +128,14 @@ class ContextLikelihood(Detector):
         self.period = period
         self.ar_decay = ar_decay
         self.ar_gain = ar_gain
+        self.spike_mem = spike_mem
+        self.spike_ref = spike_ref
+        self.spike_nb = spike_nb
+        self.spike_days = spike_days
+        # per time-of-day slot: decayed max |z|, when it was set, on how many days |z| > spike_ref
+        self._smax = [0.0] * slots
+        self._stime = [0.0] * slots
+        self._scnt = [0] * slots
         # two-sided Gaussian quantile of level zq: the tail scale a Gaussian stream would show
         self._zq_ref = _gauss_quantile(zq) if 0.0 < zq < 1.0 else 1.0
         self._q = self._zq_ref
@@ -202,6 +228,9 @@ class ContextLikelihood(Detector):
                     zx = abs(r - self._rm) / rsd if rsd > 0.0 else (1e9 if r != self._rm else 0.0)
             else:
                 slot = -2 - slot
+        zx0 = zx
+        if self.spike_mem > 0.0 and t is not None and slot != -1 and zx > 0.0:
+            zx *= self._routine_scale(slot if slot >= 0 else -2 - slot, t)
         if n >= self.grace and zx > self.zraw:
             raw = 1.0
         # anomaly likelihood of the short-term average
@@ -255,7 +284,7 @@ class ContextLikelihood(Detector):
         d = avg - mean
         self._mean = mean + w * d
         self._var = (1.0 - w) * (var + w * d * d)
-        self._learn_level(x, n, zx)
+        self._learn_level(x, n, zx0)
         if slot != -1:
             if slot < -1:
                 slot = -2 - slot
@@ -268,10 +297,12 @@ class ContextLikelihood(Detector):
                 self._rv = (1.0 - wr) * (self._rv + wr * dr * dr)
                 self._rn += 1
             self._pn[slot] += 1
-        if 0.0 < self.zq < 1.0 and n >= self.grace and zx < 1e6:
-            self._q += self.zq_rate * (self.zq - (1.0 if zx <= self._q else 0.0))
+            if self.spike_mem > 0.0 and t is not None and n >= self.grace and zx0 < 1e6:
+                self._learn_routine(slot, zx0, t)
+        if 0.0 < self.zq < 1.0 and n >= self.grace and zx0 < 1e6:
+            self._q += self.zq_rate * (self.zq - (1.0 if zx0 <= self._q else 0.0))
             if 0.0 < self.zq_low < 1.0:
-                self._q2 += self.zq_rate * (self.zq_low - (1.0 if zx <= self._q2 else 0.0))
+                self._q2 += self.zq_rate * (self.zq_low - (1.0 if zx0 <= self._q2 else 0.0))
         if self._quiet > 0:
             self._quiet -= 1
         elif score >= self.threshold:
@@ -281,14 +312,34 @@ class ContextLikelihood(Detector):
         self._ar *= self.ar_decay
         return score
 
+    def _routine_scale(self, slot: int, t: float) -> float:
+        """Return the factor for |z| at ``slot``: < 1 when earlier days spiked at this time of day."""
+        mem = 0.0
+        days = 0
+        for k in range(slot - self.spike_nb, slot + self.spike_nb + 1):
+            k %= self.slots
+            days += self._scnt[k]
+            m = self._smax[k]
+            if m > mem and t - self._stime[k] > 0.5 * self.period:
+                mem = m
+        if days >= self.spike_days and mem > self.spike_ref:
+            return self.spike_ref / mem
+        return 1.0
+
+    def _learn_routine(self, slot: int, zx: float, t: float) -> None:
+        """Update the slot's decayed max |z|, its time, and its count of days with |z| > spike_ref."""
+        m = self._smax[slot] * self.spike_mem
+        if zx > self.spike_ref and t - self._stime[slot] > 0.5 * self.period:
+            self._scnt[slot] += 1
+        if zx > m:
+            self._smax[slot] = zx
+            self._stime[slot] = t
+        else:
+            self._smax[slot] = m
+
     def _exp_tail(self, zx: float) -> float:
         """Return P(|z| > zx) from an exponential tail through the tracked zq_low and zq quantiles of |z|."""
-        gap_q = max(self._q - self._q2, 1e-3)
-        rate = math.log((1.0 - self.zq_low) / (1.0 - self.zq)) / gap_q
-        e = (zx - self._q2) * rate
-        if e <= math.log(1.0 - self.zq_low):
-            return 1.0
-        return (1.0 - self.zq_low) * math.exp(-min(e, 700.0))
+        return _fit_tail(zx, self._q2, self._q, self.zq_low, self.zq)
 
     def _learn_level(self, x: float, n: int, zx: float) -> None:
         """Update the running mean/variance, restarting them after a lasting level shift."""

@@ -80,3 +80,16 @@ def test_exponential_tail_discounts_routine_spikes() -> None:
     assert scores[0.98] < scores[0.0]
     tail = context.ContextLikelihood()._exp_tail(-50.0)
     assert tail == 1.0
+
+
+def test_daily_spike_becomes_routine_but_a_bigger_one_still_alerts() -> None:
+    rng = random.Random(3)
+    scores = {}
+    for mem in (0.0, 0.95):
+        det = make_detector("context", spike_mem=mem, rest=0, ar_gain=0.0)
+        for i in range(288 * 10):  # ten days at 5-minute readings, a spike at 03:00 every day
+            det.learn_one(rng.gauss(1.0, 0.05) + (1.5 if i % 288 == 36 else 0.0), 300.0 * i)
+        t = 300.0 * (288 * 10 + 36)
+        scores[mem] = (det.score_one(2.5, t), det.score_one(8.0, t))
+    assert scores[0.0][0] >= 0.5 > scores[0.95][0]
+    assert scores[0.95][1] >= 0.5
