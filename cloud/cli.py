@@ -1,4 +1,4 @@
-"""`medfix cloud` (serve, migrate, user, import) and `medfix demo` (seed, run)."""
+"""`medfix cloud` (serve, migrate, user, import, gateway) and `medfix demo` (seed, run)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from cloud.audit.service import Actor
 from cloud.config import Settings, get_settings
@@ -19,8 +20,10 @@ app = typer.Typer(help="The cloud service: API, pages, database.", no_args_is_he
 user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 import_app = typer.Typer(help="Bulk imports.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo: seeded data and the whole product on one machine.", no_args_is_help=True)
+gateway_app = typer.Typer(help="Lab gateways: register, tokens, device-key mapping.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(import_app, name="import")
+app.add_typer(gateway_app, name="gateway")
 
 CLI_ACTOR = Actor.system("cli")
 
@@ -134,6 +137,98 @@ def import_devices(
             typer.echo(f"imported {report.created} device(s)")
         for name in report.created_departments:
             typer.echo(f"  new department: {name}")
+    engine.dispose()
+
+
+def _find_hospital(session: Session, ref: str) -> int:
+    from cloud.registry.models import Hospital
+
+    found = session.execute(select(Hospital).where(or_(
+        Hospital.name == ref, Hospital.id == (int(ref) if ref.isdigit() else -1)))).scalar()
+    if found is None:
+        typer.secho(f"error: no hospital {ref!r}", fg="red", err=True)
+        raise typer.Exit(1)
+    return found.id
+
+
+@gateway_app.command("add")
+def gateway_add(
+    name: Annotated[str, typer.Argument(help="The gateway_id the box sends (letters, digits, . _ -).")],
+    hospital: Annotated[str, typer.Option(help="Hospital name or id the gateway sits in.")],
+) -> None:
+    """Register a gateway and print its token (shown this once)."""
+    from cloud.telemetry.service import create_gateway
+
+    engine = _engine(get_settings())
+    with make_sessionmaker(engine)() as session:
+        try:
+            gateway, token = create_gateway(session, name=name, hospital_id=_find_hospital(session, hospital),
+                                            actor=CLI_ACTOR)
+        except DomainError as error:
+            _fail(error)
+        session.commit()
+        typer.echo(f"created gateway {gateway.name} (id {gateway.id})")
+        typer.echo(f"token (shown once, put it in the gateway's config): {token}")
+    engine.dispose()
+
+
+@gateway_app.command("token")
+def gateway_token(gateway: Annotated[str, typer.Argument(help="Gateway name or id.")]) -> None:
+    """Issue a new token for a gateway (the old one stops working) and print it once."""
+    from cloud.telemetry.service import find_gateway, rotate_token
+
+    engine = _engine(get_settings())
+    with make_sessionmaker(engine)() as session:
+        try:
+            token = rotate_token(session, gateway_id=find_gateway(session, ref=gateway).id, actor=CLI_ACTOR)
+        except DomainError as error:
+            _fail(error)
+        session.commit()
+        typer.echo(f"new token (shown once): {token}")
+    engine.dispose()
+
+
+@gateway_app.command("list")
+def gateway_list() -> None:
+    """List gateways with their status, last contact and unmapped device keys."""
+    from cloud.telemetry.service import list_gateways, list_mappings
+
+    engine = _engine(get_settings())
+    with make_sessionmaker(engine)() as session:
+        rows = list_gateways(session)
+        if not rows:
+            typer.echo("no gateways yet; add one with `medfix cloud gateway add NAME --hospital ...`")
+        for gw in rows:
+            seen = gw.last_seen_at.isoformat(timespec="seconds") if gw.last_seen_at else "never"
+            unmapped = [m.device_key for m in list_mappings(session, gateway_id=gw.id, unmapped_only=True)]
+            typer.echo(f"{gw.id:>4}  {gw.name:<24} hospital {gw.hospital_id:<4} {gw.status:<8} last seen {seen}"
+                       + (f"  unmapped: {', '.join(unmapped)}" if unmapped else ""))
+    engine.dispose()
+
+
+@gateway_app.command("map")
+def gateway_map(
+    gateway: Annotated[str, typer.Argument(help="Gateway name or id.")],
+    device_key: Annotated[str, typer.Argument(help="The device key the gateway reports.")],
+    system_number: Annotated[str, typer.Argument(help="The registry device's system number.")],
+) -> None:
+    """Map a gateway's device key to a registry device (its unmapped data follows)."""
+    from cloud.registry.models import Device
+    from cloud.telemetry.service import find_gateway, map_device
+
+    engine = _engine(get_settings())
+    with make_sessionmaker(engine)() as session:
+        device = session.execute(select(Device).where(Device.system_number == system_number)).scalar()
+        if device is None:
+            typer.secho(f"error: no device with system number {system_number!r}", fg="red", err=True)
+            raise typer.Exit(1)
+        try:
+            found = find_gateway(session, ref=gateway)
+            map_device(session, gateway_id=found.id, device_key=device_key, device_id=device.id, actor=CLI_ACTOR)
+        except DomainError as error:
+            _fail(error)
+        session.commit()
+        typer.echo(f"{found.name}/{device_key} -> {device.system_number} (device {device.id})")
     engine.dispose()
 
 

@@ -12,6 +12,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from cloud.events import BUS_KEY, EventBus
+
 # Stable constraint names make Alembic migrations reviewable and reversible on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -73,12 +75,12 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded objects usable after commit (responses are built after it)."""
+def make_sessionmaker(engine: Engine, bus: EventBus | None = None) -> sessionmaker[Session]:
+    """Sessions that keep loaded objects usable after commit and deliver their events to bus."""
     from cloud.models_index import import_all_models
 
     import_all_models()  # every mapper must be known before the first query, whoever opens the session
-    return sessionmaker(engine, expire_on_commit=False)
+    return sessionmaker(engine, expire_on_commit=False, info={BUS_KEY: bus} if bus is not None else None)
 
 
 def get_session(request: Request) -> Iterator[Session]:

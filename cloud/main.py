@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,10 +16,20 @@ from sqlalchemy import text
 from cloud.audit import api as audit_api
 from cloud.auth import api as auth_api
 from cloud.config import Settings, get_settings
+from cloud.console import api as console_api
+from cloud.console.hub import Hub
 from cloud.db import make_engine, make_sessionmaker
 from cloud.errors import DomainError
+from cloud.events import EventBus
+from cloud.notify import api as notify_api
+from cloud.notify.channels import Channel, InAppChannel
+from cloud.qr import api as qr_api
 from cloud.registry import api as registry_api
+from cloud.telemetry import api as telemetry_api
+from cloud.tickets import api as tickets_api
+from cloud.tickets.flows import TicketFlows
 from cloud.web import pages
+from cloud.web import report as report_pages
 
 log = logging.getLogger("medfix.cloud")
 
@@ -44,14 +54,30 @@ def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The cloud service for settings (default: from the environment)."""
+def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] = ()) -> FastAPI:
+    """The cloud service for settings (default: from the environment); extra notification channels optional."""
     settings = settings or get_settings()
     engine = make_engine(settings.effective_database_url)
+    bus = EventBus()
+    hub = Hub(settings.redis_url)
+    sessions = make_sessionmaker(engine, bus)
+    all_channels: list[Channel] = [InAppChannel(hub), *channels]
+    TicketFlows(sessions, hub, all_channels).install(bus)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        consumer = None
+        if settings.mqtt_url:  # batches also arrive through the broker; HTTP ingest works either way
+            from cloud.telemetry.mqtt import MqttConsumer
+
+            consumer = MqttConsumer(settings, app.state.sessionmaker)
+            consumer.start()
+        app.state.mqtt_consumer = consumer
         yield
+        if consumer is not None:
+            consumer.stop()
+        await hub.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -62,7 +88,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.sessionmaker = sessions
+    app.state.bus = bus
+    app.state.hub = hub
+    app.state.channels = all_channels
 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
@@ -85,8 +114,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(auth_api.router)
     app.include_router(registry_api.router)
+    app.include_router(qr_api.router)
     app.include_router(audit_api.router)
+    app.include_router(telemetry_api.router)
+    app.include_router(tickets_api.router)
+    app.include_router(console_api.router)
+    app.include_router(notify_api.router)
     app.include_router(pages.router)
+    app.include_router(report_pages.router)
     pages.install(app)
 
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")

@@ -7,5 +7,9 @@ def import_all_models() -> None:
     """Register every table on Base.metadata."""
     import cloud.audit.models
     import cloud.auth.models
+    import cloud.notify.models
     import cloud.numbering
-    import cloud.registry.models  # noqa: F401
+    import cloud.qr.models
+    import cloud.registry.models
+    import cloud.telemetry.models
+    import cloud.tickets.models  # noqa: F401

@@ -18,7 +18,7 @@ class NumberSequence(Base):
     value: Mapped[int] = mapped_column(Integer, default=0)
 
 
-PREFIXES = {"device": "MF", "device_group": "MG"}
+PREFIXES = {"device": "MF", "device_group": "MG", "ticket": "WO"}
 
 
 def next_value(session: Session, name: str) -> int:

@@ -1,0 +1,106 @@
+"""WebSocket endpoints: the staff console feed and a ticket's live status for its reporter."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from cloud.auth import service as auth_service
+from cloud.auth.models import Role, User, Verification
+from cloud.console.hub import Connection, Hub, Message
+from cloud.deps import SESSION_COOKIE
+from cloud.tickets.models import Ticket
+from cloud.tickets.service import Viewer, can_view
+
+router = APIRouter()
+
+DESK_ROLES = frozenset({Role.agent, Role.service_center, Role.admin})
+
+
+def wants_for(user: User) -> Any:
+    """What a signed-in user hears: the desk everything, others what concerns them."""
+
+    def wants(message: Message) -> bool:
+        if message.get("type") == "notification":
+            return bool(message.get("user_id") == user.id)
+        if message.get("type") != "ticket":
+            return False
+        if user.role in DESK_ROLES:
+            return True
+        if user.role == Role.engineer:
+            return user.id in (message.get("engineer_id"), message.get("previous_engineer_id"))
+        return user.verification == Verification.verified and message.get("hospital_id") == user.hospital_id
+
+    return wants
+
+
+async def _pump(websocket: WebSocket, hub: Hub, connection: Connection) -> None:
+    """Forward queued messages until the browser goes away; answer its pings."""
+
+    async def receive() -> None:
+        while True:
+            text = await websocket.receive_text()
+            if text == "ping":
+                await websocket.send_text("pong")
+
+    receiver = asyncio.create_task(receive())
+    try:
+        while not receiver.done():
+            getter = asyncio.create_task(connection.queue.get())
+            done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                await websocket.send_json(getter.result())
+            else:
+                getter.cancel()
+            if connection.overflowed:
+                await websocket.close(code=1013, reason="too slow; reconnect")
+                break
+    except WebSocketDisconnect:
+        pass
+    finally:
+        receiver.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+            await receiver
+        hub.unregister(connection)
+
+
+@router.websocket("/ws/console")
+async def console_feed(websocket: WebSocket) -> None:
+    """Live ticket changes and notifications for a signed-in user (cookie session or ?token=)."""
+    token = websocket.query_params.get("token") or websocket.cookies.get(SESSION_COOKIE)
+    factory = websocket.app.state.sessionmaker
+    user = None
+    if token:
+        with factory() as session:
+            user = auth_service.user_for_token(session, token=token)
+    if user is None:
+        await websocket.close(code=4401, reason="sign in first")
+        return
+    hub: Hub = websocket.app.state.hub
+    await websocket.accept()
+    connection = hub.register(wants_for(user))
+    await websocket.send_json({"type": "hello", "user_id": user.id, "role": user.role.value})
+    await _pump(websocket, hub, connection)
+
+
+@router.websocket("/ws/tickets/{ticket_id}")
+async def ticket_feed(websocket: WebSocket, ticket_id: int) -> None:
+    """Live status of one ticket for whoever may see it (its reporter link key, or a session)."""
+    factory = websocket.app.state.sessionmaker
+    settings = websocket.app.state.settings
+    token = websocket.cookies.get(SESSION_COOKIE)
+    with factory() as session:
+        user = auth_service.user_for_token(session, token=token) if token else None
+        ticket = session.get(Ticket, ticket_id)
+        allowed = ticket is not None and can_view(Viewer(user=user, reporter_key=websocket.query_params.get("k")),
+                                                  ticket, settings)
+    if not allowed:
+        await websocket.close(code=4404, reason="ticket not found")
+        return
+    hub: Hub = websocket.app.state.hub
+    await websocket.accept()
+    connection = hub.register(lambda m: m.get("type") == "ticket" and m.get("ticket_id") == ticket_id)
+    await _pump(websocket, hub, connection)

@@ -1,0 +1,1 @@
+"""Notifications: one Channel interface, message texts in one module, every delivery recorded."""

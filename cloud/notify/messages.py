@@ -1,0 +1,61 @@
+"""Every notification text in one place (zh-CN first); flows pick the text by event name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Text:
+    """A notification's title and body, before the ticket's details are filled in."""
+
+    title: str
+    body: str
+
+
+# Placeholders: {number} ticket number, {device} device label, {status}, {engineer}, {text}.
+TICKET_TEXTS: dict[str, dict[str, Text]] = {
+    "ticket.submitted": {
+        "reporter": Text("报修已受理", "工单 {number}（{device}）已提交，客服将尽快处理。"),
+        "agent": Text("新报修工单", "{device}：{text}"),
+    },
+    "ticket.answer": {"reporter": Text("客服已答复", "工单 {number}：{text}。如已解决请确认。")},
+    "ticket.escalate": {"reporter": Text("已转远程服务中心", "工单 {number} 已转远程服务中心诊断。")},
+    "ticket.dispatch": {
+        "engineer": Text("新派工", "工单 {number}（{device}）已派给您，请尽快接单。"),
+        "reporter": Text("已派工程师", "工单 {number} 已派工程师 {engineer} 处理。"),
+    },
+    "ticket.accept": {"reporter": Text("工程师已接单", "工程师 {engineer} 已接单（工单 {number}）。")},
+    "ticket.decline": {"agent": Text("工程师退回派工", "工单 {number} 被退回待派：{text}")},
+    "ticket.arrive": {"reporter": Text("工程师已到场", "工程师 {engineer} 已到达现场（工单 {number}）。")},
+    "ticket.complete": {"reporter": Text("维修完成，请确认", "工单 {number} 已处理完毕：{text}。请确认并评价。")},
+    "ticket.confirm": {
+        "engineer": Text("工单已关闭", "工单 {number} 已由报修人确认关闭。"),
+        "agent": Text("工单已关闭", "工单 {number} 已确认关闭。"),
+    },
+    "ticket.auto_close": {"reporter": Text("工单已自动关闭", "工单 {number} 超时未确认，已自动关闭。")},
+    "ticket.reopen": {
+        "agent": Text("工单被重新打开", "工单 {number}：{text}"),
+        "engineer": Text("工单被重新打开", "工单 {number}：{text}"),
+    },
+    "ticket.cancel": {
+        "reporter": Text("工单已取消", "工单 {number} 已取消：{text}"),
+        "engineer": Text("工单已取消", "工单 {number} 已取消：{text}"),
+    },
+    "ticket.add_info": {
+        "agent": Text("报修人补充了信息", "工单 {number}：{text}"),
+        "engineer": Text("报修人补充了信息", "工单 {number}：{text}"),
+    },
+    "ticket.overdue": {"supervisor": Text("工单超时升级", "工单 {number}（优先级 P{priority}）已超过 SLA：{text}")},
+}
+
+
+def render(template: Text, **values: object) -> Text:
+    """The text with the ticket's details filled in; missing details read as empty."""
+
+    class Blank(dict[str, object]):
+        def __missing__(self, key: str) -> str:
+            return ""
+
+    fields = Blank({k: ("" if v is None else v) for k, v in values.items()})
+    return Text(template.title.format_map(fields), template.body.format_map(fields)[:500])

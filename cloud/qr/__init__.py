@@ -1,0 +1,1 @@
+"""QR codes for devices and device groups, their images and printable label sheets."""

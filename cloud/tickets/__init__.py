@@ -1,0 +1,1 @@
+"""Repair tickets: the state machine, submission, assignment, SLAs and the timeline."""

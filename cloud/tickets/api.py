@@ -1,0 +1,195 @@
+"""Ticket REST API under /api/v1: uploads, submission, listing, detail, actions, engineer suggestions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, status
+from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
+
+from cloud.auth.models import Role, User
+from cloud.config import Settings
+from cloud.db import SessionDep
+from cloud.deps import CurrentUser, OptionalUser, PaginationDep, ScopeDep, SettingsDep
+from cloud.errors import Forbidden, NotFound
+from cloud.schemas import Page
+from cloud.tenancy import Scope
+from cloud.tickets import service
+from cloud.tickets.models import AttachmentKind, Ticket, TicketAttachment
+from cloud.tickets.schemas import (
+    ActionIn,
+    AttachmentOut,
+    EngineerSuggestion,
+    SubmitOut,
+    TicketOut,
+    TicketSubmit,
+    UploadOut,
+)
+from cloud.tickets.service import Viewer
+from cloud.tickets.state import Status
+from cloud.tickets.uploads import store_upload
+
+router = APIRouter(prefix="/api/v1", tags=["tickets"])
+ReporterKey = Annotated[str | None, Header(alias="X-Reporter-Key", description="a reporter link's key")]
+
+
+def _attachment_out(ticket_id: int | None, attachment: TicketAttachment) -> AttachmentOut:
+    return AttachmentOut(id=attachment.id, kind=attachment.kind, content_type=attachment.content_type,
+                         size=attachment.size, duration_s=attachment.duration_s, transcript=attachment.transcript,
+                         url=f"/api/v1/tickets/{ticket_id}/attachments/{attachment.id}" if ticket_id else "")
+
+
+def ticket_out(session: Session, ticket: Ticket, viewer: Viewer, settings: Settings) -> TicketOut:
+    """A ticket as this viewer may see it."""
+    staff = viewer.user is not None and viewer.user.is_staff
+    engineer = session.get(User, ticket.engineer_id) if ticket.engineer_id else None
+    device, group = ticket.device, ticket.group
+    rating = None
+    if ticket.rated_at is not None:
+        rating = {"overall": ticket.rating_overall, "speed": ticket.rating_speed,
+                  "attitude": ticket.rating_attitude, "skill": ticket.rating_skill, "comment": ticket.rating_comment}
+    hospital = device.hospital if device else group.hospital if group else None
+    return TicketOut(
+        id=ticket.id, number=ticket.number, status=ticket.status, version=ticket.version, source=ticket.source,
+        urgency=ticket.urgency, priority=ticket.priority, hospital_id=ticket.hospital_id,
+        hospital_name=hospital.name if hospital else "", device_id=ticket.device_id,
+        device_system_number=device.system_number if device else None, device_model=device.model if device else None,
+        device_department=device.department.name if device and device.department else None,
+        group_id=ticket.group_id, group_name=group.name if group else None, description=ticket.description,
+        reporter_name=ticket.reporter_name, reporter_phone=ticket.reporter_phone if staff else None,
+        agent_id=ticket.agent_id, engineer_id=ticket.engineer_id,
+        engineer_name=(engineer.full_name or engineer.username) if engineer else None, findings=ticket.findings,
+        parts_used=ticket.parts_used, cancel_reason=ticket.cancel_reason, rating=rating,
+        first_response_due_at=ticket.first_response_due_at, resolution_due_at=ticket.resolution_due_at,
+        first_responded_at=ticket.first_responded_at, resolved_at=ticket.resolved_at, closed_at=ticket.closed_at,
+        created_at=ticket.created_at, updated_at=ticket.updated_at,
+        attachments=[_attachment_out(ticket.id, a) for a in ticket.attachments],
+        allowed_actions=service.allowed_for(viewer, ticket, settings),
+        timeline=service.timeline(session, ticket=ticket, internal=staff),  # type: ignore[arg-type]
+    )
+
+
+@router.post("/uploads", response_model=UploadOut, status_code=status.HTTP_201_CREATED)
+async def upload(
+    session: SessionDep,
+    settings: SettingsDep,
+    user: OptionalUser,
+    file: Annotated[UploadFile, File(description="a photo (JPEG/PNG/WebP/GIF) or a voice note")],
+    kind: Annotated[AttachmentKind, Form()],
+    duration_s: Annotated[int | None, Form(ge=0)] = None,
+    transcript: Annotated[str | None, Form(max_length=5000)] = None,
+) -> UploadOut:
+    """Keep a photo or voice note before submission; the answer's id and key attach it to a ticket."""
+    limit = max(settings.upload_max_photo_mb, settings.upload_max_voice_mb) * 1024 * 1024
+    content = await file.read(limit + 1)
+    stored = store_upload(session, settings=settings, kind=kind, content=content,
+                          uploaded_by=user.id if user else None, duration_s=duration_s, transcript=transcript)
+    session.commit()
+    out = _attachment_out(None, stored.attachment)
+    return UploadOut(**out.model_dump(), key=stored.key)
+
+
+def _scope_for_submission(user: User | None) -> Scope:
+    # Anyone may report a device they can name (QR labels carry no secret beyond the device);
+    # a signed-in lab user, though, may only report their own hospital's devices.
+    if user is not None and not user.is_staff:
+        return Scope(hospital_id=user.hospital_id)
+    return Scope.everything()
+
+
+@router.post("/tickets", response_model=SubmitOut, status_code=status.HTTP_201_CREATED)
+def submit(
+    body: TicketSubmit,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: OptionalUser,
+    idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=8, max_length=100)],
+) -> SubmitOut:
+    """Open a ticket exactly once per Idempotency-Key; a replay answers 200 with the same ticket."""
+    viewer = Viewer(user=user)
+    ticket, created = service.submit(session, data=body, viewer=viewer, scope=_scope_for_submission(user),
+                                     idempotency_key=idempotency_key, settings=settings)
+    session.commit()
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    key = service.reporter_key(settings, ticket.number)
+    reporter_view = Viewer(user=user, reporter_key=key)
+    return SubmitOut(ticket=ticket_out(session, ticket, reporter_view, settings), reporter_key=key,
+                     reporter_url=f"{settings.public_url}/t/{ticket.number}?k={key}", created=created)
+
+
+@router.get("/tickets", response_model=Page[TicketOut])
+def list_tickets(
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    scope: ScopeDep,
+    page: PaginationDep,
+    status_filter: Annotated[list[Status] | None, Query(alias="status")] = None,
+    mine: bool = False,
+    open_only: Annotated[bool, Query(alias="open")] = False,
+    device_id: int | None = None,
+) -> Page[TicketOut]:
+    """Tickets the caller may see; engineers with mine=true get the ones dispatched to them."""
+    rows, total = service.list_tickets(
+        session, scope=scope, statuses=status_filter, engineer_id=user.id if mine and user.role == Role.engineer
+        else None, device_id=device_id, open_only=open_only, limit=page.limit, offset=page.offset)
+    viewer = Viewer(user=user)
+    return Page(items=[ticket_out(session, t, viewer, settings) for t in rows], total=total, limit=page.limit,
+                offset=page.offset)
+
+
+@router.get("/tickets/{ticket_id}", response_model=TicketOut)
+def get_ticket(
+    ticket_id: int, session: SessionDep, settings: SettingsDep, user: OptionalUser, key: ReporterKey = None
+) -> TicketOut:
+    """One ticket with its timeline and the caller's allowed actions."""
+    viewer = Viewer(user=user, reporter_key=key)
+    ticket = service.get_ticket(session, ticket_id=ticket_id, viewer=viewer, settings=settings)
+    return ticket_out(session, ticket, viewer, settings)
+
+
+@router.post("/tickets/{ticket_id}/actions", response_model=TicketOut)
+def act(
+    ticket_id: int, body: ActionIn, session: SessionDep, settings: SettingsDep, user: OptionalUser,
+    key: ReporterKey = None,
+) -> TicketOut:
+    """Take an action; 409 names the allowed actions when it is not possible now or the version is stale."""
+    viewer = Viewer(user=user, reporter_key=key)
+    if user is None and key is None:
+        raise Forbidden("sign in or use your ticket link")
+    ticket = service.get_ticket(session, ticket_id=ticket_id, viewer=viewer, settings=settings)
+    service.apply_action(session, ticket=ticket, data=body, viewer=viewer, settings=settings)
+    session.commit()
+    return ticket_out(session, ticket, viewer, settings)
+
+
+@router.get("/tickets/{ticket_id}/engineers", response_model=list[EngineerSuggestion])
+def engineers(
+    ticket_id: int, session: SessionDep, settings: SettingsDep, user: CurrentUser
+) -> list[EngineerSuggestion]:
+    """Engineers to dispatch, best match first (desk and service centre)."""
+    if user.role not in (Role.agent, Role.service_center, Role.admin):
+        raise Forbidden("only the service desk dispatches engineers")
+    ticket = service.get_ticket(session, ticket_id=ticket_id, viewer=Viewer(user=user), settings=settings)
+    return [EngineerSuggestion(**s) for s in service.suggest_engineers(session, ticket=ticket)]
+
+
+@router.get("/tickets/{ticket_id}/attachments/{attachment_id}")
+def attachment_file(
+    ticket_id: int, attachment_id: int, session: SessionDep, settings: SettingsDep, user: OptionalUser,
+    key: ReporterKey = None, k: str | None = None,
+) -> FileResponse:
+    """The stored photo or voice note of a ticket the caller may see."""
+    viewer = Viewer(user=user, reporter_key=key or k)
+    ticket = service.get_ticket(session, ticket_id=ticket_id, viewer=viewer, settings=settings)
+    attachment = session.get(TicketAttachment, attachment_id)
+    if attachment is None or attachment.ticket_id != ticket.id:
+        raise NotFound(f"attachment {attachment_id} not found")
+    path = (settings.data_dir / attachment.path).resolve()
+    if not path.is_file() or settings.data_dir.resolve() not in path.parents:
+        raise NotFound("the file is missing")
+    return FileResponse(path, media_type=attachment.content_type)
+

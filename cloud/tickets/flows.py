@@ -1,0 +1,76 @@
+"""Side effects of ticket events: live pushes to consoles and notifications to the people concerned."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.auth.models import Role, User
+from cloud.console.hub import Hub
+from cloud.db import utcnow
+from cloud.events import DomainEvent, EventBus
+from cloud.notify.channels import Channel
+from cloud.notify.messages import TICKET_TEXTS, render
+from cloud.notify.service import notify
+from cloud.tickets.models import Ticket
+
+log = logging.getLogger("medfix.tickets.flows")
+
+
+class TicketFlows:
+    """Reacts to committed ticket events; owns nothing but references to the app's parts."""
+
+    def __init__(self, sessions: sessionmaker[Session], hub: Hub, channels: Sequence[Channel]) -> None:
+        self.sessions = sessions
+        self.hub = hub
+        self.channels = list(channels)
+
+    def install(self, bus: EventBus) -> None:
+        """Subscribe to every ticket event."""
+        bus.subscribe("ticket.", self.on_ticket_event)
+
+    def on_ticket_event(self, event: DomainEvent) -> None:
+        """Push the change live, then notify the people it concerns."""
+        data = event.data
+        self.hub.publish({"type": "ticket", "event": event.name, "at": utcnow().isoformat(), **data})
+        texts = TICKET_TEXTS.get(event.name)
+        if not texts:
+            return
+        with self.sessions() as session:
+            ticket = session.get(Ticket, data["ticket_id"])
+            if ticket is None:
+                return
+            device = ticket.device.system_number + " " + ticket.device.model if ticket.device else (
+                ticket.group.name if ticket.group else "")
+            engineer = session.get(User, ticket.engineer_id) if ticket.engineer_id else None
+            values = {"number": ticket.number, "device": device, "status": ticket.status.value,
+                      "engineer": (engineer.full_name or engineer.username) if engineer else "",
+                      "text": data.get("text") or ticket.description[:80], "priority": ticket.priority}
+            for role, template in texts.items():
+                for user_id, link in self._recipients(session, role, ticket, data):
+                    notify(session, user_id=user_id, event_key=f"{event.name}:{ticket.id}:{data.get('seq', '')}",
+                           kind=event.name, text=render(template, **values), link=link, channels=self.channels,
+                           ticket_id=ticket.id)
+            session.commit()
+
+    def _recipients(
+        self, session: Session, role: str, ticket: Ticket, data: dict[str, object]
+    ) -> list[tuple[int, str]]:
+        desk_link = f"/console?ticket={ticket.id}"
+        if role == "reporter":
+            return [(ticket.reporter_user_id, f"/t/{ticket.number}")] if ticket.reporter_user_id else []
+        if role == "engineer":
+            engineer_id = ticket.engineer_id or data.get("previous_engineer_id")
+            return [(int(engineer_id), f"/engineer/tickets/{ticket.id}")] if engineer_id else []  # type: ignore[arg-type]
+        if role == "agent":
+            if ticket.agent_id:
+                return [(ticket.agent_id, desk_link)]
+            agents = session.execute(select(User.id).where(User.role == Role.agent, User.is_active.is_(True)))
+            return [(int(agent_id), desk_link) for agent_id in agents.scalars()]
+        if role == "supervisor":
+            admins = session.execute(select(User.id).where(User.role == Role.admin, User.is_active.is_(True)))
+            return [(int(admin_id), desk_link) for admin_id in admins.scalars()]
+        return []

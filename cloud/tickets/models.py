@@ -1,0 +1,113 @@
+"""Ticket tables: ticket and ticket_attachment. The timeline lives in audit_log (entity 'ticket')."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cloud.db import Base, UTCDateTime, utcnow
+from cloud.registry.models import Device, DeviceGroup
+from cloud.tickets.state import Status
+
+
+class Urgency(enum.StrEnum):
+    """How urgent the reporter says it is."""
+
+    low = "low"
+    normal = "normal"
+    high = "high"
+    critical = "critical"
+
+
+class Source(enum.StrEnum):
+    """Where the ticket came from."""
+
+    web = "web"
+    wechat = "wechat"
+    predictive = "predictive"
+    desk = "desk"
+
+
+class Ticket(Base):
+    """A repair request for a device (or a whole device group)."""
+
+    __tablename__ = "ticket"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey("hospital.id", ondelete="RESTRICT"), index=True)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="SET NULL"), index=True)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("device_group.id", ondelete="SET NULL"), index=True)
+    source: Mapped[Source] = mapped_column(Enum(Source, name="ticket_source", native_enum=False, length=20))
+    status: Mapped[Status] = mapped_column(Enum(Status, name="ticket_status", native_enum=False, length=20),
+                                           index=True)
+    urgency: Mapped[Urgency] = mapped_column(Enum(Urgency, name="ticket_urgency", native_enum=False, length=20))
+    priority: Mapped[int] = mapped_column(Integer)  # 1 (most urgent) .. 4
+    description: Mapped[str] = mapped_column(Text)
+    reporter_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    reporter_name: Mapped[str] = mapped_column(String(100))
+    reporter_phone: Mapped[str] = mapped_column(String(32))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"), index=True)
+    engineer_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    cancel_reason: Mapped[str | None] = mapped_column(String(400))
+    findings: Mapped[str | None] = mapped_column(Text)
+    parts_used: Mapped[str | None] = mapped_column(Text)
+    rating_overall: Mapped[int | None] = mapped_column(Integer)
+    rating_speed: Mapped[int | None] = mapped_column(Integer)
+    rating_attitude: Mapped[int | None] = mapped_column(Integer)
+    rating_skill: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str | None] = mapped_column(String(1000))
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolution_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Optimistic concurrency: every UPDATE checks and bumps it, so two agents never overwrite each other.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    device: Mapped[Device | None] = relationship()
+    group: Mapped[DeviceGroup | None] = relationship()
+    attachments: Mapped[list[TicketAttachment]] = relationship(
+        back_populates="ticket", order_by="TicketAttachment.id")
+
+
+class AttachmentKind(enum.StrEnum):
+    """What an uploaded file is."""
+
+    photo = "photo"
+    voice = "voice"
+
+
+class TicketAttachment(Base):
+    """A photo or voice note; uploaded first (ticket_id empty), then bound to a ticket on submission."""
+
+    __tablename__ = "ticket_attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[AttachmentKind] = mapped_column(
+        Enum(AttachmentKind, name="attachment_kind", native_enum=False, length=20))
+    path: Mapped[str] = mapped_column(String(300))  # relative to the data folder
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    duration_s: Mapped[int | None] = mapped_column(Integer)
+    transcript: Mapped[str | None] = mapped_column(Text)
+    # Proof of having uploaded it: only the uploader can bind it to a ticket.
+    upload_key_hash: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket | None] = relationship(back_populates="attachments")

@@ -1,0 +1,153 @@
+"""Request and response bodies of the ticket API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cloud.tickets.models import AttachmentKind, Source, Urgency
+from cloud.tickets.state import Action, Status
+
+
+class AttachmentRef(BaseModel):
+    """An uploaded file and the key its upload returned."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int
+    key: str = Field(min_length=8, max_length=100)
+    # A voice note's transcript as the reporter left it (speech recognition may finish after the upload).
+    transcript: str | None = Field(None, max_length=5000)
+
+
+class TicketSubmit(BaseModel):
+    """A repair request. Name the device or the group (and optionally the affected member)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device_id: int | None = None
+    group_id: int | None = None
+    # The scanned label's code: how a reporter without an account shows they stand at the device.
+    qr_code: str | None = Field(None, max_length=40)
+    description: str = Field(min_length=1, max_length=5000)
+    urgency: Urgency = Urgency.normal
+    reporter_name: str = Field("", max_length=100)
+    reporter_phone: str = Field("", max_length=32)
+    attachments: list[AttachmentRef] = Field(default_factory=list, max_length=10)
+    source: Source = Source.web
+
+    @model_validator(mode="after")
+    def _target(self) -> TicketSubmit:
+        if self.device_id is None and self.group_id is None:
+            raise ValueError("name the device_id or the group_id")
+        return self
+
+
+class ActionIn(BaseModel):
+    """An action on a ticket; `version` is the version the caller saw (stale → 409)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Action
+    version: int | None = None
+    text: str | None = Field(None, max_length=5000)
+    reason: str | None = Field(None, max_length=400)
+    engineer_id: int | None = None
+    findings: str | None = Field(None, max_length=5000)
+    parts_used: str | None = Field(None, max_length=2000)
+    attachments: list[AttachmentRef] = Field(default_factory=list, max_length=10)
+    rating_overall: int | None = Field(None, ge=1, le=5)
+    rating_speed: int | None = Field(None, ge=1, le=5)
+    rating_attitude: int | None = Field(None, ge=1, le=5)
+    rating_skill: int | None = Field(None, ge=1, le=5)
+    rating_comment: str | None = Field(None, max_length=1000)
+
+
+class AttachmentOut(BaseModel):
+    """A ticket's photo or voice note."""
+
+    id: int
+    kind: AttachmentKind
+    content_type: str
+    size: int
+    duration_s: int | None
+    transcript: str | None
+    url: str
+
+
+class UploadOut(AttachmentOut):
+    """A fresh upload with the key needed to attach it."""
+
+    key: str
+
+
+class TimelineEntry(BaseModel):
+    """One step in a ticket's history."""
+
+    at: datetime
+    action: str
+    actor: str
+    status: str | None
+    text: str | None
+    internal: bool
+    details: dict[str, Any]
+
+
+class TicketOut(BaseModel):
+    """A ticket as its viewer may see it, with the actions that viewer may take now."""
+
+    id: int
+    number: str
+    status: Status
+    version: int
+    source: Source
+    urgency: Urgency
+    priority: int
+    hospital_id: int
+    hospital_name: str
+    device_id: int | None
+    device_system_number: str | None
+    device_model: str | None
+    device_department: str | None
+    group_id: int | None
+    group_name: str | None
+    description: str
+    reporter_name: str
+    reporter_phone: str | None
+    agent_id: int | None
+    engineer_id: int | None
+    engineer_name: str | None
+    findings: str | None
+    parts_used: str | None
+    cancel_reason: str | None
+    rating: dict[str, Any] | None
+    first_response_due_at: datetime
+    resolution_due_at: datetime
+    first_responded_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    attachments: list[AttachmentOut]
+    allowed_actions: list[Action]
+    timeline: list[TimelineEntry]
+
+
+class SubmitOut(BaseModel):
+    """The created (or replayed) ticket and the reporter's private link."""
+
+    ticket: TicketOut
+    reporter_key: str | None
+    reporter_url: str | None
+    created: bool
+
+
+class EngineerSuggestion(BaseModel):
+    """An engineer who serves this hospital and device category, with their current load."""
+
+    id: int
+    name: str
+    open_tickets: int
+    matches_category: bool

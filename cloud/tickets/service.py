@@ -1,0 +1,387 @@
+"""Ticket operations. `apply_action` is the only writer of a ticket's status; callers commit."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from cloud.audit.models import AuditLog
+from cloud.audit.service import Actor, record
+from cloud.auth.models import Role, User, Verification
+from cloud.config import Settings, secret_key_bytes
+from cloud.db import utcnow
+from cloud.errors import Conflict, Forbidden, Invalid, NotFound
+from cloud.events import emit
+from cloud.numbering import next_number
+from cloud.registry.models import Device, DeviceGroup
+from cloud.tenancy import Scope
+from cloud.tickets import policy
+from cloud.tickets.models import Ticket, TicketAttachment
+from cloud.tickets.schemas import ActionIn, AttachmentRef, TicketSubmit
+from cloud.tickets.state import OPEN, Action, Party, Status, TransitionError, allowed_actions, next_status
+
+# Staff actions that count as the first response to the reporter (an internal note does not).
+RESPONSES = frozenset({Action.answer, Action.escalate, Action.dispatch, Action.add_info})
+ROLE_PARTY = {Role.agent: Party.agent, Role.service_center: Party.service_center, Role.admin: Party.admin}
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking at or acting on tickets: a signed-in user and/or the holder of a reporter link."""
+
+    user: User | None
+    reporter_key: str | None = None
+
+    @property
+    def actor(self) -> Actor:
+        """The audit actor."""
+        if self.user is not None:
+            return Actor(self.user.id, self.user.username)
+        return Actor.system("reporter-link")
+
+
+def reporter_key(settings: Settings, number: str) -> str:
+    """The secret that lets a reporter without an account follow ticket `number`."""
+    return hmac.new(secret_key_bytes(settings), f"ticket:{number}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def parties(viewer: Viewer, ticket: Ticket, settings: Settings) -> frozenset[Party]:
+    """The parties the viewer acts as on this ticket."""
+    found: set[Party] = set()
+    user = viewer.user
+    if user is not None:
+        if user.role in ROLE_PARTY:
+            found.add(ROLE_PARTY[user.role])
+        if user.role == Role.engineer and ticket.engineer_id == user.id:
+            found.add(Party.assigned_engineer)
+        if ticket.reporter_user_id is not None and ticket.reporter_user_id == user.id:
+            found.add(Party.reporter)
+    if viewer.reporter_key and hmac.compare_digest(viewer.reporter_key, reporter_key(settings, ticket.number)):
+        found.add(Party.reporter)
+    return frozenset(found)
+
+
+def can_view(viewer: Viewer, ticket: Ticket, settings: Settings) -> bool:
+    """Staff see every ticket, a verified lab user their hospital's, a reporter their own."""
+    user = viewer.user
+    if user is not None and user.is_staff:
+        return True
+    if user is not None and user.verification == Verification.verified and user.hospital_id == ticket.hospital_id:
+        return True
+    return Party.reporter in parties(viewer, ticket, settings)
+
+
+def get_ticket(session: Session, *, ticket_id: int, viewer: Viewer, settings: Settings) -> Ticket:
+    """One ticket the viewer may see, else NotFound."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None or not can_view(viewer, ticket, settings):
+        raise NotFound(f"ticket {ticket_id} not found")
+    return ticket
+
+
+def list_tickets(
+    session: Session,
+    *,
+    scope: Scope,
+    statuses: list[Status] | None = None,
+    engineer_id: int | None = None,
+    device_id: int | None = None,
+    open_only: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Ticket], int]:
+    """Tickets in scope, most urgent and oldest first among open ones."""
+    stmt = select(Ticket)
+    if scope.hospital_id is not None:
+        stmt = stmt.where(Ticket.hospital_id == scope.hospital_id)
+    if statuses:
+        stmt = stmt.where(Ticket.status.in_(statuses))
+    if open_only:
+        stmt = stmt.where(Ticket.status.in_(list(OPEN | {Status.resolved})))
+    if engineer_id is not None:
+        stmt = stmt.where(Ticket.engineer_id == engineer_id)
+    if device_id is not None:
+        stmt = stmt.where(Ticket.device_id == device_id)
+    total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    rows = session.execute(stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit).offset(offset))
+    return list(rows.scalars()), int(total)
+
+
+def _request_hash(data: TicketSubmit, user_id: int | None) -> str:
+    canonical = json.dumps({"user": user_id, **data.model_dump(mode="json")}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _bind_attachments(session: Session, refs: list[AttachmentRef], ticket: Ticket) -> list[int]:
+    bound = []
+    for ref in refs:
+        attachment = session.get(TicketAttachment, ref.id)
+        digest = hashlib.sha256(ref.key.encode()).hexdigest()
+        if attachment is None or not hmac.compare_digest(attachment.upload_key_hash, digest):
+            raise Invalid("an attachment was not found; upload it again",
+                          [{"field": "attachments", "message": f"unknown upload {ref.id}"}])
+        if attachment.ticket_id not in (None, ticket.id):
+            raise Invalid("an attachment already belongs to another ticket",
+                          [{"field": "attachments", "message": f"upload {ref.id} is taken"}])
+        attachment.ticket_id = ticket.id
+        if ref.transcript and ref.transcript.strip():
+            attachment.transcript = ref.transcript.strip()
+        bound.append(attachment.id)
+    return bound
+
+
+def _target(session: Session, data: TicketSubmit, scope: Scope) -> tuple[int, Device | None, DeviceGroup | None]:
+    group = None
+    device = None
+    if data.group_id is not None:
+        group = session.get(DeviceGroup, data.group_id)
+        if group is None or not scope.allows(group.hospital_id):
+            raise NotFound(f"device group {data.group_id} not found")
+    if data.device_id is not None:
+        device = session.get(Device, data.device_id)
+        if device is None or not scope.allows(device.hospital_id):
+            raise NotFound(f"device {data.device_id} not found")
+        if group is not None and device.group_id != group.id:
+            raise Invalid("the device is not a member of that group",
+                          [{"field": "device_id", "message": "not in the group"}])
+    hospital_id = device.hospital_id if device is not None else group.hospital_id  # type: ignore[union-attr]
+    return hospital_id, device, group
+
+
+def _check_label(session: Session, data: TicketSubmit, device: Device | None, group: DeviceGroup | None) -> None:
+    """Without an account the reporter must hold the device's (or its group's) label code."""
+    from cloud.qr.models import TargetKind
+    from cloud.qr.service import resolve
+
+    if not data.qr_code:
+        raise Forbidden("scan the device's QR label (or sign in) to report it")
+    try:
+        found = resolve(session, code=data.qr_code)
+    except NotFound:
+        raise Forbidden("this QR code is not valid; scan the label again") from None
+    if found.kind == TargetKind.device:
+        matches = device is not None and found.target_id == device.id and group is None
+    else:
+        matches = group is not None and found.target_id == group.id
+    if not matches:
+        raise Forbidden("the QR code belongs to another device")
+
+
+def pick_agent(session: Session, *, settings: Settings, exclude: set[int] | None = None) -> int | None:
+    """The active agent with spare capacity and the fewest open tickets (None: everyone is full)."""
+    open_load = (select(Ticket.agent_id, func.count().label("load"))
+                 .where(Ticket.status.in_(list(OPEN))).group_by(Ticket.agent_id).subquery())
+    rows = session.execute(
+        select(User.id, func.coalesce(open_load.c.load, 0))
+        .outerjoin(open_load, open_load.c.agent_id == User.id)
+        .where(User.role == Role.agent, User.is_active.is_(True))
+        .order_by(func.coalesce(open_load.c.load, 0), User.id)
+    ).all()
+    for user_id, load in rows:
+        if user_id not in (exclude or set()) and load < settings.agent_capacity:
+            return int(user_id)
+    return None
+
+
+def submit(
+    session: Session,
+    *,
+    data: TicketSubmit,
+    viewer: Viewer,
+    scope: Scope,
+    idempotency_key: str,
+    settings: Settings,
+    now: datetime | None = None,
+) -> tuple[Ticket, bool]:
+    """Open a ticket, exactly once per idempotency key: (ticket, created). A reused key with another body is 422."""
+    user_id = viewer.user.id if viewer.user else None
+    request_hash = _request_hash(data, user_id)
+    existing = session.execute(select(Ticket).where(Ticket.idempotency_key == idempotency_key)).scalar()
+    if existing is not None:
+        return _replay(existing, request_hash), False
+    hospital_id, device, group = _target(session, data, scope)
+    if viewer.user is None:
+        _check_label(session, data, device, group)
+    now = now or utcnow()
+    category = device.category if device is not None else None
+    priority = policy.priority_for(data.urgency, category, whole_group=device is None)
+    first_due, resolution_due = policy.due_times(priority, now, settings)
+    user = viewer.user
+    ticket = Ticket(
+        number=next_number(session, "ticket"), hospital_id=hospital_id, device_id=device.id if device else None,
+        group_id=group.id if group else (device.group_id if device else None), source=data.source,
+        status=Status.submitted, urgency=data.urgency, priority=priority, description=data.description.strip(),
+        reporter_user_id=user_id, reporter_name=data.reporter_name or (user.full_name if user else ""),
+        reporter_phone=data.reporter_phone or (user.phone if user else ""), idempotency_key=idempotency_key,
+        request_hash=request_hash, first_response_due_at=first_due, resolution_due_at=resolution_due,
+        agent_id=pick_agent(session, settings=settings), offered_at=now, created_at=now, updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(ticket)
+            session.flush()
+    except IntegrityError:
+        # The same key raced us from another request: that one won, answer with its ticket.
+        winner = session.execute(select(Ticket).where(Ticket.idempotency_key == idempotency_key)).scalar_one()
+        return _replay(winner, request_hash), False
+    bound = _bind_attachments(session, data.attachments, ticket)
+    row = record(session, actor=viewer.actor, action="submit", entity="ticket", entity_id=ticket.id,
+                 hospital_id=hospital_id, after={"status": ticket.status.value, "text": ticket.description,
+                                                 "urgency": data.urgency.value, "priority": priority,
+                                                 "attachments": bound, "agent_id": ticket.agent_id})
+    session.flush()
+    emit(session, "ticket.submitted", ticket_id=ticket.id, number=ticket.number, hospital_id=hospital_id,
+         status=ticket.status.value, agent_id=ticket.agent_id, engineer_id=None, priority=priority, seq=row.id,
+         text=ticket.description[:200])
+    return ticket, True
+
+
+def _replay(ticket: Ticket, request_hash: str) -> Ticket:
+    if ticket.request_hash != request_hash:
+        raise Invalid("this Idempotency-Key was already used for a different request",
+                      [{"field": "Idempotency-Key", "message": "reused with another body"}])
+    return ticket
+
+
+def apply_action(
+    session: Session,
+    *,
+    ticket: Ticket,
+    data: ActionIn,
+    viewer: Viewer,
+    settings: Settings,
+    now: datetime | None = None,
+) -> Ticket:
+    """Take an action on a ticket: the table decides, the ticket changes, a timeline row and an event follow."""
+    now = now or utcnow()
+    who = parties(viewer, ticket, settings) if viewer.user or viewer.reporter_key else frozenset({Party.system})
+    if data.version is not None and data.version != ticket.version:
+        raise Conflict("the ticket changed meanwhile; here is the current state", current_version=ticket.version,
+                       status=ticket.status.value)
+    before = ticket.status
+    try:
+        target = next_status(before, data.action, who)
+    except TransitionError as exc:
+        raise Conflict(str(exc), allowed_actions=[a.value for a in exc.allowed], status=before.value) from exc
+    details = _apply_effects(session, ticket, data, now)
+    if data.action in RESPONSES and ticket.first_responded_at is None and who & {Party.agent, Party.service_center,
+                                                                                   Party.admin}:
+        ticket.first_responded_at = now
+    if target == Status.resolved and before != Status.resolved:
+        ticket.resolved_at = now
+    if target == Status.closed:
+        ticket.closed_at = now
+    ticket.status = target
+    ticket.updated_at = now
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise Conflict("another person changed the ticket at the same moment; reload and try again") from exc
+    actor = viewer.actor if viewer.user or viewer.reporter_key else Actor.system()
+    text = data.text or data.reason or data.findings
+    row = record(session, actor=actor, action=data.action.value, entity="ticket", entity_id=ticket.id,
+                 hospital_id=ticket.hospital_id, before={"status": before.value},
+                 after={"status": target.value, "text": text, "internal": data.action == Action.note, **details})
+    session.flush()
+    emit(session, f"ticket.{data.action.value}", ticket_id=ticket.id, number=ticket.number,
+         hospital_id=ticket.hospital_id, status=target.value, previous=before.value, engineer_id=ticket.engineer_id,
+         previous_engineer_id=details.get("declined_by"), agent_id=ticket.agent_id, priority=ticket.priority,
+         seq=row.id, text=None if data.action == Action.note else text)
+    return ticket
+
+
+def _require(value: str | None, field: str, what: str) -> str:
+    if not value or not value.strip():
+        raise Invalid(f"{what} is required", [{"field": field, "message": "required"}])
+    return value.strip()
+
+
+def _apply_effects(session: Session, ticket: Ticket, data: ActionIn, now: datetime) -> dict[str, Any]:
+    """The action's own changes besides the status; returns what the timeline should show."""
+    action = data.action
+    details: dict[str, Any] = {}
+    if action in (Action.answer, Action.note):
+        _require(data.text, "text", "a text")
+    elif action == Action.dispatch:
+        engineer = session.get(User, data.engineer_id) if data.engineer_id else None
+        if engineer is None or engineer.role != Role.engineer or not engineer.is_active:
+            raise Invalid("choose an active engineer", [{"field": "engineer_id", "message": "not an engineer"}])
+        ticket.engineer_id = engineer.id
+        details["engineer_id"] = engineer.id
+        details["engineer"] = engineer.full_name or engineer.username
+    elif action == Action.decline:
+        details["declined_by"] = ticket.engineer_id
+        ticket.engineer_id = None
+    elif action == Action.complete:
+        ticket.findings = _require(data.findings, "findings", "the findings")
+        ticket.parts_used = (data.parts_used or "").strip() or None
+        details["parts_used"] = ticket.parts_used
+    elif action in (Action.cancel, Action.reopen):
+        reason = _require(data.reason, "reason", "a reason")
+        if action == Action.cancel:
+            ticket.cancel_reason = reason
+        else:
+            ticket.resolved_at = None
+    elif action == Action.add_info:
+        if not (data.text and data.text.strip()) and not data.attachments:
+            raise Invalid("add a text or an attachment", [{"field": "text", "message": "nothing to add"}])
+    elif action == Action.rate:
+        if ticket.rated_at is not None:
+            raise Conflict("this ticket was already rated")
+        if data.rating_overall is None:
+            raise Invalid("give an overall rating from 1 to 5", [{"field": "rating_overall", "message": "required"}])
+        ticket.rating_overall, ticket.rating_speed = data.rating_overall, data.rating_speed
+        ticket.rating_attitude, ticket.rating_skill = data.rating_attitude, data.rating_skill
+        ticket.rating_comment, ticket.rated_at = data.rating_comment, now
+        details["rating"] = {"overall": data.rating_overall, "speed": data.rating_speed,
+                             "attitude": data.rating_attitude, "skill": data.rating_skill}
+    if data.attachments:
+        details["attachments"] = _bind_attachments(session, data.attachments, ticket)
+    return details
+
+
+def timeline(session: Session, *, ticket: Ticket, internal: bool) -> list[dict[str, Any]]:
+    """The ticket's history from its audit rows; internal notes only for staff."""
+    rows = session.execute(select(AuditLog).where(AuditLog.entity == "ticket", AuditLog.entity_id == ticket.id)
+                           .order_by(AuditLog.id)).scalars()
+    entries = []
+    for row in rows:
+        after = dict(row.after or {})
+        is_internal = bool(after.pop("internal", False))
+        if is_internal and not internal:
+            continue
+        entries.append({"at": row.at, "action": row.action, "actor": row.actor_label,
+                        "status": after.pop("status", None), "text": after.pop("text", None),
+                        "internal": is_internal, "details": after})
+    return entries
+
+
+def allowed_for(viewer: Viewer, ticket: Ticket, settings: Settings) -> list[Action]:
+    """What this viewer may do to the ticket now."""
+    return [a for a in allowed_actions(ticket.status, parties(viewer, ticket, settings)) if a != Action.auto_close]
+
+
+def suggest_engineers(session: Session, *, ticket: Ticket) -> list[dict[str, Any]]:
+    """Active engineers, those matching the device category first, then by fewest open tickets."""
+    category = ticket.device.category if ticket.device else None
+    load = dict(session.execute(select(Ticket.engineer_id, func.count()).where(
+        Ticket.status.in_([Status.dispatched, Status.accepted, Status.on_site])).group_by(Ticket.engineer_id)).all())
+    engineers = session.execute(select(User).where(User.role == Role.engineer, User.is_active.is_(True))).scalars()
+    suggestions = []
+    for engineer in engineers:
+        if engineer.service_hospital_ids and ticket.hospital_id not in engineer.service_hospital_ids:
+            continue
+        matches = not engineer.categories or category in engineer.categories
+        suggestions.append({"id": engineer.id, "name": engineer.full_name or engineer.username,
+                            "open_tickets": int(load.get(engineer.id, 0)), "matches_category": matches})
+    suggestions.sort(key=lambda s: (not s["matches_category"], s["open_tickets"], s["id"]))
+    return suggestions

@@ -1,0 +1,234 @@
+// The repair form: photos and a voice note upload at once; submission is idempotent across retries.
+
+const MAX_PHOTOS = 9;
+const MAX_VOICE_SECONDS = 60;
+
+function el(id) { return document.getElementById(id); }
+
+function showError(text) {
+  const box = el("form-error");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+async function upload(file, kind, extra = {}) {
+  const body = new FormData();
+  body.append("file", file, file.name || `${kind}.bin`);
+  body.append("kind", kind);
+  for (const [key, value] of Object.entries(extra)) {
+    if (value !== undefined && value !== null && value !== "") body.append(key, String(value));
+  }
+  const response = await fetch("/api/v1/uploads", {
+    method: "POST", body, headers: { "X-Requested-With": "medfix" },
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.detail || `HTTP ${response.status}`);
+  return data;
+}
+
+// One key per filled-in form: a double tap or a retry after a lost answer repeats the same submission.
+function idempotencyKey(code) {
+  const name = `medfix-report:${code}`;
+  let key = sessionStorage.getItem(name);
+  if (!key) {
+    key = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`;
+    sessionStorage.setItem(name, key);
+  }
+  return key;
+}
+
+function photos(texts, state) {
+  const input = el("photo-input");
+  const list = el("thumbs");
+  const count = el("photo-count");
+  const refresh = () => {
+    count.textContent = `${state.photos.length}/${MAX_PHOTOS}`;
+    el("add-photo").hidden = state.photos.length >= MAX_PHOTOS;
+  };
+  input.addEventListener("change", async () => {
+    const files = [...input.files].slice(0, MAX_PHOTOS - state.photos.length);
+    input.value = "";
+    for (const file of files) {
+      const item = document.createElement("li");
+      item.className = "thumb uploading";
+      item.innerHTML = `<img alt=""><span class="thumb__state">${texts.uploading}</span>`;
+      item.querySelector("img").src = URL.createObjectURL(file);
+      list.append(item);
+      state.pending += 1;
+      try {
+        const stored = await upload(file, "photo");
+        const ref = { id: stored.id, key: stored.key };
+        state.photos.push(ref);
+        item.classList.remove("uploading");
+        item.dataset.uploadId = stored.id;
+        item.querySelector(".thumb__state").remove();
+        const remove = document.createElement("button");
+        remove.type = "button";
+        remove.className = "thumb__remove";
+        remove.setAttribute("aria-label", texts.remove);
+        remove.textContent = "×";
+        remove.addEventListener("click", () => {
+          state.photos = state.photos.filter((p) => p !== ref);
+          item.remove();
+          refresh();
+        });
+        item.append(remove);
+      } catch (error) {
+        item.classList.add("failed");
+        item.querySelector(".thumb__state").textContent = texts.uploadFailed;
+        showError(`${texts.uploadFailed}: ${error.message}`);
+        setTimeout(() => item.remove(), 4000);
+      } finally {
+        state.pending -= 1;
+        refresh();
+      }
+    }
+  });
+  refresh();
+}
+
+function voice(texts, state) {
+  const button = el("record");
+  const transcript = el("transcript");
+  const hint = el("voice-hint");
+  let recorder = null;
+  let chunks = [];
+  let started = 0;
+  let timer = null;
+  let recognition = null;
+
+  const stop = () => {
+    if (recorder && recorder.state === "recording") recorder.stop();
+    if (recognition) { try { recognition.stop(); } catch { /* already stopped */ } }
+    clearTimeout(timer);
+    button.classList.remove("recording");
+    button.textContent = texts.holdToTalk;
+  };
+
+  const start = async (event) => {
+    event.preventDefault();
+    if (!navigator.mediaDevices || !window.MediaRecorder) {
+      hint.textContent = texts.noRecording;
+      return;
+    }
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    } catch {
+      hint.textContent = texts.micDenied;
+      return;
+    }
+    chunks = [];
+    recorder = new MediaRecorder(stream);
+    recorder.ondataavailable = (e) => { if (e.data.size) chunks.push(e.data); };
+    recorder.onstop = async () => {
+      stream.getTracks().forEach((t) => t.stop());
+      const seconds = Math.max(1, Math.round((Date.now() - started) / 1000));
+      const blob = new Blob(chunks, { type: recorder.mimeType || "audio/webm" });
+      el("voice-audio").src = URL.createObjectURL(blob);
+      el("voice").hidden = false;
+      transcript.hidden = false;
+      hint.textContent = texts.uploading;
+      state.pending += 1;
+      try {
+        const stored = await upload(new File([blob], "voice.webm", { type: blob.type }), "voice",
+          { duration_s: Math.min(seconds, MAX_VOICE_SECONDS) });
+        state.voice = { id: stored.id, key: stored.key, seconds };
+        hint.textContent = `${seconds}″`;
+      } catch (error) {
+        hint.textContent = `${texts.uploadFailed}: ${error.message}`;
+        el("voice").hidden = true;
+      } finally {
+        state.pending -= 1;
+      }
+    };
+    started = Date.now();
+    recorder.start(250);
+    button.classList.add("recording");
+    button.textContent = texts.releaseToSend;
+    timer = setTimeout(stop, MAX_VOICE_SECONDS * 1000);
+    // The browser's own speech recognition, where it has one, pre-fills an editable transcript.
+    const Recognition = window.SpeechRecognition || window.webkitSpeechRecognition;
+    if (Recognition) {
+      recognition = new Recognition();
+      recognition.lang = document.documentElement.lang || "zh-CN";
+      recognition.continuous = true;
+      recognition.onresult = (e) => {
+        transcript.value = [...e.results].map((r) => r[0].transcript).join("");
+        transcript.hidden = false;
+      };
+      try { recognition.start(); } catch { recognition = null; }
+    }
+  };
+
+  button.addEventListener("pointerdown", start);
+  button.addEventListener("pointerup", stop);
+  button.addEventListener("pointerleave", stop);
+  button.addEventListener("pointercancel", stop);
+  el("voice-remove").addEventListener("click", () => {
+    state.voice = null;
+    el("voice").hidden = true;
+    transcript.value = "";
+    transcript.hidden = true;
+    hint.textContent = texts.voiceHint;
+  });
+}
+
+export function startReportForm(texts) {
+  const form = el("report-form");
+  const state = { photos: [], voice: null, pending: 0 };
+  photos(texts, state);
+  voice(texts, state);
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError("");
+    const data = new FormData(form);
+    const description = (data.get("description") || "").trim();
+    if (!description) { showError(texts.describe); return; }
+    if (state.pending > 0) { showError(texts.waitUploads); return; }
+    const member = document.querySelector("input[name=member]:checked");
+    const body = {
+      qr_code: form.dataset.code,
+      description,
+      urgency: data.get("urgency"),
+      reporter_name: (data.get("reporter_name") || "").trim(),
+      reporter_phone: (data.get("reporter_phone") || "").trim(),
+      attachments: state.photos.map(({ id, key }) => ({ id, key })),
+    };
+    const transcriptText = (data.get("transcript") || "").trim();
+    if (state.voice) {
+      body.attachments.push({ id: state.voice.id, key: state.voice.key, transcript: transcriptText || null });
+    }
+    if (form.dataset.groupId) {
+      body.group_id = Number(form.dataset.groupId);
+      if (member && member.value) body.device_id = Number(member.value);
+    } else {
+      body.device_id = Number(form.dataset.deviceId);
+    }
+    const button = el("submit");
+    button.classList.add("weui-btn_loading");
+    button.disabled = true;
+    try {
+      const response = await fetch("/api/v1/tickets", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-Requested-With": "medfix",
+          "Idempotency-Key": idempotencyKey(form.dataset.code) },
+        body: JSON.stringify(body),
+      });
+      const result = await response.json().catch(() => ({}));
+      if (!response.ok) {
+        const fields = (result.errors || []).map((e) => e.message).join("; ");
+        throw new Error([result.detail, fields].filter(Boolean).join(": ") || `HTTP ${response.status}`);
+      }
+      sessionStorage.removeItem(`medfix-report:${form.dataset.code}`);
+      const url = new URL(result.reporter_url);
+      window.location.assign(url.pathname + url.search);
+    } catch (error) {
+      // Keep everything as it is: the retry reuses the same Idempotency-Key and creates no duplicate.
+      showError(`${texts.submitFailed}: ${error.message}`);
+      button.classList.remove("weui-btn_loading");
+      button.disabled = false;
+    }
+  });
+}

@@ -1,0 +1,146 @@
+// The reporter's ticket page: live status and timeline; add information, confirm, reopen, rate.
+
+const STEPS = ["submitted", "dispatched", "on_site", "resolved", "closed"];
+
+function el(id) { return document.getElementById(id); }
+
+function escapeHtml(text) {
+  return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+export function startTicketPage(texts) {
+  const root = el("ticket");
+  const id = root.dataset.id;
+  const key = root.dataset.key;
+  const headers = { "X-Requested-With": "medfix", ...(key ? { "X-Reporter-Key": key } : {}) };
+  let ticket = null;
+
+  const fail = (text) => { const box = el("action-error"); box.textContent = text; box.hidden = !text; };
+
+  async function load() {
+    const response = await fetch(`/api/v1/tickets/${id}`, { headers });
+    if (!response.ok) return;
+    ticket = await response.json();
+    render();
+  }
+
+  async function act(action, extra = {}) {
+    fail("");
+    const response = await fetch(`/api/v1/tickets/${id}/actions`, {
+      method: "POST",
+      headers: { ...headers, "Content-Type": "application/json" },
+      body: JSON.stringify({ action, version: ticket.version, ...extra }),
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      fail(response.status === 409 ? texts.changed : (data.detail || `HTTP ${response.status}`));
+      await load();
+      return;
+    }
+    ticket = data;
+    render();
+  }
+
+  function renderProgress() {
+    const reached = { submitted: 0, escalated: 0, reopened: 0, dispatched: 1, accepted: 1, on_site: 2,
+      resolved: 3, closed: 4, cancelled: -1 }[ticket.status];
+    el("progress").innerHTML = STEPS.map((step, i) =>
+      `<div class="progress__step ${i <= reached ? "done" : ""} ${i === reached ? "now" : ""}">
+        <i></i><span>${escapeHtml(texts.steps[step])}</span></div>`).join("");
+  }
+
+  function renderTimeline() {
+    el("timeline").innerHTML = ticket.timeline.slice().reverse().map((entry) => {
+      const when = new Date(entry.at).toLocaleString();
+      const rating = entry.details.rating ? ` ★${entry.details.rating.overall}` : "";
+      return `<li><div class="timeline__what">${escapeHtml(texts.actions[entry.action] || entry.action)}${rating}</div>
+        ${entry.text ? `<div class="timeline__text">${escapeHtml(entry.text)}</div>` : ""}
+        <div class="timeline__when">${escapeHtml(when)}</div></li>`;
+    }).join("");
+  }
+
+  function stars(name, label) {
+    return `<div class="stars" data-name="${name}"><span class="stars__label">${escapeHtml(label)}</span>
+      ${[1, 2, 3, 4, 5].map((n) => `<button type="button" data-value="${n}" aria-label="${n}">★</button>`).join("")}</div>`;
+  }
+
+  function renderActions() {
+    const allowed = new Set(ticket.allowed_actions);
+    const parts = [];
+    if (allowed.has("confirm")) {
+      parts.push(`<button class="weui-btn weui-btn_primary" data-do="confirm">${escapeHtml(texts.confirm)}</button>`);
+    }
+    if (allowed.has("reopen")) {
+      parts.push(`<button class="weui-btn weui-btn_default" data-do="reopen">${escapeHtml(texts.reopen)}</button>`);
+    }
+    if (allowed.has("rate")) {
+      parts.push(`<form class="rate-form" id="rate-form"><div class="weui-cells__title">${escapeHtml(texts.rateTitle)}</div>
+        ${stars("rating_overall", texts.rateOverall)}${stars("rating_speed", texts.rateSpeed)}
+        ${stars("rating_attitude", texts.rateAttitude)}${stars("rating_skill", texts.rateSkill)}
+        <textarea class="weui-textarea" name="comment" rows="2" maxlength="1000" placeholder="${escapeHtml(texts.comment)}"></textarea>
+        <button class="weui-btn weui-btn_primary" type="submit">${escapeHtml(texts.rateSubmit)}</button></form>`);
+    }
+    if (ticket.rating) {
+      parts.push(`<div class="rated">${escapeHtml(texts.thanks)} ★${ticket.rating.overall}</div>`);
+    }
+    if (allowed.has("add_info")) {
+      parts.push(`<form class="add-info" id="add-info"><textarea class="weui-textarea" name="text" rows="2" maxlength="5000"
+        placeholder="${escapeHtml(texts.addInfo)}"></textarea>
+        <button class="weui-btn weui-btn_mini weui-btn_default" type="submit">${escapeHtml(texts.send)}</button></form>`);
+    }
+    if (allowed.has("cancel")) {
+      parts.push(`<button class="weui-btn weui-btn_mini weui-btn_warn cancel-btn" data-do="cancel">${escapeHtml(texts.cancel)}</button>`);
+    }
+    const box = el("actions");
+    box.innerHTML = parts.join("");
+    box.querySelectorAll("[data-do]").forEach((button) => button.addEventListener("click", async () => {
+      const action = button.dataset.do;
+      if (action === "reopen" || action === "cancel") {
+        const reason = window.prompt(action === "reopen" ? texts.reopenWhy : texts.cancelWhy);
+        if (reason) await act(action, { reason });
+      } else {
+        await act(action);
+      }
+    }));
+    const rating = {};
+    box.querySelectorAll(".stars").forEach((group) => group.querySelectorAll("button").forEach((b) => {
+      b.addEventListener("click", () => {
+        rating[group.dataset.name] = Number(b.dataset.value);
+        group.querySelectorAll("button").forEach((x) => x.classList.toggle("on", Number(x.dataset.value) <= rating[group.dataset.name]));
+      });
+    }));
+    el("rate-form")?.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      if (!rating.rating_overall) { fail(texts.rateNeedOverall); return; }
+      await act("rate", { ...rating, rating_comment: e.target.comment.value.trim() || null });
+    });
+    el("add-info")?.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const text = e.target.text.value.trim();
+      if (text) await act("add_info", { text });
+    });
+  }
+
+  function render() {
+    el("status-label").textContent = texts.status[ticket.status] || ticket.status;
+    el("status-hint").textContent = texts.hints[ticket.status] || "";
+    el("engineer").textContent = ticket.engineer_name || "—";
+    renderProgress();
+    renderTimeline();
+    renderActions();
+  }
+
+  function live(delay = 1000) {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/ws/tickets/${id}${key ? `?k=${encodeURIComponent(key)}` : ""}`);
+    socket.onmessage = () => load();
+    socket.onopen = () => { delay = 1000; el("live-note").classList.add("on"); };
+    socket.onclose = () => {
+      el("live-note").classList.remove("on");
+      setTimeout(() => live(Math.min(delay * 2, 30000)), delay);
+    };
+  }
+
+  load();
+  live();
+}
