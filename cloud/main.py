@@ -25,9 +25,11 @@ from cloud.notify import api as notify_api
 from cloud.notify.channels import Channel, InAppChannel
 from cloud.qr import api as qr_api
 from cloud.registry import api as registry_api
+from cloud.registry import backup_api
 from cloud.telemetry import api as telemetry_api
 from cloud.tickets import api as tickets_api
 from cloud.tickets.flows import TicketFlows
+from cloud.web import desk as desk_pages
 from cloud.web import pages
 from cloud.web import report as report_pages
 
@@ -113,6 +115,8 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
         return JSONResponse({"status": "ready", "database": "ok"})
 
     app.include_router(auth_api.router)
+    # Before the registry: /hospitals/search must win over /hospitals/{hospital_id}.
+    app.include_router(backup_api.router)
     app.include_router(registry_api.router)
     app.include_router(qr_api.router)
     app.include_router(audit_api.router)
@@ -121,6 +125,7 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.include_router(console_api.router)
     app.include_router(notify_api.router)
     app.include_router(pages.router)
+    app.include_router(desk_pages.router)
     app.include_router(report_pages.router)
     pages.install(app)
 

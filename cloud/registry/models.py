@@ -133,3 +133,19 @@ class Device(Base):
             "group_id": self.group_id,
             "group_position": self.group_position,
         }
+
+
+class DeviceClaim(Base):
+    """A verified lab user's "my devices" entry: a device or a whole group they look after."""
+
+    __tablename__ = "device_claim"
+    __table_args__ = (UniqueConstraint("user_id", "device_id"), UniqueConstraint("user_id", "group_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("device_group.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    device: Mapped[Device | None] = relationship()
+    group: Mapped[DeviceGroup | None] = relationship()

@@ -367,7 +367,8 @@ def timeline(session: Session, *, ticket: Ticket, internal: bool) -> list[dict[s
 
 def allowed_for(viewer: Viewer, ticket: Ticket, settings: Settings) -> list[Action]:
     """What this viewer may do to the ticket now."""
-    return [a for a in allowed_actions(ticket.status, parties(viewer, ticket, settings)) if a != Action.auto_close]
+    hidden = {Action.auto_close} | ({Action.rate} if ticket.rated_at is not None else set())
+    return [a for a in allowed_actions(ticket.status, parties(viewer, ticket, settings)) if a not in hidden]
 
 
 def suggest_engineers(session: Session, *, ticket: Ticket) -> list[dict[str, Any]]:

@@ -282,6 +282,32 @@ CATALOG: dict[str, dict[str, str]] = {
             '经远程确认参数已恢复正常，请先做质控，通过后再恢复检测。',
         'An engineer will contact you shortly; please keep your phone available.':
             '工程师将尽快与您联系，请保持电话畅通。',
+        # service desk console and engineer pages
+        'System': '系统',
+        'Label lost?': '标签丢失？',
+        'Type the serial on the nameplate, or the system number (MF-…).':
+            '请输入设备铭牌上的序列号，或系统编号（MF-…）。',
+        'e.g. C702-1834-07 or MF-000001': '例如 C702-1834-07 或 MF-000001',
+        'Find the device': '查找设备',
+        'Other ways': '其他方式',
+        'Search by hospital (on site)': '按医院查找（需在院内）',
+        'My devices': '我的设备',
+        'Works only inside the hospital: your location is checked.': '仅限在医院内使用：将核验您的位置。',
+        "Verify your account with your hospital's invite code first.": '请先用医院邀请码完成身份认证。',
+        'Hospital name, pinyin or initials (e.g. rjyy)': '医院名称、拼音或首字母（如 rjyy）',
+        'Finding your location…': '正在获取位置…',
+        "Location is needed to list a hospital's devices.": '需要位置信息才能列出医院设备。',
+        'No hospital found.': '未找到医院。',
+        'Pick the device': '选择设备',
+        'Outside the hospital': '不在医院范围内',
+        'Report in one tap; claim devices from their repair page.': '一键报修；在设备报修页可加入我的设备。',
+        'Last ticket': '最近工单',
+        'No devices yet. Open a device’s repair page and tap “Add to my devices”.':
+            '还没有设备。打开设备报修页，点击“加入我的设备”。',
+        'Add to my devices': '加入我的设备',
+        'In my devices': '已在我的设备中',
+        'No single device has this serial or number. Check it, or search by hospital.':
+            '未找到唯一对应的设备，请核对编号或按医院查找。',
     },
     "en": {
         "medfix": "medfix",

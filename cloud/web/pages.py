@@ -66,8 +66,12 @@ def page_user(*roles: Role) -> Any:
     return Depends(check)
 
 
+HOME = {Role.admin: "/admin/devices", Role.agent: "/console", Role.service_center: "/console",
+        Role.engineer: "/engineer", Role.lab_user: "/my/devices"}
+
+
 def _home_for(user: User) -> str:
-    return "/admin/devices" if user.role == Role.admin else "/admin/devices" if user.is_staff else "/"
+    return HOME[user.role]
 
 
 def _safe_next(next_url: str | None) -> str | None:

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from cloud.audit.service import Actor
+from cloud.auth.models import User, Verification
 from cloud.db import SessionDep
 from cloud.deps import OptionalUser, SettingsDep
 from cloud.errors import NotFound
 from cloud.qr import service as qr_service
 from cloud.qr.models import TargetKind
+from cloud.registry.backup import find_by_identifier
+from cloud.registry.models import DeviceStatus
 from cloud.tickets import service as ticket_service
 from cloud.tickets.models import Ticket
 from cloud.tickets.state import Action, Status
 from cloud.web.i18n import pick_language, translate
-from cloud.web.pages import LANGUAGE_COOKIE, render
+from cloud.web.pages import LANGUAGE_COOKIE, page_user, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -64,8 +68,10 @@ def landing(code: str, request: Request, session: SessionDep, user: OptionalUser
         "submitFailed": "Not sent; your input is kept, try again",
     }.items()}
     label = device.system_number if device else group.name  # type: ignore[union-attr]
+    can_claim = user is not None and user.verification == Verification.verified and \
+        user.hospital_id == found.target.hospital_id
     return render(request, "h5/landing.html", user, kind=found.kind.value, device=device, group=group, code=found.code,
-                  recent=recent, texts=texts, target_label=label)
+                  recent=recent, texts=texts, target_label=label, can_claim=can_claim)
 
 
 @router.get("/t/{number}")
@@ -102,3 +108,51 @@ def ticket_page(
         }.items()},
     }
     return render(request, "h5/ticket.html", user, ticket=ticket, key=k, device_label=device_label, texts=texts)
+
+
+@router.get("/report")
+def report_by_id(request: Request, user: OptionalUser) -> Response:
+    """Backup path (a): type the nameplate serial or system number when the label is lost."""
+    return render(request, "h5/by_id.html", user, error=None, text="")
+
+
+@router.post("/report")
+def report_by_id_submit(
+    request: Request, session: SessionDep, user: OptionalUser, identifier: Annotated[str, Form(max_length=100)]
+) -> Response:
+    """Find the device and continue on its repair page."""
+    _ = _t(request)
+    device = find_by_identifier(session, text=identifier)
+    if device is None:
+        response = render(request, "h5/by_id.html", user, text=identifier,
+                          error=_("No single device has this serial or number. Check it, or search by hospital."))
+        response.status_code = 404
+        return response
+    row = qr_service.code_for(session, kind=TargetKind.device, target_id=device.id, actor=Actor.system("report-by-id"))
+    session.commit()
+    return RedirectResponse(f"/r/{row.code}", status_code=303)
+
+
+@router.get("/report/hospital")
+def report_by_hospital(request: Request, user: Annotated[User, page_user()]) -> Response:
+    """Backup path (b): search the hospital, prove you are there, pick the device."""
+    _ = _t(request)
+    texts: dict[str, Any] = {"status": {s.value: _(s.value) for s in DeviceStatus}}
+    texts |= {key: _(value) for key, value in {
+        "locating": "Finding your location…", "noLocation": "Location is needed to list a hospital's devices.",
+        "none": "No hospital found.", "pick": "Pick the device", "outside": "Outside the hospital",
+    }.items()}
+    verified = user.is_staff or user.verification == Verification.verified
+    return render(request, "h5/by_hospital.html", user, verified=verified, texts=texts)
+
+
+@router.get("/my/devices")
+def my_devices(request: Request, user: Annotated[User, page_user()]) -> Response:
+    """Backup path (c): the devices and groups a verified lab user looks after."""
+    _ = _t(request)
+    verified = user.verification == Verification.verified
+    texts = {"status": {s.value: _(s.value) for s in DeviceStatus}} | {key: _(value) for key, value in {
+        "report": "Report", "open": "open tickets", "remove": "Remove", "last": "Last ticket",
+        "empty": "No devices yet. Open a device’s repair page and tap “Add to my devices”.",
+    }.items()}
+    return render(request, "h5/my_devices.html", user, verified=verified, texts=texts)

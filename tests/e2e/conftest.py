@@ -18,7 +18,9 @@ from tests.conftest import need
 CHROMIUM = "/usr/bin/chromium"
 # Flags for a root, offline, headless machine: no sandbox, and no background calls to Google's hosts.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 # a synthetic microphone, so voice notes can be recorded headless
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 

@@ -1,0 +1,102 @@
+"""Service desk pages: the live agent console (desktop) and the engineer's ticket pages (mobile, WeUI)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from cloud.auth.models import Role, User
+from cloud.db import SessionDep
+from cloud.tickets.models import Ticket
+from cloud.web.i18n import pick_language, translate
+from cloud.web.pages import LANGUAGE_COOKIE, page_user, render
+
+router = APIRouter(include_in_schema=False)
+
+DESK_ROLES = (Role.agent, Role.service_center, Role.admin)
+
+# Common remote answers an agent can drop into the answer box (English keys, zh-CN in the catalog).
+CANNED_REPLIES = (
+    "Please power the analyzer off for 30 seconds, restart it and check whether the alarm clears.",
+    "Please check that the reagents and consumables are within their expiry date and loaded correctly.",
+    "Please run the daily maintenance (wash / prime) from the operator manual, then try again.",
+    "Please send us a photo of the alarm screen with the error code so we can diagnose it.",
+    "We confirmed remotely that the parameters are back to normal; please run QC before resuming testing.",
+    "An engineer will contact you shortly; please keep your phone available.",
+)
+
+# Every text the console and engineer scripts show; the scripts look them up by these English keys.
+JS_TEXTS = (
+    # ticket statuses and actions
+    "submitted", "escalated", "dispatched", "accepted", "on_site", "resolved", "reopened", "closed", "cancelled",
+    "answer", "escalate", "dispatch", "accept", "decline", "arrive", "complete", "confirm", "reopen", "cancel",
+    "add_info", "note", "rate", "submit", "auto_close", "overdue",
+    "low", "normal", "high", "critical",
+    *(f"action.{a}" for a in ("submit", "answer", "escalate", "dispatch", "accept", "decline", "arrive", "complete",
+                              "confirm", "auto_close", "reopen", "cancel", "add_info", "note", "rate", "overdue")),
+    # live connection and alerts
+    "Live", "Reconnecting…", "Offline", "New repair ticket", "Ticket updated",
+    "Click anywhere to enable sound and desktop alerts", "Alerts on",
+    # queue
+    "To handle", "Remote centre", "Dispatched", "Awaiting confirmation", "Closed",
+    "No tickets here.", "Loading…", "just now", "min ago", "h ago", "d ago",
+    "Response", "Resolution", "overdue", "left", "Engineer",
+    # detail
+    "Select a ticket on the left to see its details.", "Status", "Device", "System no.", "Model", "Department",
+    "Hospital", "System", "Score", "Recent tickets of this device", "No earlier tickets.", "Reporter", "Phone",
+    "Description",
+    "Photos", "Voice note", "Transcript", "Timeline", "Internal", "Actions", "No actions available now.",
+    "Findings", "Parts used", "Reason", "Created", "Priority", "Urgency", "Group", "whole group",
+    "Canned replies", "Answer text", "Note for the remote centre (optional)", "Choose an engineer",
+    "matches category", "other category", "open tickets", "No engineer is available for this hospital.",
+    "Message to the engineer (optional)", "Cancel reason", "Internal note (only staff see it)", "Reopen reason",
+    "Information to add", "Send", "Close", "Done", "Saved", "Required",
+    "The ticket was updated by someone else; the latest version is shown.",
+    "This ticket has just changed.", "Could not save", "Network error; try again.",
+    "Notifications", "No new notifications.", "Mark all read",
+    # engineer
+    "My tickets", "Ticket", "Accept", "Decline", "Arrived on site", "Complete repair", "Decline reason",
+    "What did you find and fix?", "Parts replaced (optional)", "Add photos", "Uploading…", "Upload failed",
+    "Call", "Back", "Submit", "Nothing assigned to you right now.", "New dispatch", "Rating", "Service desk",
+    *CANNED_REPLIES,
+)
+
+
+def js_texts(request: Request) -> dict[str, str]:
+    """The scripts' texts in the request's language."""
+    language = pick_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
+    return {key: translate(key, language) for key in JS_TEXTS}
+
+
+@router.get("/console")
+def console(
+    request: Request,
+    user: Annotated[User, page_user(*DESK_ROLES)],
+    ticket: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """The live service desk console; ?ticket=ID opens that ticket."""
+    language = pick_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
+    return render(request, "desk/console.html", user, active="console", texts=js_texts(request),
+                  open_ticket=ticket, canned=[translate(c, language) for c in CANNED_REPLIES])
+
+
+@router.get("/engineer")
+def engineer_home(request: Request, user: Annotated[User, page_user(Role.engineer)]) -> Response:
+    """The engineer's open tickets (mobile)."""
+    return render(request, "desk/engineer.html", user, texts=js_texts(request))
+
+
+@router.get("/engineer/tickets/{ticket_id}")
+def engineer_ticket(
+    request: Request, ticket_id: int, session: SessionDep, user: Annotated[User, page_user(Role.engineer)]
+) -> Response:
+    """One ticket for the engineer: details and the actions they may take."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        response = render(request, "desk/engineer_missing.html", user, texts=js_texts(request))
+        response.status_code = 404
+        return response
+    return render(request, "desk/engineer_ticket.html", user, texts=js_texts(request), ticket_id=ticket.id,
+                  number=ticket.number)

@@ -1,0 +1,113 @@
+// Backup reporting: hospital search inside its geofence, and "my devices".
+
+function esc(text) {
+  return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+const HEADERS = { "X-Requested-With": "medfix" };
+
+function position() {
+  return new Promise((resolve, reject) => {
+    if (!navigator.geolocation) { reject(new Error("no geolocation")); return; }
+    navigator.geolocation.getCurrentPosition(
+      (p) => resolve({ latitude: p.coords.latitude, longitude: p.coords.longitude }),
+      reject, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
+  });
+}
+
+function deviceRows(devices, texts) {
+  const byDepartment = new Map();
+  for (const d of devices) {
+    const key = d.department || "—";
+    if (!byDepartment.has(key)) byDepartment.set(key, []);
+    byDepartment.get(key).push(d);
+  }
+  return [...byDepartment].map(([department, list]) => `
+    <div class="weui-cells__title">${esc(department)}</div>
+    <div class="weui-cells">${list.map((d) => `
+      <a class="weui-cell weui-cell_access device-pick" href="/r/${esc(d.code)}">
+        <div class="weui-cell__bd"><p><b>${esc(d.system_number)}</b> ${esc(d.manufacturer)} ${esc(d.model)}</p>
+          <p class="muted">S/N ${esc(d.serial)}</p></div>
+        <div class="weui-cell__ft"><span class="status status-${esc(d.status)}">${esc(texts.status[d.status] || d.status)}</span></div></a>`).join("")}
+    </div>`).join("");
+}
+
+export function startHospitalSearch(texts) {
+  const input = document.getElementById("hospital-q");
+  const hits = document.getElementById("hospital-hits");
+  const error = document.getElementById("geo-error");
+  const list = document.getElementById("device-list");
+  let timer = null;
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const q = input.value.trim();
+      if (!q) { hits.innerHTML = ""; return; }
+      const response = await fetch(`/api/v1/hospitals/search?q=${encodeURIComponent(q)}`, { headers: HEADERS });
+      const found = response.ok ? await response.json() : [];
+      hits.innerHTML = found.length ? found.map((h) => `
+        <a class="weui-cell weui-cell_access hospital-hit" href="#" data-id="${h.id}">
+          <div class="weui-cell__bd"><p>${esc(h.name)}</p><p class="muted">${esc(h.address)}</p></div>
+          <div class="weui-cell__ft"></div></a>`).join("") : `<div class="weui-cell muted">${esc(texts.none)}</div>`;
+    }, 250);
+  });
+  hits.addEventListener("click", async (event) => {
+    const hit = event.target.closest(".hospital-hit");
+    if (!hit) return;
+    event.preventDefault();
+    error.hidden = true;
+    list.innerHTML = `<p class="muted center">${esc(texts.locating)}</p>`;
+    let where;
+    try {
+      where = await position();
+    } catch {
+      list.innerHTML = "";
+      error.textContent = texts.noLocation;
+      error.hidden = false;
+      return;
+    }
+    const response = await fetch(`/api/v1/hospitals/${hit.dataset.id}/nearby-devices`, {
+      method: "POST", headers: { ...HEADERS, "Content-Type": "application/json" }, body: JSON.stringify(where),
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      list.innerHTML = "";
+      error.textContent = data.detail || texts.outside;
+      error.hidden = false;
+      return;
+    }
+    list.innerHTML = `<div class="weui-cells__title pick-title">${esc(texts.pick)}</div>${deviceRows(data, texts)}`;
+  });
+}
+
+export function startMyDevices(texts) {
+  const box = document.getElementById("my-devices");
+  async function load() {
+    const response = await fetch("/api/v1/me/devices", { headers: HEADERS });
+    const entries = response.ok ? await response.json() : [];
+    if (!entries.length) { box.innerHTML = `<p class="muted center empty-note">${esc(texts.empty)}</p>`; return; }
+    box.innerHTML = entries.map((e) => `
+      <div class="claim-card" data-claim="${e.id}">
+        <div class="claim-card__head"><b>${esc(e.name)}</b>
+          ${e.open_tickets ? `<span class="badge-open">${e.open_tickets} ${esc(texts.open)}</span>` : ""}</div>
+        ${e.devices.map((d) => `<div class="claim-card__device"><span class="mono">${esc(d.system_number)}</span>
+          ${esc(d.model)} <span class="status status-${esc(d.status)}">${esc(texts.status[d.status] || d.status)}</span></div>`).join("")}
+        ${e.last_ticket ? `<div class="muted small">${esc(texts.last)} ${esc(e.last_ticket)}</div>` : ""}
+        <div class="claim-card__actions">
+          <a class="weui-btn weui-btn_mini weui-btn_primary" href="/r/${esc(e.code)}">${esc(texts.report)}</a>
+          <button class="weui-btn weui-btn_mini weui-btn_default" data-remove="${e.id}">${esc(texts.remove)}</button>
+        </div></div>`).join("");
+    box.querySelectorAll("[data-remove]").forEach((b) => b.addEventListener("click", async () => {
+      await fetch(`/api/v1/me/claims/${b.dataset.remove}`, { method: "DELETE", headers: HEADERS });
+      load();
+    }));
+  }
+  load();
+}
+
+export async function claim(body, done) {
+  const response = await fetch("/api/v1/me/claims", {
+    method: "POST", headers: { ...HEADERS, "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  done(response.ok || response.status === 409);
+}

@@ -1,0 +1,64 @@
+// The console's notification bell: unread notifications, live additions, mark read on open.
+import { ago, api, esc, t } from "./desk_common.js";
+
+function ticketIdOf(link) {
+  // Notification links for the desk look like /console?ticket=ID.
+  const match = /[?&]ticket=(\d+)/.exec(link || "");
+  return match ? Number(match[1]) : null;
+}
+
+export function createBell(root, { onOpen }) {
+  let items = [];
+  root.innerHTML = `<button type="button" class="bell-btn" aria-label="${esc(t("Notifications"))}">`
+    + '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2Z"/></svg>'
+    + '<span class="bell-count" hidden></span></button>'
+    + `<div class="bell-panel" hidden><div class="bell-head"><strong>${esc(t("Notifications"))}</strong>`
+    + `<button type="button" class="link bell-clear">${esc(t("Mark all read"))}</button></div><ul class="bell-list"></ul></div>`;
+  const count = root.querySelector(".bell-count");
+  const panel = root.querySelector(".bell-panel");
+  const list = root.querySelector(".bell-list");
+
+  function render() {
+    count.hidden = items.length === 0;
+    count.textContent = items.length > 99 ? "99+" : String(items.length);
+    list.innerHTML = items.length
+      ? items.map((n) => `<li data-id="${n.id}" data-link="${esc(n.link)}"><div class="strong">${esc(n.title)}</div>`
+        + `<div class="small">${esc(n.body)}</div><div class="muted small">${esc(ago(n.created_at))}</div></li>`).join("")
+      : `<li class="muted">${esc(t("No new notifications."))}</li>`;
+  }
+
+  async function markRead(ids) {
+    if (!ids.length) return;
+    items = items.filter((n) => !ids.includes(n.id));
+    render();
+    try { await api("/api/v1/notifications/read", { method: "POST", json: { ids } }); } catch { /* shown again on next load */ }
+  }
+
+  root.querySelector(".bell-btn").addEventListener("click", (event) => {
+    event.stopPropagation();
+    panel.hidden = !panel.hidden;
+  });
+  root.querySelector(".bell-clear").addEventListener("click", () => markRead(items.map((n) => n.id)));
+  list.addEventListener("click", (event) => {
+    const li = event.target.closest("li[data-id]");
+    if (!li) return;
+    markRead([Number(li.dataset.id)]);
+    panel.hidden = true;
+    const id = ticketIdOf(li.dataset.link);
+    if (id && li.dataset.link.startsWith("/console")) onOpen(id);
+    else if (li.dataset.link) window.location.href = li.dataset.link;
+  });
+  document.addEventListener("click", (event) => { if (!root.contains(event.target)) panel.hidden = true; });
+
+  return {
+    async load() {
+      try { items = await api("/api/v1/notifications"); } catch { return; }
+      render();
+    },
+    push(message) {
+      if (items.some((n) => n.id === message.id)) return;
+      items.unshift({ ...message, created_at: new Date().toISOString() });
+      render();
+    },
+  };
+}

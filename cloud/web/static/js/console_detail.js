@@ -1,0 +1,239 @@
+// The console's ticket detail panel: device, reporter, media, timeline and the actions allowed right now.
+import {
+  actOn, api, deviceLabel, esc, formatTime, isConflict, mediaHtml, slaBadge, statusBadge, t, timelineHtml,
+} from "./desk_common.js";
+
+// What each action asks for; the buttons shown come from the ticket's allowed_actions.
+const FORMS = {
+  answer: { field: "text", label: "Answer text", required: true, canned: true, primary: true },
+  dispatch: { field: "text", label: "Message to the engineer (optional)", engineers: true, primary: true },
+  escalate: { field: "text", label: "Note for the remote centre (optional)" },
+  note: { field: "text", label: "Internal note (only staff see it)", required: true },
+  add_info: { field: "text", label: "Information to add", required: true },
+  confirm: {},
+  reopen: { field: "reason", label: "Reopen reason", required: true },
+  cancel: { field: "reason", label: "Cancel reason", required: true, danger: true },
+};
+const ORDER = Object.keys(FORMS);
+
+function scoreClass(score) { return score < 60 ? "low" : score < 80 ? "mid" : "high"; }
+
+export function createDetail({ container, canned, onTicket, onOpen }) {
+  let ticket = null;
+  let form = null; // { action, ticket: {id, version} } while an action form is open
+  let loadSeq = 0;
+
+  function headHtml() {
+    return `<div class="d-head"><div><h2><span class="mono">${esc(ticket.number)}</span> ${statusBadge(ticket.status)}`
+      + ` <span class="prio prio-${ticket.priority}">P${ticket.priority}</span></h2>`
+      + `<div class="muted small">${esc(t("Created"))} ${esc(formatTime(ticket.created_at))} · ${esc(t("Urgency"))}：${esc(t(ticket.urgency))}`
+      + ` · ${esc(ticket.hospital_name)}</div></div><div class="d-sla">${slaBadge(ticket)}</div></div>`;
+  }
+
+  function deviceHtml() {
+    const rows = [
+      [t("System no."), `<span class="mono strong">${esc(ticket.device_system_number || "—")}</span>`],
+      [t("Model"), esc(ticket.device_model || "—")],
+      [t("Department"), esc(ticket.device_department || "—")],
+      [t("Group"), esc(ticket.group_name || "—")],
+      [t("Score"), `<span class="score" id="d-score">…</span>`],
+    ];
+    return `<section class="d-card"><h3>${esc(t("Device"))}</h3><dl class="kv">${rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join("")}</dl>`
+      + `<h4>${esc(t("Recent tickets of this device"))}</h4><ul class="recent" id="d-recent"><li class="muted small">${esc(t("Loading…"))}</li></ul></section>`;
+  }
+
+  function reporterHtml() {
+    const phone = ticket.reporter_phone
+      ? `<a href="tel:${esc(ticket.reporter_phone)}" class="mono">${esc(ticket.reporter_phone)}</a>` : "—";
+    return `<section class="d-card"><h3>${esc(t("Reporter"))}</h3><dl class="kv"><dt>${esc(t("Reporter"))}</dt><dd>${esc(ticket.reporter_name || "—")}</dd>`
+      + `<dt>${esc(t("Phone"))}</dt><dd>${phone}</dd>`
+      + (ticket.engineer_name ? `<dt>${esc(t("Engineer"))}</dt><dd>${esc(ticket.engineer_name)}</dd>` : "")
+      + "</dl></section>";
+  }
+
+  function bodyHtml() {
+    const media = mediaHtml(ticket);
+    const outcome = [];
+    if (ticket.findings) outcome.push(`<dt>${esc(t("Findings"))}</dt><dd>${esc(ticket.findings)}</dd>`);
+    if (ticket.parts_used) outcome.push(`<dt>${esc(t("Parts used"))}</dt><dd>${esc(ticket.parts_used)}</dd>`);
+    if (ticket.cancel_reason) outcome.push(`<dt>${esc(t("Reason"))}</dt><dd>${esc(ticket.cancel_reason)}</dd>`);
+    return `<div class="d-grid">${deviceHtml()}${reporterHtml()}</div>`
+      + `<section class="d-card"><h3>${esc(t("Description"))}</h3><p class="d-desc">${esc(ticket.description)}</p>`
+      + (outcome.length ? `<dl class="kv">${outcome.join("")}</dl>` : "")
+      + (media ? `<div class="d-media">${media}</div>` : "") + "</section>"
+      + `<section class="d-card"><h3>${esc(t("Timeline"))}</h3><ol class="timeline">${timelineHtml(ticket.timeline)}</ol></section>`;
+  }
+
+  function actionsHtml() {
+    const allowed = ORDER.filter((a) => ticket.allowed_actions.includes(a));
+    if (!allowed.length) return `<div class="muted">${esc(t("No actions available now."))}</div>`;
+    return `<div class="d-buttons">${allowed.map((a) => `<button type="button" data-action="${a}" class="btn ${FORMS[a].primary ? "btn-primary" : FORMS[a].danger ? "btn-danger" : "btn-default"}">${esc(t(a))}</button>`).join("")}</div>`
+      + '<div class="d-form" id="d-form" hidden></div>';
+  }
+
+  function render(notice) {
+    container.innerHTML = `${headHtml()}<div class="d-notice" id="d-notice"${notice ? "" : " hidden"}>${esc(notice || "")}</div>`
+      + `<div class="d-scroll">${bodyHtml()}</div><div class="d-actions" id="d-actions">${actionsHtml()}</div>`;
+    loadDevice();
+  }
+
+  async function loadDevice() {
+    const seq = loadSeq;
+    const score = container.querySelector("#d-score");
+    const recent = container.querySelector("#d-recent");
+    if (!ticket.device_id) { score.textContent = "—"; recent.innerHTML = `<li class="muted small">${esc(t("No earlier tickets."))}</li>`; return; }
+    const [device, history] = await Promise.allSettled([
+      api(`/api/v1/devices/${ticket.device_id}`), api(`/api/v1/tickets?device_id=${ticket.device_id}&limit=6`),
+    ]);
+    if (seq !== loadSeq || !container.contains(score)) return;
+    if (device.status === "fulfilled") {
+      score.textContent = String(device.value.maintenance_score);
+      score.className = `score ${scoreClass(device.value.maintenance_score)}`;
+    } else score.textContent = "—";
+    const others = history.status === "fulfilled" ? history.value.items.filter((x) => x.id !== ticket.id).slice(0, 5) : [];
+    recent.innerHTML = others.length
+      ? others.map((x) => `<li><a href="?ticket=${x.id}" data-open="${x.id}" class="mono">${esc(x.number)}</a> ${statusBadge(x.status)}`
+        + ` <span class="muted small">${esc(formatTime(x.created_at))}</span><div class="small ellipsis">${esc(x.description)}</div></li>`).join("")
+      : `<li class="muted small">${esc(t("No earlier tickets."))}</li>`;
+  }
+
+  async function openForm(action) {
+    const spec = FORMS[action];
+    form = { action, ticket: { id: ticket.id, version: ticket.version } };
+    container.querySelectorAll("[data-action]").forEach((b) => b.classList.toggle("chosen", b.dataset.action === action));
+    const box = container.querySelector("#d-form");
+    let html = `<form class="action-form" data-form="${action}" novalidate>`;
+    if (spec.engineers) html += `<div class="field"><label>${esc(t("Choose an engineer"))}</label><div class="engineers" id="engineers">${esc(t("Loading…"))}</div></div>`;
+    if (spec.canned) {
+      html += `<div class="field"><label>${esc(t("Canned replies"))}</label><div class="canned">`
+        + canned.map((c, i) => `<button type="button" class="chip" data-canned="${i}" title="${esc(c)}">${esc(c)}</button>`).join("") + "</div></div>";
+    }
+    if (spec.field) {
+      html += `<div class="field"><label for="f-text">${esc(t(spec.label))}</label>`
+        + `<textarea id="f-text" name="${spec.field}" rows="3"${spec.required ? " required" : ""}></textarea></div>`;
+    }
+    html += '<div class="form-error" hidden></div><div class="form-buttons">'
+      + `<button type="submit" class="btn ${spec.danger ? "btn-danger" : "btn-primary"}">${esc(t(action))}</button>`
+      + `<button type="button" class="btn btn-default" data-close>${esc(t("Close"))}</button></div></form>`;
+    box.innerHTML = html;
+    box.hidden = false;
+    const text = box.querySelector("#f-text");
+    if (text) text.focus();
+    if (spec.engineers) loadEngineers(box.querySelector("#engineers"));
+  }
+
+  async function loadEngineers(el) {
+    let list;
+    try { list = await api(`/api/v1/tickets/${ticket.id}/engineers`); } catch { el.textContent = t("Could not save"); return; }
+    if (!list.length) { el.innerHTML = `<div class="muted">${esc(t("No engineer is available for this hospital."))}</div>`; return; }
+    // The list comes best match first; preselect it.
+    el.innerHTML = list.map((e, i) => `<label class="engineer"><input type="radio" name="engineer_id" value="${e.id}"${i === 0 ? " checked" : ""}>`
+      + `<span class="strong">${esc(e.name)}</span>`
+      + `<span class="tag ${e.matches_category ? "match" : ""}">${esc(t(e.matches_category ? "matches category" : "other category"))}</span>`
+      + `<span class="muted small load">${esc(t("open tickets"))} ${e.open_tickets}</span></label>`).join("");
+  }
+
+  function closeForm() {
+    form = null;
+    const box = container.querySelector("#d-form");
+    if (box) { box.hidden = true; box.innerHTML = ""; }
+    container.querySelectorAll("[data-action]").forEach((b) => b.classList.remove("chosen"));
+  }
+
+  async function submitForm(formEl) {
+    const action = formEl.dataset.form;
+    const spec = FORMS[action];
+    const fields = {};
+    const errorEl = formEl.querySelector(".form-error");
+    if (spec.field) {
+      const value = formEl.querySelector("#f-text").value.trim();
+      if (spec.required && !value) { errorEl.textContent = t("Required"); errorEl.hidden = false; return; }
+      if (value) fields[spec.field] = value;
+    }
+    if (spec.engineers) {
+      const picked = formEl.querySelector("input[name=engineer_id]:checked");
+      if (!picked) { errorEl.textContent = t("Choose an engineer"); errorEl.hidden = false; return; }
+      fields.engineer_id = Number(picked.value);
+    }
+    const submit = formEl.querySelector("button[type=submit]");
+    submit.disabled = true;
+    try {
+      const updated = await actOn(form.ticket, action, fields);
+      form = null;
+      ticket = updated;
+      onTicket(updated);
+      render();
+    } catch (error) {
+      if (isConflict(error)) {
+        // Someone else got there first: show the ticket as it is now and say so plainly.
+        form = null;
+        await load(ticket.id, t("The ticket was updated by someone else; the latest version is shown."));
+        return;
+      }
+      submit.disabled = false;
+      errorEl.textContent = (error.body && error.body.detail) || t("Network error; try again.");
+      errorEl.hidden = false;
+    }
+  }
+
+  async function load(id, notice) {
+    const seq = ++loadSeq;
+    if (!ticket || ticket.id !== id) container.innerHTML = `<div class="d-empty">${esc(t("Loading…"))}</div>`;
+    let fetched;
+    try { fetched = await api(`/api/v1/tickets/${id}`); } catch {
+      if (seq === loadSeq) container.innerHTML = `<div class="d-empty">${esc(t("Network error; try again."))}</div>`;
+      return;
+    }
+    if (seq !== loadSeq) return;
+    ticket = fetched;
+    form = null;
+    onTicket(fetched);
+    render(notice);
+  }
+
+  container.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-action]");
+    if (button) { openForm(button.dataset.action); return; }
+    if (event.target.closest("[data-close]")) { closeForm(); return; }
+    const chip = event.target.closest("[data-canned]");
+    if (chip) {
+      const text = container.querySelector("#f-text");
+      text.value = canned[Number(chip.dataset.canned)];
+      text.focus();
+      return;
+    }
+    const link = event.target.closest("[data-open]");
+    if (link) { event.preventDefault(); onOpen(Number(link.dataset.open)); }
+  });
+  container.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitForm(event.target);
+  });
+
+  return {
+    currentId: () => (ticket ? ticket.id : null),
+    open: (id) => load(id),
+    // A live change to the open ticket: redraw it, but never throw away a form someone is typing in.
+    refresh(updated) {
+      if (!ticket || updated.id !== ticket.id || updated.version === ticket.version) return;
+      if (!form) { ticket = updated; render(); return; }
+      const typed = container.querySelector("#d-form");
+      const keep = typed ? typed.innerHTML : "";
+      const values = [...container.querySelectorAll("#d-form textarea, #d-form input")].map((el) => [el.value, el.checked]);
+      const chosen = form.action;
+      ticket = updated;
+      render(t("This ticket has just changed."));
+      const box = container.querySelector("#d-form");
+      if (box && keep) {
+        box.innerHTML = keep;
+        box.hidden = false;
+        [...box.querySelectorAll("textarea, input")].forEach((el, i) => {
+          if (values[i]) { el.value = values[i][0]; el.checked = values[i][1]; }
+        });
+        container.querySelectorAll("[data-action]").forEach((b) => b.classList.toggle("chosen", b.dataset.action === chosen));
+      } else {
+        form = null; // the action is no longer offered
+      }
+    },
+  };
+}

@@ -1,0 +1,253 @@
+// The engineer's mobile pages: my tickets (live) and one ticket with accept / decline / arrive / complete.
+import {
+  ApiError, LiveSocket, actOn, ago, api, deviceLabel, enableLightbox, esc, formatTime, isConflict, mediaHtml,
+  setTexts, slaBadge, statusBadge, t, tickSla, timelineHtml,
+} from "./desk_common.js";
+
+function setLive(state) {
+  const el = document.getElementById("live");
+  if (!el) return;
+  el.dataset.state = state;
+  el.textContent = t(state === "open" ? "Live" : "Reconnecting…");
+}
+
+function toast(text, ok = true) {
+  const el = document.createElement("div");
+  el.setAttribute("role", "alert");
+  el.innerHTML = `<div class="weui-mask_transparent"></div><div class="weui-toast${ok ? "" : " weui-toast_text"}">`
+    + (ok ? '<i class="weui-icon-success-no-circle weui-icon_toast"></i>' : "")
+    + `<p class="weui-toast__content">${esc(text)}</p></div>`;
+  document.body.appendChild(el);
+  setTimeout(() => el.remove(), 1400);
+}
+
+// ---- my tickets ----
+export async function startEngineerList(config) {
+  setTexts(config.texts);
+  const list = document.getElementById("jobs");
+  const fresh = new Set();
+  let tickets = [];
+
+  function render() {
+    if (!tickets.length) {
+      list.innerHTML = `<div class="h5-empty"><span class="icon" aria-hidden="true"></span>${esc(t("Nothing assigned to you right now."))}</div>`;
+      return;
+    }
+    list.innerHTML = tickets.map((x) => `<a class="job p${x.priority}${fresh.has(x.id) ? " fresh" : ""}" href="/engineer/tickets/${x.id}" data-id="${x.id}" data-number="${esc(x.number)}">`
+      + `<div class="job-row"><span class="prio prio-${x.priority}">P${x.priority}</span><span class="mono strong">${esc(x.number)}</span>`
+      + `<span class="right">${statusBadge(x.status)}</span></div>`
+      + `<div class="job-device">${esc(deviceLabel(x))}</div>`
+      + `<div class="job-desc">${esc(x.description)}</div>`
+      + `<div class="job-meta">${esc([x.hospital_name, x.device_department].filter(Boolean).join(" · "))}</div>`
+      + `<div class="job-row job-meta">${slaBadge(x)}<span class="right">${esc(ago(x.created_at))}</span></div></a>`).join("");
+  }
+
+  async function load() {
+    try {
+      const page = await api("/api/v1/tickets?mine=true&open=true&limit=200");
+      // Work to do first (newly dispatched, then in progress), then tickets awaiting the reporter.
+      const rank = { dispatched: 0, on_site: 1, accepted: 2, resolved: 3 };
+      tickets = page.items.sort((a, b) => (rank[a.status] ?? 2) - (rank[b.status] ?? 2) || a.priority - b.priority
+        || (a.created_at < b.created_at ? -1 : 1));
+    } catch { return; }
+    render();
+  }
+
+  await load();
+  new LiveSocket({
+    onState: setLive,
+    onReconnect: load,
+    onMessage: async (message) => {
+      if (message.type !== "ticket") return;
+      if (message.event === "ticket.dispatch" && message.engineer_id === config.userId) {
+        fresh.add(message.ticket_id);
+        toast(t("New dispatch"));
+        if (navigator.vibrate) navigator.vibrate(200);
+      }
+      await load();
+    },
+  });
+  setInterval(() => tickSla((id) => tickets.find((x) => x.id === id)), 1000);
+}
+
+// ---- one ticket ----
+const SHEETS = {
+  decline: { title: "Decline", fields: [["reason", "Decline reason", "textarea", true]], warn: true },
+  complete: {
+    title: "Complete repair", photos: true,
+    fields: [["findings", "What did you find and fix?", "textarea", true], ["parts_used", "Parts replaced (optional)", "text", false]],
+  },
+};
+
+export async function startEngineerTicket(config) {
+  setTexts(config.texts);
+  const root = document.getElementById("ticket");
+  const bar = document.getElementById("actions");
+  const sheet = document.getElementById("sheet");
+  let ticket = null;
+  let sheetTicket = null; // the version the open sheet acts on
+  let uploads = [];
+  let pendingUploads = 0;
+  enableLightbox(root);
+
+  function previewItem(label, value) {
+    return `<div class="weui-form-preview__item"><label class="weui-form-preview__label">${esc(label)}</label>`
+      + `<span class="weui-form-preview__value">${value}</span></div>`;
+  }
+
+  function render(notice) {
+    const phone = ticket.reporter_phone
+      ? `<a class="weui-btn weui-btn_mini weui-btn_default" href="tel:${esc(ticket.reporter_phone)}">${esc(t("Call"))}</a>` : "";
+    const outcome = ticket.findings
+      ? `<div class="weui-cells__title">${esc(t("Findings"))}</div><div class="media-box"><div>${esc(ticket.findings)}</div>`
+        + (ticket.parts_used ? `<div class="muted small">${esc(t("Parts used"))}：${esc(ticket.parts_used)}</div>` : "") + "</div>"
+      : "";
+    root.innerHTML = (notice ? `<div class="h5-notice" id="notice">${esc(notice)}</div>` : "")
+      + '<div class="weui-form-preview" style="margin-top:10px">'
+      + `<div class="weui-form-preview__hd"><div class="weui-form-preview__item"><label class="weui-form-preview__label">${esc(t("Status"))}</label>`
+      + `<em class="weui-form-preview__value" id="status" data-status="${esc(ticket.status)}">${statusBadge(ticket.status)} <span class="prio prio-${ticket.priority}">P${ticket.priority}</span></em></div></div>`
+      + '<div class="weui-form-preview__bd">'
+      + previewItem(t("Ticket"), `<span class="mono">${esc(ticket.number)}</span>`)
+      + previewItem(t("Device"), esc(deviceLabel(ticket)))
+      + previewItem(t("Hospital"), esc(ticket.hospital_name))
+      + previewItem(t("Department"), esc(ticket.device_department || "—"))
+      + previewItem(t("Urgency"), esc(t(ticket.urgency)))
+      + previewItem(t("Created"), `${esc(formatTime(ticket.created_at))} ${slaBadge(ticket)}`)
+      + "</div></div>"
+      + `<div class="weui-cells__title">${esc(t("Reporter"))}</div><div class="weui-cells"><div class="weui-cell">`
+      + `<div class="weui-cell__bd">${esc(ticket.reporter_name || "—")}<div class="muted small mono">${esc(ticket.reporter_phone || "")}</div></div>`
+      + `<div class="weui-cell__ft">${phone}</div></div></div>`
+      + `<div class="weui-cells__title">${esc(t("Description"))}</div><div class="media-box"><div class="d-desc">${esc(ticket.description)}</div>${mediaHtml(ticket)}</div>`
+      + outcome
+      + `<div class="weui-cells__title">${esc(t("Timeline"))}</div><div class="timeline-box"><ol class="timeline">${timelineHtml(ticket.timeline)}</ol></div>`;
+    const allowed = ticket.allowed_actions;
+    const buttons = [];
+    if (allowed.includes("decline")) buttons.push(["decline", "Decline", "weui-btn_default"]);
+    if (allowed.includes("accept")) buttons.push(["accept", "Accept", "weui-btn_primary"]);
+    if (allowed.includes("arrive")) buttons.push(["arrive", "Arrived on site", "weui-btn_primary"]);
+    if (allowed.includes("complete")) buttons.push(["complete", "Complete repair", "weui-btn_primary"]);
+    // The actions sit right under the summary, so they are on screen without scrolling.
+    root.querySelector(".weui-form-preview").after(bar);
+    bar.innerHTML = buttons.map(([action, label, cls]) => `<button type="button" class="weui-btn ${cls}" data-action="${action}">${esc(t(label))}</button>`).join("");
+  }
+
+  async function load(notice) {
+    try { ticket = await api(`/api/v1/tickets/${config.ticketId}`); } catch (error) {
+      root.innerHTML = `<div class="h5-empty">${esc(error instanceof ApiError ? error.message : t("Network error; try again."))}</div>`;
+      return;
+    }
+    render(notice);
+  }
+
+  async function act(action, fields) {
+    try {
+      ticket = await actOn(sheetTicket || ticket, action, fields);
+      closeSheet();
+      render();
+      toast(t("Done"));
+      return true;
+    } catch (error) {
+      if (isConflict(error)) {
+        closeSheet();
+        await load(t("The ticket was updated by someone else; the latest version is shown."));
+        return true;
+      }
+      const message = (error.body && error.body.detail) || t("Network error; try again.");
+      const sheetError = sheet.querySelector(".sheet-error");
+      if (sheetError && sheet.style.display !== "none") { sheetError.textContent = message; sheetError.hidden = false; } else toast(message, false);
+      return false;
+    }
+  }
+
+  function openSheet(action) {
+    const spec = SHEETS[action];
+    sheetTicket = { id: ticket.id, version: ticket.version };
+    uploads = [];
+    const fields = spec.fields.map(([name, label, kind, required]) => `<label for="s-${name}">${esc(t(label))}</label>`
+      + (kind === "textarea" ? `<textarea id="s-${name}" name="${name}" rows="4"${required ? " required" : ""}></textarea>`
+        : `<input type="text" id="s-${name}" name="${name}">`)).join("");
+    const photos = spec.photos
+      ? `<label>${esc(t("Add photos"))}</label><div class="sheet-photos" id="s-photos"><label class="add-photo">＋`
+        + '<input type="file" accept="image/*" multiple id="s-file"></label></div>' : "";
+    sheet.innerHTML = '<div class="weui-mask" data-close></div><div class="weui-half-screen-dialog" role="dialog">'
+      + '<div class="weui-half-screen-dialog__hd"><div class="weui-half-screen-dialog__hd__side">'
+      + `<button type="button" class="weui-icon-btn" data-close>${esc(t("Close"))}<i class="weui-icon-close-thin"></i></button></div>`
+      + `<div class="weui-half-screen-dialog__hd__main"><strong class="weui-half-screen-dialog__title">${esc(t(spec.title))}</strong></div></div>`
+      + `<div class="weui-half-screen-dialog__bd"><form class="sheet-form" id="s-form" data-action="${action}" novalidate>${fields}${photos}`
+      + '<div class="sheet-error" hidden></div></form></div>'
+      + `<div class="weui-half-screen-dialog__ft"><div class="weui-half-screen-dialog__btn-area"><button type="submit" form="s-form" class="weui-btn ${spec.warn ? "weui-btn_warn" : "weui-btn_primary"}">${esc(t("Submit"))}</button></div></div></div>`;
+    sheet.style.display = "block";
+    document.body.style.overflow = "hidden"; // the page behind the sheet stays put
+  }
+
+  function closeSheet() {
+    sheet.style.display = "none";
+    sheet.innerHTML = "";
+    document.body.style.overflow = "";
+    sheetTicket = null;
+  }
+
+  async function uploadPhotos(files) {
+    const box = sheet.querySelector("#s-photos");
+    for (const file of files) {
+      const img = document.createElement("img");
+      img.className = "ph";
+      img.src = URL.createObjectURL(file);
+      img.style.opacity = ".4";
+      box.insertBefore(img, box.lastElementChild);
+      const form = new FormData();
+      form.append("kind", "photo");
+      form.append("file", file);
+      pendingUploads += 1;
+      try {
+        const stored = await api("/api/v1/uploads", { method: "POST", form });
+        uploads.push({ id: stored.id, key: stored.key });
+        img.style.opacity = "1";
+        img.dataset.uploaded = String(stored.id);
+      } catch (error) {
+        img.remove();
+        toast((error.body && error.body.detail) || t("Upload failed"), false);
+      } finally { pendingUploads -= 1; }
+    }
+  }
+
+  bar.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-action]");
+    if (!button) return;
+    const action = button.dataset.action;
+    if (SHEETS[action]) { openSheet(action); return; }
+    button.disabled = true;
+    act(action, {}).finally(() => { button.disabled = false; });
+  });
+  sheet.addEventListener("click", (event) => { if (event.target.closest("[data-close]")) closeSheet(); });
+  sheet.addEventListener("change", (event) => { if (event.target.id === "s-file") uploadPhotos([...event.target.files]); });
+  sheet.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const errorEl = form.querySelector(".sheet-error");
+    if (pendingUploads > 0) { errorEl.textContent = t("Uploading…"); errorEl.hidden = false; return; }
+    const fields = {};
+    for (const el of form.querySelectorAll("textarea, input[type=text]")) {
+      const value = el.value.trim();
+      if (el.required && !value) { errorEl.textContent = t("Required"); errorEl.hidden = false; el.focus(); return; }
+      if (value) fields[el.name] = value;
+    }
+    if (uploads.length) fields.attachments = uploads;
+    const submit = sheet.querySelector("button[type=submit]");
+    submit.disabled = true;
+    if (!(await act(form.dataset.action, fields))) submit.disabled = false;
+  });
+
+  await load();
+  new LiveSocket({
+    onState: setLive,
+    onReconnect: () => load(),
+    onMessage: (message) => {
+      if (message.type !== "ticket" || message.ticket_id !== config.ticketId) return;
+      // Keep an open form; its stale version then gets a clear 409 message instead of a silent overwrite.
+      if (sheet.style.display === "block") return;
+      load();
+    },
+  });
+  setInterval(() => tickSla((id) => (ticket && ticket.id === id ? ticket : null)), 1000);
+}

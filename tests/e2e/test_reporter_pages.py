@@ -1,0 +1,157 @@
+"""The reporter's path in a phone-sized browser: scan → photo and voice → submit → live ticket → confirm → rate."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.e2e.conftest import LiveServer, screenshot
+
+pytestmark = pytest.mark.browser
+PHONE = {"viewport": {"width": 390, "height": 844}, "locale": "zh-CN", "has_touch": True, "is_mobile": True}
+
+
+def _token(server: LiveServer, username: str) -> str:
+    response = httpx.post(f"{server.url}/api/v1/auth/token", data={"username": username, "password": "medfix-demo"})
+    return str(response.json()["access_token"])
+
+
+def _label_code(server: LiveServer, path: str) -> str:
+    response = httpx.get(f"{server.url}{path}", headers={"Authorization": f"Bearer {_token(server, 'admin')}"})
+    filename = response.headers["content-disposition"].split('filename="')[1].rstrip('"')
+    return filename.rsplit(".", 1)[0].rsplit("-", 1)[1]
+
+
+def _act(server: LiveServer, ticket_id: int, username: str, **body: object) -> dict:
+    response = httpx.post(f"{server.url}/api/v1/tickets/{ticket_id}/actions", json=body,
+                          headers={"Authorization": f"Bearer {_token(server, username)}"})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def _photo(tmp_path) -> str:  # noqa: ANN001
+    path = tmp_path / "fault.jpg"
+    image = Image.new("RGB", (640, 480), "#d33")
+    image.save(path, format="JPEG")
+    return str(path)
+
+
+def test_scan_report_follow_confirm_and_rate(demo_server: LiveServer, browser, tmp_path) -> None:  # noqa: ANN001
+    code = _label_code(demo_server, "/api/v1/devices/1/qr.svg")
+    context = browser.new_context(**PHONE)
+    context.grant_permissions(["microphone"])
+    page = context.new_page()
+    page.goto(f"{demo_server.url}/r/{code}")
+    assert page.locator(".sysno").inner_text() == "MF-000001"
+    assert "cobas c 702" in page.locator(".device-card__model").inner_text()
+
+    page.set_input_files("#photo-input", _photo(tmp_path))
+    page.wait_for_selector(".thumb[data-upload-id]")
+    assert page.locator("#photo-count").inner_text() == "1/9"
+
+    record = page.locator("#record")
+    box = record.bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + 10)
+    page.mouse.down()
+    page.wait_for_timeout(1500)
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('#voice-hint').textContent.includes('″')", timeout=10000)
+    page.fill("#transcript", "反应盘温度报警")
+
+    page.fill("textarea[name=description]", "反应盘温度报警 E-1203，无法开始测试")
+    page.click(".segmented label:has(input[value=high]) span")
+    page.fill("input[name=reporter_name]", "陈老师")
+    page.fill("input[name=reporter_phone]", "13800001111")
+    screenshot(page, "reporter-form-filled")
+    page.click("#submit")
+    page.wait_for_url("**/t/WO-*")
+    page.wait_for_selector("#timeline li")
+    assert page.locator("#status-label").inner_text() == "已提交，等待受理"
+    ticket_id = int(page.locator("#ticket").get_attribute("data-id"))
+
+    agent_view = httpx.get(f"{demo_server.url}/api/v1/tickets/{ticket_id}",
+                           headers={"Authorization": f"Bearer {_token(demo_server, 'agent')}"}).json()
+    assert [a["kind"] for a in agent_view["attachments"]] == ["photo", "voice"]
+    assert agent_view["attachments"][1]["transcript"] == "反应盘温度报警"
+    assert agent_view["priority"] == 1
+
+    _act(demo_server, ticket_id, "agent", action="answer", text="请重新校准温控后重试", version=agent_view["version"])
+    page.wait_for_function("document.querySelector('#status-label').textContent === '已处理，待您确认'", timeout=5000)
+    screenshot(page, "reporter-ticket-resolved")
+    page.click("text=确认已修复")
+    page.wait_for_selector("#rate-form")
+    for name, stars in (("rating_overall", 5), ("rating_speed", 4), ("rating_attitude", 5), ("rating_skill", 5)):
+        page.click(f".stars[data-name={name}] button[data-value='{stars}']")
+    page.fill("#rate-form textarea", "处理很快")
+    page.click("#rate-form button[type=submit]")
+    page.wait_for_selector(".rated")
+    assert page.locator("#status-label").inner_text() == "已关闭"
+    screenshot(page, "reporter-ticket-rated")
+    context.close()
+
+
+def test_group_label_lets_the_reporter_pick_the_member(demo_server: LiveServer, browser) -> None:  # noqa: ANN001
+    code = _label_code(demo_server, "/api/v1/groups/1/qr.svg")
+    page = browser.new_page(**PHONE)
+    page.goto(f"{demo_server.url}/r/{code}")
+    members = page.locator("#member-choice label")
+    assert members.count() == 5  # the whole line + four members
+    members.nth(2).click()
+    page.fill("textarea[name=description]", "c 502 加样针堵塞")
+    page.fill("input[name=reporter_name]", "王老师")
+    page.fill("input[name=reporter_phone]", "13800002222")
+    screenshot(page, "reporter-group")
+    page.click("#submit")
+    page.wait_for_url("**/t/WO-*")
+    ticket_id = int(page.locator("#ticket").get_attribute("data-id"))
+    ticket = httpx.get(f"{demo_server.url}/api/v1/tickets/{ticket_id}",
+                       headers={"Authorization": f"Bearer {_token(demo_server, 'agent')}"}).json()
+    assert ticket["group_name"] == "cobas 8000 生化免疫流水线"
+    assert ticket["device_system_number"] == "MF-000002"
+    page.close()
+
+
+def test_backup_by_id_and_by_hospital_and_my_devices(demo_server: LiveServer, browser) -> None:  # noqa: ANN001
+    context = browser.new_context(**PHONE, geolocation={"latitude": 31.2119, "longitude": 121.4680})
+    context.grant_permissions(["geolocation"])
+    page = context.new_page()
+    page.goto(f"{demo_server.url}/report")
+    page.fill("input[name=identifier]", "c311 1288 90")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/r/*")
+    assert page.locator(".sysno").inner_text() == "MF-000008"
+
+    page.goto(f"{demo_server.url}/login?next=/report/hospital")
+    page.fill("input[name=username]", "labuser")
+    page.fill("input[name=password]", "medfix-demo")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/report/hospital")
+    page.fill("#hospital-q", "rjyy")
+    page.click(".hospital-hit")
+    page.wait_for_selector(".device-pick")
+    screenshot(page, "reporter-by-hospital")
+    assert page.locator(".device-pick").count() == 11
+    page.locator(".device-pick").first.click()
+    page.wait_for_url("**/r/*")
+    page.click("#claim")
+    page.wait_for_selector("#claim:disabled")
+    page.goto(f"{demo_server.url}/my/devices")
+    page.wait_for_selector(".claim-card")
+    assert page.locator(".claim-card").count() == 1
+    screenshot(page, "reporter-my-devices")
+
+    far = browser.new_context(**PHONE, geolocation={"latitude": 31.2304, "longitude": 121.4737})
+    far.grant_permissions(["geolocation"])
+    far_page = far.new_page()
+    far_page.goto(f"{demo_server.url}/login?next=/report/hospital")
+    far_page.fill("input[name=username]", "labuser")
+    far_page.fill("input[name=password]", "medfix-demo")
+    far_page.click("button[type=submit]")
+    far_page.wait_for_url("**/report/hospital")
+    far_page.fill("#hospital-q", "瑞金")
+    far_page.click(".hospital-hit")
+    far_page.wait_for_selector("#geo-error:not([hidden])")
+    assert "m" in far_page.locator("#geo-error").inner_text()
+    far.close()
+    context.close()
