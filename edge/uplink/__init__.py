@@ -1,0 +1,258 @@
+"""Uplinks: deliver the outbox's batches to the cloud and let a batch go only after the cloud's ack.
+
+Both transports share one delivery loop (:class:`Uplink`): lease the oldest batch, send it, and then
+
+* ack (the cloud's BatchAck names this batch's key) -> ``outbox.ack``: the batch leaves the outbox;
+* a refusal that re-sending cannot fix (401/403/413/422 and other 4xx) -> the batch *stays* (clinical data
+  is never dropped silently), the refusal is logged loudly once, and the same batch is tried again only
+  after ``rejected_retry_s`` (a rotated token or a fixed config may heal it; an operator must look);
+* anything transient (network, 5xx, 429, no ack in time) -> ``outbox.nack`` and retry with exponential
+  backoff and jitter. The re-sent batch has the same idempotency key, so the cloud stores it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from contextlib import AbstractAsyncContextManager
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlparse, urlunparse
+
+from edge.backoff import Backoff, OnceLog
+from protocols.telemetry import Batch, BatchAck
+
+if TYPE_CHECKING:
+    from edge.config import CloudSettings, EdgeConfig, TlsSettings
+    from edge.outbox import Outbox
+
+__all__ = ["Acked", "Rejected", "Retry", "Uplink", "UplinkStatus", "build_uplink", "public_url", "ssl_context"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Acked:
+    """The cloud kept the batch (or had already kept it)."""
+
+    ack: BatchAck
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """The cloud refused the batch and will refuse it again if it is re-sent unchanged."""
+
+    status: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A transient failure: try the same batch again after a backoff."""
+
+    reason: str
+    retry_after: float | None = None
+
+
+Outcome = Acked | Rejected | Retry
+
+
+@dataclass
+class UplinkStatus:
+    """Counters and state of the uplink, for `medfix edge status`."""
+
+    transport: str
+    url: str
+    state: str = "starting"  # starting | idle | sending | backoff | rejected | stopped
+    connected: bool | None = None
+    batches_acked: int = 0
+    items_acked: int = 0
+    duplicates: int = 0  # acks saying the cloud already had the batch (a re-send after a lost ack)
+    retries: int = 0
+    rejections: int = 0
+    consecutive_failures: int = 0
+    last_ack_at: float | None = None
+    last_error: str | None = None
+    rejected_status: int | None = None  # set while the head of the queue is being refused
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for the status snapshot."""
+        return asdict(self)
+
+
+def public_url(url: str) -> str:
+    """The URL without credentials, fit for logs and status files."""
+    parts = urlparse(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunparse(parts._replace(netloc=netloc))
+
+
+def ssl_context(tls: TlsSettings) -> ssl.SSLContext:
+    """A client TLS context from the config: system CAs or a private CA, an optional client certificate."""
+    context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    if tls.cert_file is not None:
+        context.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
+    if tls.insecure:
+        log.warning("TLS certificate checks are OFF (cloud.tls.insecure): use this for commissioning only")
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class Uplink:
+    """The transport-independent delivery loop; subclasses provide the session and one send."""
+
+    transport: ClassVar[str] = "?"
+
+    def __init__(self, settings: CloudSettings, outbox: Outbox, *, gateway_id: str) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.gateway_id = gateway_id
+        self.token = settings.read_token()
+        self.stats = UplinkStatus(transport=self.transport, url=public_url(settings.url))
+        self.stopped = asyncio.Event()
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._interrupt = asyncio.Event()
+        self._backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
+        self._health = OnceLog(log, f"uplink to {self.stats.url}")
+        self._refused: set[tuple[str, int]] = set()  # (batch key, status) already logged loudly
+
+    # --- the loop ------------------------------------------------------------------------------------
+
+    def session(self) -> AbstractAsyncContextManager[None]:
+        """Open the connection(s) the sends use; closed when run() ends."""
+        raise NotImplementedError
+
+    async def send(self, batch: Batch) -> Outcome:
+        """Deliver one batch and wait for the cloud's answer."""
+        raise NotImplementedError
+
+    def wake(self) -> None:
+        """New data is in the outbox: stop idling (does not cut a backoff short)."""
+        self._wake.set()
+
+    def request_stop(self) -> None:
+        """Finish the batch in hand (if any), then return from run()."""
+        self._stopping = True
+        self._wake.set()
+        self._interrupt.set()
+
+    def status(self) -> dict[str, Any]:
+        """A snapshot for the status file."""
+        return self.stats.as_dict()
+
+    async def run(self) -> None:
+        """Deliver batches until request_stop() or cancellation."""
+        self.stopped.clear()
+        try:
+            async with self.session():
+                while not self._stopping:
+                    batch = await asyncio.to_thread(
+                        self.outbox.lease, max_items=self.settings.batch_max_items,
+                        max_bytes=self.settings.batch_max_bytes,
+                    )
+                    if batch is None:
+                        await self._idle()
+                        continue
+                    await self._deliver(batch)
+        finally:
+            self.stats.state = "stopped"
+            self.stopped.set()
+
+    async def _idle(self) -> None:
+        self.stats.state = "idle"
+        # The wake-up comes from the runtime's sink; the timeout also catches data appended by anyone else.
+        try:
+            async with asyncio.timeout(1.0):
+                await self._wake.wait()
+        except TimeoutError:
+            return
+        self._wake.clear()
+        if self.settings.linger_s and not self._stopping:
+            await asyncio.sleep(self.settings.linger_s)  # let a poll cycle finish so batches are fuller
+
+    async def _deliver(self, batch: Batch) -> None:
+        key = batch.idempotency_key
+        self.stats.state = "sending"
+        try:
+            outcome = await self.send(batch)
+        except BaseException:
+            self.outbox.nack(key)  # no I/O: safe on the loop, and it must happen even when cancelled
+            raise
+        if isinstance(outcome, Acked) and outcome.ack.idempotency_key != key:
+            outcome = Retry(f"the cloud acked {outcome.ack.idempotency_key!r}, not {key!r}")
+        if isinstance(outcome, Acked):
+            await asyncio.to_thread(self.outbox.ack, key)
+            self._acked(batch, outcome.ack)
+        elif isinstance(outcome, Rejected):
+            self.outbox.nack(key)
+            self._rejected(key, outcome)
+            await self._pause(self.settings.rejected_retry_s)
+        else:
+            self.outbox.nack(key)
+            delay = self._backoff.next_delay()
+            if outcome.retry_after is not None:
+                delay = max(delay, min(outcome.retry_after, self.settings.retry_max_s))
+            self.stats.retries += 1
+            self.stats.consecutive_failures += 1
+            self.stats.last_error = outcome.reason
+            self._health.failed(f"{outcome.reason}; batches wait in the outbox, retrying with backoff",
+                                level=logging.WARNING)
+            self.stats.state = "backoff"
+            await self._pause(delay)
+
+    def _acked(self, batch: Batch, ack: BatchAck) -> None:
+        stats = self.stats
+        stats.batches_acked += 1
+        stats.items_acked += len(batch.readings) + len(batch.events)
+        stats.duplicates += int(ack.duplicate)
+        stats.last_ack_at = time.time()
+        stats.consecutive_failures = 0
+        stats.rejected_status = None
+        self._backoff.reset()
+        if self._refused:
+            log.warning("uplink: the cloud accepts batches again (%s)", batch.idempotency_key)
+            self._refused.clear()
+        self._health.recovered(f"batch {batch.idempotency_key} delivered")
+
+    def _rejected(self, key: str, outcome: Rejected) -> None:
+        stats = self.stats
+        stats.rejections += 1
+        stats.consecutive_failures += 1
+        stats.rejected_status = outcome.status
+        stats.last_error = f"{outcome.status}: {outcome.detail}"
+        stats.state = "rejected"
+        if (key, outcome.status) not in self._refused:
+            self._refused.add((key, outcome.status))
+            log.critical(
+                "uplink: the cloud REFUSED batch %s with %s (%s). It stays in the outbox (nothing is dropped) and "
+                "is retried every %.0f s; fix the gateway token or config (cloud.url, batch_max_bytes) and restart.",
+                key, outcome.status, outcome.detail, self.settings.rejected_retry_s,
+            )
+
+    async def _pause(self, seconds: float) -> None:
+        if self._stopping:
+            return
+        self._interrupt.clear()
+        try:
+            async with asyncio.timeout(seconds):
+                await self._interrupt.wait()
+        except TimeoutError:
+            pass
+
+
+def build_uplink(config: EdgeConfig, outbox: Outbox) -> Uplink:
+    """The uplink the config's cloud.url asks for."""
+    if config.cloud.transport == "mqtt":
+        from edge.uplink.mqtt import MqttUplink
+
+        return MqttUplink(config.cloud, outbox, gateway_id=config.gateway_id)
+    from edge.uplink.http import HttpUplink
+
+    return HttpUplink(config.cloud, outbox, gateway_id=config.gateway_id)
