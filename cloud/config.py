@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     offer_timeout_minutes: int = Field(5, description="An agent who does not pick up a ticket loses it after this.")
     auto_close_hours: int = Field(72, description="A resolved ticket nobody confirms closes after this.")
     agent_capacity: int = Field(10, description="Default most open tickets an agent is given automatically.")
+    sweep_interval_s: int = Field(30, description="How often the SLA timers (re-offer, escalate, auto-close) run.")
 
     @property
     def effective_database_url(self) -> str:

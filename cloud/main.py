@@ -29,6 +29,7 @@ from cloud.registry import backup_api
 from cloud.telemetry import api as telemetry_api
 from cloud.tickets import api as tickets_api
 from cloud.tickets.flows import TicketFlows
+from cloud.tickets.sweeper import Sweeper
 from cloud.web import desk as desk_pages
 from cloud.web import pages
 from cloud.web import report as report_pages
@@ -69,6 +70,9 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await hub.start()
+        sweeper = Sweeper(sessions, settings)
+        if settings.sweep_interval_s > 0:
+            sweeper.start()
         consumer = None
         if settings.mqtt_url:  # batches also arrive through the broker; HTTP ingest works either way
             from cloud.telemetry.mqtt import MqttConsumer
@@ -79,6 +83,7 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
         yield
         if consumer is not None:
             consumer.stop()
+        await sweeper.stop()
         await hub.stop()
         engine.dispose()
 

@@ -46,6 +46,7 @@ TICKET_TEXTS: dict[str, dict[str, Text]] = {
         "agent": Text("报修人补充了信息", "工单 {number}：{text}"),
         "engineer": Text("报修人补充了信息", "工单 {number}：{text}"),
     },
+    "ticket.reoffer": {"agent": Text("工单转给您", "工单 {number}（{device}）无人响应，已转给您处理。")},
     "ticket.overdue": {"supervisor": Text("工单超时升级", "工单 {number}（优先级 P{priority}）已超过 SLA：{text}")},
 }
 
