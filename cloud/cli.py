@@ -249,19 +249,30 @@ def demo_seed() -> None:
 
 @demo_app.command("run")
 def demo_run() -> None:
-    """Migrate, seed on first run, print the URLs and logins, and serve until Ctrl-C."""
+    """Migrate, seed on first run, then run the cloud, analyzer simulators and an edge agent until Ctrl-C."""
     from cloud.demo import DEMO_PASSWORD, DEMO_USERS
+    from cloud.demo_run import prepare_gateway, run_everything
+    from cloud.qr.models import TargetKind
+    from cloud.qr.service import code_for
 
     demo_seed()
     settings = get_settings()
+    engine = _engine(settings)
+    with make_sessionmaker(engine)() as session:
+        files = prepare_gateway(session, settings)
+        device_code = code_for(session, kind=TargetKind.device, target_id=1, actor=CLI_ACTOR).code
+        group_code = code_for(session, kind=TargetKind.device_group, target_id=1, actor=CLI_ACTOR).code
+        session.commit()
+    engine.dispose()
     base = f"http://{settings.host}:{settings.port}"
     typer.secho("\nmedfix is starting", bold=True)
-    typer.echo(f"  admin console   {base}/admin/devices")
-    typer.echo(f"  device groups   {base}/admin/groups")
-    typer.echo(f"  API docs        {base}/docs")
-    typer.echo(f"  health          {base}/healthz  {base}/readyz")
+    for label, path in [("service desk", "/console"), ("engineer (phone)", "/engineer"),
+                        ("admin: devices", "/admin/devices"), ("admin: groups", "/admin/groups"),
+                        ("scan a device label", f"/r/{device_code}"), ("scan a group label", f"/r/{group_code}"),
+                        ("label lost", "/report"), ("API docs", "/docs"), ("health", "/readyz")]:
+        typer.echo(f"  {label:<20} {base}{path}")
     typer.echo(f"\n  demo logins (password {DEMO_PASSWORD}):")
     for username, role, _name in DEMO_USERS:
         typer.echo(f"    {role:<15} {username}")
-    typer.echo("\n  Ctrl-C stops it.\n")
-    serve(host=None, port=None, workers=1)
+    typer.echo("\n  Ctrl-C stops everything.\n")
+    raise typer.Exit(run_everything(settings, files))

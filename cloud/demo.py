@@ -8,11 +8,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud.audit.service import Actor
-from cloud.auth.models import Role
+from cloud.auth.models import Role, User
 from cloud.auth.service import create_user
 from cloud.registry import groups, service
-from cloud.registry.models import DeviceStatus, Hospital
+from cloud.registry.models import Device, DeviceStatus, Hospital
 from cloud.registry.schemas import DeviceIn, GroupCreate, HospitalIn
+from cloud.tickets.models import Ticket
 
 DEMO_PASSWORD = "medfix-demo"
 DEMO_ACTOR = Actor.system("demo-seed")
@@ -95,9 +96,49 @@ def seed(session: Session) -> bool:
             name=name, line=line, compatible_models=models, device_ids=[by_serial[s].id for s in serials],
             department_id=departments[(h, "检验科")].id,
         ))
+    users = {}
     for username, role, full_name in DEMO_USERS:
         is_lab = role == Role.lab_user
-        create_user(session, username=username, password=DEMO_PASSWORD, role=Role(role), actor=DEMO_ACTOR,
-                    full_name=full_name, phone="13800000000", hospital_id=hospitals[0].id if is_lab else None,
-                    verified=True)
+        users[username] = create_user(
+            session, username=username, password=DEMO_PASSWORD, role=Role(role), actor=DEMO_ACTOR,
+            full_name=full_name, phone="13800000000", hospital_id=hospitals[0].id if is_lab else None, verified=True)
+    session.flush()
+    _seed_tickets(session, by_serial, users)
     return True
+
+
+def _seed_tickets(session: Session, by_serial: dict[str, Device], users: dict[str, User]) -> None:
+    """A few tickets in different states, so the console and the pages have something to show."""
+    from cloud.config import get_settings
+    from cloud.tenancy import Scope
+    from cloud.tickets.schemas import ActionIn, TicketSubmit
+    from cloud.tickets.service import Viewer, apply_action, submit
+    from cloud.tickets.state import Action
+
+    settings = get_settings()
+    reporter = Viewer(user=users["labuser"])
+    agent, engineer = Viewer(user=users["agent"]), Viewer(user=users["engineer"])
+
+    def open_ticket(serial: str, text: str, urgency: str, key: str) -> Ticket:
+        ticket, _ = submit(session, data=TicketSubmit(device_id=by_serial[serial].id, description=text,
+                                                      urgency=urgency), viewer=reporter,
+                           scope=Scope(hospital_id=by_serial[serial].hospital_id), idempotency_key=key,
+                           settings=settings)
+        return ticket
+
+    def act(ticket: Ticket, viewer: Viewer, action: Action, **fields: object) -> None:
+        apply_action(session, ticket=ticket, data=ActionIn(action=action, **fields), viewer=viewer,
+                     settings=settings)
+
+    open_ticket("AU58-2019-4471", "AU5800 报警 E-32：ISE 模块电极漂移，钾离子结果偏高，已停用 ISE 检测。", "high",
+                "demo-ticket-1")
+    c111 = open_ticket("C111-41077", "c 111 光度计灯能量低，质控 ALT 超出 2SD。", "normal", "demo-ticket-2")
+    act(c111, agent, Action.dispatch, engineer_id=users["engineer"].id)
+    done = open_ticket("DCAV-318812", "DCA Vantage 开机自检失败，提示卡匣舱温度异常。", "normal", "demo-ticket-3")
+    act(done, agent, Action.dispatch, engineer_id=users["engineer"].id)
+    act(done, engineer, Action.accept)
+    act(done, engineer, Action.arrive)
+    act(done, engineer, Action.complete, findings="清洁卡匣舱温度传感器并重新校准，自检通过。", parts_used="无")
+    act(done, reporter, Action.confirm)
+    act(done, reporter, Action.rate, rating_overall=5, rating_speed=5, rating_attitude=5, rating_skill=4,
+        rating_comment="工程师响应很快")

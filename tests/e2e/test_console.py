@@ -236,7 +236,7 @@ def test_a_stale_action_gets_a_clear_conflict_message_and_a_fresh_view(demo_serv
     _sign_in(console, demo_server, "agent", f"/console?ticket={ticket['id']}")  # a notification's link
     console.locator(".d-head").filter(has_text=ticket["number"]).wait_for()
     console.wait_for_selector("#live[data-state=open]", timeout=5000)
-    assert console.locator("#d-recent li a").count() >= 1  # the device's earlier ticket
+    console.locator("#d-recent li a").first.wait_for(timeout=5000)  # the device's earlier ticket (loads after)
 
     console.click("[data-action=answer]")
     console.fill("#f-text", "请按操作手册清洗样本针后重试。")
