@@ -308,6 +308,15 @@ CATALOG: dict[str, dict[str, str]] = {
         'In my devices': '已在我的设备中',
         'No single device has this serial or number. Check it, or search by hospital.':
             '未找到唯一对应的设备，请核对编号或按医院查找。',
+        'Select all': '全选',
+        'Print labels': '打印标签',
+        'Making the PDF…': '正在生成 PDF…',
+        'Could not make the labels': '标签生成失败',
+        'Selected': '已选',
+        'Label template': '标签模板',
+        'A4 sheet, 3 x 8': 'A4 标签纸 3×8',
+        'Thermal label 50 x 30 mm': '热敏标签 50×30 mm',
+        'Cut lines': '裁切线',
     },
     "en": {
         "medfix": "medfix",

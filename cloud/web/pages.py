@@ -143,6 +143,7 @@ def set_language(language: str, request: Request) -> Response:
 
 
 STAFF = (Role.admin, Role.agent, Role.service_center, Role.engineer)
+LABEL_PRINTERS = (Role.admin, Role.agent)  # the roles POST /api/v1/labels accepts
 
 
 @router.get("/admin")
@@ -174,6 +175,7 @@ def admin_devices(
         pages=max(1, -(-total // PAGE_SIZE)), q=q or "", hospital_id=hospital, status=status_filter,
         hospitals=registry_service.list_hospitals(session, scope=Scope.everything()),
         statuses=list(DeviceStatus), group_names=group_names, categories=list(DeviceCategory),
+        can_print=user.role in LABEL_PRINTERS,
     )
 
 
@@ -187,4 +189,4 @@ def admin_groups(
     all_groups = group_service.list_groups(session, scope=Scope.everything())
     warnings = {g.id: group_service.model_warnings(g) for g in all_groups}
     return render(request, "admin/groups.html", user, groups=all_groups, warnings=warnings,
-                  can_edit=user.role == Role.admin)
+                  can_edit=user.role == Role.admin, can_print=user.role in LABEL_PRINTERS)

@@ -94,3 +94,21 @@ def test_pages_follow_an_english_browser(demo_server: LiveServer, browser) -> No
     page.goto(f"{demo_server.url}/login")
     assert page.locator("button[type=submit]").inner_text() == "Sign in"
     page.close()
+
+
+def test_admin_prints_labels_for_any_selection(demo_server: LiveServer, browser) -> None:  # noqa: ANN001
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN", accept_downloads=True)
+    page = context.new_page()
+    _sign_in(page, demo_server)
+    for device_id in (1, 5, 12):  # not consecutive
+        page.check(f"input.pick[data-kind=device][value='{device_id}']")
+    assert page.locator("#label-bar .pick-count").inner_text() == "3"
+    page.select_option("#label-bar select[name=template]", "thermal-50x30")
+    screenshot(page, "admin-labels-selected")
+    with page.expect_download() as download_info:
+        page.click("#label-bar button.print")
+    pdf = download_info.value.path().read_bytes()
+    assert pdf.startswith(b"%PDF")
+    assert pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") + pdf.count(b"/Type /Page>") >= 3 \
+        or pdf.count(b"/Page") >= 3  # one thermal label per page
+    context.close()

@@ -139,8 +139,35 @@ def test_ticket_travels_live_from_submission_to_dispatch_to_resolved(demo_server
     console.wait_for_selector("#alert-hint.armed")
     console.evaluate("window.__sameDocument = true")  # gone if the page ever reloads
 
+    # The reporter scans the label with a phone, attaches a photo and a recorded voice note, and submits.
     device = _device(demo_server, "AU5800")
-    ticket = _report(demo_server, device["id"], "AU5800 反应盘温度报警 E-2041，无法开始测试", media=True)
+    lab = browser.new_context(**PHONE)
+    lab.grant_permissions(["microphone"])
+    reporter = lab.new_page()
+    reporter_errors = _watch_errors(reporter)
+    reporter.goto(f"{demo_server.url}/r/{_label_code(demo_server, device['id'])}")
+    assert reporter.locator(".sysno").inner_text() == device["system_number"]
+    shot = tmp_path / "alarm.jpg"
+    shot.write_bytes(_photo())
+    reporter.set_input_files("#photo-input", str(shot))
+    reporter.wait_for_selector(".thumb[data-upload-id]")
+    reporter.locator("#record").scroll_into_view_if_needed()  # below the fold under the device's history
+    talk = reporter.locator("#record").bounding_box()
+    reporter.mouse.move(talk["x"] + 20, talk["y"] + 10)
+    reporter.mouse.down()
+    reporter.wait_for_timeout(1200)
+    reporter.mouse.up()
+    reporter.wait_for_function("document.querySelector('#voice-hint').textContent.includes('″')", timeout=10000)
+    reporter.fill("#transcript", "反应盘温度报警，样本都卡住了")
+    reporter.fill("textarea[name=description]", "AU5800 反应盘温度报警 E-2041，无法开始测试")
+    reporter.click(".segmented label:has(input[value=high]) span")
+    reporter.fill("input[name=reporter_name]", "陈老师")
+    reporter.fill("input[name=reporter_phone]", "13800001111")
+    reporter.click("#submit")
+    reporter.wait_for_url("**/t/WO-*")
+    number = reporter.url.split("/t/")[1].split("?")[0]
+    ticket = {"number": number, "id": int(reporter.locator("#ticket").get_attribute("data-id"))}
+
     item = console.locator(f'.q-item[data-number="{ticket["number"]}"]')
     item.wait_for(timeout=3000)  # pushed over the WebSocket, no reload
     assert console.evaluate("window.__sameDocument") is True
@@ -220,8 +247,23 @@ def test_ticket_travels_live_from_submission_to_dispatch_to_resolved(demo_server
     assert "温控传感器" in console.locator(".detail-pane").inner_text()
     screenshot(console, "console-resolved")
 
+    # The reporter's page followed along by itself; they confirm the fix and rate the service.
+    reporter.wait_for_function("document.querySelector('#status-label').textContent === '已处理，待您确认'",
+                               timeout=5000)
+    reporter.click("text=确认已修复")
+    reporter.wait_for_selector("#rate-form")
+    for name, stars in (("rating_overall", 5), ("rating_speed", 5), ("rating_attitude", 5), ("rating_skill", 4)):
+        reporter.click(f".stars[data-name={name}] button[data-value='{stars}']")
+    reporter.click("#rate-form button[type=submit]")
+    reporter.wait_for_selector(".rated")
+    assert reporter.locator("#status-label").inner_text() == "已关闭"
+    screenshot(reporter, "reporter-closed-after-repair")
+    console.wait_for_selector(".d-head .ts-closed", timeout=3000)
+
     assert console_errors == []
     assert phone_errors == []
+    assert reporter_errors == []
+    lab.close()
     field.close()
     desk.close()
 

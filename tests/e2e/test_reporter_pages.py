@@ -51,6 +51,7 @@ def test_scan_report_follow_confirm_and_rate(demo_server: LiveServer, browser, t
     assert page.locator("#photo-count").inner_text() == "1/9"
 
     record = page.locator("#record")
+    record.scroll_into_view_if_needed()
     box = record.bounding_box()
     page.mouse.move(box["x"] + 20, box["y"] + 10)
     page.mouse.down()
