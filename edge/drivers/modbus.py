@@ -22,6 +22,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 from pymodbus.framer import FramerType
 
+from edge.drivers import error_code_change
 from protocols.modbus import DecodedValue, ReadRequest, RegisterMap, Table
 from protocols.telemetry import Event, EventKind, Quality, Reading, Severity
 
@@ -458,22 +459,7 @@ class ModbusPoller:
     def _error_code_event(self, name: str, code: int, now: datetime) -> Event | None:
         previous = self._error_codes.get(name, 0)
         self._error_codes[name] = code
-        if code == previous:
-            return None
-        if code == 0:
-            # The clearing is reported too, so the cloud can close what the code opened.
-            text, severity = f"{name} cleared (was {previous})", Severity.INFO
-        else:
-            text, severity = f"{name} = {code}", Severity.ERROR
-        return Event(
-            device_key=self.device_key,
-            occurred_at=now,
-            kind=EventKind.ERROR_CODE,
-            severity=severity,
-            code=str(code),
-            text=text,
-            payload={"metric": name, "previous": previous},
-        )
+        return error_code_change(self.device_key, name, code, previous, now)
 
     def _availability_event(self, available: bool, reason: str) -> Event:
         return Event(

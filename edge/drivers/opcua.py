@@ -31,6 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from edge.drivers import error_code_change
 from protocols.opcua import (
     AcquisitionMode,
     NodeSpec,
@@ -457,21 +458,7 @@ class OpcUaDriver:
     def _error_code_event(self, metric: str, code: int, when: datetime) -> Event | None:
         previous = self._error_codes.get(metric, 0)
         self._error_codes[metric] = code
-        if code == previous:
-            return None
-        if code == 0:
-            text, severity = f"{metric} cleared (was {previous})", Severity.INFO  # lets the cloud close it
-        else:
-            text, severity = f"{metric} = {code}", Severity.ERROR
-        return Event(
-            device_key=self.device_key,
-            occurred_at=when,
-            kind=EventKind.ERROR_CODE,
-            severity=severity,
-            code=str(code),
-            text=text,
-            payload={"metric": metric, "previous": previous},
-        )
+        return error_code_change(self.device_key, metric, code, previous, when)
 
     async def _deliver(self, items: list[Reading | Event]) -> None:
         if not items:

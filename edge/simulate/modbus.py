@@ -26,6 +26,7 @@ from pymodbus.server import ModbusBaseServer, ModbusSerialServer, ModbusTcpServe
 from pymodbus.simulator import DataType as SimType
 from pymodbus.simulator import SimData, SimDevice
 
+from edge.simulate import parse_drift
 from protocols.modbus import DataType, RegisterMap, RegisterPoint, Table, encode_value
 
 logger = logging.getLogger(__name__)
@@ -314,19 +315,6 @@ async def run_modbus_simulator(
     return ModbusSimulator(server, analyzers, host if serial_port is None else None, bound_port, serial_port)
 
 
-def _parse_drift(items: list[str]) -> dict[str, float]:
-    drift: dict[str, float] = {}
-    for item in items:
-        name, sep, rate = item.partition("=")
-        try:
-            drift[name] = float(rate)
-        except ValueError:
-            sep = ""
-        if not sep or name not in {str(p["name"]) for p in _BASE_POINTS}:
-            raise typer.BadParameter(f"expected METRIC=UNITS_PER_MINUTE with a known metric, got {item!r}")
-    return drift
-
-
 def simulate_modbus(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (502 needs root).")] = 5020,
@@ -348,7 +336,7 @@ def simulate_modbus(
     seed: Annotated[int, typer.Option(help="Noise seed.")] = 0,
 ) -> None:
     """Serve simulated analyzers over Modbus TCP (or RTU) until interrupted."""
-    drift_rates = _parse_drift(drift or [])
+    drift_rates = parse_drift(drift or [], {str(p["name"]) for p in _BASE_POINTS})
     faulty = {int(u) for u in fault_units.split(",")} if fault_units else set(range(1, units + 1))
 
     async def main() -> None:

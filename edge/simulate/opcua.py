@@ -25,6 +25,7 @@ import typer
 from asyncua import Server, ua
 
 from edge.drivers.opcua import quiet_asyncua_logging, read_key_material, write_self_signed_certificate
+from edge.simulate import parse_drift
 from protocols.opcua import NodeSpec, SecurityMode
 
 logger = logging.getLogger(__name__)
@@ -314,19 +315,6 @@ async def run_opcua_simulator(
     return sim
 
 
-def _parse_drift(items: list[str]) -> dict[str, float]:
-    drift: dict[str, float] = {}
-    for item in items:
-        name, sep, rate = item.partition("=")
-        try:
-            drift[name] = float(rate)
-        except ValueError:
-            sep = ""
-        if not sep or name not in ANALOG_VARIABLES:
-            raise typer.BadParameter(f"expected VARIABLE=UNITS_PER_MINUTE, VARIABLE one of {ANALOG_VARIABLES}")
-    return drift
-
-
 def simulate_opcua(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port of the opc.tcp endpoint.")] = 4840,
@@ -350,7 +338,7 @@ def simulate_opcua(
     seed: Annotated[int, typer.Option(help="Noise seed.")] = 0,
 ) -> None:
     """Serve simulated analyzers over OPC UA until interrupted."""
-    drift_rates = _parse_drift(drift or [])
+    drift_rates = parse_drift(drift or [], ANALOG_VARIABLES)
     if (certificate is None) != (private_key is None):
         raise typer.BadParameter("--certificate and --private-key go together")
 

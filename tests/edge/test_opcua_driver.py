@@ -243,4 +243,4 @@ def test_simulate_command_offers_its_options() -> None:
         assert option in result.output
     bad = CliRunner().invoke(app, ["--drift", "Nope=1"])
     assert bad.exit_code != 0
-    assert "VARIABLE=UNITS_PER_MINUTE" in bad.output
+    assert "NAME=UNITS_PER_MINUTE" in bad.output
