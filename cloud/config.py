@@ -48,6 +48,34 @@ class Settings(BaseSettings):
     auto_close_hours: int = Field(72, description="A resolved ticket nobody confirms closes after this.")
     agent_capacity: int = Field(10, description="Default most open tickets an agent is given automatically.")
     sweep_interval_s: int = Field(30, description="How often the SLA timers (re-offer, escalate, auto-close) run.")
+    alert_scoring: bool = Field(True, description="Score ingested readings and raise predictive alerts here.")
+    alert_checkpoint_interval_s: int = Field(60, description="How often changed anomaly detectors are saved "
+                                             "(also on shutdown); 0 = only on shutdown.")
+    wechat_appid: str = Field("", description="WeChat Official Account appid; empty = the WeChat channel is off.")
+    wechat_secret: str = Field("", description="The Official Account's AppSecret (for the access token).")
+    wechat_token: str = Field("", description="The callback Token configured in the Official Account console.")
+    wechat_encoding_aes_key: str = Field("", description="43-character EncodingAESKey (safe and compatible modes).")
+    wechat_api_base: str = Field("https://api.weixin.qq.com", description="WeChat API host; tests and the demo "
+                                 "point it at the local stand-in.")
+    wechat_mp_base: str = Field("https://mp.weixin.qq.com", description="Host of showqrcode (the QR image).")
+    wechat_open_base: str = Field("https://open.weixin.qq.com", description="Host of the OAuth2 authorize page.")
+    wechat_replay_window_s: int = Field(300, description="Callbacks whose timestamp is further off are refused; "
+                                        "0 = no check.")
+    wechat_dedupe_ttl_s: int = Field(600, description="How long a callback's MsgId is remembered (retries come "
+                                     "within seconds).")
+    wechat_templates: dict[str, str] = Field({}, description="Template id per notification kind (e.g. "
+                                             "'ticket.submitted'); '*' = for every other kind.")
+    wechat_template_fields: dict[str, str] = Field(
+        {"first": "{title}", "keyword1": "{number}", "keyword2": "{body}", "remark": "{time}"},
+        description="Template data field -> text with {title} {body} {kind} {number} {time} {link} placeholders.")
+    wechat_retry_backoff_s: list[float] = Field([0.5, 1.0, 2.0], description="Waits between retries of a "
+                                                "template message after a transient error.")
+    wechat_permanent_qr_cap: int = Field(100_000, description="Permanent parametric QR codes an account may hold.")
+
+    @property
+    def wechat_enabled(self) -> bool:
+        """Whether an Official Account is configured (otherwise everything runs on the web channel)."""
+        return bool(self.wechat_appid)
 
     @property
     def effective_database_url(self) -> str:

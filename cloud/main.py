@@ -13,6 +13,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
+from cloud.alerts import api as alerts_api
+from cloud.alerts.flows import AlertFlows
+from cloud.alerts.scoring import Scorer
 from cloud.audit import api as audit_api
 from cloud.auth import api as auth_api
 from cloud.config import Settings, get_settings
@@ -33,6 +36,8 @@ from cloud.tickets.sweeper import Sweeper
 from cloud.web import desk as desk_pages
 from cloud.web import pages
 from cloud.web import report as report_pages
+from cloud.wechat import api as wechat_api
+from cloud.wechat.runtime import build_wechat
 
 log = logging.getLogger("medfix.cloud")
 
@@ -64,8 +69,13 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     bus = EventBus()
     hub = Hub(settings.redis_url)
     sessions = make_sessionmaker(engine, bus)
-    all_channels: list[Channel] = [InAppChannel(hub), *channels]
+    wechat = build_wechat(settings, sessions)  # None without an appid: the web channel alone
+    all_channels: list[Channel] = [InAppChannel(hub), *([wechat.channel] if wechat else []), *channels]
     TicketFlows(sessions, hub, all_channels).install(bus)
+    AlertFlows(sessions, hub, all_channels).install(bus)
+    scorer = Scorer(sessions, settings)
+    if settings.alert_scoring:
+        scorer.install(bus)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,9 +90,11 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
             consumer = MqttConsumer(settings, app.state.sessionmaker)
             consumer.start()
         app.state.mqtt_consumer = consumer
+        scorer.start()
         yield
         if consumer is not None:
             consumer.stop()
+        await scorer.stop()  # the last checkpoint, once no more batches arrive
         await sweeper.stop()
         await hub.stop()
         engine.dispose()
@@ -99,6 +111,8 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.state.bus = bus
     app.state.hub = hub
     app.state.channels = all_channels
+    app.state.scorer = scorer
+    app.state.wechat = wechat
 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
@@ -127,11 +141,13 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.include_router(audit_api.router)
     app.include_router(telemetry_api.router)
     app.include_router(tickets_api.router)
+    app.include_router(alerts_api.router)
     app.include_router(console_api.router)
     app.include_router(notify_api.router)
     app.include_router(pages.router)
     app.include_router(desk_pages.router)
     app.include_router(report_pages.router)
+    app.include_router(wechat_api.router)
     pages.install(app)
 
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")

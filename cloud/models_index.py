@@ -5,6 +5,7 @@ from __future__ import annotations
 
 def import_all_models() -> None:
     """Register every table on Base.metadata."""
+    import cloud.alerts.models
     import cloud.audit.models
     import cloud.auth.models
     import cloud.notify.models
@@ -12,4 +13,5 @@ def import_all_models() -> None:
     import cloud.qr.models
     import cloud.registry.models
     import cloud.telemetry.models
-    import cloud.tickets.models  # noqa: F401
+    import cloud.tickets.models
+    import cloud.wechat.models  # noqa: F401

@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from cloud.audit.service import Actor
 from cloud.auth import service
 from cloud.auth.models import Role, Verification
-from cloud.auth.schemas import InviteCode, Registration, TokenOut, UserActive, UserCreate, UserOut
+from cloud.auth.schemas import InviteCode, Registration, TokenOut, UserCreate, UserOut, UserUpdate
 from cloud.db import SessionDep
 from cloud.deps import SESSION_COOKIE, ActorDep, AdminUser, CurrentUser, SettingsDep, token_ttl
 from cloud.errors import DomainError
@@ -108,10 +108,11 @@ def verify_user(user_id: int, session: SessionDep, _admin: AdminUser, actor: Act
 
 
 @router.patch("/users/{user_id}", response_model=UserOut)
-def set_active(
-    user_id: int, body: UserActive, session: SessionDep, _admin: AdminUser, actor: ActorDep
+def update_user(
+    user_id: int, body: UserUpdate, session: SessionDep, _admin: AdminUser, actor: ActorDep
 ) -> UserOut:
-    """Enable or disable an account (admin)."""
-    user = service.set_active(session, user_id=user_id, active=body.is_active, actor=actor)
+    """Enable or disable an account, or set an agent's capacity (admin)."""
+    user = service.update_user(session, user_id=user_id, actor=actor, active=body.is_active,
+                               capacity=body.capacity, set_capacity="capacity" in body.model_fields_set)
     session.commit()
     return UserOut.model_validate(user)

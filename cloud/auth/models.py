@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, String
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cloud.db import Base, UTCDateTime, utcnow
@@ -53,6 +53,8 @@ class User(Base):
     # Engineers: which hospitals they serve and which device categories they know (empty = all).
     service_hospital_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Agents: the most open tickets automatic assignment gives them (empty = MEDFIX_AGENT_CAPACITY).
+    capacity: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     hospital: Mapped[Hospital | None] = relationship()

@@ -35,6 +35,7 @@ class UserOut(BaseModel):
     hospital_id: int | None
     verification: Verification
     is_active: bool
+    capacity: int | None = None
     created_at: datetime
 
 
@@ -50,6 +51,7 @@ class UserCreate(BaseModel):
     phone: str = Field("", max_length=32)
     hospital_id: int | None = None
     verified: bool = False
+    capacity: int | None = Field(None, ge=0, le=1000)
 
 
 class Registration(BaseModel):
@@ -73,9 +75,10 @@ class InviteCode(BaseModel):
     invite_code: str = Field(min_length=1, max_length=64)
 
 
-class UserActive(BaseModel):
-    """Enable or disable an account."""
+class UserUpdate(BaseModel):
+    """Enable or disable an account, or set an agent's capacity (null = the default)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    is_active: bool
+    is_active: bool | None = None
+    capacity: int | None = Field(None, ge=0, le=1000)

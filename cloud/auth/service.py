@@ -36,6 +36,7 @@ def _user_view(user: User) -> dict[str, object]:
         "hospital_id": user.hospital_id,
         "verification": str(user.verification),
         "is_active": user.is_active,
+        "capacity": user.capacity,
     }
 
 
@@ -50,6 +51,7 @@ def create_user(
     phone: str = "",
     hospital_id: int | None = None,
     verified: bool = False,
+    capacity: int | None = None,
 ) -> User:
     """A new account. Lab users need a hospital; staff start verified."""
     if role == Role.lab_user and hospital_id is None:
@@ -68,6 +70,7 @@ def create_user(
         hospital_id=hospital_id,
         verification=Verification.verified if is_verified else Verification.unverified,
         verified_at=utcnow() if is_verified else None,
+        capacity=capacity,
     )
     session.add(user)
     session.flush()
@@ -161,15 +164,21 @@ def verify_with_invite_code(session: Session, *, user: User, invite_code: str) -
     return verify_user(session, user_id=user.id, actor=Actor(user.id, user.username))
 
 
-def set_active(session: Session, *, user_id: int, active: bool, actor: Actor) -> User:
-    """Enable or disable an account; disabling also ends its sessions."""
+def update_user(
+    session: Session, *, user_id: int, actor: Actor, active: bool | None = None,
+    capacity: int | None = None, set_capacity: bool = False,
+) -> User:
+    """Enable or disable an account (disabling ends its sessions) and/or set an agent's capacity."""
     user = get_user(session, user_id=user_id)
     before = _user_view(user)
-    user.is_active = active
-    if not active:
-        for token in session.execute(select(AuthToken).where(
-                AuthToken.user_id == user.id, AuthToken.revoked_at.is_(None))).scalars():
-            token.revoked_at = utcnow()
+    if active is not None:
+        user.is_active = active
+        if not active:
+            for token in session.execute(select(AuthToken).where(
+                    AuthToken.user_id == user.id, AuthToken.revoked_at.is_(None))).scalars():
+                token.revoked_at = utcnow()
+    if set_capacity:
+        user.capacity = capacity
     record(session, actor=actor, action="update", entity="user", entity_id=user.id,
            hospital_id=user.hospital_id, before=before, after=_user_view(user))
     return user

@@ -51,6 +51,15 @@ TICKET_TEXTS: dict[str, dict[str, Text]] = {
 }
 
 
+# Alert placeholders: {device}, {metric}, {severity}, {score}, {number} (the predictive ticket).
+ALERT_TEXTS: dict[str, dict[str, Text]] = {
+    "alert.opened": {"engineer": Text("预测性告警", "{device} 的 {metric} 偏离正常（{severity}，评分 {score}），"
+                                                    "已记入工单 {number}，请查看曲线并预检。")},
+    "alert.escalated": {"engineer": Text("告警升级", "{device} 的 {metric} 异常加重（{severity}），工单 {number}。")},
+    "alert.resolved": {"engineer": Text("告警已恢复", "{device} 的 {metric} 已恢复正常（工单 {number}）。")},
+}
+
+
 def render(template: Text, **values: object) -> Text:
     """The text with the ticket's details filled in; missing details read as empty."""
 

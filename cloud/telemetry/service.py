@@ -6,6 +6,7 @@ Keyword-only, no HTTP, no MQTT; callers commit. The HTTP endpoint and the MQTT c
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from cloud.audit.service import Actor, record
 from cloud.db import utcnow
 from cloud.errors import Conflict, Forbidden, Invalid, NotFound
+from cloud.events import emit
 from cloud.registry.models import Device, Hospital
 from cloud.telemetry.models import DeviceEvent, Gateway, GatewayDevice, GatewayState, IngestedBatch, Reading
 from cloud.telemetry.store import ReadingRow, SqlTimeSeriesStore, TimeSeriesStore, insert_ignore
@@ -240,6 +242,12 @@ def ingest_batch(session: Session, *, gateway: Gateway, batch: Batch, store: Tim
             unit=reading.unit, quality=reading.quality.value, idempotency_key=reading.idempotency_key))
     (store or SqlTimeSeriesStore(session)).write(rows)
     insert_ignore(session, DeviceEvent, _event_rows(gateway, batch, devices, now), ["gateway_id", "idempotency_key"])
+    # The scorer (cloud/alerts) learns from mapped, numeric, good readings once this batch commits.
+    samples = [(r.device_id, r.metric, r.observed_at.timestamp(), r.value_num) for r in rows
+               if r.device_id is not None and r.value_num is not None and r.quality == "good"
+               and math.isfinite(r.value_num)]
+    if samples:
+        emit(session, "telemetry.ingested", gateway_id=gateway.id, samples=samples)
     gateway.last_seen_at = now
     gateway.last_batch_at = now
     return BatchAck(idempotency_key=key, accepted_readings=len(batch.readings), accepted_events=len(batch.events))

@@ -181,13 +181,14 @@ def pick_agent(session: Session, *, settings: Settings, exclude: set[int] | None
     open_load = (select(Ticket.agent_id, func.count().label("load"))
                  .where(Ticket.status.in_(list(OPEN))).group_by(Ticket.agent_id).subquery())
     rows = session.execute(
-        select(User.id, func.coalesce(open_load.c.load, 0))
+        select(User.id, func.coalesce(open_load.c.load, 0), User.capacity)
         .outerjoin(open_load, open_load.c.agent_id == User.id)
         .where(User.role == Role.agent, User.is_active.is_(True))
         .order_by(func.coalesce(open_load.c.load, 0), User.id)
     ).all()
-    for user_id, load in rows:
-        if user_id not in (exclude or set()) and load < settings.agent_capacity:
+    for user_id, load, capacity in rows:
+        limit = settings.agent_capacity if capacity is None else capacity
+        if user_id not in (exclude or set()) and load < limit:
             return int(user_id)
     return None
 
@@ -273,8 +274,9 @@ def apply_action(
     except TransitionError as exc:
         raise Conflict(str(exc), allowed_actions=[a.value for a in exc.allowed], status=before.value) from exc
     details = _apply_effects(session, ticket, data, now)
-    if data.action in RESPONSES and ticket.first_responded_at is None and who & {Party.agent, Party.service_center,
-                                                                                   Party.admin}:
+    # The desk's (or, for predictive tickets, the system's) first step towards the reporter stops the clock.
+    if data.action in RESPONSES and ticket.first_responded_at is None and who & {
+            Party.agent, Party.service_center, Party.admin, Party.system}:
         ticket.first_responded_at = now
     if target == Status.resolved and before != Status.resolved:
         ticket.resolved_at = now

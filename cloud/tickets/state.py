@@ -74,8 +74,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(Action.answer, frozenset({Status.submitted, Status.escalated, Status.reopened}), Status.resolved,
                REMOTE),
     Transition(Action.escalate, frozenset({Status.submitted, Status.reopened}), Status.escalated, DESK),
+    # The system dispatches predictive tickets by rule (cloud/alerts) and notes further alerts on them.
     Transition(Action.dispatch, frozenset({Status.submitted, Status.escalated, Status.reopened}), Status.dispatched,
-               REMOTE),
+               frozenset({*REMOTE, Party.system})),
     Transition(Action.accept, frozenset({Status.dispatched}), Status.accepted, frozenset({Party.assigned_engineer})),
     Transition(Action.decline, frozenset({Status.dispatched}), Status.submitted, frozenset({Party.assigned_engineer})),
     Transition(Action.arrive, frozenset({Status.accepted}), Status.on_site, frozenset({Party.assigned_engineer})),
@@ -86,7 +87,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(Action.cancel, OPEN, Status.cancelled, frozenset({*DESK, Party.reporter})),
     Transition(Action.add_info, OPEN | {Status.resolved}, None, frozenset({Party.reporter, *REMOTE})),
     Transition(Action.note, OPEN | {Status.resolved}, None,
-               frozenset({*REMOTE, Party.assigned_engineer})),
+               frozenset({*REMOTE, Party.assigned_engineer, Party.system})),
     Transition(Action.rate, frozenset({Status.closed}), None, frozenset({Party.reporter})),
 )
 

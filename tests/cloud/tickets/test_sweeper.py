@@ -66,3 +66,13 @@ def test_an_unconfirmed_resolution_closes_automatically(client: TestClient, worl
     fresh = client.get(f"/api/v1/tickets/{ticket['id']}", headers=world.headers("agent")).json()
     assert fresh["status"] == "closed"
     assert fresh["timeline"][-1]["action"] == "auto_close"
+
+
+def test_an_agent_at_capacity_gets_no_more_tickets(client: TestClient, world: World) -> None:
+    second = _second_agent(client, world)
+    full = client.patch(f"/api/v1/users/{world.users['agent']}", json={"capacity": 0}, headers=world.headers("admin"))
+    assert full.status_code == 200 and full.json()["capacity"] == 0
+    assigned = {submit(client, world).json()["ticket"]["agent_id"] for _ in range(3)}
+    assert assigned == {second}
+    client.patch(f"/api/v1/users/{second}", json={"capacity": 3}, headers=world.headers("admin"))
+    assert submit(client, world).json()["ticket"]["agent_id"] is None  # everyone is full: it waits in the queue

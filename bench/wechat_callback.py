@@ -1,0 +1,148 @@
+"""The WeChat callback under load: requests/s and p99 of /wechat/callback for signed safe-mode SCAN events.
+
+Starts the cloud as its own process (uvicorn, one worker, SQLite in a temporary folder, WeChat configured),
+registers a device with a QR label, then fires distinct signed and encrypted SCAN events (each a new user and
+time, so each one is deduped, answered with the repair link and logged after the response) from concurrent
+clients on loopback. Signing happens before the clock starts: it is WeChat's cost, not ours. Prints JSON.
+
+    .venv/bin/python bench/wechat_callback.py --requests 3000 --concurrency 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from cloud.audit.service import Actor  # noqa: E402
+from cloud.db import make_engine, make_sessionmaker  # noqa: E402
+from cloud.migrate import upgrade  # noqa: E402
+from cloud.qr import service as qr_service  # noqa: E402
+from cloud.qr.models import TargetKind  # noqa: E402
+from cloud.registry import service as registry  # noqa: E402
+from cloud.registry.schemas import DeviceIn, HospitalIn  # noqa: E402
+from cloud.wechat.callback import scene_for  # noqa: E402
+from cloud.wechat.standin import StandIn  # noqa: E402
+
+APPID, TOKEN, AES_KEY = "wxbench000000001", "bench-token", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _seed(url: str) -> str:
+    """A hospital, a device and its label; returns the SCAN scene."""
+    engine = make_engine(url)
+    upgrade(engine)
+    actor = Actor.system("bench")
+    with make_sessionmaker(engine)() as session:
+        hospital = registry.create_hospital(session, actor=actor, data=HospitalIn(name="基准医院"))
+        device = registry.create_device(session, actor=actor, data=DeviceIn(
+            serial="BENCH-1", manufacturer="Roche", model="cobas c 702", category="chemistry",
+            hospital_id=hospital.id))
+        code = qr_service.code_for(session, kind=TargetKind.device, target_id=device.id, actor=actor).code
+        session.commit()
+    engine.dispose()
+    return scene_for(TargetKind.device, code)
+
+
+def _start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "MEDFIX_DATA_DIR": str(data_dir), "MEDFIX_SWEEP_INTERVAL_S": "0",
+           "MEDFIX_WECHAT_APPID": APPID, "MEDFIX_WECHAT_SECRET": "x", "MEDFIX_WECHAT_TOKEN": TOKEN,
+           "MEDFIX_WECHAT_ENCODING_AES_KEY": AES_KEY, "MEDFIX_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "cloud.main:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError("the cloud did not start")
+
+
+async def _fire(url: str, requests: list[tuple[dict[str, str], str]], concurrency: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    queue: asyncio.Queue[tuple[dict[str, str], str]] = asyncio.Queue()
+    for item in requests:
+        queue.put_nowait(item)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            while not queue.empty():
+                params, body = queue.get_nowait()
+                started = time.perf_counter()
+                response = await client.post(url, params=params, content=body)
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 200 or "<Encrypt>" not in response.text:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 2)
+
+    return {"requests": len(latencies), "errors": errors, "seconds": round(elapsed, 3),
+            "requests_per_s": round(len(latencies) / elapsed, 1), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+            "max_ms": round(latencies[-1] * 1000, 2)}
+
+
+def main() -> None:
+    """Run the benchmark and print its JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        scene = _seed(f"sqlite:///{data_dir / 'medfix.db'}")
+        port = _free_port()
+        server = _start_server(data_dir, port)
+        try:
+            wechat = StandIn(appid=APPID, token=TOKEN, encoding_aes_key=AES_KEY)
+            base = int(time.time())
+
+            def scans(prefix: str, count: int) -> list[tuple[dict[str, str], str]]:
+                return [wechat.signed(wechat.event_xml(f"{prefix}-{i}", {
+                    "MsgType": "event", "Event": "SCAN", "EventKey": scene, "Ticket": "t"}, create_time=base))
+                    for i in range(count)]
+
+            url = f"http://127.0.0.1:{port}/wechat/callback"
+            asyncio.run(_fire(url, scans("o-warm", 200), args.concurrency))  # warm-up, not counted
+            result = asyncio.run(_fire(url, scans("o-bench", args.requests), args.concurrency))
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    print(json.dumps({"bench": "wechat_callback", "event": "SCAN (safe mode)", "concurrency": args.concurrency,
+                      "server": "uvicorn, 1 worker, SQLite", "python": platform.python_version(),
+                      "cpus": os.cpu_count(), **result}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

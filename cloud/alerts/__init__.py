@@ -1,0 +1,1 @@
+"""Predictive maintenance: per-stream online scoring, alert policies, alerts that open predictive tickets."""

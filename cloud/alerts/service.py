@@ -1,0 +1,407 @@
+"""Alerts on the database: policies, maintenance windows, the alert lifecycle and its predictive ticket.
+
+Keyword-only, no HTTP; callers commit. Tickets are created and moved through the tickets package's own
+parts (numbering, priority and SLA rules, agent pick, audit row, `ticket.*` events, `apply_action`), so the
+ticket flows notify people exactly as for any other ticket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from cloud.alerts.models import ANY_METRIC, Alert, AlertPolicy, AlertStatus, MaintenanceWindow
+from cloud.alerts.policy import SEVERITY_RANK, SEVERITY_URGENCY, Rules, raise_notch, severity_for
+from cloud.audit.service import Actor, record
+from cloud.auth.models import Role, User
+from cloud.config import Settings
+from cloud.db import utcnow
+from cloud.errors import Conflict, Forbidden, Invalid, NotFound
+from cloud.events import emit
+from cloud.numbering import next_number
+from cloud.registry.models import Device
+from cloud.telemetry.models import Gateway, GatewayState
+from cloud.tenancy import Scope
+from cloud.tickets import policy as ticket_policy
+from cloud.tickets.models import Source, Ticket
+from cloud.tickets.schemas import ActionIn
+from cloud.tickets.service import Viewer, apply_action, pick_agent, suggest_engineers
+from cloud.tickets.state import OPEN, Action, Status
+
+SYSTEM = Actor.system("predictive")
+CHART_MARGIN = timedelta(hours=2)  # the chart link shows this much before the alert started
+ACKNOWLEDGERS = frozenset({Role.engineer, Role.agent, Role.service_center, Role.admin})
+
+
+def chart_link(device_id: int, metric: str, start: datetime, end: datetime | None = None) -> str:
+    """The device's chart of metric around an alert (start - margin to end + margin, or open-ended)."""
+    query = {"metric": metric, "start": (start - CHART_MARGIN).isoformat()}
+    if end is not None:
+        query["end"] = (end + CHART_MARGIN).isoformat()
+    return f"/devices/{device_id}/chart?{urlencode(query)}"
+
+
+# --- policies ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class PolicyBook:
+    """The policy rows that matter for a set of streams, resolved most specific first."""
+
+    rows: dict[tuple[int | None, str], AlertPolicy] = field(default_factory=dict)
+
+    def row_for(self, device_id: int, metric: str) -> AlertPolicy | None:
+        """The most specific row: this device and metric, the metric, this device for every metric, every metric."""
+        for key in ((device_id, metric), (None, metric), (device_id, ANY_METRIC), (None, ANY_METRIC)):
+            if key in self.rows:
+                return self.rows[key]
+        return None
+
+    def rules(self, device_id: int, metric: str, default_threshold: float) -> Rules:
+        """The effective rules of one stream."""
+        row = self.row_for(device_id, metric)
+        if row is None:
+            return Rules(threshold=default_threshold)
+        return Rules(threshold=row.sensitivity if row.sensitivity is not None else default_threshold,
+                     min_duration_s=row.min_duration_s, hysteresis=row.hysteresis, cooldown_s=row.cooldown_s,
+                     resolve_after_s=row.resolve_after_s, enabled=row.enabled)
+
+
+def policy_book(session: Session, *, device_ids: Iterable[int], metrics: Iterable[str]) -> PolicyBook:
+    """Every policy row that may apply to these devices and metrics."""
+    metric_set = {*metrics, ANY_METRIC}
+    rows = session.execute(select(AlertPolicy).where(
+        AlertPolicy.metric.in_(metric_set),
+        or_(AlertPolicy.device_id.is_(None), AlertPolicy.device_id.in_(set(device_ids))))).scalars()
+    return PolicyBook({(row.device_id, row.metric): row for row in rows})
+
+
+def list_policies(session: Session, *, device_id: int | None = None, metric: str | None = None) -> list[AlertPolicy]:
+    """Policy rows by metric, the metric-wide row before per-device ones."""
+    stmt = select(AlertPolicy).order_by(AlertPolicy.metric, AlertPolicy.device_id.is_not(None), AlertPolicy.device_id)
+    if device_id is not None:
+        stmt = stmt.where(AlertPolicy.device_id == device_id)
+    if metric is not None:
+        stmt = stmt.where(AlertPolicy.metric == metric)
+    return list(session.execute(stmt).scalars())
+
+
+def get_policy(session: Session, *, policy_id: int) -> AlertPolicy:
+    """One policy row, or NotFound."""
+    row = session.get(AlertPolicy, policy_id)
+    if row is None:
+        raise NotFound(f"alert policy {policy_id} not found")
+    return row
+
+
+def _policy_view(row: AlertPolicy) -> dict[str, object]:
+    return {"metric": row.metric, "device_id": row.device_id, "sensitivity": row.sensitivity,
+            "min_duration_s": row.min_duration_s, "hysteresis": row.hysteresis, "cooldown_s": row.cooldown_s,
+            "resolve_after_s": row.resolve_after_s, "enabled": row.enabled}
+
+
+def save_policy(session: Session, *, values: dict[str, object], actor: Actor, policy_id: int | None = None,
+                ) -> AlertPolicy:
+    """Create a policy row (one per metric and device) or update one."""
+    row = get_policy(session, policy_id=policy_id) if policy_id is not None else AlertPolicy()
+    before = _policy_view(row) if policy_id is not None else None
+    for key, value in values.items():
+        setattr(row, key, value)
+    if row.device_id is not None and session.get(Device, row.device_id) is None:
+        raise Invalid(f"device {row.device_id} does not exist", [{"field": "device_id", "message": "no such device"}])
+    clash = session.execute(select(AlertPolicy.id).where(
+        AlertPolicy.metric == row.metric, AlertPolicy.device_id.is_(None) if row.device_id is None
+        else AlertPolicy.device_id == row.device_id)).scalar()
+    if clash is not None and clash != policy_id:
+        raise Conflict(f"a policy for {row.metric!r} on this scope exists already (id {clash})", policy_id=clash)
+    session.add(row)
+    session.flush()
+    record(session, actor=actor, action="update" if before else "create", entity="alert_policy", entity_id=row.id,
+           before=before, after=_policy_view(row))
+    return row
+
+
+def delete_policy(session: Session, *, policy_id: int, actor: Actor) -> None:
+    """Remove a policy row; the stream falls back to the next most specific one."""
+    row = get_policy(session, policy_id=policy_id)
+    record(session, actor=actor, action="delete", entity="alert_policy", entity_id=row.id, before=_policy_view(row))
+    session.delete(row)
+
+
+# --- maintenance windows ----------------------------------------------------------------------------
+
+
+def windows_covering(session: Session, *, device_ids: Iterable[int], start: datetime, end: datetime,
+                     ) -> dict[int, list[tuple[datetime, datetime]]]:
+    """Per device, the maintenance windows that overlap [start, end]."""
+    rows = session.execute(select(MaintenanceWindow.device_id, MaintenanceWindow.starts_at,
+                                  MaintenanceWindow.ends_at).where(
+        MaintenanceWindow.device_id.in_(set(device_ids)), MaintenanceWindow.starts_at <= end,
+        MaintenanceWindow.ends_at > start))
+    found: dict[int, list[tuple[datetime, datetime]]] = {}
+    for device_id, starts_at, ends_at in rows:
+        found.setdefault(device_id, []).append((starts_at, ends_at))
+    return found
+
+
+def list_windows(session: Session, *, device_id: int | None = None, active_at: datetime | None = None,
+                 ) -> list[MaintenanceWindow]:
+    """Maintenance windows, newest start first."""
+    stmt = select(MaintenanceWindow).order_by(MaintenanceWindow.starts_at.desc(), MaintenanceWindow.id.desc())
+    if device_id is not None:
+        stmt = stmt.where(MaintenanceWindow.device_id == device_id)
+    if active_at is not None:
+        stmt = stmt.where(MaintenanceWindow.starts_at <= active_at, MaintenanceWindow.ends_at > active_at)
+    return list(session.execute(stmt).scalars())
+
+
+def get_window(session: Session, *, window_id: int) -> MaintenanceWindow:
+    """One maintenance window, or NotFound."""
+    row = session.get(MaintenanceWindow, window_id)
+    if row is None:
+        raise NotFound(f"maintenance window {window_id} not found")
+    return row
+
+
+def save_window(session: Session, *, device_id: int, starts_at: datetime, ends_at: datetime, reason: str,
+                actor: Actor, window_id: int | None = None) -> MaintenanceWindow:
+    """Create or change a maintenance window; it must end after it starts."""
+    if ends_at <= starts_at:
+        raise Invalid("a maintenance window must end after it starts", [{"field": "ends_at", "message": "too early"}])
+    device = session.get(Device, device_id)
+    if device is None:
+        raise Invalid(f"device {device_id} does not exist", [{"field": "device_id", "message": "no such device"}])
+    row = get_window(session, window_id=window_id) if window_id is not None else MaintenanceWindow(
+        created_by=actor.user_id)
+    row.device_id, row.starts_at, row.ends_at, row.reason = device_id, starts_at, ends_at, reason.strip()
+    session.add(row)
+    session.flush()
+    record(session, actor=actor, action="update" if window_id else "create", entity="maintenance_window",
+           entity_id=row.id, hospital_id=device.hospital_id,
+           after={"device_id": device_id, "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(),
+                  "reason": row.reason})
+    return row
+
+
+def delete_window(session: Session, *, window_id: int, actor: Actor) -> None:
+    """Remove a maintenance window."""
+    row = get_window(session, window_id=window_id)
+    record(session, actor=actor, action="delete", entity="maintenance_window", entity_id=row.id,
+           before={"device_id": row.device_id, "starts_at": row.starts_at.isoformat()})
+    session.delete(row)
+
+
+def gateway_offline(session: Session, *, gateway_id: int) -> bool:
+    """Whether the gateway said it is offline (its MQTT Last Will or its own status) and has not come back."""
+    status = session.execute(select(Gateway.status).where(Gateway.id == gateway_id)).scalar()
+    return status == GatewayState.offline
+
+
+# --- alerts -----------------------------------------------------------------------------------------
+
+
+def unresolved_alert(session: Session, *, device_id: int, metric: str) -> Alert | None:
+    """The stream's open or acknowledged alert, if any."""
+    return session.execute(select(Alert).where(Alert.device_id == device_id, Alert.metric == metric,
+                                               Alert.status != AlertStatus.resolved)).scalar()
+
+
+def last_resolved_alert(session: Session, *, device_id: int, metric: str) -> Alert | None:
+    """The stream's most recently resolved alert (the cooldown runs from it)."""
+    return session.execute(select(Alert).where(Alert.device_id == device_id, Alert.metric == metric,
+                                               Alert.status == AlertStatus.resolved)
+                           .order_by(Alert.last_abnormal_at.desc()).limit(1)).scalar()
+
+
+def _event(session: Session, name: str, alert: Alert, **extra: object) -> None:
+    emit(session, name, alert_id=alert.id, device_id=alert.device_id, hospital_id=alert.hospital_id,
+         metric=alert.metric, status=alert.status.value, severity=alert.severity.value, ticket_id=alert.ticket_id,
+         score=alert.last_score, **extra)
+
+
+def open_alert(session: Session, *, device_id: int, metric: str, started_at: datetime, at: datetime, score: float,
+               settings: Settings) -> Alert:
+    """Open the stream's alert (or carry on the one already open) and put it on the device's predictive ticket."""
+    existing = unresolved_alert(session, device_id=device_id, metric=metric)
+    if existing is not None:
+        note_abnormal(session, alert=existing, at=at, score=score)
+        return existing
+    device = session.get(Device, device_id)
+    if device is None:
+        raise NotFound(f"device {device_id} not found")
+    alert = Alert(hospital_id=device.hospital_id, device_id=device_id, metric=metric, status=AlertStatus.open,
+                  severity=severity_for(score), started_at=started_at, last_abnormal_at=at, last_score=score,
+                  peak_score=score, opened_at=utcnow())
+    session.add(alert)
+    session.flush()
+    ticket, created = _predictive_ticket(session, alert=alert, device=device, settings=settings)
+    alert.ticket_id = ticket.id
+    session.flush()
+    record(session, actor=SYSTEM, action="open", entity="alert", entity_id=alert.id, hospital_id=alert.hospital_id,
+           after={"device_id": device_id, "metric": metric, "score": round(score, 4),
+                  "severity": alert.severity.value, "ticket_id": ticket.id, "new_ticket": created})
+    _event(session, "alert.opened", alert, number=ticket.number, new_ticket=created,
+           link=chart_link(device_id, metric, started_at))
+    return alert
+
+
+def note_abnormal(session: Session, *, alert: Alert, at: datetime, score: float) -> None:
+    """The stream is still abnormal: keep the newest and strongest scores; a stronger severity is noted."""
+    alert.last_score = score
+    alert.last_abnormal_at = max(alert.last_abnormal_at, at)
+    if score > alert.peak_score:
+        alert.peak_score = score
+        severity = severity_for(score)
+        if SEVERITY_RANK[severity] > SEVERITY_RANK[alert.severity]:
+            alert.severity = severity
+            _event(session, "alert.escalated", alert)
+
+
+def resolve_alert(session: Session, *, alert: Alert, resolution: str, actor: Actor = SYSTEM) -> None:
+    """End an alert (the stream recovered, or a person said it was a false alarm)."""
+    if alert.status == AlertStatus.resolved:
+        return
+    before = alert.status
+    alert.status = AlertStatus.resolved
+    alert.resolved_at = utcnow()
+    alert.resolution = resolution
+    record(session, actor=actor, action="resolve", entity="alert", entity_id=alert.id, hospital_id=alert.hospital_id,
+           before={"status": before.value}, after={"status": "resolved", "resolution": resolution})
+    session.flush()
+    _event(session, "alert.resolved", alert, resolution=resolution)
+
+
+def _predictive_ticket(session: Session, *, alert: Alert, device: Device, settings: Settings) -> tuple[Ticket, bool]:
+    """The device's open predictive ticket with this alert added, or a new one dispatched by rule."""
+    text = (f"预测性告警：{device.system_number} 的 {alert.metric} 偏离正常（评分 {alert.last_score:.2f}，"
+            f"{alert.severity.value}）。曲线：{chart_link(device.id, alert.metric, alert.started_at)}")
+    ticket = session.execute(select(Ticket).where(
+        Ticket.device_id == device.id, Ticket.source == Source.predictive, Ticket.status.in_(list(OPEN)))
+        .order_by(Ticket.id.desc()).limit(1)).scalar()
+    if ticket is not None:
+        apply_action(session, ticket=ticket, data=ActionIn(action=Action.note, text=text), viewer=Viewer(user=None),
+                     settings=settings)
+        return ticket, False
+    now = utcnow()
+    urgency = SEVERITY_URGENCY[alert.severity]
+    priority = ticket_policy.priority_for(urgency, device.category)
+    first_due, resolution_due = ticket_policy.due_times(priority, now, settings)
+    ticket = Ticket(
+        number=next_number(session, "ticket"), hospital_id=device.hospital_id, device_id=device.id,
+        group_id=device.group_id, source=Source.predictive, status=Status.submitted, urgency=urgency,
+        priority=priority, description=text, reporter_user_id=None, reporter_name="预测性维护", reporter_phone="",
+        idempotency_key=f"alert:{alert.id}", first_response_due_at=first_due, resolution_due_at=resolution_due,
+        agent_id=pick_agent(session, settings=settings), offered_at=now, created_at=now, updated_at=now)
+    session.add(ticket)
+    session.flush()
+    row = record(session, actor=SYSTEM, action="submit", entity="ticket", entity_id=ticket.id,
+                 hospital_id=device.hospital_id, after={"status": ticket.status.value, "text": text,
+                                                        "urgency": urgency.value, "priority": priority,
+                                                        "attachments": [], "agent_id": ticket.agent_id,
+                                                        "alert_id": alert.id})
+    session.flush()
+    emit(session, "ticket.submitted", ticket_id=ticket.id, number=ticket.number, hospital_id=device.hospital_id,
+         status=ticket.status.value, agent_id=ticket.agent_id, engineer_id=None, priority=priority, seq=row.id,
+         text=text[:200])
+    engineers = suggest_engineers(session, ticket=ticket)
+    if engineers:  # the best match gets it; with nobody to send, the desk dispatches by hand
+        apply_action(session, ticket=ticket, data=ActionIn(action=Action.dispatch, engineer_id=engineers[0]["id"]),
+                     viewer=Viewer(user=None), settings=settings)
+    return ticket, True
+
+
+def list_alerts(
+    session: Session,
+    *,
+    scope: Scope,
+    statuses: list[AlertStatus] | None = None,
+    device_id: int | None = None,
+    metric: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Alert], int]:
+    """Alerts in scope, newest first, with the total count."""
+    stmt = select(Alert)
+    if scope.hospital_id is not None:
+        stmt = stmt.where(Alert.hospital_id == scope.hospital_id)
+    if statuses:
+        stmt = stmt.where(Alert.status.in_(statuses))
+    if device_id is not None:
+        stmt = stmt.where(Alert.device_id == device_id)
+    if metric is not None:
+        stmt = stmt.where(Alert.metric == metric)
+    total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    rows = session.execute(stmt.order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(limit).offset(offset))
+    return list(rows.scalars()), int(total)
+
+
+def get_alert(session: Session, *, alert_id: int, scope: Scope) -> Alert:
+    """One alert in scope, else NotFound (other hospitals' alerts do not exist for the caller)."""
+    alert = session.get(Alert, alert_id)
+    if alert is None or not scope.allows(alert.hospital_id):
+        raise NotFound(f"alert {alert_id} not found")
+    return alert
+
+
+def _require_staff(user: User, what: str) -> None:
+    if user.role not in ACKNOWLEDGERS:
+        raise Forbidden(f"only engineers, agents and admins may {what}")
+
+
+def acknowledge(session: Session, *, alert: Alert, user: User) -> Alert:
+    """An engineer or agent has seen the alert and owns it."""
+    _require_staff(user, "acknowledge an alert")
+    if alert.status != AlertStatus.open:
+        raise Conflict(f"the alert is {alert.status.value}; only an open alert can be acknowledged",
+                       status=alert.status.value)
+    alert.status = AlertStatus.acknowledged
+    alert.acknowledged_by, alert.acknowledged_at = user.id, utcnow()
+    record(session, actor=Actor(user.id, user.username), action="acknowledge", entity="alert", entity_id=alert.id,
+           hospital_id=alert.hospital_id, before={"status": "open"}, after={"status": "acknowledged"})
+    session.flush()
+    _event(session, "alert.acknowledged", alert, user_id=user.id)
+    return alert
+
+
+def mark_false_alarm(session: Session, *, alert: Alert, user: User, note: str, default_threshold: float,
+                     settings: Settings) -> AlertPolicy:
+    """A person says the alert was wrong: resolve it and make this stream a notch less sensitive."""
+    _require_staff(user, "mark a false alarm")
+    if alert.false_alarm:
+        raise Conflict("this alert is already marked as a false alarm")
+    actor = Actor(user.id, user.username)
+    alert.false_alarm, alert.false_alarm_note, alert.false_alarm_by = True, note.strip() or None, user.id
+    resolve_alert(session, alert=alert, resolution="false_alarm", actor=actor)
+    book = policy_book(session, device_ids=[alert.device_id], metrics=[alert.metric])
+    inherited = book.row_for(alert.device_id, alert.metric)
+    rules = book.rules(alert.device_id, alert.metric, default_threshold)
+    own = book.rows.get((alert.device_id, alert.metric))
+    if own is None:  # the stream gets its own row, starting from what applied to it
+        own = AlertPolicy(metric=alert.metric, device_id=alert.device_id, false_alarms=0,
+                          **({} if inherited is None else {
+                              "min_duration_s": inherited.min_duration_s, "hysteresis": inherited.hysteresis,
+                              "cooldown_s": inherited.cooldown_s, "resolve_after_s": inherited.resolve_after_s,
+                              "enabled": inherited.enabled}))
+        session.add(own)
+    before = {"sensitivity": rules.threshold}
+    own.sensitivity = raise_notch(rules.threshold)
+    own.false_alarms = (own.false_alarms or 0) + 1
+    session.flush()
+    record(session, actor=actor, action="false_alarm", entity="alert", entity_id=alert.id,
+           hospital_id=alert.hospital_id, before=before,
+           after={"sensitivity": own.sensitivity, "policy_id": own.id, "note": alert.false_alarm_note})
+    ticket = session.get(Ticket, alert.ticket_id) if alert.ticket_id else None
+    if ticket is not None and ticket.status in OPEN:
+        viewer = Viewer(user=user)
+        text = f"告警 {alert.id}（{alert.metric}）被标记为误报：{alert.false_alarm_note or '无说明'}"
+        try:
+            apply_action(session, ticket=ticket, data=ActionIn(action=Action.note, text=text), viewer=viewer,
+                         settings=settings)
+        except Conflict:
+            pass  # someone who may not note this ticket: the alert row and audit keep the finding anyway
+    return own

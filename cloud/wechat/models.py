@@ -1,0 +1,55 @@
+"""WeChat tables: openid bindings, callback dedupe keys, the shared key-value cache and the inbound log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloud.db import Base, UTCDateTime, utcnow
+
+
+class WechatBinding(Base):
+    """An Official Account openid bound to one medfix account (one each way)."""
+
+    __tablename__ = "wechat_binding"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WechatDedupe(Base):
+    """A callback already acted on (MsgId, or FromUserName + CreateTime for events), kept for a while."""
+
+    __tablename__ = "wechat_dedupe"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class WechatKv(Base):
+    """Shared cache rows (access token, jsapi ticket) and lock rows when Redis is not configured."""
+
+    __tablename__ = "wechat_kv"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WechatInbound(Base):
+    """One message or event from WeChat that medfix acted on (the effect a retried delivery must not repeat)."""
+
+    __tablename__ = "wechat_inbound"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(160), index=True)
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    msg_type: Mapped[str] = mapped_column(String(30))
+    event: Mapped[str | None] = mapped_column(String(40))
+    event_key: Mapped[str | None] = mapped_column(String(200))
+    content: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,110 @@
+"""A drifting stream sent through the ingest: one alert, one predictive ticket, dispatched, notified, resolved."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cloud.alerts.models import Alert, AlertStatus
+from cloud.audit.models import AuditLog
+from cloud.notify.channels import RecordingChannel
+from cloud.telemetry.models import Gateway
+from cloud.telemetry.service import record_status
+from cloud.tickets.models import Source, Ticket
+from cloud.tickets.state import Status
+from protocols.telemetry import GatewayStatus
+from tests.cloud.alerts.conftest import LEARN, Lab, normal
+from tests.cloud.world import World
+
+
+def alerts(db: Session) -> list[Alert]:
+    db.rollback()  # a fresh look at what the app committed
+    return list(db.execute(select(Alert).order_by(Alert.id)).scalars())
+
+
+def predictive_tickets(db: Session) -> list[Ticket]:
+    db.rollback()
+    return list(db.execute(select(Ticket).where(Ticket.source == Source.predictive)).scalars())
+
+
+def drift(seed: int = 2, n: int = 30, jump: float = 1.0) -> list[float]:
+    """The stream steps away from its level (20 noise sigmas) and stays there."""
+    return normal(n, seed, level=37.0 + jump)
+
+
+def test_learning_period_of_normal_readings_raises_nothing(client: TestClient, db: Session, lab: Lab) -> None:
+    lab.send(client, normal(LEARN, 1))
+    assert alerts(db) == []
+    assert predictive_tickets(db) == []
+
+
+def test_drifting_stream_opens_one_alert_and_one_predictive_ticket_dispatched_to_the_engineer(
+        client: TestClient, db: Session, lab: Lab, world: World, recording: RecordingChannel) -> None:
+    lab.send(client, normal(LEARN, 1))
+    lab.send(client, drift())
+    [alert] = alerts(db)
+    assert (alert.device_id, alert.metric, alert.status) == (lab.devices["c702"], "temp_c", AlertStatus.open)
+    assert alert.peak_score >= 0.5
+    [ticket] = predictive_tickets(db)
+    assert alert.ticket_id == ticket.id
+    assert ticket.device_id == lab.devices["c702"]
+    assert ticket.status == Status.dispatched and ticket.engineer_id == world.users["engineer"]
+    # chemistry analyzers move up a level: a critical-severity step is priority 1
+    assert ticket.priority == 1
+    assert "/devices/" in ticket.description and "metric=temp_c" in ticket.description
+    to_engineer = [m for m in recording.sent if m.user_id == world.users["engineer"]]
+    kinds = {m.kind for m in to_engineer}
+    assert {"ticket.dispatch", "alert.opened"} <= kinds
+    [opened] = [m for m in to_engineer if m.kind == "alert.opened"]
+    assert opened.link.startswith(f"/devices/{lab.devices['c702']}/chart?metric=temp_c")
+    assert any(m.kind == "ticket.submitted" and m.user_id == world.users["agent"] for m in recording.sent)
+
+
+def test_more_anomalies_add_to_the_same_ticket_never_a_second(client: TestClient, db: Session, lab: Lab) -> None:
+    lab.send(client, normal(LEARN, 1))
+    lab.send(client, normal(LEARN, 11, level=120.0, noise=0.5), metric="pressure_kpa")
+    lab.send(client, drift())
+    lab.send(client, drift(seed=3, jump=3.0))  # worse still, while the alert is open
+    lab.send(client, normal(20, 12, level=135.0, noise=0.5), metric="pressure_kpa")  # another metric drifts
+    rows = alerts(db)
+    assert sorted(a.metric for a in rows) == ["pressure_kpa", "temp_c"]
+    [ticket] = predictive_tickets(db)
+    assert {a.ticket_id for a in rows} == {ticket.id}
+    notes = db.execute(select(AuditLog).where(AuditLog.entity == "ticket", AuditLog.entity_id == ticket.id,
+                                              AuditLog.action == "note")).scalars().all()
+    assert any("pressure_kpa" in (n.after or {}).get("text", "") for n in notes)
+
+
+def test_recovery_resolves_the_alert_and_the_ticket_stays_for_the_engineer(
+        client: TestClient, db: Session, lab: Lab, recording: RecordingChannel) -> None:
+    lab.send(client, normal(LEARN, 1))
+    lab.send(client, drift())
+    lab.send(client, normal(200, 5))  # back to normal for over the default 10 minutes
+    [alert] = alerts(db)
+    assert alert.status == AlertStatus.resolved and alert.resolution == "recovered"
+    [ticket] = predictive_tickets(db)
+    assert ticket.status == Status.dispatched  # the engineer closes it with findings after the pre-check
+    assert any(m.kind == "alert.resolved" for m in recording.sent)
+
+
+def test_maintenance_window_silences_the_device(client: TestClient, db: Session, lab: Lab, world: World) -> None:
+    lab.send(client, normal(LEARN, 1))
+    window = {"device_id": lab.devices["c702"], "starts_at": "2026-01-01T01:00:00Z",
+              "ends_at": "2026-01-01T03:00:00Z", "reason": "calibration"}
+    response = client.post("/api/v1/maintenance-windows", json=window, headers=world.headers("admin"))
+    assert response.status_code == 201, response.text
+    lab.send(client, drift())  # readings 400.. are 01:06:40 onwards: inside the window
+    assert alerts(db) == []
+    assert predictive_tickets(db) == []
+
+
+def test_gateway_known_offline_silences_its_devices(client: TestClient, db: Session, lab: Lab) -> None:
+    lab.send(client, normal(LEARN, 1))
+    gateway = db.get(Gateway, lab.gateway.id)
+    assert gateway is not None
+    record_status(gateway=gateway, status=GatewayStatus.OFFLINE)  # what its MQTT Last Will says
+    db.commit()
+    lab.send(client, drift())
+    assert alerts(db) == []
+    assert db.execute(select(func.count()).select_from(Ticket)).scalar_one() == 0
