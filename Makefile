@@ -24,8 +24,10 @@ assets: node_modules/.installed
 # Debian's chromium drives the browser tests (Playwright never downloads a browser of its own);
 # the CJK fonts make zh-CN pages readable in its screenshots.
 BROWSER_DEBS := chromium fonts-noto-cjk
+# ffmpeg converts WeChat voice notes (AMR, which browsers do not play) to MP3; see cloud/wechat/media.py.
+MEDIA_DEBS := ffmpeg
 browser:
-	@missing=$$(for p in $(BROWSER_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(BROWSER_DEBS) $(MEDIA_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ]; then \
 	    echo "installing $$missing"; \

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     auto_close_hours: int = Field(72, description="A resolved ticket nobody confirms closes after this.")
     agent_capacity: int = Field(10, description="Default most open tickets an agent is given automatically.")
     sweep_interval_s: int = Field(30, description="How often the SLA timers (re-offer, escalate, auto-close) run.")
+    raw_retention_days: int = Field(30, ge=0, description="Raw readings older than this are deleted (0 = keep).")
+    rollup_1m_retention_days: int = Field(180, ge=0, description="1-minute rollups kept this long (0 = keep).")
+    rollup_1h_retention_days: int = Field(0, ge=0, description="1-hour rollups kept this long (0 = keep).")
+    retention_interval_s: int = Field(3600, ge=0, description="How often retention runs (0 = never).")
     alert_scoring: bool = Field(True, description="Score ingested readings and raise predictive alerts here.")
     alert_checkpoint_interval_s: int = Field(60, description="How often changed anomaly detectors are saved "
                                              "(also on shutdown); 0 = only on shutdown.")

@@ -28,6 +28,13 @@ ACTOR = Actor.system("demo")
 
 # (device key on the gateway, system number of the demo device it is attached to)
 MODBUS_DEVICES = [("c702-modbus", "MF-000001", 1), ("xn1000-modbus", "MF-000005", 2), ("au5800-modbus", "MF-000007", 3)]
+# The AU5800's reaction disk starts drifting a few minutes in (after the detector learned its normal at 1 reading/s),
+# so `make run` shows a predictive alert and ticket; it drifts 1 °C/min for 5 minutes, then recovers.
+DRIFTING_KEY, DRIFTING_UNIT, DRIFTING_INTERVAL_S = "au5800-modbus", 3, 1.0
+DRIFT = ("reaction_disk_temp=1", 240, 300)  # (METRIC=°C per minute, seconds after start, seconds it lasts)
+# Counters and on/off status points are not analog behaviour to learn: an admin switches their alerts off.
+STATUS_POINTS = ("fridge_compressor_on", "running", "alarm", "cover_closed", "sample_count", "test_count",
+                 "lamp_hours", "uptime", "device_clock")
 ASTM_DEVICE = ("c311-astm", "MF-000008")
 OPCUA_DEVICE = ("genexpert-opcua", "MF-000010")
 
@@ -71,9 +78,18 @@ def prepare_gateway(session: Session, settings: Settings) -> EdgeFiles:
         device = session.execute(select(Device).where(Device.system_number == number)).scalar()
         if device is not None and key not in mapped:
             map_device(session, gateway_id=gateway.id, device_key=key, device_id=device.id, actor=ACTOR)
+    _quiet_status_points(session)
     session.commit()
     files.config.write_text(yaml.safe_dump(_edge_config(settings, files), allow_unicode=True, sort_keys=False))
     return files
+
+
+def _quiet_status_points(session: Session) -> None:
+    from cloud.alerts.service import list_policies, save_policy
+
+    for metric in STATUS_POINTS:
+        if not list_policies(session, metric=metric):
+            save_policy(session, values={"metric": metric, "enabled": False}, actor=ACTOR)
 
 
 def _edge_config(settings: Settings, files: EdgeFiles) -> dict[str, object]:
@@ -81,7 +97,7 @@ def _edge_config(settings: Settings, files: EdgeFiles) -> dict[str, object]:
 
     devices: list[dict[str, object]] = [
         {"key": key, "kind": "modbus_tcp", "host": "127.0.0.1", "port": MODBUS_PORT, "unit": unit,
-         "profile": "simulated-analyzer", "interval": 5.0}
+         "profile": "simulated-analyzer", "interval": DRIFTING_INTERVAL_S if key == DRIFTING_KEY else 5.0}
         for key, _, unit in MODBUS_DEVICES
     ]
     # No timezone: the simulator stamps results with this machine's clock, like an analyzer set to local time.
@@ -103,9 +119,18 @@ def run_everything(settings: Settings, files: EdgeFiles) -> int:
     env = {**os.environ, "MEDFIX_EDGE_CONFIG": str(files.config)}
     log_dir = settings.data_dir.resolve() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    stop_standin = None
+    if not settings.wechat_appid:  # a real Official Account in the settings wins over the stand-in
+        from cloud.wechat.demo import start_standin_for_demo
+
+        _standin_url, stop_standin, wechat_env = start_standin_for_demo(settings)
+        env.update(wechat_env)
+        print(f"  WeChat sandbox       {settings.public_url.rstrip('/')}/wechat/sandbox", flush=True)  # noqa: T201
     specs = [
         ("cloud", [*me, "cloud", "serve"]),
-        ("modbus-simulator", [*me, "edge", "simulate", "modbus", "--port", str(MODBUS_PORT), "--units", "3"]),
+        ("modbus-simulator", [*me, "edge", "simulate", "modbus", "--port", str(MODBUS_PORT), "--units", "3",
+                              "--drift", DRIFT[0], "--drift-after", str(DRIFT[1]), "--drift-for", str(DRIFT[2]),
+                              "--fault-units", str(DRIFTING_UNIT)]),
         ("astm-simulator", [*me, "edge", "simulate", "astm", "--listen", f"127.0.0.1:{ASTM_PORT}",
                             "--interval", "30"]),
         ("opcua-simulator", [*me, "edge", "simulate", "opcua", "--port", str(OPCUA_PORT)]),
@@ -131,6 +156,8 @@ def run_everything(settings: Settings, files: EdgeFiles) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        if stop_standin is not None:
+            stop_standin()
         for process in processes.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)

@@ -30,13 +30,16 @@ from cloud.qr import api as qr_api
 from cloud.registry import api as registry_api
 from cloud.registry import backup_api
 from cloud.telemetry import api as telemetry_api
+from cloud.telemetry.retention import Retention, RetentionJob
 from cloud.tickets import api as tickets_api
 from cloud.tickets.flows import TicketFlows
 from cloud.tickets.sweeper import Sweeper
+from cloud.web import charts as chart_pages
 from cloud.web import desk as desk_pages
 from cloud.web import pages
 from cloud.web import report as report_pages
 from cloud.wechat import api as wechat_api
+from cloud.wechat import sandbox
 from cloud.wechat.runtime import build_wechat
 
 log = logging.getLogger("medfix.cloud")
@@ -91,7 +94,11 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
             consumer.start()
         app.state.mqtt_consumer = consumer
         scorer.start()
+        retention = RetentionJob(sessions, Retention.from_settings(settings), settings.retention_interval_s)
+        if settings.retention_interval_s > 0:
+            retention.start()
         yield
+        await retention.stop()
         if consumer is not None:
             consumer.stop()
         await scorer.stop()  # the last checkpoint, once no more batches arrive
@@ -147,7 +154,10 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.include_router(pages.router)
     app.include_router(desk_pages.router)
     app.include_router(report_pages.router)
+    app.include_router(chart_pages.router)
     app.include_router(wechat_api.router)
+    if sandbox.sandbox_enabled(settings):  # only with a loopback WeChat stand-in (make run, tests)
+        app.include_router(sandbox.router)
     pages.install(app)
 
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")

@@ -47,5 +47,5 @@ class AlertFlows:
                 if role == "engineer":
                     notify(session, user_id=ticket.engineer_id, event_key=f"{event.name}:{data['alert_id']}",
                            kind=event.name, text=render(template, **values), link=link, channels=self.channels,
-                           ticket_id=ticket.id)
+                           ticket_id=ticket.id, subject=ticket.number)
             session.commit()

@@ -19,6 +19,7 @@ class Outgoing:
     title: str
     body: str
     link: str
+    subject: str = ""  # what people call the thing, e.g. the ticket number WO-000042
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ def notify(
     link: str,
     channels: Sequence[Channel],
     ticket_id: int | None = None,
+    subject: str = "",
 ) -> Notification | None:
     """Tell one user about one event through every channel; the same event twice notifies once."""
     notification = Notification(user_id=user_id, ticket_id=ticket_id, event_key=event_key, kind=kind,
@@ -38,7 +39,7 @@ def notify(
     except IntegrityError:
         return None  # already told
     message = Outgoing(user_id=user_id, notification_id=notification.id, event_key=event_key, kind=kind,
-                       title=text.title, body=text.body, link=link)
+                       title=text.title, body=text.body, link=link, subject=subject)
     for channel in channels:
         try:
             result = channel.send(message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -30,6 +30,16 @@ SVG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/svg+xml": {}}, 
 PDF: dict[int | str, dict[str, Any]] = {200: {"content": {"application/pdf": {}}, "description": "The label sheet"}}
 
 
+def _wechat_codes(request: Request) -> Any:
+    """The WeChat permanent-QR issuer when an Official Account is configured, else None."""
+    # Duck-typed through app.state so cloud/qr never imports the WeChat package (it is off without an appid).
+    wechat = getattr(request.app.state, "wechat", None)
+    return wechat.qrcodes if wechat is not None else None
+
+
+WeChatCodes = Annotated[Any, Depends(_wechat_codes)]
+
+
 def _target(session: Session, kind: TargetKind, target_id: int, scope: Scope) -> Device | DeviceGroup:
     """The device or group if the caller may see it (another hospital's id reads as 404)."""
     if kind == TargetKind.device:
@@ -38,9 +48,11 @@ def _target(session: Session, kind: TargetKind, target_id: int, scope: Scope) ->
 
 
 def _image(session: Session, *, kind: TargetKind, target_id: int, scope: Scope, actor: Actor,
-           public_url: str, fmt: str, scale: int = 10) -> Response:
+           public_url: str, fmt: str, scale: int = 10, wechat: Any = None) -> Response:
     target = _target(session, kind, target_id, scope)
     row = service.code_for(session, kind=kind, target_id=target_id, actor=actor)
+    if wechat is not None:
+        wechat.ensure(session, [(row, target)])
     session.commit()  # a code issued on first use must outlive this request: it may be printed right away
     content = service.content_for(row, public_url)
     body, media = (render.png(content, box_size=scale), "image/png") if fmt == "png" \
@@ -55,34 +67,34 @@ def _image(session: Session, *, kind: TargetKind, target_id: int, scope: Scope, 
 
 @router.get("/devices/{device_id}/qr.png", response_class=Response, responses=PNG)
 def device_qr_png(device_id: int, session: SessionDep, scope: ScopeDep, actor: ActorDep, settings: SettingsDep,
-                  scale: Scale = 10) -> Response:
+                  wechat: WeChatCodes, scale: Scale = 10) -> Response:
     """The device's QR code as PNG (issued on first request)."""
     return _image(session, kind=TargetKind.device, target_id=device_id, scope=scope, actor=actor,
-                  public_url=settings.public_url, fmt="png", scale=scale)
+                  public_url=settings.public_url, fmt="png", scale=scale, wechat=wechat)
 
 
 @router.get("/devices/{device_id}/qr.svg", response_class=Response, responses=SVG)
 def device_qr_svg(device_id: int, session: SessionDep, scope: ScopeDep, actor: ActorDep,
-                  settings: SettingsDep) -> Response:
+                  settings: SettingsDep, wechat: WeChatCodes) -> Response:
     """The device's QR code as SVG (issued on first request)."""
     return _image(session, kind=TargetKind.device, target_id=device_id, scope=scope, actor=actor,
-                  public_url=settings.public_url, fmt="svg")
+                  public_url=settings.public_url, fmt="svg", wechat=wechat)
 
 
 @router.get("/groups/{group_id}/qr.png", response_class=Response, responses=PNG)
 def group_qr_png(group_id: int, session: SessionDep, scope: ScopeDep, actor: ActorDep, settings: SettingsDep,
-                 scale: Scale = 10) -> Response:
+                 wechat: WeChatCodes, scale: Scale = 10) -> Response:
     """The device group's QR code as PNG (issued on first request)."""
     return _image(session, kind=TargetKind.device_group, target_id=group_id, scope=scope, actor=actor,
-                  public_url=settings.public_url, fmt="png", scale=scale)
+                  public_url=settings.public_url, fmt="png", scale=scale, wechat=wechat)
 
 
 @router.get("/groups/{group_id}/qr.svg", response_class=Response, responses=SVG)
 def group_qr_svg(group_id: int, session: SessionDep, scope: ScopeDep, actor: ActorDep,
-                 settings: SettingsDep) -> Response:
+                 settings: SettingsDep, wechat: WeChatCodes) -> Response:
     """The device group's QR code as SVG (issued on first request)."""
     return _image(session, kind=TargetKind.device_group, target_id=group_id, scope=scope, actor=actor,
-                  public_url=settings.public_url, fmt="svg")
+                  public_url=settings.public_url, fmt="svg", wechat=wechat)
 
 
 def _reissue(session: Session, *, kind: TargetKind, target_id: int, actor: Actor,
@@ -137,7 +149,7 @@ def _load(session: Session, body: LabelRequest) -> tuple[dict[int, Device], dict
 
 @router.post("/labels", response_class=Response, responses=PDF)
 def label_sheet(body: LabelRequest, session: SessionDep, _user: LabelPrinter, actor: ActorDep,
-                settings: SettingsDep) -> Response:
+                settings: SettingsDep, wechat: WeChatCodes) -> Response:
     """A PDF of labels for any devices and groups, in the order given (admin, agent)."""
     if not body.devices and not body.groups:
         raise Invalid("select at least one device or group",
@@ -145,6 +157,9 @@ def label_sheet(body: LabelRequest, session: SessionDep, _user: LabelPrinter, ac
     devices, groups = _load(session, body)
     device_codes = service.codes_for(session, kind=TargetKind.device, targets=devices.values(), actor=actor)
     group_codes = service.codes_for(session, kind=TargetKind.device_group, targets=groups.values(), actor=actor)
+    if wechat is not None:  # groups first: they matter most if the account nears its permanent-code cap
+        wechat.ensure(session, [*((group_codes[i], g) for i, g in groups.items()),
+                                *((device_codes[i], d) for i, d in devices.items())])
     session.commit()
     url = settings.public_url
     sheet = [labels.device_label(devices[i], service.content_for(device_codes[i], url)) for i in body.devices]

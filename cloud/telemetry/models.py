@@ -137,3 +137,28 @@ class DeviceEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     idempotency_key: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class _Rollup:
+    """Columns shared by the rollup tables: per device, metric and epoch-aligned bucket start (epoch seconds)."""
+
+    device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(128), primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    # The sum, not the average, so that merging a new batch into a bucket stays exact.
+    sum: Mapped[float] = mapped_column(Float)
+    min: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+
+
+class ReadingRollupMinute(_Rollup, Base):
+    """1-minute aggregates of mapped, numeric, not-bad readings, kept up to date by every ingest."""
+
+    __tablename__ = "reading_rollup_1m"
+
+
+class ReadingRollupHour(_Rollup, Base):
+    """1-hour aggregates of the same readings (kept longer than raw readings and minute rollups)."""
+
+    __tablename__ = "reading_rollup_1h"

@@ -6,13 +6,15 @@ Keyword-only, no HTTP, no MQTT; callers commit. The HTTP endpoint and the MQTT c
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import secrets
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,9 +23,11 @@ from cloud.db import utcnow
 from cloud.errors import Conflict, Forbidden, Invalid, NotFound
 from cloud.events import emit
 from cloud.registry.models import Device, Hospital
+from cloud.telemetry.bulk import fold_mapped
 from cloud.telemetry.models import DeviceEvent, Gateway, GatewayDevice, GatewayState, IngestedBatch, Reading
 from cloud.telemetry.store import ReadingRow, SqlTimeSeriesStore, TimeSeriesStore, insert_ignore
 from protocols.telemetry import Batch, BatchAck, GatewayStatus, batch_idempotency_key
+from protocols.telemetry import Reading as WireReading
 
 TOKEN_PREFIX = "mfgw_"  # tells a gateway token from a user token at a glance (logs, support tickets)
 _MAX_EXACT_INT = 2**53  # beyond this a float loses integer precision; such values are kept as text
@@ -154,6 +158,8 @@ def map_device(session: Session, *, gateway_id: int, device_key: str, device_id:
     before = {"device_key": device_key, "device_id": row.device_id}
     row.device_id = device.id
     row.mapped_at = now
+    # Before the UPDATE below, while these readings are still the unmapped ones: the rollups gain them once.
+    fold_mapped(session, gateway_id=gateway.id, device_key=device_key, device_id=device.id)
     for model in (Reading, DeviceEvent):
         session.execute(update(model).where(model.gateway_id == gateway.id, model.device_key == device_key,
                                             model.device_id.is_(None)).values(device_id=device.id))
@@ -206,46 +212,79 @@ def _split_value(value: bool | int | float | str) -> tuple[float | None, str | N
     return None, value
 
 
+# The reading key of protocols/telemetry.py (sha256 of canonical JSON of "reading", device, metric, instant),
+# computed with the JSON prefix cached per (device, metric) and the instant per timestamp: a batch repeats both.
+# tests/cloud/telemetry/test_bulk.py checks it against protocols.telemetry.reading_idempotency_key.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def reading_keys(readings: Sequence[WireReading]) -> list[str]:
+    """Each reading's idempotency key, equal to Reading.idempotency_key but cheaper over a whole batch."""
+    prefixes: dict[tuple[str, str], str] = {}
+    instants: dict[datetime, str] = {}
+    sha256 = hashlib.sha256
+    keys = []
+    for reading in readings:
+        pair = (reading.device_key, reading.metric)
+        prefix = prefixes.get(pair)
+        if prefix is None:
+            prefix = prefixes[pair] = _CANONICAL(["reading", *pair])[:-1] + ","
+        instant = instants.get(reading.observed_at)
+        if instant is None:
+            iso = reading.observed_at.astimezone(UTC).isoformat(timespec="microseconds")
+            instant = instants[reading.observed_at] = _CANONICAL(iso) + "]"
+        keys.append(sha256((prefix + instant).encode("utf-8")).hexdigest()[:32])
+    return keys
+
+
+def _claim(session: Session, gateway: Gateway, batch: Batch, now: datetime) -> bool:
+    # The ledger row goes in first, under the UNIQUE key: a concurrent delivery of the same batch blocks on
+    # it (PostgreSQL: the index; SQLite: the write lock) and then inserts nothing, so it can never store twice.
+    # ON CONFLICT DO NOTHING on that key only: any other failure (the gateway vanished) still raises.
+    values = {
+        "idempotency_key": batch.idempotency_key, "gateway_id": gateway.id, "stream_id": batch.stream_id,
+        "sequence": batch.sequence, "created_at": batch.created_at, "received_at": now,
+        "reading_count": len(batch.readings), "event_count": len(batch.events),
+        "telemetry_dropped_total": batch.telemetry_dropped_total,
+    }
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = upsert(IngestedBatch).values(values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    return session.execute(stmt.returning(IngestedBatch.id)).first() is not None
+
+
 def ingest_batch(session: Session, *, gateway: Gateway, batch: Batch, store: TimeSeriesStore | None = None) -> BatchAck:
     """Store a batch once: a key already ingested (even by a concurrent delivery) answers duplicate=True."""
     if batch.gateway_id != gateway.name:
         raise Forbidden(f"this token belongs to gateway {gateway.name!r}, the batch names {batch.gateway_id!r}")
     now = utcnow()
     key = batch.idempotency_key
-    ledger = IngestedBatch(
-        idempotency_key=key, gateway_id=gateway.id, stream_id=batch.stream_id, sequence=batch.sequence,
-        created_at=batch.created_at, received_at=now, reading_count=len(batch.readings),
-        event_count=len(batch.events), telemetry_dropped_total=batch.telemetry_dropped_total,
-    )
-    # The ledger row goes in first, under the UNIQUE key: a concurrent delivery of the same batch blocks on
-    # it (PostgreSQL: the index; SQLite: the write lock) and then fails here, so it can never store twice.
-    try:
-        with session.begin_nested():
-            session.add(ledger)
-            session.flush()
-    except IntegrityError:
-        seen = session.execute(select(IngestedBatch).where(IngestedBatch.idempotency_key == key)).scalar()
-        if seen is None:
-            raise  # not our unique key (e.g. the gateway vanished meanwhile)
+    if not _claim(session, gateway, batch, now):
+        seen = session.execute(select(IngestedBatch).where(IngestedBatch.idempotency_key == key)).scalar_one()
         gateway.last_seen_at = now
         return BatchAck(idempotency_key=key, accepted_readings=seen.reading_count,
                         accepted_events=seen.event_count, duplicate=True)
 
     devices = _resolve_keys(session, gateway, {r.device_key for r in batch.readings}
                             | {e.device_key for e in batch.events}, now)
-    rows = []
-    for reading in batch.readings:
-        num, text = _split_value(reading.value)
-        rows.append(ReadingRow(
-            gateway_id=gateway.id, device_id=devices.get(reading.device_key), device_key=reading.device_key,
-            metric=reading.metric, observed_at=reading.observed_at, value_num=num, value_text=text,
-            unit=reading.unit, quality=reading.quality.value, idempotency_key=reading.idempotency_key))
+    gateway_id = gateway.id
+    split = _split_value
+    rows = [ReadingRow(gateway_id, devices.get(r.device_key), r.device_key, r.metric, r.observed_at, *split(r.value),
+                       r.unit, r.quality.value, k) for r, k in zip(batch.readings, reading_keys(batch.readings),
+                                                                   strict=True)]
     (store or SqlTimeSeriesStore(session)).write(rows)
-    insert_ignore(session, DeviceEvent, _event_rows(gateway, batch, devices, now), ["gateway_id", "idempotency_key"])
+    if batch.events:
+        insert_ignore(session, DeviceEvent, _event_rows(gateway, batch, devices, now),
+                      ["gateway_id", "idempotency_key"])
     # The scorer (cloud/alerts) learns from mapped, numeric, good readings once this batch commits.
-    samples = [(r.device_id, r.metric, r.observed_at.timestamp(), r.value_num) for r in rows
-               if r.device_id is not None and r.value_num is not None and r.quality == "good"
-               and math.isfinite(r.value_num)]
+    epochs: dict[datetime, float] = {}
+    samples = []
+    for r in rows:
+        if r.device_id is not None and r.value_num is not None and r.quality == "good" and math.isfinite(r.value_num):
+            t = epochs.get(r.observed_at)
+            if t is None:
+                t = epochs[r.observed_at] = r.observed_at.timestamp()
+            samples.append((r.device_id, r.metric, t, r.value_num))
     if samples:
         emit(session, "telemetry.ingested", gateway_id=gateway.id, samples=samples)
     gateway.last_seen_at = now

@@ -6,24 +6,25 @@ take its place later (MEDFIX_INFLUX_URL) without its callers changing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import BigInteger, ColumnElement, and_, cast, extract, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cloud.db import Base
-from cloud.telemetry.models import Reading
+from cloud.telemetry import bulk
+from cloud.telemetry.models import Reading, ReadingRollupHour, ReadingRollupMinute
 
 WRITE_CHUNK = 500
 MAX_POINTS = 10_000
 
 
-@dataclass(frozen=True)
-class ReadingRow:
+class ReadingRow(NamedTuple):
     """One sample as the store writes it: wire reading plus the cloud's gateway and device ids."""
 
     gateway_id: int
@@ -110,6 +111,23 @@ def _epoch_seconds(column: Any, dialect: str) -> ColumnElement[int]:
     return cast(func.strftime("%s", column), BigInteger)
 
 
+def _at(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _merge(cells: dict[int, list[float]], rows: Iterable[tuple[int, int, float, float, float]]) -> None:
+    # Partial aggregates of one bucket (rollup part and raw edge) combine exactly: counts and sums add.
+    for b, n, total, lo, hi in rows:
+        cell = cells.get(b)
+        if cell is None:
+            cells[b] = [n, total, lo, hi]
+        else:
+            cell[0] += n
+            cell[1] += total
+            cell[2] = min(cell[2], lo)
+            cell[3] = max(cell[3], hi)
+
+
 class SqlTimeSeriesStore:
     """TimeSeriesStore on the SQL `reading` table, in the caller's session and transaction."""
 
@@ -118,7 +136,8 @@ class SqlTimeSeriesStore:
 
     def write(self, readings: Sequence[ReadingRow]) -> None:
         """Store readings; re-sent ones (same gateway and reading key) are skipped by the UNIQUE constraint."""
-        insert_ignore(self.session, Reading, (asdict(r) for r in readings), ["gateway_id", "idempotency_key"])
+        # Bulk statements instead of the ORM: the rollups see exactly the rows that were new (cloud/telemetry/bulk).
+        bulk.write_readings(self.session, readings)
 
     def query(
         self,
@@ -150,25 +169,63 @@ class SqlTimeSeriesStore:
             ]
         if bucket_seconds < 1:
             raise ValueError("bucket_seconds must be at least 1")
+        cells: dict[int, list[float]] = {}
+        rollup = ReadingRollupHour if bucket_seconds % 3600 == 0 else ReadingRollupMinute
+        unit = 3600 if rollup is ReadingRollupHour else 60
+        if bucket_seconds % 60:
+            raw_parts = [(start, end)]
+        else:
+            # Whole rollup buckets inside [start, end) come from the rollup table; the partial ones at either
+            # edge come from the raw readings, so the answer is the same as a raw query over [start, end).
+            lo = math.ceil(start.timestamp() / unit) * unit
+            hi = math.floor(end.timestamp() / unit) * unit
+            if lo < hi:
+                _merge(cells, self._rollup_buckets(rollup, device_id, metric, lo, hi, bucket_seconds, limit))
+                raw_parts = [(start, min(end, _at(lo))), (max(start, _at(hi)), end)]
+            else:
+                raw_parts = [(start, end)]
+        for part_start, part_end in raw_parts:
+            if part_start < part_end:
+                _merge(cells, self._raw_buckets(device_id, metric, part_start, part_end, bucket_seconds, limit))
+        return [Point(at=_at(b), value=total / n, min=lo_, max=hi_, count=int(n))
+                for b, (n, total, lo_, hi_) in sorted(cells.items())[:limit]]
+
+    def _raw_buckets(self, device_id: int, metric: str, start: datetime, end: datetime, size_s: int,
+                     limit: int) -> Iterable[tuple[int, int, float, float, float]]:
+        """(bucket, count, sum, min, max) per epoch-aligned bucket from the raw readings."""
         dialect = self.session.get_bind().dialect.name
         # A literal (an int, so safe) rather than a bound parameter: PostgreSQL must see the GROUP BY
         # expression and the selected one as identical, and two placeholders are not.
-        size = literal_column(str(int(bucket_seconds)), BigInteger)
+        size = literal_column(str(int(size_s)), BigInteger)
         bucket = ((_epoch_seconds(Reading.observed_at, dialect) // size) * size).label("bucket")
         stmt = (
-            select(bucket, func.avg(Reading.value_num), func.min(Reading.value_num), func.max(Reading.value_num),
-                   func.count(Reading.value_num))
+            select(bucket, func.count(Reading.value_num), func.sum(Reading.value_num), func.min(Reading.value_num),
+                   func.max(Reading.value_num))
             # Bad-quality samples and text values would poison an average; raw queries still show them.
-            .where(window, Reading.value_num.is_not(None), Reading.quality != "bad")
+            .where(Reading.device_id == device_id, Reading.metric == metric, Reading.observed_at >= start,
+                   Reading.observed_at < end, Reading.value_num.is_not(None), Reading.quality != "bad")
             .group_by(bucket)
             .order_by(bucket)
             .limit(limit)
         )
-        return [
-            Point(at=datetime.fromtimestamp(int(start_s), UTC), value=float(avg), min=float(lo), max=float(hi),
-                  count=int(n))
-            for start_s, avg, lo, hi, n in self.session.execute(stmt)
-        ]
+        # value_num IS NOT NULL above: every aggregate is a number.
+        return [(int(b), int(n), float(t or 0.0), float(lo or 0.0), float(hi or 0.0))
+                for b, n, t, lo, hi in self.session.execute(stmt)]
+
+    def _rollup_buckets(self, rollup: type[ReadingRollupMinute | ReadingRollupHour], device_id: int, metric: str,
+                        lo: int, hi: int, size_s: int, limit: int) -> Iterable[tuple[int, int, float, float, float]]:
+        """(bucket, count, sum, min, max) per bucket of size_s seconds from rollup buckets in [lo, hi)."""
+        size = literal_column(str(int(size_s)), BigInteger)
+        bucket = ((rollup.bucket // size) * size).label("bucket")
+        stmt = (
+            select(bucket, func.sum(rollup.count), func.sum(rollup.sum), func.min(rollup.min), func.max(rollup.max))
+            .where(rollup.device_id == device_id, rollup.metric == metric, rollup.bucket >= lo, rollup.bucket < hi)
+            .group_by(bucket)
+            .order_by(bucket)
+            .limit(limit)
+        )
+        return [(int(b), int(n), float(t), float(lo_), float(hi_))
+                for b, n, t, lo_, hi_ in self.session.execute(stmt)]
 
     def list_metrics(self, device_id: int) -> list[MetricSummary]:
         """Every metric of a device with its newest value, by name."""

@@ -53,7 +53,7 @@ class TicketFlows:
                 for user_id, link in self._recipients(session, role, ticket, data):
                     notify(session, user_id=user_id, event_key=f"{event.name}:{ticket.id}:{data.get('seq', '')}",
                            kind=event.name, text=render(template, **values), link=link, channels=self.channels,
-                           ticket_id=ticket.id)
+                           ticket_id=ticket.id, subject=ticket.number)
             session.commit()
 
     def _recipients(

@@ -56,6 +56,7 @@ JS_TEXTS = (
     "The ticket was updated by someone else; the latest version is shown.",
     "This ticket has just changed.", "Could not save", "Network error; try again.",
     "Notifications", "No new notifications.", "Mark all read",
+    "Metrics", "Open chart",  # a predictive ticket's mini chart (console_detail.js)
     # engineer
     "My tickets", "Ticket", "Accept", "Decline", "Arrived on site", "Complete repair", "Decline reason",
     "What did you find and fix?", "Parts replaced (optional)", "Add photos", "Uploading…", "Upload failed",

@@ -400,3 +400,94 @@ def pick_language(cookie: str | None, accept_language: str | None) -> str:
     if header.startswith("en"):
         return "en"
     return DEFAULT_LANGUAGE
+
+
+# The device chart page (cloud/web/charts.py, static/js/chart.js); existing entries win.
+CHART_TEXTS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "Metrics chart": "运行曲线", "Metric": "参数", "Time range": "时间范围", "Custom": "自定义",
+        "1h": "1 小时", "6h": "6 小时", "24h": "24 小时", "7d": "7 天",
+        "No readings in this range.": "该时间范围内没有数据。", "Could not load the readings.": "数据加载失败。",
+        "Live": "实时", "Alert": "告警", "Alerts": "告警", "Peak score": "峰值评分", "Started": "开始",
+        "Ended": "结束", "still open": "仍未恢复", "Average": "平均值", "Range": "最小–最大", "Value": "数值",
+        "Ticket": "工单", "No alerts for this device.": "该设备暂无告警。", "Raw readings": "原始数据",
+        "Averaged per": "平均间隔", "Updated": "更新于", "Last value": "最新值",
+        "alert.open": "未处理", "alert.acknowledged": "已确认", "alert.resolved": "已恢复",
+        "severity.warning": "提示", "severity.major": "严重", "severity.critical": "紧急",
+        "This device reports no readings yet.": "该设备尚未上报数据。",
+        "Device not found": "未找到设备",
+        "The device does not exist or you may not see it.": "设备不存在，或您无权查看。",
+        "Chart": "曲线", "Metrics": "运行曲线", "My devices": "我的设备", "Back to devices": "返回设备列表",
+        "Analyzer metrics": "仪器运行参数", "Alerts of this device": "该设备的告警", "Open chart": "打开曲线",
+    },
+    "en": {
+        "1h": "1 h", "6h": "6 h", "24h": "24 h", "7d": "7 days",
+        "alert.open": "Open", "alert.acknowledged": "Acknowledged", "alert.resolved": "Resolved",
+        "severity.warning": "Warning", "severity.major": "Major", "severity.critical": "Critical",
+    },
+}
+for _language, _texts in CHART_TEXTS.items():
+    for _key, _value in _texts.items():
+        CATALOG.setdefault(_language, {}).setdefault(_key, _value)
+
+
+# Sign in with WeChat (cloud/wechat/oauth.py, templates/h5/wechat_bind.html); existing entries win.
+WECHAT_TEXTS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "Link your WeChat": "绑定微信",
+        "Once only: tell us who you are. Next time WeChat signs you in by itself.":
+            "仅需一次：告诉我们您是谁，下次微信将自动登录。",
+        "Name": "姓名", "Phone": "手机号", "Try again": "重试",
+        "Hospital invite code (verified at once)": "医院邀请码（立即认证）",
+        "Invite code from your hospital": "医院提供的邀请码",
+        "No code? Choose your hospital and an admin approves you": "没有邀请码？选择医院，由管理员审核",
+        "Link and continue": "绑定并继续", "Continue without an account": "不绑定，直接继续",
+        "Please give your name and phone number.": "请填写姓名和手机号。",
+        "This invite code is not known. Check it, or ask an admin to approve you instead.":
+            "邀请码无效。请核对，或改为由管理员审核。",
+        "Choose your hospital.": "请选择医院。",
+        "WeChat sign-in is not available": "微信登录不可用",
+        "This server has no WeChat account.": "本系统未配置微信公众号。",
+        "Sign-in failed": "登录失败",
+        "Something went wrong on our side. Please try again.": "系统出错，请重试。",
+        "Sign-in link not valid": "登录链接无效",
+        "This sign-in link was not started on this phone. Open the page again.":
+            "该登录链接不是在本机发起的，请重新打开页面。",
+        "Sign-in link expired": "登录链接已失效",
+        "This sign-in link was already used or has expired.": "该登录链接已使用或已过期。",
+        "Sign-in cancelled": "登录已取消", "WeChat did not confirm who you are.": "微信未确认您的身份。",
+        "Account disabled": "账号已停用",
+        "Your account is disabled. Please contact an admin.": "您的账号已停用，请联系管理员。",
+        "Open the page again from WeChat.": "请在微信中重新打开页面。",
+    },
+}
+for _language, _texts in WECHAT_TEXTS.items():
+    for _key, _value in _texts.items():
+        CATALOG.setdefault(_language, {}).setdefault(_key, _value)
+
+
+# The WeChat sandbox (cloud/wechat/sandbox.py, templates/wechat/sandbox.html, js/sandbox.js); existing entries win.
+SANDBOX_TEXTS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "WeChat sandbox": "微信沙盒", "Simulated phone": "模拟手机", "WeChat": "微信",
+        "A simulated phone talking to the local WeChat stand-in at": "模拟手机，连接本地微信模拟服务",
+        "Opening a link in the phone signs this browser in as the simulated WeChat user.":
+            "在手机中打开链接会使本浏览器以模拟微信用户身份登录。",
+        "Scan a label": "扫描标签", "Label": "标签", "Device": "设备", "Device group": "设备组",
+        "Simulated WeChat user": "模拟微信用户", "sandbox.reporter": "报修人", "sandbox.engineer": "工程师",
+        "Not following the account yet (subscribe event)": "尚未关注公众号（关注事件）",
+        "Scan": "扫码", "Scanning…": "扫码中…", "The callback failed": "回调失败", "No reply": "无回复",
+        "Engineer in WeChat": "工程师微信", "Bind the demo engineer": "将演示工程师", "to the openid": "绑定到 openid",
+        "so dispatches reach them as template messages.": "，派工即以模板消息通知。",
+        "Bind engineer openid": "绑定工程师 openid", "Engineer bound": "工程师已绑定",
+        "No engineer account; seed the demo data first.": "没有工程师账号，请先导入演示数据。",
+        "Template messages": "模板消息", "What the stand-in accepted for each openid, as it arrives.":
+            "模拟服务按 openid 收到的模板消息，实时显示。",
+        "No messages yet.": "暂无消息。", "Open": "打开", "Back to chat": "返回聊天",
+        "Template message": "模板消息", "Tap to open": "点击查看详情",
+    },
+    "en": {"sandbox.reporter": "Reporter", "sandbox.engineer": "Engineer"},
+}
+for _language, _texts in SANDBOX_TEXTS.items():
+    for _key, _value in _texts.items():
+        CATALOG.setdefault(_language, {}).setdefault(_key, _value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -24,6 +25,8 @@ from cloud.web.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE, page_user, render
 
 router = APIRouter(include_in_schema=False)
+# WeChat's JS-SDK, loaded by the page only inside WeChat and only when the WeChat channel is configured.
+WECHAT_SDK = "https://res.wx.qq.com/open/js/jweixin-1.6.0.js"
 
 
 def _t(request: Request) -> Any:
@@ -43,6 +46,10 @@ def _recent(session: Any, *, device_ids: list[int], group_id: int | None) -> lis
 @router.get("/r/{code}")
 def landing(code: str, request: Request, session: SessionDep, user: OptionalUser) -> Response:
     """What a scanned label opens: the device (or group) to confirm, its history, and the repair form."""
+    if user is None and "MicroMessenger" in request.headers.get("user-agent", "") \
+            and getattr(request.app.state, "wechat", None) is not None and request.query_params.get("wx") != "0":
+        # Inside WeChat, sign in silently once through OAuth (snsapi_base); wx=0 opts out.
+        return RedirectResponse(f"/wechat/oauth/start?next={quote(request.url.path)}", status_code=303)
     _ = _t(request)
     try:
         found = qr_service.resolve(session, code=code)
@@ -71,7 +78,8 @@ def landing(code: str, request: Request, session: SessionDep, user: OptionalUser
     can_claim = user is not None and user.verification == Verification.verified and \
         user.hospital_id == found.target.hospital_id
     return render(request, "h5/landing.html", user, kind=found.kind.value, device=device, group=group, code=found.code,
-                  recent=recent, texts=texts, target_label=label, can_claim=can_claim)
+                  recent=recent, texts=texts, target_label=label, can_claim=can_claim,
+                  wechat_sdk=WECHAT_SDK if getattr(request.app.state, "wechat", None) else None)
 
 
 @router.get("/t/{number}")

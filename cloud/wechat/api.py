@@ -1,4 +1,4 @@
-"""WeChat HTTP endpoints: the callback (GET verification, POST messages) and the JS-SDK config."""
+"""WeChat HTTP endpoints: the callback (GET verification, POST messages), the JS-SDK config, sign-in, media."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from cloud.wechat.callback import Rejected
+from cloud.wechat.media import router as media_router
+from cloud.wechat.oauth import router as oauth_router
 from cloud.wechat.runtime import WeChat
 
 log = logging.getLogger("medfix.wechat.api")
@@ -70,3 +72,8 @@ def jssdk_config(request: Request, url: str) -> JSONResponse:
         return JSONResponse(wechat.jssdk_config(url))
     except ValueError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=400)
+
+
+# Sign in with WeChat (OAuth2) and media fetching live in their own modules; their routes join this router.
+router.include_router(oauth_router)
+router.include_router(media_router)

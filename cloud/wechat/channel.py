@@ -65,8 +65,7 @@ class WeChatTemplateChannel:
 
     def data_for(self, message: Outgoing) -> dict[str, dict[str, str]]:
         """Template fields from the configured mapping, each value at most 200 characters (WeChat's limit)."""
-        number = message.event_key.split(":")[1] if message.event_key.count(":") >= 2 else ""
-        values = _Blank(title=message.title, body=message.body, kind=message.kind, number=number,
+        values = _Blank(title=message.title, body=message.body, kind=message.kind, number=message.subject,
                         link=self.link_for(message), time=datetime.now().strftime("%Y-%m-%d %H:%M"))
         return {name: {"value": pattern.format_map(values)[:200]}
                 for name, pattern in self.settings.wechat_template_fields.items()}

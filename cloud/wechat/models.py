@@ -1,10 +1,10 @@
-"""WeChat tables: openid bindings, callback dedupe keys, the shared key-value cache and the inbound log."""
+"""WeChat tables: openid bindings, callback dedupe, shared cache, inbound log, permanent QR codes, media."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db import Base, UTCDateTime, utcnow
@@ -52,4 +52,32 @@ class WechatInbound(Base):
     event: Mapped[str | None] = mapped_column(String(40))
     event_key: Mapped[str | None] = mapped_column(String(200))
     content: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WechatPermanentQr(Base):
+    """A permanent parametric QR code issued on one Official Account (the ledger its 100,000 cap is counted on)."""
+
+    __tablename__ = "wechat_permanent_qr"
+    __table_args__ = (UniqueConstraint("appid", "scene"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appid: Mapped[str] = mapped_column(String(32), index=True)
+    scene: Mapped[str] = mapped_column(String(64))
+    ticket: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WechatMedia(Base):
+    """A voice or image media_id fetched from WeChat: the upload it became and the original file kept."""
+
+    __tablename__ = "wechat_media"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    media_id: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    attachment_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_attachment.id", ondelete="SET NULL"))
+    original_path: Mapped[str] = mapped_column(String(300))  # relative to the data folder (AMR for voice)
+    original_type: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -14,6 +14,7 @@ from cloud.config import Settings
 from cloud.wechat.callback import CallbackHandler
 from cloud.wechat.channel import WeChatTemplateChannel
 from cloud.wechat.client import MedfixWeChatClient, make_client
+from cloud.wechat.qrcodes import PermanentQrCodes
 from cloud.wechat.store import SharedStore, make_store
 
 JS_API_LIST = ["chooseImage", "uploadImage", "startRecord", "stopRecord", "uploadVoice", "translateVoice",
@@ -27,13 +28,14 @@ def jsapi_signature(*, ticket: str, noncestr: str, timestamp: str, url: str) -> 
 
 @dataclass
 class WeChat:
-    """Settings, shared store, API client, callback handler and template channel of one Official Account."""
+    """Settings, shared store, API client, callback handler, template channel and QR codes of one account."""
 
     settings: Settings
     store: SharedStore
     client: MedfixWeChatClient
     handler: CallbackHandler
     channel: WeChatTemplateChannel
+    qrcodes: PermanentQrCodes
 
     def jssdk_config(self, url: str) -> dict[str, object]:
         """wx.config parameters for a page of ours (signature over the cached jsapi ticket)."""
@@ -55,4 +57,5 @@ def build_wechat(settings: Settings, sessions: sessionmaker[Session]) -> WeChat 
     client = make_client(settings, store)
     handler = CallbackHandler(settings=settings, sessions=sessions, store=store)
     channel = WeChatTemplateChannel(settings, sessions, client)
-    return WeChat(settings=settings, store=store, client=client, handler=handler, channel=channel)
+    return WeChat(settings=settings, store=store, client=client, handler=handler, channel=channel,
+                  qrcodes=PermanentQrCodes(settings, client, store))

@@ -21,6 +21,7 @@ import httpx
 import qrcode
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
@@ -44,6 +45,7 @@ class Sent:
     url: str | None
     data: dict[str, Any]
     client_msg_id: str | None
+    at: float = 0.0  # when it was accepted (the sandbox lists messages as they arrive)
 
 
 @dataclass
@@ -229,7 +231,8 @@ class StandIn:
                     return JSONResponse({"errcode": 0, "errmsg": "ok",
                                          "msgid": self._client_ids[(touser, client_msg_id)]})
                 msgid = 2_000_000_000 + len(self.sent) + 1
-                self.sent.append(Sent(msgid, touser, template_id, body.get("url"), body["data"], client_msg_id))
+                self.sent.append(Sent(msgid, touser, template_id, body.get("url"), body["data"], client_msg_id,
+                                      self.clock()))
                 if client_msg_id:
                     self._client_ids[(touser, client_msg_id)] = msgid
             return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": msgid})
@@ -276,13 +279,39 @@ class StandIn:
         def media_get(request: Request, media_id: str = "") -> Response:
             if (error := self._token_error(request)) is not None:
                 return error
+            if (errcode := self._failure("media/get")) is not None:
+                return _error(errcode, "system error" if errcode == -1 else "simulated failure")
             found = self.media.get(media_id)
             if found is None or self.clock() - found[2] > MEDIA_TTL_S:
                 return _error(40007, "invalid media_id")
             return Response(found[0], media_type=found[1],
                             headers={"Content-disposition": f'attachment; filename="{media_id}"'})
 
+        # -- controls for medfix's WeChat sandbox page (no such API exists at WeChat) ---------------------------
+
+        @api.post("/sandbox/scan")
+        def sandbox_scan(scan: SandboxScan) -> JSONResponse:
+            # A plain def runs in a worker thread, so the stand-in keeps serving while medfix answers.
+            response, reply = self.scan(scan.callback_url, scan.openid, scan.scene, subscribe=scan.subscribe)
+            return JSONResponse({"status": response.status_code, "reply": reply})
+
+        @api.get("/sandbox/sent")
+        def sandbox_sent(openid: str = "") -> JSONResponse:
+            with self._lock:
+                found = [s for s in self.sent if not openid or s.touser == openid]
+            return JSONResponse([{"msgid": s.msgid, "touser": s.touser, "template_id": s.template_id, "url": s.url,
+                                  "data": s.data, "at": s.at} for s in found])
+
         return api
+
+
+class SandboxScan(BaseModel):
+    """The sandbox asks the stand-in to play a user scanning a parametric QR code."""
+
+    callback_url: str
+    openid: str
+    scene: str
+    subscribe: bool = False
 
 
 @contextlib.contextmanager

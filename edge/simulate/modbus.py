@@ -334,6 +334,8 @@ def simulate_modbus(
     silence_for: Annotated[float, typer.Option(min=0.0, help="How long each silence lasts.")] = 10.0,
     fault_units: Annotated[str | None, typer.Option(help="Comma-separated unit ids the faults apply to.")] = None,
     seed: Annotated[int, typer.Option(help="Noise seed.")] = 0,
+    drift_after: Annotated[float, typer.Option(min=0.0, help="Start the --drift this many seconds in.")] = 0.0,
+    drift_for: Annotated[float, typer.Option(min=0.0, help="Stop the --drift after this long (0 = never).")] = 0.0,
 ) -> None:
     """Serve simulated analyzers over Modbus TCP (or RTU) until interrupted."""
     drift_rates = parse_drift(drift or [], {str(p["name"]) for p in _BASE_POINTS})
@@ -345,7 +347,8 @@ def simulate_modbus(
         )
         for unit in faulty & set(sim.analyzers):
             faults = sim.analyzer(unit).faults
-            faults.drift.update(drift_rates)
+            if not drift_after:
+                faults.drift.update(drift_rates)
             faults.spike_probability = spikes
             faults.error_code = error_code
         where = serial or f"{host}:{sim.port}"
@@ -356,8 +359,12 @@ def simulate_modbus(
             while True:
                 await asyncio.sleep(0.5)
                 elapsed = time.monotonic() - started
+                # A delayed or bounded drift: normal behaviour first, so a detector can learn it (the demo).
+                drifting = elapsed >= drift_after and (not drift_for or elapsed < drift_after + drift_for)
                 for unit in faulty & set(sim.analyzers):
                     faults = sim.analyzer(unit).faults
+                    if (drift_after or drift_for) and bool(faults.drift) != drifting:
+                        faults.drift = dict(drift_rates) if drifting else {}
                     if error_every:
                         in_error = elapsed % error_every >= error_every - 10
                         if in_error and not faults.error_code:

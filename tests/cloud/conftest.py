@@ -118,7 +118,7 @@ def world(database: tuple[str, World]) -> World:
 def settings(database: tuple[str, World], tmp_path: Path) -> Settings:
     """Settings pointing at the test database and a private data folder."""
     # The SLA timers run only when a test calls sweep(), so nothing changes behind a test's back.
-    return Settings(database_url=database[0], data_dir=tmp_path / "data", sweep_interval_s=0,
+    return Settings(database_url=database[0], data_dir=tmp_path / "data", sweep_interval_s=0, retention_interval_s=0,
                     _env_file=None)  # type: ignore[call-arg]
 
 

@@ -2,6 +2,7 @@
 import {
   actOn, api, deviceLabel, esc, formatTime, isConflict, mediaHtml, slaBadge, statusBadge, t, timelineHtml,
 } from "./desk_common.js";
+import { bucketFor } from "./chart.js";
 
 // What each action asks for; the buttons shown come from the ticket's allowed_actions.
 const FORMS = {
@@ -17,6 +18,46 @@ const FORMS = {
 const ORDER = Object.keys(FORMS);
 
 function scoreClass(score) { return score < 60 ? "low" : score < 80 ? "mid" : "high"; }
+
+// ECharts is only needed for predictive tickets: load it the first time one is opened.
+let echartsLoading = null;
+function loadEcharts() {
+  if (window.echarts) return Promise.resolve(window.echarts);
+  echartsLoading ||= new Promise((resolve, reject) => {
+    const script = Object.assign(document.createElement("script"), { src: "/vendor/echarts/echarts.min.js" });
+    script.onload = () => resolve(window.echarts);
+    script.onerror = reject;
+    document.head.append(script);
+  });
+  return echartsLoading;
+}
+
+// A predictive ticket's alerts with a mini chart of the newest one's metric, linking to the device's chart page.
+async function showMetrics(el, deviceId, isCurrent) {
+  const alerts = await api(`/api/v1/alerts?device_id=${deviceId}&limit=5`).catch(() => null);
+  if (!isCurrent() || !alerts || !alerts.items.length) { el.hidden = true; return; }
+  const alert = alerts.items[0];
+  el.innerHTML = `<h3>${esc(t("Metrics"))} <a class="small" href="${esc(alert.chart_url)}" target="_blank" rel="noopener" id="d-chart-link">${esc(t("Open chart"))} ›</a></h3>`
+    + `<div class="d-mini-chart" id="d-mini-chart" style="height:160px"></div><ul class="recent">`
+    + alerts.items.map((a) => `<li><a href="${esc(a.chart_url)}" target="_blank" rel="noopener" class="mono">${esc(a.metric)}</a>`
+      + ` <span class="muted small">${esc(formatTime(a.started_at))} · ${esc(a.status)} · ${a.peak_score.toFixed(2)}</span></li>`).join("")
+    + "</ul>";
+  const start = new Date(new Date(alert.started_at).getTime() - 30 * 60 * 1000);
+  const end = new Date(Date.now() + 1000);
+  const bucket = bucketFor((end - start) / 1000);
+  const [echarts, data] = await Promise.all([loadEcharts(), api(`/api/v1/devices/${deviceId}/readings?metric=`
+    + `${encodeURIComponent(alert.metric)}&start=${encodeURIComponent(start.toISOString())}&end=${encodeURIComponent(end.toISOString())}&bucket=${bucket}`)])
+    .catch(() => [null, null]);
+  const box = el.querySelector("#d-mini-chart");
+  if (!isCurrent() || !echarts || !data || !box) return;
+  echarts.init(box).setOption({
+    animation: false, grid: { left: 44, right: 8, top: 8, bottom: 20 }, tooltip: { trigger: "axis" },
+    xAxis: { type: "time", splitLine: { show: false } }, yAxis: { type: "value", scale: true },
+    series: [{ type: "line", showSymbol: false, data: data.points.map((p) => [p.at, p.value]), lineStyle: { color: "#0e7c66" },
+      markArea: { silent: true, itemStyle: { color: "rgba(192, 57, 43, 0.13)" },
+        data: [[{ xAxis: alert.started_at }, { xAxis: alert.resolved_at || end.toISOString() }]] } }],
+  });
+}
 
 export function createDetail({ container, canned, onTicket, onOpen }) {
   let ticket = null;
@@ -58,6 +99,7 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
     if (ticket.parts_used) outcome.push(`<dt>${esc(t("Parts used"))}</dt><dd>${esc(ticket.parts_used)}</dd>`);
     if (ticket.cancel_reason) outcome.push(`<dt>${esc(t("Reason"))}</dt><dd>${esc(ticket.cancel_reason)}</dd>`);
     return `<div class="d-grid">${deviceHtml()}${reporterHtml()}</div>`
+      + (ticket.source === "predictive" && ticket.device_id ? '<section class="d-card" id="d-metrics"></section>' : "")
       + `<section class="d-card"><h3>${esc(t("Description"))}</h3><p class="d-desc">${esc(ticket.description)}</p>`
       + (outcome.length ? `<dl class="kv">${outcome.join("")}</dl>` : "")
       + (media ? `<div class="d-media">${media}</div>` : "") + "</section>"
@@ -75,6 +117,11 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
     container.innerHTML = `${headHtml()}<div class="d-notice" id="d-notice"${notice ? "" : " hidden"}>${esc(notice || "")}</div>`
       + `<div class="d-scroll">${bodyHtml()}</div><div class="d-actions" id="d-actions">${actionsHtml()}</div>`;
     loadDevice();
+    const metrics = container.querySelector("#d-metrics");
+    if (metrics) {
+      const seq = loadSeq;
+      showMetrics(metrics, ticket.device_id, () => seq === loadSeq && container.contains(metrics));
+    }
   }
 
   async function loadDevice() {

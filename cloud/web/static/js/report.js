@@ -1,4 +1,7 @@
 // The repair form: photos and a voice note upload at once; submission is idempotent across retries.
+// Inside WeChat the same form uses the JS-SDK for the camera and the microphone (wxbridge.js).
+
+import * as wxbridge from "/static/js/wxbridge.js";
 
 const MAX_PHOTOS = 9;
 const MAX_VOICE_SECONDS = 60;
@@ -45,6 +48,33 @@ function photos(texts, state) {
     count.textContent = `${state.photos.length}/${MAX_PHOTOS}`;
     el("add-photo").hidden = state.photos.length >= MAX_PHOTOS;
   };
+  const addStored = (stored, src) => {
+    const item = document.createElement("li");
+    item.className = "thumb";
+    item.dataset.uploadId = stored.id;
+    item.innerHTML = `<img alt="">`;
+    item.querySelector("img").src = src;
+    const ref = { id: stored.id, key: stored.key };
+    state.photos.push(ref);
+    list.append(item);
+    refresh();
+  };
+  if (state.wechat) {
+    // WeChat's own picker (camera or album); the photos are fetched by the server from WeChat at once.
+    el("add-photo").addEventListener("click", async (event) => {
+      event.preventDefault();
+      try {
+        state.pending += 1;
+        for (const { localId, stored } of await wxbridge.choosePhotos(MAX_PHOTOS - state.photos.length)) {
+          addStored(stored, localId);
+        }
+      } catch (error) {
+        if (error.message !== "cancelled") showError(`${texts.uploadFailed}: ${error.message || error.errMsg}`);
+      } finally {
+        state.pending -= 1;
+      }
+    });
+  }
   input.addEventListener("change", async () => {
     const files = [...input.files].slice(0, MAX_PHOTOS - state.photos.length);
     input.value = "";
@@ -161,6 +191,38 @@ function voice(texts, state) {
     }
   };
 
+  if (state.wechat) {
+    let began = 0;
+    button.addEventListener("pointerdown", async (event) => {
+      event.preventDefault();
+      began = Date.now();
+      button.classList.add("recording");
+      button.textContent = texts.releaseToSend;
+      try { await wxbridge.startRecording(); } catch { hint.textContent = texts.micDenied; }
+    });
+    button.addEventListener("pointerup", async () => {
+      button.classList.remove("recording");
+      button.textContent = texts.holdToTalk;
+      const seconds = Math.min(MAX_VOICE_SECONDS, Math.max(1, Math.round((Date.now() - began) / 1000)));
+      hint.textContent = texts.uploading;
+      state.pending += 1;
+      try {
+        const { localId, stored, transcript: words } = await wxbridge.stopRecording(seconds);
+        state.voice = { id: stored.id, key: stored.key, seconds, localId };
+        transcript.value = words;
+        transcript.hidden = false;
+        el("voice").hidden = false;
+        el("voice-audio").hidden = true;  // WeChat plays its own recording
+        hint.textContent = `${seconds}″`;
+        hint.onclick = () => wxbridge.play(localId);
+      } catch (error) {
+        hint.textContent = `${texts.uploadFailed}: ${error.message || error.errMsg}`;
+      } finally {
+        state.pending -= 1;
+      }
+    });
+    return;
+  }
   button.addEventListener("pointerdown", start);
   button.addEventListener("pointerup", stop);
   button.addEventListener("pointerleave", stop);
@@ -174,9 +236,17 @@ function voice(texts, state) {
   });
 }
 
-export function startReportForm(texts) {
+export async function startReportForm(texts) {
   const form = el("report-form");
-  const state = { photos: [], voice: null, pending: 0 };
+  const state = { photos: [], voice: null, pending: 0, wechat: false };
+  if (wxbridge.inWeChat() && form.dataset.wechatSdk) {
+    try {
+      await wxbridge.connect(form.dataset.wechatSdk);
+      state.wechat = true;
+    } catch (error) {
+      console.warn("WeChat JS-SDK unavailable, using the browser's own pickers", error);
+    }
+  }
   photos(texts, state);
   voice(texts, state);
 

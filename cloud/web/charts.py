@@ -1,0 +1,102 @@
+"""Device chart page: a device's metrics over time (ECharts) with its alerts marked, live."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from cloud.auth.models import Role, User, Verification
+from cloud.db import SessionDep
+from cloud.deps import OptionalUser
+from cloud.registry.models import Device
+from cloud.telemetry.store import SqlTimeSeriesStore
+from cloud.web.i18n import pick_language, translate
+from cloud.web.pages import LANGUAGE_COOKIE, LoginRequired, render
+
+router = APIRouter(include_in_schema=False)
+
+# (key, seconds): the range presets; the script picks a bucket so a range never draws more than ~1,000 points.
+PRESETS = (("1h", 3600), ("6h", 6 * 3600), ("24h", 86400), ("7d", 7 * 86400))
+DESK_ROLES = frozenset({Role.agent, Role.service_center, Role.admin})
+
+# Texts the chart script shows, looked up by these English keys.
+JS_TEXTS = (
+    "Loading…", "No readings in this range.", "Could not load the readings.", "Live", "Alert", "Peak score",
+    "Started", "Ended", "still open", "Average", "Range", "Value", "Ticket", "No alerts for this device.",
+    "Raw readings", "Averaged per", "Updated",
+    "alert.open", "alert.acknowledged", "alert.resolved", "severity.warning", "severity.major", "severity.critical",
+)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    # The alert link carries ISO times; a malformed one is ignored rather than an error page.
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def may_see(user: User, device: Device) -> bool:
+    """Staff see every device; a verified lab user the devices of their own hospital."""
+    if user.is_staff:
+        return True
+    return user.verification == Verification.verified and user.hospital_id == device.hospital_id
+
+
+def ticket_base(user: User) -> str | None:
+    """Where this user opens a ticket by id (None: the chart shows no ticket links)."""
+    if user.role in DESK_ROLES:
+        return "/console?ticket="
+    if user.role == Role.engineer:
+        return "/engineer/tickets/"
+    return None
+
+
+@router.get("/devices/{device_id}/chart")
+def device_chart(
+    device_id: int,
+    request: Request,
+    session: SessionDep,
+    user: OptionalUser,
+    metric: Annotated[str | None, Query(max_length=128)] = None,
+    start: Annotated[str | None, Query(max_length=64)] = None,
+    end: Annotated[str | None, Query(max_length=64)] = None,
+    range_: Annotated[str | None, Query(alias="range", max_length=8)] = None,
+) -> Response:
+    """The device's metrics chart; ?metric=&start=&end= (the alert link) preselect metric and time range."""
+    if user is None:
+        raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+    language = pick_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
+    device = session.get(Device, device_id)
+    if device is None or not may_see(user, device):
+        # Another hospital's device reads as missing: ids must not be probeable.
+        response = render(request, "charts/missing.html", user, device_id=device_id)
+        response.status_code = 404
+        return response
+    metrics = [m for m in SqlTimeSeriesStore(session).list_metrics(device_id) if m.last_value is not None]
+    names = [m.metric for m in metrics]
+    chosen = metric if metric in names else (names[0] if names else None)
+    start_at, end_at = _parse_time(start), _parse_time(end)
+    if start_at and end_at and start_at >= end_at:
+        end_at = None
+    preset = range_ if range_ in dict(PRESETS) else ("custom" if start_at else "1h")
+    config = {
+        "deviceId": device.id,
+        "metric": chosen,
+        "metrics": [{"name": m.metric, "unit": m.unit or ""} for m in metrics],
+        "preset": preset,
+        "presets": [{"key": k, "seconds": s} for k, s in PRESETS],
+        "start": start_at.isoformat() if start_at else None,
+        "end": end_at.isoformat() if end_at else None,
+        "ticketBase": ticket_base(user),
+        "texts": {key: translate(key, language) for key in JS_TEXTS},
+    }
+    back = "/admin/devices" if user.is_staff else "/my/devices"
+    return render(request, "charts/device.html", user, device=device, metrics=metrics, chosen=chosen,
+                  presets=PRESETS, preset=preset, config=config, back=back, active="devices")

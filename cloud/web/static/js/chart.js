@@ -1,0 +1,221 @@
+// The device chart page: one metric over a time range (ECharts), the device's alerts marked, refreshed live.
+/* global echarts */
+
+const REFRESH_MS = 5000; // the ingest publishes no per-reading push, so the page polls
+const MAX_POINTS = 1000; // never draw more than this many points for a range
+const NICE_BUCKETS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400];
+const SEVERITY_COLOR = { warning: "#b7791f", major: "#d9480f", critical: "#c0392b" };
+
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+const pad = (n) => String(n).padStart(2, "0");
+
+function formatTime(iso) {
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+function formatValue(v) {
+  if (v === null || v === undefined) return "—";
+  const abs = Math.abs(v);
+  return abs !== 0 && (abs < 0.01 || abs >= 1e6) ? v.toExponential(3) : String(Number(v.toFixed(abs < 1 ? 4 : abs < 100 ? 3 : 1)));
+}
+
+// The smallest nice bucket that keeps a span under MAX_POINTS points.
+export function bucketFor(spanSeconds) {
+  const wanted = Math.max(1, Math.ceil(spanSeconds / MAX_POINTS));
+  return NICE_BUCKETS.find((b) => b >= wanted) || wanted;
+}
+
+function bucketLabel(seconds) {
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
+}
+
+async function getJson(url) {
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error(`${response.status}`);
+  return response.json();
+}
+
+export function startChart(cfg) {
+  const t = (key) => cfg.texts[key] || key;
+  const box = document.getElementById("chart");
+  const note = document.getElementById("chart-note");
+  const title = document.getElementById("chart-title");
+  const liveDot = document.getElementById("chart-live");
+  const alertTable = document.getElementById("alert-table");
+  const units = Object.fromEntries(cfg.metrics.map((m) => [m.name, m.unit]));
+  const chart = echarts.init(box, null, { renderer: "canvas" });
+  const state = { metric: cfg.metric, preset: cfg.preset, bucketed: false, seq: 0, alerts: [] };
+  window.addEventListener("resize", () => chart.resize());
+
+  chart.setOption({
+    animation: false,
+    grid: { left: 64, right: 32, top: 36, bottom: 72 },
+    tooltip: { trigger: "axis", valueFormatter: (v) => `${formatValue(v)} ${units[state.metric] || ""}` },
+    xAxis: { type: "time", axisLine: { lineStyle: { color: "#9aa5b1" } }, splitLine: { show: false } },
+    yAxis: { type: "value", scale: true, axisLabel: { formatter: (v) => formatValue(v) },
+      splitLine: { lineStyle: { color: "#eef1f4" } } },
+    dataZoom: [{ type: "inside", filterMode: "none" }, { type: "slider", height: 22, bottom: 16, filterMode: "none" }],
+    series: [],
+  });
+
+  // [start, end] of the range shown and whether it follows the clock.
+  function range() {
+    if (state.preset === "custom") {
+      const end = cfg.end ? new Date(cfg.end) : new Date();
+      return { start: new Date(cfg.start), end, live: !cfg.end };
+    }
+    const seconds = cfg.presets.find((p) => p.key === state.preset).seconds;
+    const end = new Date(Date.now() + 1000); // the newest reading is inside [start, end)
+    return { start: new Date(end.getTime() - seconds * 1000), end, live: true };
+  }
+
+  // Raw readings while they fit, averaged buckets (with their min-max band) beyond.
+  async function loadPoints(r) {
+    const base = `/api/v1/devices/${cfg.deviceId}/readings?metric=${encodeURIComponent(state.metric)}`
+      + `&start=${encodeURIComponent(r.start.toISOString())}&end=${encodeURIComponent(r.end.toISOString())}`;
+    if (!state.bucketed) {
+      const raw = await getJson(`${base}&limit=${MAX_POINTS}`);
+      if (raw.points.length < MAX_POINTS) return { points: raw.points, bucket: null };
+    }
+    const bucket = bucketFor((r.end - r.start) / 1000);
+    const data = await getJson(`${base}&bucket=${bucket}`);
+    return { points: data.points, bucket };
+  }
+
+  function alertMarks(points, r) {
+    const mine = state.alerts.filter((a) => a.metric === state.metric
+      && new Date(a.started_at) < r.end && (!a.resolved_at || new Date(a.resolved_at) >= r.start));
+    const nearest = (iso) => {
+      const at = new Date(iso).getTime();
+      let best = null;
+      for (const p of points) {
+        if (p.value === null) continue;
+        if (!best || Math.abs(new Date(p.at) - at) < Math.abs(new Date(best.at) - at)) best = p;
+      }
+      return best;
+    };
+    const areas = mine.map((a) => {
+      const open = a.status !== "resolved";
+      const color = open ? "rgba(192, 57, 43, 0.13)" : "rgba(183, 121, 31, 0.12)";
+      const end = open ? new Date(Math.min(Date.now(), r.end.getTime())).toISOString() : a.resolved_at;
+      return [{ name: `${t("Alert")} #${a.id}`, xAxis: a.started_at, itemStyle: { color },
+        label: { color: open ? "#c0392b" : "#8a5a12", fontSize: 11, position: "insideTop" } }, { xAxis: end }];
+    });
+    const pins = mine.map((a) => {
+      const near = nearest(a.started_at);
+      return near && {
+        name: `#${a.id}`, coord: [near.at, near.max ?? near.value], value: t(`severity.${a.severity}`),
+        itemStyle: { color: SEVERITY_COLOR[a.severity] || "#c0392b" }, label: { fontSize: 10, color: "#fff" },
+      };
+    }).filter(Boolean);
+    box.dataset.alerts = String(mine.length);
+    return { areas, pins };
+  }
+
+  function draw(points, bucket, r) {
+    const line = points.filter((p) => p.value !== null).map((p) => [p.at, p.value]);
+    const { areas, pins } = alertMarks(points, r);
+    const series = [];
+    if (bucket) {
+      // The min-max band: a transparent base at min with the span stacked on top.
+      series.push({ name: "min", type: "line", data: points.map((p) => [p.at, p.min]), stack: "band", symbol: "none",
+        lineStyle: { opacity: 0 }, tooltip: { show: false }, silent: true });
+      series.push({ name: t("Range"), type: "line", data: points.map((p) => [p.at, p.max - p.min]), stack: "band",
+        symbol: "none", lineStyle: { opacity: 0 }, areaStyle: { color: "rgba(14, 124, 102, 0.14)" },
+        tooltip: { show: false }, silent: true });
+    }
+    series.push({
+      name: bucket ? t("Average") : t("Value"), type: "line", data: line, showSymbol: line.length < 60,
+      symbolSize: 4, lineStyle: { width: 1.6, color: "#0e7c66" }, itemStyle: { color: "#0e7c66" },
+      markArea: { silent: true, data: areas },
+      markPoint: { symbol: "pin", symbolSize: 46, data: pins },
+    });
+    chart.setOption({ series, yAxis: { name: units[state.metric] || "" } }, { replaceMerge: ["series"] });
+    box.dataset.points = String(line.length);
+    const how = bucket ? `${t("Averaged per")} ${bucketLabel(bucket)}` : t("Raw readings");
+    note.textContent = line.length
+      ? `${how} · ${line.length} · ${t("Updated")} ${formatTime(new Date().toISOString())}`
+      : t("No readings in this range.");
+    liveDot.hidden = !r.live;
+  }
+
+  function renderAlerts() {
+    if (!state.alerts.length) {
+      alertTable.innerHTML = `<tbody><tr><td class="muted">${esc(t("No alerts for this device."))}</td></tr></tbody>`;
+      return;
+    }
+    const rows = state.alerts.map((a) => {
+      const ticket = a.ticket_id && cfg.ticketBase
+        ? `<a href="${cfg.ticketBase}${a.ticket_id}">${esc(t("Ticket"))} #${a.ticket_id}</a>` : "";
+      return `<tr data-alert-id="${a.id}" class="${a.metric === state.metric ? "on" : ""}">`
+        + `<td><a href="#" data-metric="${esc(a.metric)}" class="mono">${esc(a.metric)}</a></td>`
+        + `<td><span class="badge alert-${a.status}">${esc(t(`alert.${a.status}`))}</span></td>`
+        + `<td><span class="sev sev-${a.severity}">${esc(t(`severity.${a.severity}`))}</span></td>`
+        + `<td class="small">${esc(t("Started"))} ${esc(formatTime(a.started_at))}<br>`
+        + `${a.resolved_at ? `${esc(t("Ended"))} ${esc(formatTime(a.resolved_at))}` : `<span class="muted">${esc(t("still open"))}</span>`}</td>`
+        + `<td class="num small">${esc(t("Peak score"))} <strong>${a.peak_score.toFixed(2)}</strong></td><td>${ticket}</td></tr>`;
+    });
+    alertTable.innerHTML = `<tbody>${rows.join("")}</tbody>`;
+  }
+
+  async function refresh() {
+    const seq = ++state.seq;
+    const r = range();
+    try {
+      const [loaded, alerts] = await Promise.all([
+        loadPoints(r), getJson(`/api/v1/alerts?device_id=${cfg.deviceId}&limit=100`).catch(() => null),
+      ]);
+      if (seq !== state.seq) return; // a newer refresh (another metric or range) won
+      if (alerts) { state.alerts = alerts.items; renderAlerts(); }
+      state.bucketed = loaded.bucket !== null;
+      draw(loaded.points, loaded.bucket, r);
+    } catch {
+      if (seq === state.seq) note.textContent = t("Could not load the readings.");
+    }
+  }
+
+  function remember() {
+    const params = new URLSearchParams({ metric: state.metric });
+    if (state.preset === "custom") {
+      params.set("start", cfg.start);
+      if (cfg.end) params.set("end", cfg.end);
+    } else {
+      params.set("range", state.preset);
+    }
+    history.replaceState(null, "", `?${params}`);
+  }
+
+  function choose(metric) {
+    if (!metric || metric === state.metric) return;
+    state.metric = metric;
+    state.bucketed = false;
+    title.textContent = metric;
+    document.getElementById("metric-picker").value = metric;
+    document.querySelectorAll("#metric-list a").forEach((a) => a.classList.toggle("on", a.dataset.metric === metric));
+    chart.dispatchAction({ type: "dataZoom", start: 0, end: 100 });
+    remember();
+    refresh();
+  }
+
+  document.getElementById("metric-picker").addEventListener("change", (e) => choose(e.target.value));
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest("[data-metric]");
+    if (link) { event.preventDefault(); choose(link.dataset.metric); return; }
+    const button = event.target.closest("[data-range]");
+    if (!button) return;
+    state.preset = button.dataset.range;
+    state.bucketed = false;
+    document.querySelectorAll("[data-range]").forEach((b) => b.classList.toggle("on", b === button));
+    chart.dispatchAction({ type: "dataZoom", start: 0, end: 100 });
+    remember();
+    refresh();
+  });
+
+  refresh();
+  setInterval(() => {
+    if (document.visibilityState === "visible" && range().live) refresh();
+  }, REFRESH_MS);
+}
