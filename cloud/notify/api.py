@@ -7,11 +7,14 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from cloud.auth.models import Role
 from cloud.db import SessionDep
 from cloud.deps import CurrentUser
+from cloud.errors import Forbidden
 from cloud.notify import service
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
+DESK = frozenset({Role.agent, Role.service_center, Role.admin})
 
 
 class NotificationOut(BaseModel):
@@ -48,3 +51,25 @@ def mark_read(body: MarkRead, session: SessionDep, user: CurrentUser) -> dict[st
     count = service.mark_read(session, user_id=user.id, ids=body.ids)
     session.commit()
     return {"marked": count}
+
+
+class DeliveryOut(BaseModel):
+    """How one notification of a ticket went through one channel."""
+
+    notification_id: int
+    user_id: int
+    recipient: str
+    kind: str
+    title: str
+    channel: str
+    status: str
+    error: str | None
+    at: datetime
+
+
+@router.get("/tickets/{ticket_id}/deliveries", response_model=list[DeliveryOut])
+def ticket_deliveries(ticket_id: int, session: SessionDep, user: CurrentUser) -> list[DeliveryOut]:
+    """Every notification of a ticket and how each channel delivered it (staff), so failures are visible."""
+    if user.role not in DESK:
+        raise Forbidden("only the service desk sees deliveries")
+    return [DeliveryOut(**row) for row in service.deliveries_for_ticket(session, ticket_id=ticket_id)]

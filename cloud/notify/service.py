@@ -73,3 +73,16 @@ def mark_read(session: Session, *, user_id: int, ids: list[int]) -> int:
             row.read_at = utcnow()
             count += 1
     return count
+
+
+def deliveries_for_ticket(session: Session, *, ticket_id: int) -> list[dict[str, object]]:
+    """Each (notification, channel) attempt of a ticket, newest first, with the recipient's name."""
+    from cloud.auth.models import User
+
+    rows = session.execute(
+        select(Notification, Delivery, User).join(Delivery, Delivery.notification_id == Notification.id)
+        .join(User, User.id == Notification.user_id).where(Notification.ticket_id == ticket_id)
+        .order_by(Delivery.id.desc())).all()
+    return [{"notification_id": n.id, "user_id": u.id, "recipient": u.full_name or u.username, "kind": n.kind,
+             "title": n.title, "channel": d.channel, "status": d.status, "error": d.error, "at": d.updated_at}
+            for n, d, u in rows]

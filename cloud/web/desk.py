@@ -33,7 +33,7 @@ JS_TEXTS = (
     "submitted", "escalated", "dispatched", "accepted", "on_site", "resolved", "reopened", "closed", "cancelled",
     "answer", "escalate", "dispatch", "accept", "decline", "arrive", "complete", "confirm", "reopen", "cancel",
     "add_info", "note", "rate", "submit", "auto_close", "overdue",
-    "low", "normal", "high", "critical",
+    "low", "normal", "high", "critical", "Undelivered notifications",
     *(f"action.{a}" for a in ("submit", "answer", "escalate", "dispatch", "accept", "decline", "arrive", "complete",
                               "confirm", "auto_close", "reopen", "cancel", "add_info", "note", "rate", "overdue")),
     # live connection and alerts

@@ -317,6 +317,7 @@ CATALOG: dict[str, dict[str, str]] = {
         'A4 sheet, 3 x 8': 'A4 标签纸 3×8',
         'Thermal label 50 x 30 mm': '热敏标签 50×30 mm',
         'Cut lines': '裁切线',
+        'Undelivered notifications': '未送达的通知',
     },
     "en": {
         "medfix": "medfix",

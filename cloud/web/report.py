@@ -151,7 +151,8 @@ def report_by_hospital(request: Request, user: Annotated[User, page_user()]) -> 
         "none": "No hospital found.", "pick": "Pick the device", "outside": "Outside the hospital",
     }.items()}
     verified = user.is_staff or user.verification == Verification.verified
-    return render(request, "h5/by_hospital.html", user, verified=verified, texts=texts)
+    sdk = WECHAT_SDK if getattr(request.app.state, "wechat", None) else None
+    return render(request, "h5/by_hospital.html", user, verified=verified, texts=texts, wechat_sdk=sdk)
 
 
 @router.get("/my/devices")

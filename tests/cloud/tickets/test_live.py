@@ -86,3 +86,18 @@ def test_a_failing_channel_is_recorded_and_never_breaks_the_action(client: TestC
     assert failed and all(d.status == "failed" and d.error == "template quota exceeded" for d in failed)
     in_app = db.execute(select(Delivery).where(Delivery.channel == "in_app")).scalars().all()
     assert in_app and all(d.status == "sent" for d in in_app)
+
+
+def test_the_desk_sees_which_notifications_failed(client: TestClient, world: World,
+                                                   recording: RecordingChannel) -> None:
+    recording.fail_with = "user refused template messages (43004)"
+    ticket = submit(client, world, headers=world.headers("lab_a")).json()["ticket"]
+    act(client, ticket["id"], world.headers("agent"), "answer", text="请重启仪器")
+    rows = client.get(f"/api/v1/tickets/{ticket['id']}/deliveries", headers=world.headers("agent")).json()
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert failed and {r["channel"] for r in failed} == {"recording"}
+    assert all("43004" in r["error"] for r in failed)
+    assert any(r["recipient"] == "lab_a" and r["kind"] == "ticket.answer" for r in failed)
+    assert {r["status"] for r in rows if r["channel"] == "in_app"} == {"sent"}  # the fallback reached them
+    assert client.get(f"/api/v1/tickets/{ticket['id']}/deliveries",
+                      headers=world.headers("lab_a")).status_code == 403

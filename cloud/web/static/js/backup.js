@@ -1,12 +1,26 @@
 // Backup reporting: hospital search inside its geofence, and "my devices".
 
+import * as wxbridge from "/static/js/wxbridge.js";
+
 function esc(text) {
   return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 
 const HEADERS = { "X-Requested-With": "medfix" };
 
-function position() {
+let wechatReady = null;
+
+async function position(sdk) {
+  // Inside WeChat the browser's geolocation is often refused; WeChat's own getLocation is what works there.
+  if (sdk && wxbridge.inWeChat()) {
+    wechatReady = wechatReady || wxbridge.connect(sdk);
+    try {
+      await wechatReady;
+      return await wxbridge.location();
+    } catch {
+      wechatReady = null;  // fall back to the browser's geolocation below
+    }
+  }
   return new Promise((resolve, reject) => {
     if (!navigator.geolocation) { reject(new Error("no geolocation")); return; }
     navigator.geolocation.getCurrentPosition(
@@ -59,7 +73,7 @@ export function startHospitalSearch(texts) {
     list.innerHTML = `<p class="muted center">${esc(texts.locating)}</p>`;
     let where;
     try {
-      where = await position();
+      where = await position(document.getElementById("hospital-q").dataset.wechatSdk);
     } catch {
       list.innerHTML = "";
       error.textContent = texts.noLocation;

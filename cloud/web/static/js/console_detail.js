@@ -103,7 +103,8 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
       + `<section class="d-card"><h3>${esc(t("Description"))}</h3><p class="d-desc">${esc(ticket.description)}</p>`
       + (outcome.length ? `<dl class="kv">${outcome.join("")}</dl>` : "")
       + (media ? `<div class="d-media">${media}</div>` : "") + "</section>"
-      + `<section class="d-card"><h3>${esc(t("Timeline"))}</h3><ol class="timeline">${timelineHtml(ticket.timeline)}</ol></section>`;
+      + `<section class="d-card"><h3>${esc(t("Timeline"))}</h3><ol class="timeline">${timelineHtml(ticket.timeline)}</ol></section>`
+      + '<section class="d-card" id="d-deliveries" hidden></section>';
   }
 
   function actionsHtml() {
@@ -117,11 +118,28 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
     container.innerHTML = `${headHtml()}<div class="d-notice" id="d-notice"${notice ? "" : " hidden"}>${esc(notice || "")}</div>`
       + `<div class="d-scroll">${bodyHtml()}</div><div class="d-actions" id="d-actions">${actionsHtml()}</div>`;
     loadDevice();
+    loadDeliveries();
     const metrics = container.querySelector("#d-metrics");
     if (metrics) {
       const seq = loadSeq;
       showMetrics(metrics, ticket.device_id, () => seq === loadSeq && container.contains(metrics));
     }
+  }
+
+  // Notifications a channel could not deliver (e.g. a WeChat template message) are shown to the desk,
+  // so someone can call the person instead; the in-app message was delivered in any case.
+  async function loadDeliveries() {
+    const seq = loadSeq;
+    const box = container.querySelector("#d-deliveries");
+    let rows = [];
+    try { rows = await api(`/api/v1/tickets/${ticket.id}/deliveries`); } catch { return; }
+    if (seq !== loadSeq || !container.contains(box)) return;
+    const failed = rows.filter((r) => r.status === "failed" && !/no WeChat binding|no WeChat template/.test(r.error || ""));
+    if (!failed.length) return;
+    box.hidden = false;
+    box.innerHTML = `<h3>${esc(t("Undelivered notifications"))}</h3><ul class="failed-deliveries">`
+      + failed.map((r) => `<li><b>${esc(r.recipient)}</b> · ${esc(r.channel)} · ${esc(r.title)}`
+        + `<div class="small muted">${esc(r.error || "")} · ${esc(formatTime(r.at))}</div></li>`).join("") + "</ul>";
   }
 
   async function loadDevice() {

@@ -74,3 +74,8 @@ export async function stopRecording(seconds) {
 export function play(localId) {
   return call("playVoice", { localId });
 }
+
+export async function location() {
+  const where = await call("getLocation", { type: "wgs84" });
+  return { latitude: where.latitude, longitude: where.longitude };
+}
