@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     wechat_retry_backoff_s: list[float] = Field([0.5, 1.0, 2.0], description="Waits between retries of a "
                                                 "template message after a transient error.")
     wechat_permanent_qr_cap: int = Field(100_000, description="Permanent parametric QR codes an account may hold.")
+    scoring_partitions: int = Field(0, ge=0, description="0 = score readings inside the ingest request (default); "
+                                    "N with redis_url = devices split into N partitions, each scored by the one "
+                                    "worker holding its Redis lease.")
+    scoring_workers: int = Field(1, ge=0, description="Scoring worker threads this process runs when partitioned "
+                                 "(0 = only other processes score).")
+    scoring_lease_ms: int = Field(10_000, ge=100, description="Lease of a scoring partition; a dead worker's "
+                                  "partitions move after this long.")
+    scoring_key_prefix: str = Field("medfix:scoring", description="Prefix of the scoring leases and streams in Redis.")
 
     @property
     def wechat_enabled(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from sqlalchemy import text
 
 from cloud.alerts import api as alerts_api
 from cloud.alerts.flows import AlertFlows
+from cloud.alerts.partition import ScoringWorker, build_partitioned
 from cloud.alerts.scoring import Scorer
 from cloud.audit import api as audit_api
 from cloud.auth import api as auth_api
@@ -24,16 +26,17 @@ from cloud.console.hub import Hub
 from cloud.db import make_engine, make_sessionmaker
 from cloud.errors import DomainError
 from cloud.events import EventBus
+from cloud.jobs import PeriodicJob
 from cloud.notify import api as notify_api
 from cloud.notify.channels import Channel, InAppChannel
 from cloud.qr import api as qr_api
 from cloud.registry import api as registry_api
 from cloud.registry import backup_api
 from cloud.telemetry import api as telemetry_api
-from cloud.telemetry.retention import Retention, RetentionJob
+from cloud.telemetry.retention import Retention, run_retention
 from cloud.tickets import api as tickets_api
 from cloud.tickets.flows import TicketFlows
-from cloud.tickets.sweeper import Sweeper
+from cloud.tickets.sweeper import sweep
 from cloud.web import charts as chart_pages
 from cloud.web import desk as desk_pages
 from cloud.web import pages
@@ -77,15 +80,18 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     TicketFlows(sessions, hub, all_channels).install(bus)
     AlertFlows(sessions, hub, all_channels).install(bus)
     scorer = Scorer(sessions, settings)
-    if settings.alert_scoring:
+    scoring_workers: list[ScoringWorker] = []
+    if settings.alert_scoring and settings.scoring_partitions > 0 and settings.redis_url:
+        scoring_workers = build_partitioned(settings, sessions, bus)  # lease-holding workers score, not the ingest
+    elif settings.alert_scoring:
         scorer.install(bus)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await hub.start()
-        sweeper = Sweeper(sessions, settings)
-        if settings.sweep_interval_s > 0:
-            sweeper.start()
+        sweeper = PeriodicJob("ticket SLA sweep", settings.sweep_interval_s,
+                              lambda: sweep(sessions, settings=settings))
+        sweeper.start()
         consumer = None
         if settings.mqtt_url:  # batches also arrive through the broker; HTTP ingest works either way
             from cloud.telemetry.mqtt import MqttConsumer
@@ -93,15 +99,23 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
             consumer = MqttConsumer(settings, app.state.sessionmaker)
             consumer.start()
         app.state.mqtt_consumer = consumer
-        scorer.start()
-        retention = RetentionJob(sessions, Retention.from_settings(settings), settings.retention_interval_s)
-        if settings.retention_interval_s > 0:
-            retention.start()
+        if scoring_workers:
+            for worker in scoring_workers:
+                worker.start()
+        else:
+            scorer.start()
+        retention = PeriodicJob("time-series retention", settings.retention_interval_s,
+                                lambda: run_retention(sessions, Retention.from_settings(settings)))
+        retention.start()
         yield
         await retention.stop()
         if consumer is not None:
             consumer.stop()
-        await scorer.stop()  # the last checkpoint, once no more batches arrive
+        if scoring_workers:
+            for worker in scoring_workers:  # checkpoint and hand the partitions back
+                await asyncio.to_thread(worker.stop)
+        else:
+            await scorer.stop()  # the last checkpoint, once no more batches arrive
         await sweeper.stop()
         await hub.stop()
         engine.dispose()

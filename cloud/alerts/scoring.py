@@ -203,18 +203,33 @@ class Scorer:
 
     # --- checkpoints ----------------------------------------------------------------------------------
 
-    def checkpoint(self) -> int:
-        """Write every stream that changed since the last checkpoint; returns how many."""
+    def checkpoint(self, where: Callable[[tuple[int, str]], bool] | None = None,
+                   allowed: Callable[[], bool] | None = None) -> int:
+        """Write every changed stream (those where() accepts); returns how many, or -1 when allowed() refused."""
         with self._lock:
-            dirty = [(key, stream) for key, stream in self.streams.items() if stream.dirty]
+            dirty = [(key, stream) for key, stream in self.streams.items()
+                     if stream.dirty and (where is None or where(key))]
             if not dirty:
                 return 0
             with self.sessions() as session:
                 self._write(session, dirty)
+                # The fence of a partitioned worker: checked last, just before the commit, so a worker whose
+                # lease lapsed meanwhile never overwrites the new owner's checkpoint.
+                if allowed is not None and not allowed():
+                    session.rollback()
+                    return -1
                 session.commit()
             for _key, stream in dirty:
                 stream.dirty = False
             return len(dirty)
+
+    def forget(self, where: Callable[[tuple[int, str]], bool]) -> int:
+        """Drop the in-memory streams where() accepts (their partition moved away); returns how many."""
+        with self._lock:
+            keys = [key for key in self.streams if where(key)]
+            for key in keys:
+                del self.streams[key]
+            return len(keys)
 
     def _write(self, session: Session, dirty: Iterable[tuple[tuple[int, str], Stream]]) -> None:
         now = utcnow()

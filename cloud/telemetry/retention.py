@@ -8,8 +8,6 @@ bucket of one minute or more. Events (error codes, ASTM results) are never delet
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,32 +66,10 @@ def apply_retention(sessions: sessionmaker[Session], retention: Retention, *, no
     return deleted
 
 
-class RetentionJob:
-    """Applies the retention every interval_s in the background (start from a running event loop)."""
 
-    def __init__(self, sessions: sessionmaker[Session], retention: Retention, interval_s: float = 3600.0) -> None:
-        self.sessions = sessions
-        self.retention = retention
-        self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Run periodically from now on."""
-        self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        """Stop the periodic runs."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                deleted = await asyncio.to_thread(apply_retention, self.sessions, self.retention)
-                if any(deleted.values()):
-                    log.info("retention deleted %s", deleted)
-            except Exception:  # retried next time; ingest goes on either way
-                log.exception("retention run failed")
-            await asyncio.sleep(self.interval_s)
+def run_retention(sessions: sessionmaker[Session], retention: Retention) -> dict[str, int]:
+    """Apply the retention once and log what it deleted (the periodic job calls this)."""
+    deleted = apply_retention(sessions, retention)
+    if any(deleted.values()):
+        log.info("retention deleted %s", deleted)
+    return deleted

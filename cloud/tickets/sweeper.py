@@ -6,8 +6,6 @@ once harmless (the slower one gets a stale-data error for that ticket and leaves
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -131,30 +129,3 @@ def sweep(sessions: sessionmaker[Session], *, settings: Settings, now: datetime 
     each(unconfirmed, close, report.closed)
     return report
 
-
-class Sweeper:
-    """Runs sweep() every interval in a worker thread while the app lives."""
-
-    def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
-        self.sessions = sessions
-        self.settings = settings
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Begin sweeping in the background."""
-        self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        """Stop sweeping."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.sweep_interval_s)
-            try:
-                await asyncio.to_thread(sweep, self.sessions, settings=self.settings)
-            except Exception:  # never let one bad sweep stop the timers for good
-                log.exception("ticket sweep failed")

@@ -1,0 +1,219 @@
+"""Readings/s through ingest + store + scoring, and the wall-clock delay from fault onset to ticket; prints JSON.
+
+Everything runs in this process through the service calls the ingest endpoint makes (decode_upload +
+ingest_batch + commit; no HTTP), on a fresh SQLite file and a scratch PostgreSQL database:
+
+* ``inproc``: the default install, scoring inside the ingest request (bus after commit);
+* ``partitioned``: MEDFIX_SCORING_PARTITIONS=P with the local Redis; the ingest XADDs to the partitions and
+  ``--workers`` ScoringWorker threads (same process, same 2 shared cores) score; the clock stops when every
+  reading is both stored and scored.
+
+Delay: one device's temperature at ``--rate`` readings/s in real time (after a back-filled normal history so
+the detector has learned), batched every ``--flush`` s as a gateway would; the value steps by 20 noise sigmas;
+the delay is the ticket's creation time minus the first anomalous reading's timestamp.
+
+    .venv/bin/python bench/scoring.py --backends sqlite,postgresql
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import redis  # noqa: E402
+from sqlalchemy import create_engine, select, text  # noqa: E402
+
+from bench.ingest import LIMIT, PG_ADMIN, Fleet  # noqa: E402
+from cloud.alerts.partition import ScoringWorker  # noqa: E402
+from cloud.alerts.scoring import Scorer  # noqa: E402
+from cloud.config import Settings  # noqa: E402
+from cloud.main import create_app  # noqa: E402
+from cloud.telemetry import service  # noqa: E402
+from cloud.telemetry.codec import decode_upload  # noqa: E402
+from cloud.tickets.models import Source, Ticket  # noqa: E402
+from protocols.telemetry import Batch, encode_batch  # noqa: E402
+from protocols.telemetry import Reading as WireReading  # noqa: E402
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+def ingest(app: Any, token: str, body: bytes) -> int:
+    """The endpoint's calls: decode, ingest, commit (the bus then scores or publishes)."""
+    batch = decode_upload(body, max_body_bytes=LIMIT, max_decoded_bytes=LIMIT)
+    with app.state.sessionmaker() as session:
+        gateway = service.gateway_for_token(session, token=token)
+        assert gateway is not None
+        ack = service.ingest_batch(session, gateway=gateway, batch=batch)
+        session.commit()
+    return ack.accepted_readings
+
+
+def settings_for(url: str, tmp: Path, partitions: int, prefix: str) -> Settings:
+    """Bench settings: no background jobs; partitioned scoring when partitions > 0 (workers run by the bench)."""
+    return Settings(database_url=url, data_dir=tmp, mqtt_url="", sweep_interval_s=0, alert_checkpoint_interval_s=0,
+                    redis_url=REDIS if partitions else "", scoring_partitions=partitions, scoring_workers=0,
+                    scoring_key_prefix=prefix)
+
+
+def start_workers(app: Any, settings: Settings, n: int) -> list[ScoringWorker]:
+    """n workers in threads, balanced before the clock starts."""
+    workers = [ScoringWorker(Scorer(app.state.sessionmaker, settings), redis.Redis.from_url(REDIS),
+                             prefix=settings.scoring_key_prefix, partitions=settings.scoring_partitions,
+                             lease_ms=settings.scoring_lease_ms, checkpoint_s=10.0, worker_id=f"bench-{i}")
+               for i in range(n)]
+    for _ in range(3):
+        for w in workers:
+            w.tick()
+    for w in workers:
+        w.start()
+    return workers
+
+
+def scored(workers: list[ScoringWorker]) -> int:
+    """Readings fed so far by the workers' scorers."""
+    return sum(s.points for w in workers for s in list(w.scorer.streams.values()))
+
+
+def throughput(fleet: Fleet, url: str, tmp: Path, args: argparse.Namespace, partitions: int) -> dict[str, Any]:
+    """Readings/s from the first timed batch until every reading is stored and scored."""
+    prefix = f"bench:scoring:{uuid.uuid4().hex[:8]}"
+    settings = settings_for(url, tmp, partitions, prefix)
+    app = create_app(settings)
+    workers = start_workers(app, settings, args.workers) if partitions else []
+    warm = fleet.bodies(args.batch_size, 2, args.devices, args.metrics)
+    bodies = fleet.bodies(args.batch_size, args.batches, args.devices, args.metrics)
+    total = sum(ingest(app, fleet.token, b) for b in warm)
+    while workers and scored(workers) < total:
+        time.sleep(0.01)
+    base = scored(workers) if workers else 0
+    t0 = time.perf_counter()
+    n = sum(ingest(app, fleet.token, b) for b in bodies)
+    ingested = time.perf_counter() - t0
+    while workers and scored(workers) - base < n:
+        time.sleep(0.005)
+    elapsed = time.perf_counter() - t0
+    for w in workers:
+        w.stop()
+    app.state.engine.dispose()
+    out = {"readings": n, "seconds": round(elapsed, 3), "readings_per_s": round(n / elapsed)}
+    if workers:
+        out |= {"workers": len(workers), "partitions": partitions, "ingest_only_readings_per_s": round(n / ingested)}
+    return out
+
+
+def delay(fleet: Fleet, url: str, tmp: Path, args: argparse.Namespace, partitions: int, device: int,
+          ) -> dict[str, Any]:
+    """Seconds from the first anomalous reading's timestamp to the predictive ticket, readings in real time."""
+    prefix = f"bench:scoring:{uuid.uuid4().hex[:8]}"
+    settings = settings_for(url, tmp, partitions, prefix)
+    app = create_app(settings)
+    workers = start_workers(app, settings, args.workers) if partitions else []
+    rng = random.Random(7)
+    stream = uuid.uuid4().hex[:12]
+    seq = 0
+    metric = f"fault_{uuid.uuid4().hex[:6]}"
+
+    def send(points: list[tuple[datetime, float]]) -> None:
+        nonlocal seq
+        readings = [WireReading(device_key=f"an{device:03d}", metric=metric, observed_at=at, unit="C", value=v)
+                    for at, v in points]
+        body = encode_batch(Batch(gateway_id=fleet.name, stream_id=stream, sequence=seq,
+                                  created_at=datetime.now(UTC), readings=readings), compress=True)
+        seq += 1
+        ingest(app, fleet.token, body)
+
+    now = datetime.now(UTC)  # a device of its own per run: an open predictive ticket would absorb a new alert
+    history = [(now - timedelta(seconds=(args.history - i) / args.rate), 37.0 + rng.gauss(0, 0.05))
+               for i in range(args.history)]
+    for i in range(0, len(history), 500):
+        send(history[i:i + 500])
+    onset: datetime | None = None
+    ticket_at: datetime | None = None
+    deadline = time.monotonic() + args.timeout
+    pending: list[tuple[datetime, float]] = []
+    last_flush = time.monotonic()
+    with app.state.sessionmaker() as session:
+        while time.monotonic() < deadline and ticket_at is None:
+            at = datetime.now(UTC)
+            if onset is None:  # the history is in: the fault starts with the first real-time reading
+                onset = at
+            pending.append((at, 37.0 + (1.0 if onset is not None else 0.0) + rng.gauss(0, 0.05)))
+            if time.monotonic() - last_flush >= args.flush:
+                send(pending)
+                pending, last_flush = [], time.monotonic()
+            time.sleep(1 / args.rate)
+            session.rollback()
+            newest = select(Ticket.created_at).where(Ticket.source == Source.predictive, Ticket.created_at >= now)
+            ticket_at = session.execute(newest.order_by(Ticket.id.desc()).limit(1)).scalar()
+    for w in workers:
+        w.stop()
+    app.state.engine.dispose()
+    if onset is None or ticket_at is None:
+        return {"ticket": None}
+    return {"onset_to_ticket_s": round((ticket_at - onset).total_seconds(), 3), "rate_per_s": args.rate,
+            "flush_s": args.flush}
+
+
+def bench_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Throughput and delay, in-process and partitioned, on one fresh database."""
+    admin = None
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp}/bench-{uuid.uuid4().hex[:6]}.db"
+    else:
+        name = f"medfix_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    try:
+        fleet = Fleet(url, args.devices)
+        out: dict[str, Any] = {}
+        for device, (mode, partitions) in enumerate((("inproc", 0), ("partitioned", args.partitions))):
+            out[mode] = {"throughput": throughput(fleet, url, tmp, args, partitions)}
+            if args.delay:
+                out[mode]["delay"] = delay(fleet, url, tmp, args, partitions, device)
+        fleet.engine.dispose()
+        return out
+    finally:
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def main() -> None:
+    """Parse arguments, run every backend, print JSON."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--devices", type=int, default=10)
+    parser.add_argument("--metrics", type=int, default=50)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--history", type=int, default=600, help="back-filled normal readings before real time")
+    parser.add_argument("--rate", type=float, default=1.0, help="readings/s of the faulty stream")
+    parser.add_argument("--flush", type=float, default=5.0, help="seconds between the gateway's batches")
+    parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--no-delay", dest="delay", action="store_false")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = {"machine": platform.machine(), "python": platform.python_version(),
+                  "in_process_service_calls": True,
+                  "backends": {b: bench_backend(b, args, Path(tmp)) for b in args.backends.split(",")}}
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
