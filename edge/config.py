@@ -94,6 +94,8 @@ class CloudSettings(Strict):
     timeout_s: float = Field(default=30.0, gt=0)
     batch_max_items: int = Field(default=500, ge=1, le=50_000)
     batch_max_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_in_flight: int | None = Field(default=None, ge=1, le=16,
+                                      description="batches sent before the first ack (default: 4 over HTTP, 1 MQTT)")
     linger_s: float = Field(default=0.2, ge=0, description="wait this long after new data to fill a batch")
     retry_initial_s: float = Field(default=1.0, gt=0)
     retry_max_s: float = Field(default=60.0, gt=0)

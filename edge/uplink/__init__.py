@@ -1,6 +1,7 @@
 """Uplinks: deliver the outbox's batches to the cloud and let a batch go only after the cloud's ack.
 
-Both transports share one delivery loop (:class:`Uplink`): lease the oldest batch, send it, and then
+Both transports share one delivery loop (:class:`Uplink`): lease the oldest batches (up to ``max_in_flight`` at
+once), send them, and then for each
 
 * ack (the cloud's BatchAck names this batch's key) -> ``outbox.ack``: the batch leaves the outbox;
 * a refusal that re-sending cannot fix (401/403/413/422 and other 4xx) -> the batch *stays* (clinical data
@@ -8,6 +9,13 @@ Both transports share one delivery loop (:class:`Uplink`): lease the oldest batc
   after ``rejected_retry_s`` (a rotated token or a fixed config may heal it; an operator must look);
 * anything transient (network, 5xx, 429, no ack in time) -> ``outbox.nack`` and retry with exponential
   backoff and jitter. The re-sent batch has the same idempotency key, so the cloud stores it once.
+
+Several batches in flight: the cloud dedupes by key, so batches need not arrive in order, but its alert scorer
+skips a reading not newer than the last one scored for its stream (cloud/alerts/scoring.py). So a batch that
+shares a stream (device and metric; events: the device) with an earlier un-acked batch in the window is sent
+only after that batch is acked, and not at all in this round if it failed: per stream, batches reach the cloud
+in outbox order, as with one batch at a time. After any failure the window drains (sends in hand finish) and
+the loop backs off once, then leases again from the oldest un-acked batch.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import logging
 import ssl
 import time
 from contextlib import AbstractAsyncContextManager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlparse, urlunparse
 
@@ -57,6 +65,22 @@ class Retry:
 
 
 Outcome = Acked | Rejected | Retry
+
+
+@dataclass
+class _Flight:
+    """One batch in the delivery window: the streams it touches and the task sending it."""
+
+    sequence: int
+    streams: frozenset[tuple[str, str]]
+    task: asyncio.Task[Outcome | None] = field(repr=False)
+
+
+def batch_streams(batch: Batch) -> frozenset[tuple[str, str]]:
+    """The (device, metric) streams of a batch's readings, plus (device, "") for each device with events."""
+    streams = {(reading.device_key, reading.metric) for reading in batch.readings}
+    streams.update((event.device_key, "") for event in batch.events)
+    return frozenset(streams)
 
 
 @dataclass
@@ -108,8 +132,11 @@ class Uplink:
     """The transport-independent delivery loop; subclasses provide the session and one send."""
 
     transport: ClassVar[str] = "?"
+    default_max_in_flight: ClassVar[int] = 1
 
-    def __init__(self, settings: CloudSettings, outbox: Outbox, *, gateway_id: str) -> None:
+    def __init__(
+        self, settings: CloudSettings, outbox: Outbox, *, gateway_id: str, max_in_flight: int | None = None
+    ) -> None:
         self.settings = settings
         self.outbox = outbox
         self.gateway_id = gateway_id
@@ -122,6 +149,9 @@ class Uplink:
         self._backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
         self._health = OnceLog(log, f"uplink to {self.stats.url}")
         self._refused: set[tuple[str, int]] = set()  # (batch key, status) already logged loudly
+        # An explicit argument wins, then the config's cloud.max_in_flight, then the transport's default.
+        configured = max_in_flight or settings.max_in_flight or self.default_max_in_flight
+        self.max_in_flight = max(1, int(configured))
 
     # --- the loop ------------------------------------------------------------------------------------
 
@@ -130,7 +160,7 @@ class Uplink:
         raise NotImplementedError
 
     async def send(self, batch: Batch) -> Outcome:
-        """Deliver one batch and wait for the cloud's answer."""
+        """Deliver one batch and wait for the cloud's answer (may run for several batches at once)."""
         raise NotImplementedError
 
     def wake(self) -> None:
@@ -138,7 +168,7 @@ class Uplink:
         self._wake.set()
 
     def request_stop(self) -> None:
-        """Finish the batch in hand (if any), then return from run()."""
+        """Finish the batches in hand (if any), then return from run()."""
         self._stopping = True
         self._wake.set()
         self._interrupt.set()
@@ -150,20 +180,61 @@ class Uplink:
     async def run(self) -> None:
         """Deliver batches until request_stop() or cancellation."""
         self.stopped.clear()
+        window: dict[int, _Flight] = {}  # sequence -> flight, in lease (= outbox) order
         try:
             async with self.session():
                 while not self._stopping:
-                    batch = await asyncio.to_thread(
-                        self.outbox.lease, max_items=self.settings.batch_max_items,
-                        max_bytes=self.settings.batch_max_bytes,
-                    )
-                    if batch is None:
+                    await self._fill(window)
+                    if not window:
                         await self._idle()
                         continue
-                    await self._deliver(batch)
+                    self.stats.state = "sending"
+                    await asyncio.wait([f.task for f in window.values()], return_when=asyncio.FIRST_COMPLETED)
+                    failures = self._collect(window)
+                    if failures:
+                        # Let the sends in hand finish (dependents of the failed batch give up unsent), then
+                        # back off once for the round.
+                        while window:
+                            await asyncio.wait([f.task for f in window.values()])
+                            failures += self._collect(window)
+                        await self._after_failure(failures[0])
+                while window:  # stopping: finish the batches in hand
+                    await asyncio.wait([f.task for f in window.values()])
+                    self._collect(window)
         finally:
+            for flight in window.values():
+                flight.task.cancel()
+            if window:
+                await asyncio.gather(*(f.task for f in window.values()), return_exceptions=True)
             self.stats.state = "stopped"
             self.stopped.set()
+
+    async def _fill(self, window: dict[int, _Flight]) -> None:
+        while len(window) < self.max_in_flight and not self._stopping:
+            if any(f.task.done() for f in window.values()):
+                return  # collect it first: a failed batch is given back and must not be leased twice in the window
+            batch = await asyncio.to_thread(
+                self.outbox.lease, max_items=self.settings.batch_max_items, max_bytes=self.settings.batch_max_bytes,
+            )
+            if batch is None:
+                return
+            if batch.sequence in window:  # it failed while we leased: the run loop handles it
+                self.outbox.nack(batch.idempotency_key)
+                return
+            streams = batch_streams(batch)
+            # Only earlier batches in the window can share a stream with it: all older ones are acked.
+            before = [f.task for f in window.values() if not streams.isdisjoint(f.streams)]
+            task = asyncio.create_task(self._deliver(batch, before))
+            window[batch.sequence] = _Flight(batch.sequence, streams, task)
+
+    def _collect(self, window: dict[int, _Flight]) -> list[Retry | Rejected]:
+        """Remove finished flights from the window; their failures, oldest batch first."""
+        failures: list[Retry | Rejected] = []
+        for sequence in [s for s, f in window.items() if f.task.done()]:
+            outcome = window.pop(sequence).task.result()  # an unexpected error propagates, as before
+            if isinstance(outcome, Retry | Rejected):
+                failures.append(outcome)
+        return failures
 
     async def _idle(self) -> None:
         self.stats.state = "idle"
@@ -177,10 +248,16 @@ class Uplink:
         if self.settings.linger_s and not self._stopping:
             await asyncio.sleep(self.settings.linger_s)  # let a poll cycle finish so batches are fuller
 
-    async def _deliver(self, batch: Batch) -> None:
+    async def _deliver(self, batch: Batch, before: list[asyncio.Task[Outcome | None]]) -> Outcome | None:
+        """Send one batch once the earlier batches sharing its streams are acked; None if it was not sent."""
         key = batch.idempotency_key
-        self.stats.state = "sending"
         try:
+            if before:
+                await asyncio.wait(before)  # wait() does not cancel them if this task is cancelled
+                if not all(not t.cancelled() and t.exception() is None and isinstance(t.result(), Acked)
+                           for t in before):
+                    self.outbox.nack(key)  # an earlier batch of the same stream failed: keep per-stream order
+                    return None
             outcome = await self.send(batch)
         except BaseException:
             self.outbox.nack(key)  # no I/O: safe on the loop, and it must happen even when cancelled
@@ -193,19 +270,25 @@ class Uplink:
         elif isinstance(outcome, Rejected):
             self.outbox.nack(key)
             self._rejected(key, outcome)
-            await self._pause(self.settings.rejected_retry_s)
         else:
             self.outbox.nack(key)
-            delay = self._backoff.next_delay()
-            if outcome.retry_after is not None:
-                delay = max(delay, min(outcome.retry_after, self.settings.retry_max_s))
             self.stats.retries += 1
             self.stats.consecutive_failures += 1
             self.stats.last_error = outcome.reason
-            self._health.failed(f"{outcome.reason}; batches wait in the outbox, retrying with backoff",
-                                level=logging.WARNING)
-            self.stats.state = "backoff"
-            await self._pause(delay)
+        return outcome
+
+    async def _after_failure(self, outcome: Retry | Rejected) -> None:
+        if isinstance(outcome, Rejected):
+            self.stats.state = "rejected"
+            await self._pause(self.settings.rejected_retry_s)
+            return
+        delay = self._backoff.next_delay()
+        if outcome.retry_after is not None:
+            delay = max(delay, min(outcome.retry_after, self.settings.retry_max_s))
+        self._health.failed(f"{outcome.reason}; batches wait in the outbox, retrying with backoff",
+                            level=logging.WARNING)
+        self.stats.state = "backoff"
+        await self._pause(delay)
 
     def _acked(self, batch: Batch, ack: BatchAck) -> None:
         stats = self.stats

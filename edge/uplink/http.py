@@ -25,6 +25,8 @@ class HttpUplink(Uplink):
     """Delivers batches over HTTP(S); the 200 answer's BatchAck is the cloud's application-level ack."""
 
     transport = "http"
+    # Up to 4 POSTs at once: overlaps encoding and round trips with the cloud's work (replay 1.7x, benchmarks-edge.md).
+    default_max_in_flight = 4
 
     def __init__(
         self,
@@ -33,8 +35,9 @@ class HttpUplink(Uplink):
         *,
         gateway_id: str,
         http_transport: httpx.AsyncBaseTransport | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
-        super().__init__(settings, outbox, gateway_id=gateway_id)
+        super().__init__(settings, outbox, gateway_id=gateway_id, max_in_flight=max_in_flight)
         self._http_transport = http_transport
         self._client: httpx.AsyncClient | None = None
 
@@ -59,7 +62,7 @@ class HttpUplink(Uplink):
                 self._client = None
 
     async def send(self, batch: Batch) -> Outcome:
-        """POST one gzip-compressed batch and classify the answer."""
+        """POST one gzip-compressed batch and classify the answer (several may run at once on the pooled client)."""
         assert self._client is not None, "send() outside session()"
         body = await asyncio.to_thread(encode_batch, batch, compress=True)  # gzip of 256 KiB: keep it off the loop
         try:
