@@ -31,6 +31,7 @@ window.wx = {
   uploadVoice: ok("uploadVoice", { serverId: "media-voice-1" }),
   translateVoice: ok("translateVoice", { translateResult: "反应盘温度报警" }),
   playVoice: ok("playVoice", {}),
+  getLocation: ok("getLocation", { latitude: 31.2118, longitude: 121.4679 }),
 };
 """.replace("RED_PIXEL", RED_PIXEL)
 
@@ -110,4 +111,27 @@ def test_photos_and_voice_come_through_the_wechat_jssdk(wechat_server: LiveServe
                        headers={"Authorization": f"Bearer {admin}"}).json()
     assert [a["kind"] for a in ticket["attachments"]] == ["photo", "voice"]
     assert ticket["attachments"][1]["transcript"] == "反应盘温度报警"
+    context.close()
+
+
+def test_hospital_search_uses_wechats_location_inside_wechat(wechat_server: LiveServer, browser) -> None:  # noqa: ANN001
+    def jssdk(route, request) -> None:  # noqa: ANN001
+        route.fulfill(content_type="application/json", body=json.dumps(
+            {"appId": "wx2c2769f8efd9abc2", "timestamp": 1, "nonceStr": "n", "signature": "s", "jsApiList": []}))
+
+    # The browser's own geolocation says "far away"; only WeChat's getLocation puts the user in the hospital.
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", user_agent=WECHAT_UA,
+                                  geolocation={"latitude": 39.9, "longitude": 116.4}, permissions=["geolocation"])
+    context.add_init_script(FAKE_WX)
+    page = context.new_page()
+    page.route("**/wechat/jssdk-config*", jssdk)
+    page.goto(f"{wechat_server.url}/login?next=/report/hospital")
+    page.fill("input[name=username]", "labuser")
+    page.fill("input[name=password]", "medfix-demo")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/report/hospital")
+    page.fill("#hospital-q", "瑞金")
+    page.click(".hospital-hit")
+    page.wait_for_selector(".device-pick")
+    assert "getLocation" in page.evaluate("window.__wxCalls")
     context.close()

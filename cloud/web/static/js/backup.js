@@ -16,7 +16,7 @@ async function position(sdk) {
     wechatReady = wechatReady || wxbridge.connect(sdk);
     try {
       await wechatReady;
-      return await wxbridge.location();
+      return await wxbridge.currentPosition();
     } catch {
       wechatReady = null;  // fall back to the browser's geolocation below
     }

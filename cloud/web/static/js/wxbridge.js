@@ -75,7 +75,7 @@ export function play(localId) {
   return call("playVoice", { localId });
 }
 
-export async function location() {
+export async function currentPosition() {
   const where = await call("getLocation", { type: "wgs84" });
   return { latitude: where.latitude, longitude: where.longitude };
 }
