@@ -101,3 +101,33 @@ def screenshot(page: object, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
     return path
+
+
+DEMO_PASSWORD = "medfix-demo"
+
+
+def token(server: LiveServer, username: str) -> str:
+    """A bearer token of one of the demo accounts."""
+    response = httpx.post(f"{server.url}/api/v1/auth/token",
+                          data={"username": username, "password": DEMO_PASSWORD}, timeout=10)
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def label_code(server: LiveServer, kind: str, target_id: int) -> str:
+    """The QR label code of a device or group ("devices"/"groups"), as printed on its label."""
+    response = httpx.get(f"{server.url}/api/v1/{kind}/{target_id}/qr.svg",
+                         headers={"Authorization": f"Bearer {token(server, 'admin')}"})
+    assert response.status_code == 200, response.text
+    filename = response.headers["content-disposition"].split('filename="')[1].rstrip('"')
+    return filename.rsplit(".", 1)[0].rsplit("-", 1)[1]  # "<system number>-<code>.svg"
+
+
+def sign_in(page: object, server: LiveServer, username: str, path: str) -> None:
+    """Open a page that needs a session, sign in on the login page it leads to, and land back on it."""
+    page.goto(f"{server.url}{path}")  # type: ignore[attr-defined]
+    assert "/login" in page.url  # type: ignore[attr-defined]
+    page.fill("input[name=username]", username)  # type: ignore[attr-defined]
+    page.fill("input[name=password]", DEMO_PASSWORD)  # type: ignore[attr-defined]
+    page.click("button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_url(f"**{path.split('?')[0]}*")  # type: ignore[attr-defined]

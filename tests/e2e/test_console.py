@@ -14,7 +14,7 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.e2e.conftest import LiveServer, screenshot
+from tests.e2e.conftest import LiveServer, label_code, screenshot, sign_in, token
 
 pytestmark = pytest.mark.browser
 
@@ -50,24 +50,14 @@ def _voice(seconds: float = 2.0) -> bytes:
     return out.getvalue()
 
 
-def _token(server: LiveServer, username: str) -> str:
-    response = httpx.post(f"{server.url}/api/v1/auth/token", data={"username": username, "password": "medfix-demo"})
-    return str(response.json()["access_token"])
 
 
 def _device(server: LiveServer, model: str) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {_token(server, 'agent')}"}
+    headers = {"Authorization": f"Bearer {token(server, 'agent')}"}
     items = httpx.get(f"{server.url}/api/v1/devices", params={"q": model}, headers=headers).json()["items"]
     return dict(items[0])
 
 
-def _label_code(server: LiveServer, device_id: int) -> str:
-    """The device's QR label code, as printed on its label (an anonymous reporter proves presence with it)."""
-    response = httpx.get(f"{server.url}/api/v1/devices/{device_id}/qr.svg",
-                         headers={"Authorization": f"Bearer {_token(server, 'admin')}"})
-    assert response.status_code == 200, response.text
-    filename = response.headers["Content-Disposition"].split('filename="')[1].rstrip('"')
-    return filename.rsplit(".", 1)[0].rsplit("-", 1)[1]  # "<system number>-<code>.svg"
 
 
 def _upload(server: LiveServer, kind: str, content: bytes, **form: str) -> dict[str, Any]:
@@ -85,19 +75,12 @@ def _report(server: LiveServer, device_id: int, description: str, *, media: bool
         voice = _upload(server, "voice", _voice(), duration_s="2", transcript="反应盘温度报警，样本都卡住了")
         attachments = [{"id": photo["id"], "key": photo["key"]}, {"id": voice["id"], "key": voice["key"]}]
     response = httpx.post(f"{server.url}/api/v1/tickets", headers={"Idempotency-Key": uuid.uuid4().hex}, json={
-        "device_id": device_id, "qr_code": _label_code(server, device_id), "description": description,
+        "device_id": device_id, "qr_code": label_code(server, 'devices', device_id), "description": description,
         "urgency": "high", "reporter_name": "陈老师", "reporter_phone": "13800001111", "attachments": attachments})
     assert response.status_code == 201, response.text
     return dict(response.json()["ticket"])
 
 
-def _sign_in(page: Any, server: LiveServer, username: str, path: str) -> None:
-    page.goto(f"{server.url}{path}")
-    assert "/login" in page.url
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "medfix-demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"**{path}")
 
 
 # Stand-ins that record the new-ticket alert: the desktop notification and the Web Audio chime.
@@ -133,7 +116,7 @@ def test_ticket_travels_live_from_submission_to_dispatch_to_resolved(demo_server
     desk.add_init_script(RECORD_ALERTS)
     console = desk.new_page()
     console_errors = _watch_errors(console)
-    _sign_in(console, demo_server, "agent", "/console")
+    sign_in(console, demo_server, "agent", "/console")
     console.wait_for_selector("#live[data-state=open]", timeout=5000)
     console.click(".queue-head h1")  # the first click arms sound and desktop alerts
     console.wait_for_selector("#alert-hint.armed")
@@ -145,7 +128,7 @@ def test_ticket_travels_live_from_submission_to_dispatch_to_resolved(demo_server
     lab.grant_permissions(["microphone"])
     reporter = lab.new_page()
     reporter_errors = _watch_errors(reporter)
-    reporter.goto(f"{demo_server.url}/r/{_label_code(demo_server, device['id'])}")
+    reporter.goto(f"{demo_server.url}/r/{label_code(demo_server, 'devices', device['id'])}")
     assert reporter.locator(".sysno").inner_text() == device["system_number"]
     shot = tmp_path / "alarm.jpg"
     shot.write_bytes(_photo())
@@ -209,7 +192,7 @@ def test_ticket_travels_live_from_submission_to_dispatch_to_resolved(demo_server
     field = browser.new_context(**PHONE)
     phone = field.new_page()
     phone_errors = _watch_errors(phone)
-    _sign_in(phone, demo_server, "engineer", "/engineer")
+    sign_in(phone, demo_server, "engineer", "/engineer")
     job = phone.locator(f'.job[data-number="{ticket["number"]}"]')
     job.wait_for(timeout=5000)
     phone.wait_for_selector("#live[data-state=open]", timeout=5000)
@@ -275,7 +258,7 @@ def test_a_stale_action_gets_a_clear_conflict_message_and_a_fresh_view(demo_serv
     desk = browser.new_context(**DESKTOP)
     console = desk.new_page()
     errors = _watch_errors(console)
-    _sign_in(console, demo_server, "agent", f"/console?ticket={ticket['id']}")  # a notification's link
+    sign_in(console, demo_server, "agent", f"/console?ticket={ticket['id']}")  # a notification's link
     console.locator(".d-head").filter(has_text=ticket["number"]).wait_for()
     console.wait_for_selector("#live[data-state=open]", timeout=5000)
     console.locator("#d-recent li a").first.wait_for(timeout=5000)  # the device's earlier ticket (loads after)
@@ -284,7 +267,7 @@ def test_a_stale_action_gets_a_clear_conflict_message_and_a_fresh_view(demo_serv
     console.fill("#f-text", "请按操作手册清洗样本针后重试。")
     # Meanwhile the remote centre writes a note: the ticket's version moves on.
     response = httpx.post(f"{demo_server.url}/api/v1/tickets/{ticket['id']}/actions",
-                          headers={"Authorization": f"Bearer {_token(demo_server, 'center')}"},
+                          headers={"Authorization": f"Bearer {token(demo_server, 'center')}"},
                           json={"action": "note", "version": ticket["version"],
                                 "text": "远程查看日志：压力传感器读数偏高"})
     assert response.status_code == 200, response.text
@@ -333,7 +316,7 @@ def test_console_reconnects_after_the_socket_drops_and_catches_up(demo_server: L
       };
     """)
     console = desk.new_page()
-    _sign_in(console, demo_server, "agent", "/console")
+    sign_in(console, demo_server, "agent", "/console")
     console.wait_for_selector("#live[data-state=open]", timeout=5000)
     console.evaluate("window.__sockets.at(-1).close()")
     console.wait_for_selector("#live:not([data-state=open])", timeout=2000)
@@ -349,7 +332,7 @@ def test_console_reconnects_after_the_socket_drops_and_catches_up(demo_server: L
 def test_engineer_declines_with_a_reason_and_the_ticket_returns_to_the_queue(demo_server: LiveServer,
                                                                             browser: Any) -> None:
     ticket = _report(demo_server, _device(demo_server, "ABL90")["id"], "血气分析仪定标失败")
-    agent = {"Authorization": f"Bearer {_token(demo_server, 'agent')}"}
+    agent = {"Authorization": f"Bearer {token(demo_server, 'agent')}"}
     engineers = httpx.get(f"{demo_server.url}/api/v1/tickets/{ticket['id']}/engineers", headers=agent).json()
     response = httpx.post(f"{demo_server.url}/api/v1/tickets/{ticket['id']}/actions", headers=agent,
                           json={"action": "dispatch", "version": ticket["version"], "engineer_id": engineers[0]["id"]})
@@ -357,7 +340,7 @@ def test_engineer_declines_with_a_reason_and_the_ticket_returns_to_the_queue(dem
     field = browser.new_context(**PHONE)
     phone = field.new_page()
     errors = _watch_errors(phone)
-    _sign_in(phone, demo_server, "engineer", f"/engineer/tickets/{ticket['id']}")
+    sign_in(phone, demo_server, "engineer", f"/engineer/tickets/{ticket['id']}")
     phone.wait_for_selector("#status[data-status=dispatched]")
     phone.click("[data-action=decline]")
     phone.click(".weui-half-screen-dialog__ft button[type=submit]")  # empty reason: refused in the sheet

@@ -12,7 +12,7 @@ import pytest
 import websockets
 
 from tests.conftest import need, port_open
-from tests.e2e.conftest import LiveServer, medfix
+from tests.e2e.conftest import LiveServer, medfix, token
 
 
 @pytest.fixture
@@ -31,19 +31,18 @@ def two_workers(tmp_path):  # noqa: ANN001, ANN201
 
 def test_ticket_on_worker_a_reaches_console_on_worker_b(two_workers) -> None:  # noqa: ANN001
     first, second = two_workers
-    token = httpx.post(f"{second.url}/api/v1/auth/token",
-                       data={"username": "agent", "password": "medfix-demo"}).json()["access_token"]
+    agent = token(second, "agent")
     device = httpx.get(f"{first.url}/api/v1/devices?limit=1",
-                       headers={"Authorization": f"Bearer {token}"}).json()["items"][0]
+                       headers={"Authorization": f"Bearer {agent}"}).json()["items"][0]
 
     async def scenario() -> tuple[dict, float]:
-        async with websockets.connect(f"ws://127.0.0.1:{second.port}/ws/console?token={token}") as ws:
+        async with websockets.connect(f"ws://127.0.0.1:{second.port}/ws/console?token={agent}") as ws:
             assert json.loads(await ws.recv())["type"] == "hello"
             started = time.monotonic()
             async with httpx.AsyncClient() as http:
                 response = await http.post(
                     f"{first.url}/api/v1/tickets", json={"device_id": device["id"], "description": "跨进程推送测试"},
-                    headers={"Idempotency-Key": uuid.uuid4().hex, "Authorization": f"Bearer {token}"})
+                    headers={"Idempotency-Key": uuid.uuid4().hex, "Authorization": f"Bearer {agent}"})
                 assert response.status_code == 201
                 number = response.json()["ticket"]["number"]
             while True:

@@ -19,9 +19,8 @@ import httpx
 import pytest
 import yaml
 
-from cloud.demo import DEMO_PASSWORD
 from edge.simulate.modbus import ModbusSimulator, analyzer_register_map, run_modbus_simulator
-from tests.e2e.conftest import LiveServer, medfix, screenshot
+from tests.e2e.conftest import LiveServer, medfix, screenshot, token
 from tests.edge.agent_process import AgentProcess
 
 pytestmark = pytest.mark.slow
@@ -67,12 +66,6 @@ class SimulatorThread:
         self.thread.join(timeout=10)
 
 
-def token(server: LiveServer, username: str) -> str:
-    """A bearer token of a demo account."""
-    response = httpx.post(f"{server.url}/api/v1/auth/token",
-                          data={"username": username, "password": DEMO_PASSWORD}, timeout=10)
-    response.raise_for_status()
-    return str(response.json()["access_token"])
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:

@@ -6,26 +6,19 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import LiveServer, screenshot
+from tests.e2e.conftest import LiveServer, label_code, screenshot, sign_in, token
 
 pytestmark = pytest.mark.browser
 PHONE = {"viewport": {"width": 390, "height": 844}, "locale": "zh-CN", "has_touch": True, "is_mobile": True}
 
 
-def _token(server: LiveServer, username: str) -> str:
-    response = httpx.post(f"{server.url}/api/v1/auth/token", data={"username": username, "password": "medfix-demo"})
-    return str(response.json()["access_token"])
 
 
-def _label_code(server: LiveServer, path: str) -> str:
-    response = httpx.get(f"{server.url}{path}", headers={"Authorization": f"Bearer {_token(server, 'admin')}"})
-    filename = response.headers["content-disposition"].split('filename="')[1].rstrip('"')
-    return filename.rsplit(".", 1)[0].rsplit("-", 1)[1]
 
 
 def _act(server: LiveServer, ticket_id: int, username: str, **body: object) -> dict:
     response = httpx.post(f"{server.url}/api/v1/tickets/{ticket_id}/actions", json=body,
-                          headers={"Authorization": f"Bearer {_token(server, username)}"})
+                          headers={"Authorization": f"Bearer {token(server, username)}"})
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -38,7 +31,7 @@ def _photo(tmp_path) -> str:  # noqa: ANN001
 
 
 def test_scan_report_follow_confirm_and_rate(demo_server: LiveServer, browser, tmp_path) -> None:  # noqa: ANN001
-    code = _label_code(demo_server, "/api/v1/devices/1/qr.svg")
+    code = label_code(demo_server, "devices", 1)
     context = browser.new_context(**PHONE)
     context.grant_permissions(["microphone"])
     page = context.new_page()
@@ -72,7 +65,7 @@ def test_scan_report_follow_confirm_and_rate(demo_server: LiveServer, browser, t
     ticket_id = int(page.locator("#ticket").get_attribute("data-id"))
 
     agent_view = httpx.get(f"{demo_server.url}/api/v1/tickets/{ticket_id}",
-                           headers={"Authorization": f"Bearer {_token(demo_server, 'agent')}"}).json()
+                           headers={"Authorization": f"Bearer {token(demo_server, 'agent')}"}).json()
     assert [a["kind"] for a in agent_view["attachments"]] == ["photo", "voice"]
     assert agent_view["attachments"][1]["transcript"] == "反应盘温度报警"
     assert agent_view["priority"] == 1
@@ -93,7 +86,7 @@ def test_scan_report_follow_confirm_and_rate(demo_server: LiveServer, browser, t
 
 
 def test_group_label_lets_the_reporter_pick_the_member(demo_server: LiveServer, browser) -> None:  # noqa: ANN001
-    code = _label_code(demo_server, "/api/v1/groups/1/qr.svg")
+    code = label_code(demo_server, "groups", 1)
     page = browser.new_page(**PHONE)
     page.goto(f"{demo_server.url}/r/{code}")
     members = page.locator("#member-choice label")
@@ -107,7 +100,7 @@ def test_group_label_lets_the_reporter_pick_the_member(demo_server: LiveServer, 
     page.wait_for_url("**/t/WO-*")
     ticket_id = int(page.locator("#ticket").get_attribute("data-id"))
     ticket = httpx.get(f"{demo_server.url}/api/v1/tickets/{ticket_id}",
-                       headers={"Authorization": f"Bearer {_token(demo_server, 'agent')}"}).json()
+                       headers={"Authorization": f"Bearer {token(demo_server, 'agent')}"}).json()
     assert ticket["group_name"] == "cobas 8000 生化免疫流水线"
     assert ticket["device_system_number"] == "MF-000002"
     page.close()
@@ -123,11 +116,7 @@ def test_backup_by_id_and_by_hospital_and_my_devices(demo_server: LiveServer, br
     page.wait_for_url("**/r/*")
     assert page.locator(".sysno").inner_text() == "MF-000008"
 
-    page.goto(f"{demo_server.url}/login?next=/report/hospital")
-    page.fill("input[name=username]", "labuser")
-    page.fill("input[name=password]", "medfix-demo")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/report/hospital")
+    sign_in(page, demo_server, "labuser", "/report/hospital")
     page.fill("#hospital-q", "rjyy")
     page.click(".hospital-hit")
     page.wait_for_selector(".device-pick")
@@ -145,14 +134,10 @@ def test_backup_by_id_and_by_hospital_and_my_devices(demo_server: LiveServer, br
     far = browser.new_context(**PHONE, geolocation={"latitude": 31.2304, "longitude": 121.4737})
     far.grant_permissions(["geolocation"])
     far_page = far.new_page()
-    far_page.goto(f"{demo_server.url}/login?next=/report/hospital")
-    far_page.fill("input[name=username]", "labuser")
-    far_page.fill("input[name=password]", "medfix-demo")
-    far_page.click("button[type=submit]")
-    far_page.wait_for_url("**/report/hospital")
+    sign_in(far_page, demo_server, "labuser", "/report/hospital")
     far_page.fill("#hospital-q", "瑞金")
     far_page.click(".hospital-hit")
     far_page.wait_for_selector("#geo-error:not([hidden])")
-    assert "m" in far_page.locator("#geo-error").inner_text()
+    assert "within 800 m" in far_page.locator("#geo-error").inner_text()  # about 2 km away: refused
     far.close()
     context.close()

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import LiveServer, medfix, screenshot
+from tests.e2e.conftest import LiveServer, label_code, medfix, screenshot, sign_in, token
 
 pytestmark = pytest.mark.browser
 
@@ -49,6 +49,12 @@ def wechat_server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     server.stop()
 
 
+def _jssdk_config(route, request) -> None:  # noqa: ANN001, ARG001
+    """wx.config parameters as /wechat/jssdk-config gives them (the fake wx accepts any signature)."""
+    route.fulfill(content_type="application/json", body=json.dumps(
+        {"appId": "wx2c2769f8efd9abc2", "timestamp": 1, "nonceStr": "n", "signature": "s", "jsApiList": []}))
+
+
 def _png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (320, 240), "#c33").save(buffer, format="PNG")
@@ -56,11 +62,8 @@ def _png() -> bytes:
 
 
 def test_photos_and_voice_come_through_the_wechat_jssdk(wechat_server: LiveServer, browser) -> None:  # noqa: ANN001
-    admin = httpx.post(f"{wechat_server.url}/api/v1/auth/token",
-                       data={"username": "admin", "password": "medfix-demo"}).json()["access_token"]
-    disposition = httpx.get(f"{wechat_server.url}/api/v1/devices/2/qr.svg",
-                            headers={"Authorization": f"Bearer {admin}"}).headers["content-disposition"]
-    code = disposition.split('filename="')[1].rstrip('"').rsplit(".", 1)[0].rsplit("-", 1)[1]
+    admin = token(wechat_server, "admin")
+    code = label_code(wechat_server, "devices", 2)
     media_requests: list[dict] = []
 
     def media(route, request) -> None:  # noqa: ANN001
@@ -72,16 +75,12 @@ def test_photos_and_voice_come_through_the_wechat_jssdk(wechat_server: LiveServe
                             files={"file": (name, content, "application/octet-stream")})
         route.fulfill(status=201, content_type="application/json", body=stored.text)
 
-    def jssdk(route, request) -> None:  # noqa: ANN001
-        route.fulfill(content_type="application/json", body=json.dumps(
-            {"appId": "wx2c2769f8efd9abc2", "timestamp": 1, "nonceStr": "n", "signature": "s", "jsApiList": []}))
-
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", user_agent=WECHAT_UA,
                                   has_touch=True, is_mobile=True)
     context.add_init_script(FAKE_WX)
     page = context.new_page()
     page.route("**/wechat/media", media)
-    page.route("**/wechat/jssdk-config*", jssdk)
+    page.route("**/wechat/jssdk-config*", _jssdk_config)
     page.goto(f"{wechat_server.url}/r/{code}?wx=0")  # ?wx=0: skip the OAuth sign-in, as "continue without"
     page.wait_for_function("window.__wxCalls.includes('config:wx2c2769f8efd9abc2')")
 
@@ -115,21 +114,13 @@ def test_photos_and_voice_come_through_the_wechat_jssdk(wechat_server: LiveServe
 
 
 def test_hospital_search_uses_wechats_location_inside_wechat(wechat_server: LiveServer, browser) -> None:  # noqa: ANN001
-    def jssdk(route, request) -> None:  # noqa: ANN001
-        route.fulfill(content_type="application/json", body=json.dumps(
-            {"appId": "wx2c2769f8efd9abc2", "timestamp": 1, "nonceStr": "n", "signature": "s", "jsApiList": []}))
-
     # The browser's own geolocation says "far away"; only WeChat's getLocation puts the user in the hospital.
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", user_agent=WECHAT_UA,
                                   geolocation={"latitude": 39.9, "longitude": 116.4}, permissions=["geolocation"])
     context.add_init_script(FAKE_WX)
     page = context.new_page()
-    page.route("**/wechat/jssdk-config*", jssdk)
-    page.goto(f"{wechat_server.url}/login?next=/report/hospital")
-    page.fill("input[name=username]", "labuser")
-    page.fill("input[name=password]", "medfix-demo")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/report/hospital")
+    page.route("**/wechat/jssdk-config*", _jssdk_config)
+    sign_in(page, wechat_server, "labuser", "/report/hospital")
     page.fill("#hospital-q", "瑞金")
     page.click(".hospital-hit")
     page.wait_for_selector(".device-pick")

@@ -11,7 +11,7 @@ import pytest
 from cloud.wechat.demo import standin_env
 from cloud.wechat.sandbox import OPENIDS
 from cloud.wechat.standin import StandIn, serve
-from tests.e2e.conftest import LiveServer, medfix, screenshot
+from tests.e2e.conftest import LiveServer, medfix, screenshot, token
 
 pytestmark = pytest.mark.browser
 
@@ -32,9 +32,6 @@ def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[L
             server.stop()
 
 
-def _token(server: LiveServer, username: str) -> str:
-    answer = httpx.post(f"{server.url}/api/v1/auth/token", data={"username": username, "password": "medfix-demo"})
-    return str(answer.json()["access_token"])
 
 
 def test_scan_to_template_messages_for_engineer_and_reporter(sandbox_server: tuple[LiveServer, StandIn],
@@ -78,7 +75,7 @@ def test_scan_to_template_messages_for_engineer_and_reporter(sandbox_server: tup
     # The reporter is told the report was received, in WeChat.
     page.wait_for_selector("#messages-reporter li[data-msgid]")
 
-    agent = {"Authorization": f"Bearer {_token(server, 'agent')}"}
+    agent = {"Authorization": f"Bearer {token(server, 'agent')}"}
     ticket = httpx.get(f"{server.url}/api/v1/tickets/{ticket_id}", headers=agent).json()
     engineers = httpx.get(f"{server.url}/api/v1/tickets/{ticket_id}/engineers", headers=agent).json()
     engineer = next((e for e in engineers if e["name"] == "张工程师"), engineers[0])  # the demo engineer
