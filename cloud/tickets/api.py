@@ -40,8 +40,10 @@ def _attachment_out(ticket_id: int | None, attachment: TicketAttachment) -> Atta
                          url=f"/api/v1/tickets/{ticket_id}/attachments/{attachment.id}" if ticket_id else "")
 
 
-def ticket_out(session: Session, ticket: Ticket, viewer: Viewer, settings: Settings) -> TicketOut:
-    """A ticket as this viewer may see it."""
+def ticket_out(
+    session: Session, ticket: Ticket, viewer: Viewer, settings: Settings, *, with_timeline: bool = True
+) -> TicketOut:
+    """A ticket as this viewer may see it (listings leave the timeline out)."""
     staff = viewer.user is not None and viewer.user.is_staff
     engineer = session.get(User, ticket.engineer_id) if ticket.engineer_id else None
     device, group = ticket.device, ticket.group
@@ -66,7 +68,7 @@ def ticket_out(session: Session, ticket: Ticket, viewer: Viewer, settings: Setti
         created_at=ticket.created_at, updated_at=ticket.updated_at,
         attachments=[_attachment_out(ticket.id, a) for a in ticket.attachments],
         allowed_actions=service.allowed_for(viewer, ticket, settings),
-        timeline=service.timeline(session, ticket=ticket, internal=staff),  # type: ignore[arg-type]
+        timeline=service.timeline(session, ticket=ticket, internal=staff) if with_timeline else None,  # type: ignore[arg-type]
     )
 
 
@@ -137,7 +139,8 @@ def list_tickets(
         session, scope=scope, statuses=status_filter, engineer_id=user.id if mine and user.role == Role.engineer
         else None, device_id=device_id, open_only=open_only, limit=page.limit, offset=page.offset)
     viewer = Viewer(user=user)
-    return Page(items=[ticket_out(session, t, viewer, settings) for t in rows], total=total, limit=page.limit,
+    return Page(items=[ticket_out(session, t, viewer, settings, with_timeline=False) for t in rows], total=total,
+                limit=page.limit,
                 offset=page.offset)
 
 

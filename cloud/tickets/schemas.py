@@ -132,7 +132,8 @@ class TicketOut(BaseModel):
     updated_at: datetime
     attachments: list[AttachmentOut]
     allowed_actions: list[Action]
-    timeline: list[TimelineEntry]
+    # Only in the single-ticket view: listings would pay one audit query per ticket for it.
+    timeline: list[TimelineEntry] | None = None
 
 
 class SubmitOut(BaseModel):
