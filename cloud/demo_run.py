@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from cloud.audit.service import Actor
 from cloud.config import Settings
+from cloud.errors import NotFound
 from cloud.registry.models import Device, Hospital
 
 GATEWAY = "demo-gw-ruijin"
@@ -69,7 +70,7 @@ def prepare_gateway(session: Session, settings: Settings) -> EdgeFiles:
         gateway = find_gateway(session, ref=GATEWAY)
         if not files.token.exists():  # the token was lost: issue a new one the agent can use
             files.token.write_text(rotate_token(session, gateway_id=gateway.id, actor=ACTOR))
-    except Exception:  # not registered yet
+    except NotFound:  # not registered yet
         gateway, token = create_gateway(session, name=GATEWAY, hospital_id=hospital.id, actor=ACTOR)
         files.token.write_text(token)
     files.token.chmod(0o600)

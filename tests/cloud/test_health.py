@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect
 
@@ -41,9 +42,9 @@ def test_migrations_upgrade_downgrade_and_upgrade_again(tmp_path) -> None:
     engine.dispose()
 
 
-def test_sqlite_runs_in_wal_mode_with_foreign_keys(app) -> None:
-    if not str(app.state.engine.url).startswith("sqlite"):
-        return
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(app, backend: str) -> None:
+    if backend != "sqlite":
+        pytest.skip("a SQLite setting")
     with app.state.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
