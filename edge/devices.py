@@ -58,45 +58,125 @@ class AppendTarget(Protocol):
 
 
 class OutboxGate:
-    """Wraps the outbox for every driver: notes each device's last data, wakes the uplink, counts writers."""
+    """Wraps the outbox for every driver: notes each device's last data, wakes the uplink, counts writers.
 
-    def __init__(self, outbox: AppendTarget, on_append: Callable[[], object] = lambda: None) -> None:
+    The async sink (Modbus pollers, OPC UA) is a group commit: what the devices deliver while a commit is
+    running, or within ``linger`` seconds of the first waiting delivery, goes into the outbox in one
+    transaction (Outbox.append_many) instead of one per device, and each caller returns only after the
+    commit that holds its items, so durability is as with one append per caller.
+    """
+
+    def __init__(
+        self, outbox: AppendTarget, on_append: Callable[[], object] = lambda: None, *, linger: float = 0.05,
+    ) -> None:
         self.outbox = outbox
         self.last_item_at: dict[str, float] = {}
         self.appended = 0  # items stored through this gate (what the tests reconcile against the cloud)
+        self.commits = 0  # outbox transactions made for the async sink (group commits)
+        self.linger = linger
         self._on_append = on_append
-        self._active = 0
+        self._active = 0  # appends running plus sink deliveries waiting for their commit
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
+        self._waiting: list[tuple[list[Item], asyncio.Future[AppendResult]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def append(self, items: Iterable[Item]) -> AppendResult:
         """Append synchronously (drivers call this from a worker thread)."""
         batch = list(items)
-        with self._lock:
-            self._active += 1
+        self._begin(1)
         stored = 0
         try:
             result = self.outbox.append(batch)
             stored = len(batch)
         finally:
-            with self._lock:
-                self._active -= 1
-                self.appended += stored
-                self._idle.notify_all()
-        now = time.time()
-        for item in batch:
-            self.last_item_at[item.device_key] = now
-        self._on_append()
+            self._end(1, stored)
+        self._stored([batch])
         return result
 
     async def sink(self, items: list[Item]) -> None:
-        """The async sink the Modbus pollers (and OPC UA) deliver to."""
-        await asyncio.to_thread(self.append, items)
+        """The async sink the Modbus pollers (and OPC UA) deliver to: returns once the items are committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[AppendResult] = loop.create_future()
+        self._begin(1)
+        self._waiting.append((list(items), future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush(), name="outbox group commit")
+        await future
 
     def wait_idle(self, timeout: float) -> bool:
-        """Block until no append is running (so the outbox can close after a stop); False on timeout."""
+        """Block until no append is running or waiting (so the outbox can close after a stop); False on timeout."""
         with self._lock:
             return self._idle.wait_for(lambda: self._active == 0, timeout=timeout)
+
+    async def _flush(self) -> None:
+        """Commit what is waiting, in rounds, until nothing is."""
+        while self._waiting:
+            try:
+                if self.linger > 0:
+                    await asyncio.sleep(self.linger)  # let the other devices of this poll tick join the commit
+            except BaseException:
+                self._abandon(self._waiting)
+                raise
+            waiting, self._waiting = self._waiting, []
+            groups = [items for items, _ in waiting]
+            try:
+                outcomes = await asyncio.to_thread(self._append_groups, groups)
+            except Exception as exc:  # the outbox failed as a whole (closed, disk error): every caller hears it
+                outcomes = [exc] * len(groups)
+            except BaseException:  # cancelled (the loop is shutting down); the thread may still finish the commit
+                self._abandon(waiting + self._waiting)
+                raise
+            stored = [items for items, outcome in zip(groups, outcomes, strict=True)
+                      if not isinstance(outcome, Exception)]
+            self._end(len(waiting), sum(len(items) for items in stored))
+            self._stored(stored)
+            for (_, future), outcome in zip(waiting, outcomes, strict=True):
+                if future.done():  # the caller was cancelled meanwhile; its items are stored all the same
+                    continue
+                if isinstance(outcome, Exception):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+    def _abandon(self, waiting: list[tuple[list[Item], asyncio.Future[AppendResult]]]) -> None:
+        for _, future in waiting:
+            future.cancel()
+        self._end(len(waiting), 0)
+        self._waiting = []
+
+    def _append_groups(self, groups: list[list[Item]]) -> list[AppendResult | Exception]:
+        self.commits += 1
+        append_many = getattr(self.outbox, "append_many", None)
+        if append_many is not None:
+            return list(append_many(groups))
+        outcomes: list[AppendResult | Exception] = []
+        for items in groups:  # a plain append target (`device test`'s collector): one by one
+            try:
+                outcomes.append(self.outbox.append(items))
+            except Exception as exc:  # handed to that caller, as its own append would have raised it
+                outcomes.append(exc)
+        return outcomes
+
+    def _begin(self, count: int) -> None:
+        with self._lock:
+            self._active += count
+
+    def _end(self, count: int, stored: int) -> None:
+        with self._lock:
+            self._active -= count
+            self.appended += stored
+            self._idle.notify_all()
+
+    def _stored(self, groups: list[list[Item]]) -> None:
+        if not any(groups):
+            return
+        now = time.time()
+        last = self.last_item_at
+        for items in groups:
+            for item in items:
+                last[item.device_key] = now
+        self._on_append()
 
 
 class HubPool:

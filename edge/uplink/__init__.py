@@ -34,7 +34,7 @@ from protocols.telemetry import Batch, BatchAck
 
 if TYPE_CHECKING:
     from edge.config import CloudSettings, EdgeConfig, TlsSettings
-    from edge.outbox import Outbox
+    from edge.outbox import FrozenBatch, Outbox
 
 __all__ = ["Acked", "Rejected", "Retry", "Uplink", "UplinkStatus", "build_uplink", "public_url", "ssl_context"]
 
@@ -77,7 +77,9 @@ class _Flight:
 
 
 def batch_streams(batch: Batch) -> frozenset[tuple[str, str]]:
-    """The (device, metric) streams of a batch's readings, plus (device, "") for each device with events."""
+    """The (device, metric) streams of a batch's readings, plus (device, "") for each device with events.
+
+    (The outbox computes the same set when it freezes a batch: FrozenBatch.streams.)"""
     streams = {(reading.device_key, reading.metric) for reading in batch.readings}
     streams.update((event.device_key, "") for event in batch.events)
     return frozenset(streams)
@@ -159,8 +161,9 @@ class Uplink:
         """Open the connection(s) the sends use; closed when run() ends."""
         raise NotImplementedError
 
-    async def send(self, batch: Batch) -> Outcome:
-        """Deliver one batch and wait for the cloud's answer (may run for several batches at once)."""
+    async def send(self, batch: FrozenBatch) -> Outcome:
+        """Deliver one batch's stored wire bytes as they are and wait for the cloud's answer (may run for several
+        batches at once)."""
         raise NotImplementedError
 
     def wake(self) -> None:
@@ -214,14 +217,16 @@ class Uplink:
             if any(f.task.done() for f in window.values()):
                 return  # collect it first: a failed batch is given back and must not be leased twice in the window
             batch = await asyncio.to_thread(
-                self.outbox.lease, max_items=self.settings.batch_max_items, max_bytes=self.settings.batch_max_bytes,
+                self.outbox.lease_wire,
+                max_items=self.settings.batch_max_items,
+                max_bytes=self.settings.batch_max_bytes,
             )
             if batch is None:
                 return
             if batch.sequence in window:  # it failed while we leased: the run loop handles it
                 self.outbox.nack(batch.idempotency_key)
                 return
-            streams = batch_streams(batch)
+            streams = batch.streams
             # Only earlier batches in the window can share a stream with it: all older ones are acked.
             before = [f.task for f in window.values() if not streams.isdisjoint(f.streams)]
             task = asyncio.create_task(self._deliver(batch, before))
@@ -248,7 +253,7 @@ class Uplink:
         if self.settings.linger_s and not self._stopping:
             await asyncio.sleep(self.settings.linger_s)  # let a poll cycle finish so batches are fuller
 
-    async def _deliver(self, batch: Batch, before: list[asyncio.Task[Outcome | None]]) -> Outcome | None:
+    async def _deliver(self, batch: FrozenBatch, before: list[asyncio.Task[Outcome | None]]) -> Outcome | None:
         """Send one batch once the earlier batches sharing its streams are acked; None if it was not sent."""
         key = batch.idempotency_key
         try:
@@ -290,10 +295,10 @@ class Uplink:
         self.stats.state = "backoff"
         await self._pause(delay)
 
-    def _acked(self, batch: Batch, ack: BatchAck) -> None:
+    def _acked(self, batch: FrozenBatch, ack: BatchAck) -> None:
         stats = self.stats
         stats.batches_acked += 1
-        stats.items_acked += len(batch.readings) + len(batch.events)
+        stats.items_acked += batch.items
         stats.duplicates += int(ack.duplicate)
         stats.last_ack_at = time.time()
         stats.consecutive_failures = 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,11 +10,11 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 
 from edge.uplink import Acked, Outcome, Rejected, Retry, Uplink, ssl_context
-from protocols.telemetry import Batch, TelemetryError, decode_ack, encode_batch
+from protocols.telemetry import TelemetryError, decode_ack
 
 if TYPE_CHECKING:
     from edge.config import CloudSettings
-    from edge.outbox import Outbox
+    from edge.outbox import FrozenBatch, Outbox
 
 INGEST_PATH: Final = "/api/v1/ingest"
 _TRANSIENT_4XX: Final = frozenset({408, 425, 429})  # timeout, too early, rate limited: these do heal
@@ -61,13 +60,15 @@ class HttpUplink(Uplink):
             finally:
                 self._client = None
 
-    async def send(self, batch: Batch) -> Outcome:
+    async def send(self, batch: FrozenBatch) -> Outcome:
         """POST one gzip-compressed batch and classify the answer (several may run at once on the pooled client)."""
         assert self._client is not None, "send() outside session()"
-        body = await asyncio.to_thread(encode_batch, batch, compress=True)  # gzip of 256 KiB: keep it off the loop
         try:
+            # The bytes the outbox froze with the batch: encoded once, identical on every re-send.
             response = await self._client.post(
-                INGEST_PATH, content=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+                INGEST_PATH,
+                content=batch.wire,
+                headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
             )
         except httpx.HTTPError as exc:  # refused, reset, DNS, TLS, timeouts
             return Retry(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)

@@ -34,12 +34,10 @@ from edge.uplink import Acked, Outcome, Rejected, Retry, Uplink, ssl_context
 from protocols.telemetry import (
     MQTT_STATUS_PROPERTY,
     MQTT_TOKEN_PROPERTY,
-    Batch,
     GatewayStatus,
     TelemetryError,
     batch_topic,
     decode_ack,
-    encode_batch,
     encode_status,
     gateway_prefix,
     status_topic,
@@ -47,7 +45,7 @@ from protocols.telemetry import (
 
 if TYPE_CHECKING:
     from edge.config import CloudSettings
-    from edge.outbox import Outbox
+    from edge.outbox import FrozenBatch, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +182,7 @@ class MqttUplink(Uplink):
         if future is not None and not future.done():
             future.set_result((status, payload))
 
-    async def send(self, batch: Batch) -> Outcome:
+    async def send(self, batch: FrozenBatch) -> Outcome:
         """Publish one batch (QoS 1) and wait for the cloud's reply to it."""
         if not self._ready.is_set():
             try:
@@ -193,7 +191,7 @@ class MqttUplink(Uplink):
             except TimeoutError:
                 return Retry(f"not connected to the broker {self.host}:{self.port}")
         assert self.client is not None and self._loop is not None
-        payload = await asyncio.to_thread(encode_batch, batch, compress=True)
+        payload = batch.wire  # frozen with the batch: the same bytes on every re-send
         correlation = uuid.uuid4().bytes
         future: asyncio.Future[tuple[str | None, bytes]] = self._loop.create_future()
         self._pending[correlation] = future

@@ -10,12 +10,13 @@ import sqlite3
 import threading
 import time
 import tty
+import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from edge.outbox import AppendResult, Outbox
-from protocols.telemetry import Event, Reading
+from protocols.telemetry import Event, Reading, decode_batch
 
 
 async def leak_check() -> AsyncIterator[None]:
@@ -82,13 +83,18 @@ def read_fd(fd: int, timeout: float) -> bytes:
 
 
 def stored_items(path: Path) -> list[Event | Reading]:
-    """Return every item in an outbox file, in append order (read through a separate connection)."""
+    """Return every item in an outbox file (frozen batches first, then waiting chunks in append order)."""
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        rows = conn.execute("SELECT kind, body FROM outbox_item ORDER BY id").fetchall()
-    return [
-        Reading.model_validate_json(body) if kind == "reading" else Event.model_validate_json(body)
-        for kind, body in rows
-    ]
+        frozen = conn.execute("SELECT wire FROM outbox_frozen ORDER BY sequence").fetchall()
+        chunks = conn.execute("SELECT kind, body FROM outbox_chunk ORDER BY id").fetchall()
+    items: list[Event | Reading] = []
+    for (wire,) in frozen:
+        batch = decode_batch(wire)
+        items += [*batch.readings, *batch.events]
+    for kind, body in chunks:
+        for line in zlib.decompress(body).decode("utf-8").split("\n"):
+            items.append(Reading.model_validate_json(line) if kind == "reading" else Event.model_validate_json(line))
+    return items
 
 
 def stored_events(path: Path) -> list[Event]:

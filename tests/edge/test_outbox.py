@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.outbox import BufferFull, Outbox, OutboxError, OutboxLockedError
+from edge.outbox import AppendResult, BufferFull, Outbox, OutboxError, OutboxLockedError
 from protocols.telemetry import (
     Batch,
     Event,
@@ -478,3 +478,150 @@ def test_sigkill_mid_stream_loses_nothing_appended_and_duplicates_nothing(tmp_pa
     assert set(delivered) <= confirmed | maybe_committed
     assert len(confirmed) > 100
     assert resent >= 2, "the after_send crashes must have made the cloud see a key twice"
+
+
+# --- frozen wire bytes, chunked storage, sizing ------------------------------------------------------------
+
+
+def fleet_tick(second: int, devices: range, metrics: int = 50) -> list[list[Reading]]:
+    """One poll tick of a fleet: one group of `metrics` readings per device, float32-like values."""
+    at = EPOCH + timedelta(seconds=second)
+    return [[Reading(device_key=f"an{d:03d}", metric=f"metric_{m:02d}", observed_at=at, unit="mmol/L",
+                     value=round(20.0 + d + m / 7 + second / 13, 4)) for m in range(metrics)] for d in devices]
+
+
+def test_leased_wire_is_exactly_encode_batch_of_the_batch(outbox: Outbox) -> None:
+    text_event = Event(device_key="dev", occurred_at=EPOCH, kind=EventKind.ASTM_RESULT, code="Na",
+                       text="Natrium 140 mmol/L — ok\nline two", payload={"flags": ["H"], "µ": 1.5})
+    outbox.append([reading(1), text_event, reading(2), status(3)])
+    frozen = outbox.lease_wire()
+    assert frozen is not None
+    batch = decode_batch(frozen.wire)
+    assert frozen.wire == encode_batch(batch, compress=True)  # what protocols/telemetry.py would have sent
+    assert (frozen.readings, frozen.events, frozen.items) == (2, 2, 4)
+    assert frozen.streams == {("dev", "counter"), ("dev", "")}
+    assert frozen.idempotency_key == batch.idempotency_key == f"gw-1:{outbox.stream_id}:{frozen.sequence}"
+    assert batch.events == [text_event, status(3)] and [int(r.value) for r in batch.readings] == [1, 2]
+
+
+def test_re_leases_hand_out_the_same_bytes_after_nack_and_restart(db_path: Path) -> None:
+    clock = FakeClock()
+    with Outbox(db_path, gateway_id="gw-1", clock=clock) as box:
+        for group in fleet_tick(0, range(3)):
+            box.append(group)
+        first = box.lease_wire(max_items=70)  # cuts the second device's chunk
+        assert first is not None and first.readings == 70
+        box.nack(first.idempotency_key)
+        again = box.lease_wire(max_items=5)
+        assert again == first
+    clock.now += 600
+    with Outbox(db_path, gateway_id="gw-1", clock=clock) as box:
+        resent = box.lease_wire()
+        assert resent is not None and resent.wire == first.wire and resent.idempotency_key == first.idempotency_key
+        rest = box.lease()
+        assert rest is not None and len(rest.readings) == 80
+        assert [r.device_key for r in rest.readings[:30]] == ["an001"] * 30
+        assert rest.readings[0].metric == "metric_20"
+
+
+def test_default_telemetry_cap_holds_an_hour_of_a_100_x_50_fleet(db_path: Path) -> None:
+    from edge.config import OutboxSettings
+    from edge.outbox import DEFAULT_MAX_TELEMETRY_ROWS
+
+    assert DEFAULT_MAX_TELEMETRY_ROWS >= 100 * 50 * 3600
+    assert OutboxSettings().max_telemetry_rows == DEFAULT_MAX_TELEMETRY_ROWS
+    with Outbox(db_path, gateway_id="gw-1") as box:
+        assert box._max_telemetry_rows == DEFAULT_MAX_TELEMETRY_ROWS
+
+
+def test_stored_readings_are_compact(db_path: Path) -> None:
+    # The sizing behind the default cap (docs/benchmarks-edge.md): well under 1 GB for an hour of the fleet.
+    ticks, devices = 20, range(20)
+    with Outbox(db_path, gateway_id="gw-1") as box:
+        for second in range(ticks):
+            box.append_many(fleet_tick(second, devices))
+        stats = box.stats()
+    total = ticks * len(devices) * 50
+    assert stats.telemetry_rows == total
+    per_reading = stats.file_bytes / total
+    assert per_reading < 40, f"{per_reading:.1f} bytes per reading"
+    assert per_reading * 20_000_000 < 1e9
+
+
+def test_filling_past_the_cap_drops_the_oldest_readings_and_counts_them(db_path: Path) -> None:
+    # Agent-shaped appends (one group of 50 per device per tick); the cap cuts through a device's chunk.
+    cap = 1010
+    with Outbox(db_path, gateway_id="gw-1", max_telemetry_rows=cap) as box:
+        results = []
+        for second in range(6):
+            results += box.append_many(fleet_tick(second, range(5)))  # 250 readings per tick
+            box.append([clinical(second)])
+        assert sum(r.telemetry_dropped for r in results if isinstance(r, AppendResult)) == 1500 - cap
+        stats = box.stats()
+        assert (stats.telemetry_rows, stats.clinical_rows, stats.telemetry_dropped_total) == (cap, 6, 490)
+    with Outbox(db_path, gateway_id="gw-1", max_telemetry_rows=cap) as box:
+        delivered: list[Reading] = []
+        events: list[Event] = []
+        while (batch := box.lease(max_items=300)) is not None:
+            assert batch.telemetry_dropped_total == 490  # every batch reports the gap to the cloud
+            delivered += batch.readings
+            events += batch.events
+            box.ack(batch.idempotency_key)
+    expected = [r for tick in range(6) for group in fleet_tick(tick, range(5)) for r in group][-cap:]
+    assert delivered == expected  # exactly the newest `cap` readings, in order
+    assert [e.code for e in events] == [str(n) for n in range(6)]  # clinical: none dropped
+
+
+def test_append_many_is_one_commit_with_an_outcome_per_group(db_path: Path) -> None:
+    with Outbox(db_path, gateway_id="gw-1", max_clinical_rows=2) as box:
+        outcomes = box.append_many([[reading(1)], [clinical(2), clinical(3)], [clinical(4)], [reading(5)]])
+        assert isinstance(outcomes[0], AppendResult) and outcomes[0].appended == 1
+        assert isinstance(outcomes[1], AppendResult) and outcomes[1].clinical_free == 0
+        assert isinstance(outcomes[2], BufferFull)  # that group alone is refused, nothing of it written
+        assert isinstance(outcomes[3], AppendResult)
+        batch = box.lease()
+        assert batch is not None and numbers(batch) == [1, 5, 2, 3]
+        assert box.stats().clinical_rejected_total == 1
+
+
+V1_SCHEMA = """
+CREATE TABLE outbox_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE outbox_counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE outbox_batch (sequence INTEGER PRIMARY KEY, gateway_id TEXT NOT NULL, created_at TEXT NOT NULL,
+    telemetry_dropped_total INTEGER NOT NULL);
+CREATE TABLE outbox_item (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, retention TEXT NOT NULL,
+    body TEXT NOT NULL, size INTEGER NOT NULL, appended_at REAL NOT NULL,
+    batch_sequence INTEGER REFERENCES outbox_batch (sequence));
+"""
+
+
+def test_a_schema_1_outbox_is_migrated_keeping_frozen_batches_byte_identical(db_path: Path) -> None:
+    created = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    frozen_items: list[Reading | Event] = [reading(1), clinical(2), reading(3)]
+    waiting: list[Reading | Event] = [reading(4), clinical(5), status(6), reading(7)]
+    with sqlite3.connect(db_path) as conn:
+        conn.executescript(V1_SCHEMA)
+        conn.executemany("INSERT INTO outbox_meta VALUES (?, ?)",
+                         [("schema_version", "1"), ("stream_id", "oldstream"), ("next_sequence", "8")])
+        conn.execute("INSERT INTO outbox_counter VALUES ('telemetry_dropped_total', 3)")
+        conn.execute("INSERT INTO outbox_batch VALUES (7, 'gw-1', ?, 3)", (created.isoformat(),))
+        for item, sequence in [(i, 7) for i in frozen_items] + [(i, None) for i in waiting]:
+            body = item.model_dump_json()
+            conn.execute("INSERT INTO outbox_item (kind, retention, body, size, appended_at, batch_sequence) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                         ("reading" if isinstance(item, Reading) else "event", item.retention.value, body,
+                          len(body), 1_700_000_000.0, sequence))
+    expected = Batch(gateway_id="gw-1", stream_id="oldstream", sequence=7, created_at=created,
+                     readings=[reading(1), reading(3)], events=[clinical(2)], telemetry_dropped_total=3)
+    with Outbox(db_path, gateway_id="gw-1") as box:
+        assert box.stream_id == "oldstream"
+        stats = box.stats()
+        assert (stats.clinical_rows, stats.telemetry_rows, stats.pending_batches) == (2, 5, 1)
+        first = box.lease_wire()
+        assert first is not None and first.idempotency_key == "gw-1:oldstream:7"
+        assert first.wire == encode_batch(expected, compress=True)  # what schema 1 sent for it
+        rest = box.lease()
+        assert rest is not None and rest.sequence == 8 and numbers(rest) == [4, 7, 5, 6]
+    with sqlite3.connect(db_path) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "outbox_item" not in tables and "outbox_batch" not in tables
