@@ -2,6 +2,11 @@
 
 ``yield_checks(factory)`` yields one callable per check; each raises ``AssertionError`` on failure.
 ``factory`` builds a fresh detector with fixed hyper-parameters (and seed, where one exists).
+
+``MAINTENANCE_CHECKS`` are what the production detector must do on top for predictive maintenance
+(every stream of an analyzer is fed to it): flag a slow drift out of the normal band within a stated
+delay and keep flagging it while it goes on, re-learn a drift or step that settled, and never alert on
+on/off points or counters.  The simple baselines are not expected to pass them.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from models.anomaly.base import Detector
 
-__all__ = ["check_detector", "yield_checks"]
+__all__ = ["CHECKS", "MAINTENANCE_CHECKS", "check_detector", "yield_checks"]
 
 Factory = Callable[[], Detector]
 Series = list[tuple[float, float | None]]
@@ -181,6 +186,97 @@ CHECKS: tuple[Callable[[Factory], None], ...] = (
     check_detects_spike,
     check_constant_memory,
     check_clone,
+)
+
+
+# --- predictive maintenance (production detector) --------------------------------------------------
+
+INCUBATOR_LEARN = 3600  # one hour of 37.0 +/- 0.05 degC at 1 s polling before anything happens
+# slow drift in degC/min -> the longest delay (s from the start of the ramp) allowed before the first alert
+DRIFT_DELAYS = {0.5: 120, 0.1: 240}
+DRIFT_MAX_GAP = 900  # while the drift goes on, alerts keep coming: never 15 min without one
+
+
+def _incubator_alerts(det: Detector, shape: Callable[[int], float], n: int, seed: int) -> list[int]:
+    """Feed the learning hour, then ``37 + shape(j) + noise`` for j < n; return the j that alerted."""
+    rng = random.Random(seed)
+    t0 = 1_700_000_000.0
+    for i in range(INCUBATOR_LEARN):
+        det.learn_one(37.0 + rng.gauss(0.0, 0.05), t0 + i)
+    out = []
+    for j in range(n):
+        x = 37.0 + shape(j) + rng.gauss(0.0, 0.05)
+        if det.alert(det.score_learn_one(x, t0 + INCUBATOR_LEARN + j)):
+            out.append(j)
+    return out
+
+
+def check_slow_drift_flagged(factory: Factory) -> None:
+    """An incubator drifting 0.5 or 0.1 degC/min alerts within DRIFT_DELAYS and keeps alerting."""
+    for rate, delay in DRIFT_DELAYS.items():
+        for seed in range(3):
+            def ramp(j: int, r: float = rate) -> float:
+                return r * j / 60.0
+
+            alerts = _incubator_alerts(factory(), ramp, 1800, seed)
+            assert alerts and alerts[0] <= delay, f"{rate} degC/min: first alert at {alerts[:1]} s > {delay} s"
+            marks = [*alerts, 1800]
+            gap = max(b - a for a, b in zip(marks, marks[1:], strict=False))
+            assert gap <= DRIFT_MAX_GAP, f"{rate} degC/min: {gap} s without an alert while drifting"
+
+
+def check_settled_drift_and_step_relearned(factory: Factory) -> None:
+    """A drift that stops (or a step), then stable at the new level, alerts no more once settled."""
+    shapes: dict[str, Callable[[int], float]] = {
+        "ramp then stable": lambda j: min(j, 120) * 0.5 / 60.0,  # 0.5 degC/min for 2 min, then +1 degC
+        "step": lambda _j: 1.0,  # calibration moved the level by 20 noise sigmas
+    }
+    for name, shape in shapes.items():
+        for seed in range(3):
+            alerts = _incubator_alerts(factory(), shape, 3600, seed)
+            assert alerts and alerts[0] <= 150, f"{name}: no alert at first ({alerts[:1]})"
+            late = [j for j in alerts if j >= 450]
+            assert not late, f"{name}: still alerting {late[:3]} s after the level settled"
+
+
+def _on_off_and_counters(n: int, seed: int) -> dict[str, list[float]]:
+    rng = random.Random(seed)
+    door: list[float] = []
+    while len(door) < n:
+        door += [0.0] * rng.randint(20, 400) + [1.0] * rng.randint(1, 30)
+    pump: list[float] = []
+    while len(pump) < n:
+        pump += [0.0] * rng.randint(50, 70) + [1.0] * rng.randint(25, 35)
+    tests: list[float] = []
+    count = 480_000
+    for i in range(n):
+        count = 0 if i % 4000 == 3999 else count + (rng.randint(1, 5) if rng.random() < 0.05 else 0)
+        tests.append(float(count))
+    return {
+        "door (0/1, random)": door[:n],
+        "pump (0/1, cycling)": pump[:n],
+        "alarm bit (0/1, Bernoulli 5 %)": [float(rng.random() < 0.05) for _ in range(n)],
+        "test count (bursty, daily reset)": tests,
+        "lamp hours (0.1 h steps)": [round(1234.5 + i / 3600.0, 1) for i in range(n)],
+        "uptime (s)": [86_400.0 + i for i in range(n)],
+        "reagent level (consumed, refilled)": [100.0 - (i * 0.02) % 95.0 for i in range(n)],
+    }
+
+
+def check_on_off_and_counters_never_alert(factory: Factory) -> None:
+    """On/off points and counters (or one-way levels with rare resets) never reach the threshold."""
+    for name, stream in _on_off_and_counters(12_000, 5).items():
+        det = factory()
+        scores = [det.score_learn_one(x, 1_700_000_000.0 + i) for i, x in enumerate(stream)]
+        _assert_scores(scores, name)
+        worst = max(scores)
+        assert worst < det.threshold, f"{name}: score {worst:.3f} reached the threshold"
+
+
+MAINTENANCE_CHECKS: tuple[Callable[[Factory], None], ...] = (
+    check_slow_drift_flagged,
+    check_settled_drift_and_step_relearned,
+    check_on_off_and_counters_never_alert,
 )
 
 

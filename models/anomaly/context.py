@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+from typing import Any
 
 from models.anomaly.base import SCORE_DECADES, Detector, tail_to_score
 
@@ -23,6 +25,18 @@ def _gauss_quantile(level: float) -> float:
         else:
             hi = mid
     return 0.5 * (lo + hi)
+
+
+# two-sided Gaussian quantile of tail 1e-5 (score 0.5): |D| = drift_z maps here
+_Z5 = 4.417173413469
+
+# what the drift cue computes for one reading (see ContextLikelihood._drift)
+# the baseline's learning rate, relative, while the short level is between drift_freeze and drift_start
+_FREEZE_RATE = 0.1
+
+# an excursion: sign, record |D|, readings since it, age, drift-prone stream, proportional record, its age, paced
+_Excursion = tuple[int, float, int, int, bool, float, int, bool]
+_Drift = tuple[float, float, float, _Excursion | None]
 
 
 def _fit_tail(x: float, q_lo: float, q_hi: float, lev_lo: float, lev_hi: float) -> float:
@@ -60,14 +74,49 @@ class ContextLikelihood(Detector):
        ``spike_ref / max`` (max from earlier days only), so a daily cron-job spike stops alerting
        while a bigger one still does (``spike_mem`` 0 disables it).
 
+    4. *Slow drift* (``drift_z`` 0 disables it).  A short level ``S`` (exponential average over
+       ``drift_short`` readings) is compared with a long baseline of the stream's normal band: mean
+       ``B`` and deviation ``sd`` over ``drift_long`` readings, each update clipped to ``drift_clip``
+       deviations, not learnt during an excursion and learnt ten times slower while ``S`` is more than
+       ``drift_freeze`` deviations away (so a drift cannot drag the band along).  ``D = (S - B) / sd``.
+       An *excursion* starts when |D| reaches ``drift_start`` and ends when it falls back below.  It
+       *keeps moving away* while |D| sets new records; it has *settled* once no record (``drift_step``
+       above the last) came for ``drift_hold`` readings: then the baseline is re-learnt at the new
+       level (a step after calibration or maintenance, then stable) and the excursion ends.  A drift
+       scores the two-sided Gaussian tail of |D| scaled so that |D| = ``drift_z`` gives 0.5 (p = 1e-5)
+       while |D| keeps growing *in proportion*: a record also ``drift_rel`` x |D| above the last such
+       one, set at least ``drift_min`` readings into the excursion and at most ``drift_fresh`` readings
+       ago, and at a ramp's pace (it took at most ``drift_pace`` x the excursion's age since the last
+       such one).  A step only converges (the short level closes the gap exponentially, so proportional
+       records stop after ~``drift_short`` x ln(1 / drift_rel) readings, before ``drift_min``, and slow
+       down); a ramp keeps setting them.  Streams whose readings leave ``drift_out`` deviations of the
+       band more than a fraction ``drift_rare`` of the time (bursty streams, judged when the excursion
+       starts) make excursions that are bursts, not drifts: the cue stays silent there.  A ramp of
+       ``r`` deviations per reading is flagged after about
+       ``max(drift_z / r, drift_start / r + drift_min) + drift_short`` readings; ramps slower than
+       ``drift_step / drift_hold`` per reading are re-learnt. The drift score joins the others by the
+       max.
+    5. *Stream kinds* (``kinds`` False disables it).  An on/off point (values so far only 0 and 1:
+       door open, pump on) and a counter or one-way level (values so far only increase, or only
+       decrease, with at most one reset per ``counter_ratio`` moves: test count, lamp hours, uptime,
+       a reagent level refilled now and then) score 0: their changes are their nature, not
+       anomalies (a counter's rate, if it matters, is a metric of its own).  The kind is decided on
+       the readings so far, the current one included, never later ones: a third value or frequent
+       moves both ways make the stream plain, and the detector, which learnt every reading all
+       along, scores it from then on.  (A two-valued stream other than 0/1, e.g. spikes of one
+       height, stays plain: its pattern is scored.  A constant stream whose first change goes one way
+       is taken for a counter too, until it moves both ways.)
+
     After a score reaches ``threshold`` the detector rests for ``rest`` readings (scores are scaled
     below the threshold) so one incident raises one alert.  Alerts also raise the bar: scores are
     lowered by ``ar_gain * log10(1 + a) / 10`` where ``a`` counts past alerts, decayed by ``ar_decay``
     per reading, so a stream that alerts often needs stronger evidence.  A lasting level shift is
     re-learned: when |z| stays above ``zraw`` for ``relearn`` readings, the running mean and variance
     restart from fast ones and the profile moves by the same shift.  A gap longer than ``gap``
-    typical intervals restarts the context.  Memory is constant: ``levels ** order`` counters,
-    ``slots`` profile bins, 3 x ``slots`` routine-spike bins and a ring of ``short`` floats.
+    typical intervals restarts the context.
+
+    Memory is constant: ``levels ** order`` counters, ``slots`` profile bins, 3 x ``slots``
+    routine-spike bins, a ring of ``short`` floats and a few floats for the drift and kind cues.
 
     >>> det = ContextLikelihood()
     >>> for i in range(2000):
@@ -105,6 +154,23 @@ class ContextLikelihood(Detector):
         spike_ref: float = 3.0,
         spike_nb: int = 1,
         spike_days: int = 3,
+        drift_z: float = 6.0,
+        drift_short: int = 20,
+        drift_long: int = 2000,
+        drift_warm: int = 300,
+        drift_start: float = 2.0,
+        drift_step: float = 0.5,
+        drift_hold: int = 300,
+        drift_fresh: int = 30,
+        drift_clip: float = 3.0,
+        drift_min: int = 60,
+        drift_rel: float = 0.1,
+        drift_freeze: float = 1.0,
+        drift_pace: float = 0.3,
+        drift_out: float = 4.0,
+        drift_rare: float = 0.01,
+        kinds: bool = True,
+        counter_ratio: int = 100,
     ) -> None:
         self.levels = levels
         self.order = order
@@ -167,11 +233,75 @@ class ContextLikelihood(Detector):
         self._fv = 0.0
         self._away = 0
         self._quiet = 0
+        self.drift_z = drift_z
+        self.drift_short = drift_short
+        self.drift_long = drift_long
+        self.drift_warm = drift_warm
+        self.drift_start = drift_start
+        self.drift_step = drift_step
+        self.drift_hold = drift_hold
+        self.drift_fresh = drift_fresh
+        self.drift_clip = drift_clip
+        self.drift_min = drift_min
+        self.drift_rel = drift_rel
+        self.drift_freeze = drift_freeze
+        self.drift_pace = drift_pace
+        self.drift_out = drift_out
+        self.drift_rare = drift_rare
+        # drift: short level, baseline mean and variance, fraction of readings far out, the excursion
+        self._ds = 0.0
+        self._db = 0.0
+        self._dv = 0.0
+        self._dout = 0.0
+        self._dx: _Excursion | None = None
+        self.kinds = kinds
+        self.counter_ratio = counter_ratio
+        # kinds: distinct values seen (capped at 3), the first two, the last value, increases, decreases
+        self._nv = 0
+        self._v0 = 0.0
+        self._v1 = 0.0
+        self._prev = 0.0
+        self._inc = 0
+        self._dec = 0
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a pickled detector; attributes missing from an older checkpoint get fresh defaults."""
+        params = inspect.signature(type(self)).parameters
+        merged = dict(vars(type(self)(**{k: v for k, v in state.items() if k in params})))
+        merged.update(state)
+        self.__dict__.update(merged)
 
     def _step(self, x: float, t: float | None, learn: bool) -> float:
         if x - x != 0.0:
             return 0.0
         n = self._n
+        # stream kind (state point or counter), including the current reading
+        nv = self._nv
+        v1 = self._v1
+        if nv == 0:
+            nv = 1
+            v0 = x
+        else:
+            v0 = self._v0
+            if nv == 1:
+                if x != v0:
+                    nv, v1 = 2, x
+            elif nv == 2 and x != v0 and x != v1:
+                nv = 3
+        inc = self._inc
+        dec = self._dec
+        if n:
+            if x > self._prev:
+                inc += 1
+            elif x < self._prev:
+                dec += 1
+        # 0: plain, 1: on/off point (values so far only 0 and 1), 2: counter or level that only moves one way
+        kind = 0
+        if self.kinds:
+            if nv <= 2 and (v0 == 0.0 or v0 == 1.0) and (nv == 1 or v1 == 0.0 or v1 == 1.0):
+                kind = 1
+            elif (inc and dec * self.counter_ratio <= inc) or (dec and inc * self.counter_ratio <= dec):
+                kind = 2
         lo = self._lo
         hi = self._hi
         raw = 0.0
@@ -259,6 +389,12 @@ class ContextLikelihood(Detector):
                 sx = tail_to_score(px)
                 if sx > score:
                     score = sx
+        # slow drift: the short level against the long baseline of the normal band
+        drift = self._drift(x, n) if self.drift_z > 0.0 else None
+        if drift is not None and drift[0] > score:
+            score = drift[0]
+        if kind:
+            score = 0.0
         if self._ar > 0.0:
             score -= self.ar_gain * math.log10(1.0 + self._ar) / SCORE_DECADES
             if score < 0.0:
@@ -285,6 +421,9 @@ class ContextLikelihood(Detector):
         self._mean = mean + w * d
         self._var = (1.0 - w) * (var + w * d * d)
         self._learn_level(x, n, zx0)
+        if drift is not None:
+            self._learn_drift(x, n, drift)
+        self._nv, self._v0, self._v1, self._prev, self._inc, self._dec = nv, v0, v1, x, inc, dec
         if slot != -1:
             if slot < -1:
                 slot = -2 - slot
@@ -311,6 +450,68 @@ class ContextLikelihood(Detector):
                 self._ar += 1.0
         self._ar *= self.ar_decay
         return score
+
+    def _drift(self, x: float, n: int) -> _Drift:
+        """Return (drift score, short level, baseline deviation, next excursion or None) after ``x`` (pure)."""
+        ds = self._ds
+        s = x if n == 0 else ds + (x - ds) / (n + 1 if n < self.drift_short else self.drift_short)
+        sd = math.sqrt(self._dv)
+        if n < self.drift_warm or not 0.0 < sd < math.inf:
+            return 0.0, s, sd, None  # no spread learnt (yet): nothing to measure a drift in
+        d = (s - self._db) / sd
+        exc = self._dx
+        if exc is None or d * exc[0] < self.drift_start:
+            if not abs(d) >= self.drift_start:
+                return 0.0, s, sd, None  # inside the normal band (or not a number)
+            # a new excursion; a bursty stream (readings often far out of the band) makes excursions
+            # that are bursts, not drifts: decided now, before this excursion's readings count
+            return 0.0, s, sd, (1 if d > 0.0 else -1, abs(d), 0, 0, self._dout < self.drift_rare, abs(d), 0, False)
+        sign, rec, since, age, ok, rel, rel_age, paced = exc
+        age += 1
+        a = d * sign
+        if a >= rec + self.drift_step:
+            rec, since = a, 0  # a new record: still moving away
+            if a >= rel * (1.0 + self.drift_rel):
+                # ... by a fraction of the distance too, and soon after the last such record: a ramp
+                # keeps that pace (each 10 % takes ~10 % of its age), a step settling slows down
+                paced = age - rel_age <= self.drift_pace * age
+                rel, rel_age = a, age
+        else:
+            since += 1
+        score = 0.0
+        if ok and paced and age - rel_age < self.drift_fresh and rel_age >= self.drift_min:
+            score = tail_to_score(math.erfc(a * _Z5 / self.drift_z * _SQRT1_2))
+        return score, s, sd, (sign, rec, since, age, ok, rel, rel_age, paced)
+
+    def _learn_drift(self, x: float, n: int, drift: _Drift) -> None:
+        """Commit the drift state: the short level, the excursion, the baseline (in-band readings only)."""
+        _, s, sd, exc = drift
+        self._ds = s
+        d = x - self._db
+        warm = n >= self.drift_warm and 0.0 < sd < math.inf
+        if warm:
+            k = n - self.drift_warm + 1
+            out = 1.0 if abs(d) > self.drift_out * sd else 0.0
+            self._dout += (out - self._dout) / (k if k < self.drift_long else self.drift_long)
+        if exc is not None:
+            if exc[2] < self.drift_hold:
+                self._dx = exc
+                return  # the baseline is frozen during an excursion
+            # step then stable: the level settled (calibration, maintenance): re-learn the baseline there
+            self._db = s
+            d = x - s
+        self._dx = None
+        w = 1.0 / (n + 1 if n < self.drift_long else self.drift_long)
+        if warm:
+            if abs(s - self._db) >= self.drift_freeze * sd:
+                w *= _FREEZE_RATE  # ten times slower while the short level is on its way out of the band
+            lim = self.drift_clip * sd
+            if d > lim:
+                d = lim
+            elif d < -lim:
+                d = -lim
+        self._db += w * d
+        self._dv = (1.0 - w) * (self._dv + w * d * d)
 
     def _routine_scale(self, slot: int, t: float) -> float:
         """Return the factor for |z| at ``slot``: < 1 when earlier days spiked at this time of day."""
