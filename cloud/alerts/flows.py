@@ -32,7 +32,7 @@ class AlertFlows:
         """Push the change live; tell the engineer of the alert's ticket, with the link to the metric's chart."""
         data = event.data
         self.hub.publish({"type": "alert", "event": event.name, "at": utcnow().isoformat(), **data})
-        texts = ALERT_TEXTS.get(event.name)
+        texts = ALERT_TEXTS.get(f"{event.name}:{data.get('resolution')}") or ALERT_TEXTS.get(event.name)
         if not texts or not data.get("ticket_id"):
             return
         with self.sessions() as session:

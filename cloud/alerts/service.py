@@ -2,7 +2,8 @@
 
 Keyword-only, no HTTP; callers commit. Tickets are created and moved through the tickets package's own
 parts (numbering, priority and SLA rules, agent pick, audit row, `ticket.*` events, `apply_action`), so the
-ticket flows notify people exactly as for any other ticket.
+ticket flows notify people exactly as for any other ticket. Each predictive ticket gets a pre-check
+(cloud/tickets/precheck.py) whose checklist follows the device's category and the alerting metric.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cloud.registry.models import Device
 from cloud.telemetry.models import Gateway, GatewayState
 from cloud.tenancy import Scope
 from cloud.tickets import policy as ticket_policy
+from cloud.tickets import precheck
 from cloud.tickets.models import Source, Ticket
 from cloud.tickets.schemas import ActionIn
 from cloud.tickets.service import Viewer, apply_action, pick_agent, suggest_engineers
@@ -286,6 +288,7 @@ def _predictive_ticket(session: Session, *, alert: Alert, device: Device, settin
     if ticket is not None:
         apply_action(session, ticket=ticket, data=ActionIn(action=Action.note, text=text), viewer=Viewer(user=None),
                      settings=settings)
+        precheck.open_for_alert(session, ticket=ticket, alert=alert, device=device, actor=SYSTEM)
         return ticket, False
     now = utcnow()
     urgency = SEVERITY_URGENCY[alert.severity]
@@ -308,6 +311,7 @@ def _predictive_ticket(session: Session, *, alert: Alert, device: Device, settin
     emit(session, "ticket.submitted", ticket_id=ticket.id, number=ticket.number, hospital_id=device.hospital_id,
          status=ticket.status.value, agent_id=ticket.agent_id, engineer_id=None, priority=priority, seq=row.id,
          text=text[:200])
+    precheck.open_for_alert(session, ticket=ticket, alert=alert, device=device, actor=SYSTEM)
     engineers = suggest_engineers(session, ticket=ticket)
     if engineers:  # the best match gets it; with nobody to send, the desk dispatches by hand
         apply_action(session, ticket=ticket, data=ActionIn(action=Action.dispatch, engineer_id=engineers[0]["id"]),

@@ -48,6 +48,9 @@ TICKET_TEXTS: dict[str, dict[str, Text]] = {
     },
     "ticket.reoffer": {"agent": Text("工单转给您", "工单 {number}（{device}）无人响应，已转给您处理。")},
     "ticket.overdue": {"supervisor": Text("工单超时升级", "工单 {number}（优先级 P{priority}）已超过 SLA：{text}")},
+    # A predictive ticket's pre-check ended as a false alarm (cloud/tickets/precheck.py).
+    "ticket.false_alarm": {"agent": Text("预测性告警误报", "工单 {number}（{device}）经预检判定为误报，"
+                                                          "告警灵敏度已下调，工单已解决：{text}")},
 }
 
 
@@ -57,6 +60,9 @@ ALERT_TEXTS: dict[str, dict[str, Text]] = {
                                                     "已记入工单 {number}，请查看曲线并预检。")},
     "alert.escalated": {"engineer": Text("告警升级", "{device} 的 {metric} 异常加重（{severity}），工单 {number}。")},
     "alert.resolved": {"engineer": Text("告警已恢复", "{device} 的 {metric} 已恢复正常（工单 {number}）。")},
+    # Keyed "event:resolution" where a resolution needs its own words.
+    "alert.resolved:false_alarm": {"engineer": Text("告警已标记为误报", "{device} 的 {metric} 告警已标记为误报"
+                                                                      "（工单 {number}），该指标的告警阈值已上调。")},
 }
 
 

@@ -1,10 +1,10 @@
-"""Ticket REST API under /api/v1: uploads, submission, listing, detail, actions, engineer suggestions."""
+"""Ticket REST API under /api/v1: uploads, submission, listing, detail, actions, engineer suggestions, pre-check."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
@@ -15,12 +15,16 @@ from cloud.deps import CurrentUser, OptionalUser, PaginationDep, ScopeDep, Setti
 from cloud.errors import Forbidden, NotFound
 from cloud.schemas import Page
 from cloud.tenancy import Scope
-from cloud.tickets import service
+from cloud.tickets import precheck, service
 from cloud.tickets.models import AttachmentKind, Ticket, TicketAttachment
 from cloud.tickets.schemas import (
     ActionIn,
     AttachmentOut,
     EngineerSuggestion,
+    PrecheckFinishIn,
+    PrecheckFinishOut,
+    PrecheckItemIn,
+    PrecheckOut,
     SubmitOut,
     TicketOut,
     TicketSubmit,
@@ -196,3 +200,44 @@ def attachment_file(
         raise NotFound("the file is missing")
     return FileResponse(path, media_type=attachment.content_type)
 
+
+
+@router.get("/tickets/{ticket_id}/precheck", response_model=PrecheckOut)
+def get_precheck(ticket_id: int, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> PrecheckOut:
+    """A predictive ticket's pre-check: the checklist with its answers, and the alerts with their charts."""
+    viewer = Viewer(user=user)
+    ticket, task = precheck.get(session, ticket_id=ticket_id, viewer=viewer, settings=settings)
+    return PrecheckOut(**precheck.view(session, ticket=ticket, task=task, viewer=viewer, settings=settings))
+
+
+@router.patch("/tickets/{ticket_id}/precheck/items/{item_id}", response_model=PrecheckOut)
+def answer_precheck_item(
+    ticket_id: int, item_id: int, body: PrecheckItemIn, session: SessionDep, settings: SettingsDep,
+    user: CurrentUser,
+) -> PrecheckOut:
+    """Answer one check (done / not applicable / null), with an optional note; the assigned engineer and the desk."""
+    viewer = Viewer(user=user)
+    ticket, task = precheck.get(session, ticket_id=ticket_id, viewer=viewer, settings=settings)
+    note = body.note if "note" in body.model_fields_set else precheck.UNSET
+    precheck.answer_item(session, ticket=ticket, task=task, item_id=item_id, answer=body.answer, note=note,
+                         viewer=viewer, settings=settings)
+    session.commit()
+    return PrecheckOut(**precheck.view(session, ticket=ticket, task=task, viewer=viewer, settings=settings))
+
+
+@router.post("/tickets/{ticket_id}/precheck/finish", response_model=PrecheckFinishOut)
+def finish_precheck(
+    ticket_id: int, body: PrecheckFinishIn, request: Request, session: SessionDep, settings: SettingsDep,
+    user: CurrentUser,
+) -> PrecheckFinishOut:
+    """End the pre-check: fault confirmed (the repair goes on), false alarm or fixed (the ticket resolves)."""
+    viewer = Viewer(user=user)
+    ticket, task = precheck.get(session, ticket_id=ticket_id, viewer=viewer, settings=settings)
+    scorer = getattr(request.app.state, "scorer", None)
+    default = scorer.default_threshold if scorer is not None else 0.5
+    precheck.finish(session, ticket=ticket, task=task, outcome=body.outcome, note=body.note, viewer=viewer,
+                    settings=settings, default_threshold=default, version=body.version)
+    session.commit()
+    return PrecheckFinishOut(
+        precheck=PrecheckOut(**precheck.view(session, ticket=ticket, task=task, viewer=viewer, settings=settings)),
+        ticket=ticket_out(session, ticket, viewer, settings))

@@ -1,11 +1,14 @@
-"""Ticket tables: ticket and ticket_attachment. The timeline lives in audit_log (entity 'ticket')."""
+"""Ticket tables: ticket, ticket_attachment, and a predictive ticket's pre-check (precheck_task, precheck_item).
+
+The timeline lives in audit_log (entity 'ticket').
+"""
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Integer, String, Text
+from sqlalchemy import Enum, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cloud.db import Base, UTCDateTime, utcnow
@@ -111,3 +114,69 @@ class TicketAttachment(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     ticket: Mapped[Ticket | None] = relationship(back_populates="attachments")
+
+
+class PrecheckAnswer(enum.StrEnum):
+    """How a checklist item was answered."""
+
+    done = "done"
+    not_applicable = "not_applicable"
+
+
+class PrecheckOutcome(enum.StrEnum):
+    """How a pre-check ended."""
+
+    fault_confirmed = "fault_confirmed"  # the repair goes on through the normal states
+    false_alarm = "false_alarm"  # the alerts were wrong: policy feedback, the ticket resolves
+    fixed = "fixed"  # fixed during the pre-check: the ticket resolves
+
+
+class PrecheckTask(Base):
+    """A predictive ticket's pre-check: a checklist chosen by the device's category and the alerting metric.
+
+    Its alerts are the ticket's (alert.ticket_id); `metric` is the first one's, the one the checklist was chosen by.
+    """
+
+    __tablename__ = "precheck_task"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), unique=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey("hospital.id", ondelete="RESTRICT"), index=True)
+    category: Mapped[str | None] = mapped_column(String(50))
+    metric: Mapped[str] = mapped_column(String(128))
+    checklist: Mapped[str] = mapped_column(String(64))  # e.g. "temperature:chemistry" (cloud/tickets/checklists)
+    outcome: Mapped[PrecheckOutcome | None] = mapped_column(
+        Enum(PrecheckOutcome, name="precheck_outcome", native_enum=False, length=20))  # NULL: still open
+    outcome_note: Mapped[str | None] = mapped_column(Text)
+    finished_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Every answer bumps it, so finishing on a checklist someone changed meanwhile is a clear 409.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    items: Mapped[list[PrecheckItem]] = relationship(
+        back_populates="task", order_by="PrecheckItem.position", cascade="all, delete-orphan")
+
+
+class PrecheckItem(Base):
+    """One check of a pre-check, with who answered it when."""
+
+    __tablename__ = "precheck_item"
+    __table_args__ = (UniqueConstraint("task_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("precheck_task.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(String(400))  # the English key; pages translate it
+    metric: Mapped[str] = mapped_column(String(128))  # the alert's metric that brought the check in
+    answer: Mapped[PrecheckAnswer | None] = mapped_column(
+        Enum(PrecheckAnswer, name="precheck_answer", native_enum=False, length=20))
+    note: Mapped[str | None] = mapped_column(Text)
+    answered_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    task: Mapped[PrecheckTask] = relationship(back_populates="items")

@@ -32,6 +32,8 @@ from cloud.tickets.state import OPEN, Action, Party, Status, TransitionError, al
 # Staff actions that count as the first response to the reporter (an internal note does not).
 RESPONSES = frozenset({Action.answer, Action.escalate, Action.dispatch, Action.add_info})
 ROLE_PARTY = {Role.agent: Party.agent, Role.service_center: Party.service_center, Role.admin: Party.admin}
+# Set by cloud/tickets/precheck.finish around its apply_action: the precheck action is taken there and nowhere else.
+PRECHECK_FINISHING = "medfix.precheck_finishing"
 
 
 @dataclass(frozen=True)
@@ -327,6 +329,10 @@ def _apply_effects(session: Session, ticket: Ticket, data: ActionIn, now: dateti
         ticket.findings = _require(data.findings, "findings", "the findings")
         ticket.parts_used = (data.parts_used or "").strip() or None
         details["parts_used"] = ticket.parts_used
+    elif action == Action.precheck:
+        if session.info.get(PRECHECK_FINISHING) != ticket.id:
+            raise Conflict("finish the pre-check to resolve this way (POST /api/v1/tickets/{id}/precheck/finish)")
+        ticket.findings = _require(data.findings, "findings", "the findings")
     elif action in (Action.cancel, Action.reopen):
         reason = _require(data.reason, "reason", "a reason")
         if action == Action.cancel:
@@ -369,7 +375,7 @@ def timeline(session: Session, *, ticket: Ticket, internal: bool) -> list[dict[s
 
 def allowed_for(viewer: Viewer, ticket: Ticket, settings: Settings) -> list[Action]:
     """What this viewer may do to the ticket now."""
-    hidden = {Action.auto_close} | ({Action.rate} if ticket.rated_at is not None else set())
+    hidden = {Action.auto_close, Action.precheck} | ({Action.rate} if ticket.rated_at is not None else set())
     return [a for a in allowed_actions(ticket.status, parties(viewer, ticket, settings)) if a not in hidden]
 
 

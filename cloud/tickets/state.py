@@ -40,6 +40,7 @@ class Action(enum.StrEnum):
     add_info = "add_info"  # the reporter adds text or attachments
     note = "note"  # an internal note by staff, never shown to the reporter
     rate = "rate"  # the reporter's satisfaction rating after closing
+    precheck = "precheck"  # a predictive ticket's pre-check ends as false alarm / fixed: resolved with findings
 
 
 class Party(enum.StrEnum):
@@ -89,6 +90,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(Action.note, OPEN | {Status.resolved}, None,
                frozenset({*REMOTE, Party.assigned_engineer, Party.system})),
     Transition(Action.rate, frozenset({Status.closed}), None, frozenset({Party.reporter})),
+    # Only through finishing the pre-check (cloud/tickets/precheck.py): from wherever the work stands, since a
+    # false alarm is often seen on the chart before anyone travels, and the desk may finish it too.
+    Transition(Action.precheck, OPEN, Status.resolved, frozenset({Party.assigned_engineer, *REMOTE})),
 )
 
 _BY_ACTION = {t.action: t for t in TRANSITIONS}

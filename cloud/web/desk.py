@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from cloud.auth.models import Role, User
 from cloud.db import SessionDep
+from cloud.tickets.checklists import all_texts
 from cloud.tickets.models import Ticket
 from cloud.web.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE, page_user, render
@@ -62,6 +63,13 @@ JS_TEXTS = (
     "What did you find and fix?", "Parts replaced (optional)", "Add photos", "Uploading…", "Upload failed",
     "Call", "Back", "Submit", "Nothing assigned to you right now.", "New dispatch", "Rating", "Service desk",
     *CANNED_REPLIES,
+    # a predictive ticket's pre-check (precheck.js)
+    "precheck", "action.precheck", "Pre-check", "Pre-check checklist", "answered", "unanswered", "Note", "Add note",
+    "Edit note", "Note on this check (optional)", "Finish pre-check", "Outcome", "Findings / note",
+    "Answer every check first (done or not applicable).", "A false alarm needs a note saying why.", "Alert chart",
+    "Pre-check finished", *(f"precheck.{a}" for a in ("done", "not_applicable")),
+    *(f"precheck.{o}{hint}" for o in ("fault_confirmed", "false_alarm", "fixed") for hint in ("", ".hint")),
+    *all_texts(),
 )
 
 

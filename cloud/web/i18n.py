@@ -492,3 +492,62 @@ SANDBOX_TEXTS: dict[str, dict[str, str]] = {
 for _language, _texts in SANDBOX_TEXTS.items():
     for _key, _value in _texts.items():
         CATALOG.setdefault(_language, {}).setdefault(_key, _value)
+
+
+# A predictive ticket's pre-check (cloud/tickets/checklists.py, static/js/precheck.js); existing entries win.
+PRECHECK_TEXTS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        # checklist items
+        "Check the temperature at the alerting point against the reference thermometer":
+            "用参考温度计核对告警部位的温度",
+        "Check the incubator / reaction disk temperature against the reference thermometer":
+            "用参考温度计核对孵育器 / 反应盘温度",
+        "Check the incubator temperature against the reference thermometer": "用参考温度计核对孵育器温度",
+        "Check the incubation bath fluid level and its circulation": "检查恒温槽液位及循环",
+        "Check the reagent compartment cooling": "检查试剂仓制冷",
+        "Check the cooling fan and clean or replace the air filter": "检查散热风扇，清洁或更换防尘滤网",
+        "Check the room temperature and the air flow around the analyzer": "检查室温及仪器周围通风",
+        "Review the QC results of the last run": "查看最近一批质控结果",
+        "Check the vacuum / pressure reading against the service gauge": "用维修压力表核对真空 / 压力读数",
+        "Check tubing, valves and seals for leaks or kinks": "检查管路、阀门及密封有无泄漏或弯折",
+        "Check the wash solution and waste containers": "检查清洗液桶和废液桶",
+        "Run a wash / prime cycle and watch for air bubbles": "执行清洗 / 灌注并观察有无气泡",
+        "Check the lamp hours and intensity against the replacement limit": "核对光源使用时长和光强是否到更换限值",
+        "Run a cuvette blank / photometer check": "执行比色杯空白 / 光度计检查",
+        "Clean the cuvettes and the optical path as the manual describes": "按手册清洁比色杯和光路",
+        "Compare the water conductivity with the purifier's own display": "将水电导率与纯水机自身显示对比",
+        "Check the purifier's filters and the water supply": "检查纯水机滤芯和进水",
+        "Compare the alerting reading with the analyzer's own display": "将告警读数与仪器自身显示对比",
+        "Check the analyzer's alarm and error log since the alert started": "查看告警开始以来的仪器报警和错误日志",
+        "Inspect the module for leaks, unusual noises and loose connections": "检查模块有无泄漏、异响和松动连接",
+        "Run a calibration and check the electrodes and sensor cassette": "执行定标并检查电极和传感器卡盒",
+        # the page
+        "Pre-check": "预检", "Pre-check checklist": "预检清单", "answered": "已确认",
+        "precheck.done": "已完成", "precheck.not_applicable": "不适用", "Note": "备注", "Add note": "添加备注",
+        "Edit note": "修改备注", "Note on this check (optional)": "该项备注（可选）",
+        "Finish pre-check": "完成预检", "Outcome": "结论",
+        "precheck.fault_confirmed": "确认故障", "precheck.false_alarm": "误报",
+        "precheck.fixed": "预检中已修复",
+        "precheck.fault_confirmed.hint": "继续按正常流程维修。",
+        "precheck.false_alarm.hint": "告警标记为误报并下调该指标的灵敏度，工单以说明解决。",
+        "precheck.fixed.hint": "工单以预检结论解决。",
+        "Findings / note": "结论 / 说明",
+        "Answer every check first (done or not applicable).": "请先逐项确认（已完成或不适用）。",
+        "A false alarm needs a note saying why.": "判定误报需填写说明。",
+        "unanswered": "项未确认", "Alert chart": "告警曲线", "Pre-check finished": "预检已完成",
+        "false alarm": "误报", "precheck": "预检结论", "action.precheck": "预检结论",
+    },
+    "en": {
+        "precheck.done": "Done", "precheck.not_applicable": "N/A",
+        "precheck.fault_confirmed": "Fault confirmed", "precheck.false_alarm": "False alarm",
+        "precheck.fixed": "Fixed during pre-check",
+        "precheck.fault_confirmed.hint": "The repair goes on as usual.",
+        "precheck.false_alarm.hint": "The alerts are marked false alarms (less sensitive from now on); the ticket "
+                                     "resolves with your note.",
+        "precheck.fixed.hint": "The ticket resolves with your findings.",
+        "precheck": "Pre-check", "action.precheck": "Pre-check finished",
+    },
+}
+for _language, _texts in PRECHECK_TEXTS.items():
+    for _key, _value in _texts.items():
+        CATALOG.setdefault(_language, {}).setdefault(_key, _value)

@@ -1,8 +1,12 @@
-// The engineer's mobile pages: my tickets (live) and one ticket with accept / decline / arrive / complete.
+// The engineer's mobile pages: my tickets (live) and one ticket with accept / decline / arrive / complete,
+// plus a predictive ticket's pre-check checklist (precheck.js).
 import {
   ApiError, LiveSocket, actOn, ago, api, deviceLabel, enableLightbox, esc, formatTime, isConflict, mediaHtml,
   setTexts, slaBadge, statusBadge, t, tickSla, timelineHtml,
 } from "./desk_common.js";
+import {
+  answerCheck, finishFormHtml, finishPrecheck, finishProblem, loadPrecheck, noteFormHtml, precheckHtml,
+} from "./precheck.js";
 
 function setLive(state) {
   const el = document.getElementById("live");
@@ -85,6 +89,7 @@ export async function startEngineerTicket(config) {
   const bar = document.getElementById("actions");
   const sheet = document.getElementById("sheet");
   let ticket = null;
+  let precheck = null; // a predictive ticket's pre-check
   let sheetTicket = null; // the version the open sheet acts on
   let uploads = [];
   let pendingUploads = 0;
@@ -114,6 +119,7 @@ export async function startEngineerTicket(config) {
       + previewItem(t("Urgency"), esc(t(ticket.urgency)))
       + previewItem(t("Created"), `${esc(formatTime(ticket.created_at))} ${slaBadge(ticket)}`)
       + "</div></div>"
+      + (precheck ? `<div id="pc-wrap">${precheckHtml(precheck)}</div>` : "")
       + `<div class="weui-cells__title">${esc(t("Reporter"))}</div><div class="weui-cells"><div class="weui-cell">`
       + `<div class="weui-cell__bd">${esc(ticket.reporter_name || "—")}<div class="muted small mono">${esc(ticket.reporter_phone || "")}</div></div>`
       + `<div class="weui-cell__ft">${phone}</div></div></div>`
@@ -136,7 +142,33 @@ export async function startEngineerTicket(config) {
       root.innerHTML = `<div class="h5-empty">${esc(error instanceof ApiError ? error.message : t("Network error; try again."))}</div>`;
       return;
     }
+    precheck = ticket.source === "predictive" ? await loadPrecheck(ticket.id).catch(() => null) : null;
     render(notice);
+  }
+
+  function sheetError(message) {
+    const el = sheet.querySelector(".sheet-error");
+    if (el && sheet.style.display !== "none") { el.textContent = message; el.hidden = false; } else toast(message, false);
+  }
+
+  // A pre-check call: "saved" with the fresh state, "reloaded" with the latest state and a notice when someone
+  // changed it meanwhile, null when it failed (the message is shown).
+  async function precheckCall(call) {
+    try {
+      const answer = await call();
+      if (answer.precheck) { precheck = answer.precheck; ticket = answer.ticket; } else precheck = answer;
+      closeSheet();
+      render();
+      return "saved";
+    } catch (error) {
+      if (isConflict(error)) {
+        closeSheet();
+        await load(t("The ticket was updated by someone else; the latest version is shown."));
+        return "reloaded";
+      }
+      sheetError((error.body && error.body.detail) || t("Network error; try again."));
+      return null;
+    }
   }
 
   async function act(action, fields) {
@@ -152,11 +184,21 @@ export async function startEngineerTicket(config) {
         await load(t("The ticket was updated by someone else; the latest version is shown."));
         return true;
       }
-      const message = (error.body && error.body.detail) || t("Network error; try again.");
-      const sheetError = sheet.querySelector(".sheet-error");
-      if (sheetError && sheet.style.display !== "none") { sheetError.textContent = message; sheetError.hidden = false; } else toast(message, false);
+      sheetError((error.body && error.body.detail) || t("Network error; try again."));
       return false;
     }
+  }
+
+  function showSheet(title, body, { action = "", kind = "", warn = false, itemId = "" } = {}) {
+    sheet.innerHTML = '<div class="weui-mask" data-close></div><div class="weui-half-screen-dialog" role="dialog">'
+      + '<div class="weui-half-screen-dialog__hd"><div class="weui-half-screen-dialog__hd__side">'
+      + `<button type="button" class="weui-icon-btn" data-close>${esc(t("Close"))}<i class="weui-icon-close-thin"></i></button></div>`
+      + `<div class="weui-half-screen-dialog__hd__main"><strong class="weui-half-screen-dialog__title">${esc(t(title))}</strong></div></div>`
+      + `<div class="weui-half-screen-dialog__bd"><form class="sheet-form" id="s-form" data-action="${action}" data-kind="${kind}" data-item-id="${itemId}" novalidate>${body}`
+      + '<div class="sheet-error" hidden></div></form></div>'
+      + `<div class="weui-half-screen-dialog__ft"><div class="weui-half-screen-dialog__btn-area"><button type="submit" form="s-form" class="weui-btn ${warn ? "weui-btn_warn" : "weui-btn_primary"}">${esc(t("Submit"))}</button></div></div></div>`;
+    sheet.style.display = "block";
+    document.body.style.overflow = "hidden"; // the page behind the sheet stays put
   }
 
   function openSheet(action) {
@@ -169,15 +211,44 @@ export async function startEngineerTicket(config) {
     const photos = spec.photos
       ? `<label>${esc(t("Add photos"))}</label><div class="sheet-photos" id="s-photos"><label class="add-photo">＋`
         + '<input type="file" accept="image/*" multiple id="s-file"></label></div>' : "";
-    sheet.innerHTML = '<div class="weui-mask" data-close></div><div class="weui-half-screen-dialog" role="dialog">'
-      + '<div class="weui-half-screen-dialog__hd"><div class="weui-half-screen-dialog__hd__side">'
-      + `<button type="button" class="weui-icon-btn" data-close>${esc(t("Close"))}<i class="weui-icon-close-thin"></i></button></div>`
-      + `<div class="weui-half-screen-dialog__hd__main"><strong class="weui-half-screen-dialog__title">${esc(t(spec.title))}</strong></div></div>`
-      + `<div class="weui-half-screen-dialog__bd"><form class="sheet-form" id="s-form" data-action="${action}" novalidate>${fields}${photos}`
-      + '<div class="sheet-error" hidden></div></form></div>'
-      + `<div class="weui-half-screen-dialog__ft"><div class="weui-half-screen-dialog__btn-area"><button type="submit" form="s-form" class="weui-btn ${spec.warn ? "weui-btn_warn" : "weui-btn_primary"}">${esc(t("Submit"))}</button></div></div></div>`;
-    sheet.style.display = "block";
-    document.body.style.overflow = "hidden"; // the page behind the sheet stays put
+    showSheet(spec.title, fields + photos, { action, warn: spec.warn });
+  }
+
+  // ---- the pre-check ----
+  function precheckItem(id) { return precheck && precheck.items.find((item) => item.id === Number(id)); }
+
+  root.addEventListener("click", async (event) => {
+    const target = event.target.closest("[data-pc-answer], [data-pc-note], [data-pc-finish]");
+    if (!target || !precheck) return;
+    if (target.hasAttribute("data-pc-finish")) {
+      showSheet("Finish pre-check", finishFormHtml(precheck), { kind: "pc-finish" });
+      return;
+    }
+    const item = precheckItem(target.closest("[data-item-id]").dataset.itemId);
+    if (!item) return;
+    if (target.hasAttribute("data-pc-note")) {
+      showSheet("Note", noteFormHtml(item), { kind: "pc-note", itemId: item.id });
+      return;
+    }
+    // Tapping the chosen answer again takes it back.
+    const answer = item.answer === target.dataset.pcAnswer ? null : target.dataset.pcAnswer;
+    for (const button of target.parentElement.querySelectorAll("button")) button.disabled = true;
+    if (!(await precheckCall(() => answerCheck(ticket.id, item.id, { answer })))) render();
+  });
+
+  async function submitPrecheck(form) {
+    if (form.dataset.kind === "pc-note") {
+      const item = precheckItem(form.dataset.itemId);
+      return precheckCall(() => answerCheck(ticket.id, item.id, { answer: item.answer, note: form.note.value.trim() }));
+    }
+    const chosen = form.querySelector("input[name=outcome]:checked");
+    const outcome = chosen ? chosen.value : "";
+    const note = form.note.value.trim();
+    const problem = finishProblem(precheck, outcome, note);
+    if (problem) { sheetError(problem); return false; }
+    const result = await precheckCall(() => finishPrecheck(ticket.id, { outcome, note, version: precheck.version }));
+    if (result === "saved") toast(t("Done"));
+    return Boolean(result);
   }
 
   function closeSheet() {
@@ -220,11 +291,18 @@ export async function startEngineerTicket(config) {
     act(action, {}).finally(() => { button.disabled = false; });
   });
   sheet.addEventListener("click", (event) => { if (event.target.closest("[data-close]")) closeSheet(); });
+  sheet.addEventListener("input", () => { const el = sheet.querySelector(".sheet-error"); if (el) el.hidden = true; });
   sheet.addEventListener("change", (event) => { if (event.target.id === "s-file") uploadPhotos([...event.target.files]); });
   sheet.addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = event.target;
     const errorEl = form.querySelector(".sheet-error");
+    if (form.dataset.kind) {
+      const button = sheet.querySelector("button[type=submit]");
+      button.disabled = true;
+      if (!(await submitPrecheck(form))) button.disabled = false;
+      return;
+    }
     if (pendingUploads > 0) { errorEl.textContent = t("Uploading…"); errorEl.hidden = false; return; }
     const fields = {};
     for (const el of form.querySelectorAll("textarea, input[type=text]")) {
