@@ -8,6 +8,10 @@ of D devices x M metrics (all mapped to registry devices, so every reading is al
 * ``http``: POSTs to the real app under uvicorn in its own process (tests/edge/cloud_process.py), one at a time
   and with ``--clients`` concurrent clients.
 
+On a shared machine readings/s swing with whatever else runs, so ``inproc`` also reports CPU time per 1,000
+readings: this process's (decode, ingest, scoring) and, on PostgreSQL, that of the database's server processes
+serving this benchmark's database (from /proc), which stay comparable from run to run when wall time does not.
+
     .venv/bin/python bench/ingest.py --backends sqlite,postgresql --batch-sizes 500,2000 --batches 20
     .venv/bin/python bench/ingest.py --backends postgresql --batch-sizes 2000 --profile 25   # cProfile top 25
 """
@@ -18,6 +22,7 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import platform
 import pstats
 import sys
@@ -105,6 +110,23 @@ class Fleet:
             return int(conn.execute(select(func.count()).select_from(Reading)).scalar_one())
 
 
+def _server_cpu_s(engine: Any) -> float:
+    """CPU seconds (user + system) of the other PostgreSQL processes on engine's database; 0 elsewhere."""
+    if engine.dialect.name != "postgresql":
+        return 0.0
+    with engine.connect() as conn:
+        pids = [p for (p,) in conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                                 "AND pid <> pg_backend_pid()"))]
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # not on this machine, or gone
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def run_inproc(fleet: Fleet, settings: Settings, warm: list[bytes], bodies: list[bytes],
                profile: int) -> dict[str, Any]:
     """The endpoint's calls without HTTP: decode, ingest, commit, score (bus after commit)."""
@@ -112,10 +134,11 @@ def run_inproc(fleet: Fleet, settings: Settings, warm: list[bytes], bodies: list
     sessions = app.state.sessionmaker
     prof = cProfile.Profile() if profile else None
     n = 0
-    t0 = 0.0
+    t0 = cpu0 = server0 = 0.0
     for i, body in enumerate([*warm, *bodies]):
         if i == len(warm):  # the warm-up batches create the detectors; only steady state is timed
-            t0, n = time.perf_counter(), 0
+            server0 = _server_cpu_s(fleet.engine)
+            t0, cpu0, n = time.perf_counter(), time.process_time(), 0
             if prof:
                 prof.enable()
         batch = decode_upload(body, max_body_bytes=LIMIT, max_decoded_bytes=LIMIT)
@@ -128,8 +151,11 @@ def run_inproc(fleet: Fleet, settings: Settings, warm: list[bytes], bodies: list
     if prof:
         prof.disable()
     elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    server = _server_cpu_s(fleet.engine) - server0
     app.state.engine.dispose()
-    out: dict[str, Any] = {"readings": n, "seconds": round(elapsed, 3), "readings_per_s": round(n / elapsed)}
+    out: dict[str, Any] = {"readings": n, "seconds": round(elapsed, 3), "readings_per_s": round(n / elapsed),
+                           "cpu_ms_per_1k": {"python": round(cpu * 1e6 / n, 1), "postgres": round(server * 1e6 / n, 1)}}
     if prof:
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(profile)

@@ -6,14 +6,13 @@ Keyword-only, no HTTP, no MQTT; callers commit. The HTTP endpoint and the MQTT c
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import secrets
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,12 +23,15 @@ from cloud.errors import Conflict, Forbidden, Invalid, NotFound
 from cloud.events import emit
 from cloud.registry.models import Device, Hospital
 from cloud.telemetry.bulk import fold_mapped
+from cloud.telemetry.codec import RawReading, Upload, as_upload
 from cloud.telemetry.models import DeviceEvent, Gateway, GatewayDevice, GatewayState, IngestedBatch, Reading
 from cloud.telemetry.store import ReadingRow, SqlTimeSeriesStore, TimeSeriesStore, insert_ignore
 from protocols.telemetry import Batch, BatchAck, GatewayStatus, batch_idempotency_key
-from protocols.telemetry import Reading as WireReading
 
 TOKEN_PREFIX = "mfgw_"  # tells a gateway token from a user token at a glance (logs, support tickets)
+# A device key's last_seen_at is refreshed at most this often. Refreshing it on every batch locked the key's row
+# until commit, which made concurrent batches of one gateway wait for each other for their whole write.
+SEEN_RESOLUTION = timedelta(seconds=5)
 _MAX_EXACT_INT = 2**53  # beyond this a float loses integer precision; such values are kept as text
 
 
@@ -194,9 +196,17 @@ def _resolve_keys(session: Session, gateway: Gateway, keys: set[str], now: datet
                       ({"gateway_id": gateway.id, "device_key": k, "first_seen_at": now} for k in sorted(fresh)),
                       ["gateway_id", "device_key"])
         known.update(dict.fromkeys(fresh))
-    session.execute(update(GatewayDevice).where(GatewayDevice.gateway_id == gateway.id,
-                                                GatewayDevice.device_key.in_(keys)).values(last_seen_at=now))
     return known
+
+
+def _touch_keys(session: Session, gateway: Gateway, keys: set[str], now: datetime) -> None:
+    # Only rows not refreshed for SEEN_RESOLUTION: a row another open batch is refreshing is one this batch's
+    # snapshot already sees as recent (or it will be after SEEN_RESOLUTION), so it does not wait for that lock.
+    if keys:
+        session.execute(update(GatewayDevice).where(
+            GatewayDevice.gateway_id == gateway.id, GatewayDevice.device_key.in_(keys),
+            or_(GatewayDevice.last_seen_at.is_(None), GatewayDevice.last_seen_at < now - SEEN_RESOLUTION),
+        ).values(last_seen_at=now))
 
 
 # --- ingest -----------------------------------------------------------------------------------------
@@ -212,39 +222,14 @@ def _split_value(value: bool | int | float | str) -> tuple[float | None, str | N
     return None, value
 
 
-# The reading key of protocols/telemetry.py (sha256 of canonical JSON of "reading", device, metric, instant),
-# computed with the JSON prefix cached per (device, metric) and the instant per timestamp: a batch repeats both.
-# tests/cloud/telemetry/test_bulk.py checks it against protocols.telemetry.reading_idempotency_key.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-
-
-def reading_keys(readings: Sequence[WireReading]) -> list[str]:
-    """Each reading's idempotency key, equal to Reading.idempotency_key but cheaper over a whole batch."""
-    prefixes: dict[tuple[str, str], str] = {}
-    instants: dict[datetime, str] = {}
-    sha256 = hashlib.sha256
-    keys = []
-    for reading in readings:
-        pair = (reading.device_key, reading.metric)
-        prefix = prefixes.get(pair)
-        if prefix is None:
-            prefix = prefixes[pair] = _CANONICAL(["reading", *pair])[:-1] + ","
-        instant = instants.get(reading.observed_at)
-        if instant is None:
-            iso = reading.observed_at.astimezone(UTC).isoformat(timespec="microseconds")
-            instant = instants[reading.observed_at] = _CANONICAL(iso) + "]"
-        keys.append(sha256((prefix + instant).encode("utf-8")).hexdigest()[:32])
-    return keys
-
-
-def _claim(session: Session, gateway: Gateway, batch: Batch, now: datetime) -> bool:
+def _claim(session: Session, gateway: Gateway, batch: Batch, readings: int, now: datetime) -> bool:
     # The ledger row goes in first, under the UNIQUE key: a concurrent delivery of the same batch blocks on
     # it (PostgreSQL: the index; SQLite: the write lock) and then inserts nothing, so it can never store twice.
     # ON CONFLICT DO NOTHING on that key only: any other failure (the gateway vanished) still raises.
     values = {
         "idempotency_key": batch.idempotency_key, "gateway_id": gateway.id, "stream_id": batch.stream_id,
         "sequence": batch.sequence, "created_at": batch.created_at, "received_at": now,
-        "reading_count": len(batch.readings), "event_count": len(batch.events),
+        "reading_count": readings, "event_count": len(batch.events),
         "telemetry_dropped_total": batch.telemetry_dropped_total,
     }
     dialect = session.get_bind().dialect.name
@@ -253,43 +238,65 @@ def _claim(session: Session, gateway: Gateway, batch: Batch, now: datetime) -> b
     return session.execute(stmt.returning(IngestedBatch.id)).first() is not None
 
 
-def ingest_batch(session: Session, *, gateway: Gateway, batch: Batch, store: TimeSeriesStore | None = None) -> BatchAck:
-    """Store a batch once: a key already ingested (even by a concurrent delivery) answers duplicate=True."""
-    if batch.gateway_id != gateway.name:
-        raise Forbidden(f"this token belongs to gateway {gateway.name!r}, the batch names {batch.gateway_id!r}")
+def ingest_batch(session: Session, *, gateway: Gateway, batch: Batch | Upload,
+                 store: TimeSeriesStore | None = None) -> BatchAck:
+    """Store a batch once: a key already ingested (even by a concurrent delivery) answers duplicate=True.
+
+    batch is a wire Batch or what codec.decode_upload made of an upload (the same batch without a pydantic
+    object per reading). A reading already stored (same gateway, device key, metric and instant: what its
+    idempotency key in protocols/telemetry.py hashes) is not stored again, whichever batch carried it.
+    """
+    upload = batch if isinstance(batch, Upload) else as_upload(batch)
+    envelope, readings = upload
+    if envelope.gateway_id != gateway.name:
+        raise Forbidden(f"this token belongs to gateway {gateway.name!r}, the batch names {envelope.gateway_id!r}")
     now = utcnow()
-    key = batch.idempotency_key
-    if not _claim(session, gateway, batch, now):
+    key = envelope.idempotency_key
+    if not _claim(session, gateway, envelope, len(readings), now):
         seen = session.execute(select(IngestedBatch).where(IngestedBatch.idempotency_key == key)).scalar_one()
         gateway.last_seen_at = now
         return BatchAck(idempotency_key=key, accepted_readings=seen.reading_count,
                         accepted_events=seen.event_count, duplicate=True)
 
-    devices = _resolve_keys(session, gateway, {r.device_key for r in batch.readings}
-                            | {e.device_key for e in batch.events}, now)
-    gateway_id = gateway.id
-    split = _split_value
-    rows = [ReadingRow(gateway_id, devices.get(r.device_key), r.device_key, r.metric, r.observed_at, *split(r.value),
-                       r.unit, r.quality.value, k) for r, k in zip(batch.readings, reading_keys(batch.readings),
-                                                                   strict=True)]
+    keys = {r[0] for r in readings} | {e.device_key for e in envelope.events}
+    devices = _resolve_keys(session, gateway, keys, now)
+    rows, samples = _rows(gateway.id, devices, readings)
     (store or SqlTimeSeriesStore(session)).write(rows)
-    if batch.events:
-        insert_ignore(session, DeviceEvent, _event_rows(gateway, batch, devices, now),
+    if envelope.events:
+        insert_ignore(session, DeviceEvent, _event_rows(gateway, envelope, devices, now),
                       ["gateway_id", "idempotency_key"])
     # The scorer (cloud/alerts) learns from mapped, numeric, good readings once this batch commits.
-    epochs: dict[datetime, float] = {}
-    samples = []
-    for r in rows:
-        if r.device_id is not None and r.value_num is not None and r.quality == "good" and math.isfinite(r.value_num):
-            t = epochs.get(r.observed_at)
-            if t is None:
-                t = epochs[r.observed_at] = r.observed_at.timestamp()
-            samples.append((r.device_id, r.metric, t, r.value_num))
     if samples:
         emit(session, "telemetry.ingested", gateway_id=gateway.id, samples=samples)
+    _touch_keys(session, gateway, keys, now)
     gateway.last_seen_at = now
     gateway.last_batch_at = now
-    return BatchAck(idempotency_key=key, accepted_readings=len(batch.readings), accepted_events=len(batch.events))
+    return BatchAck(idempotency_key=key, accepted_readings=len(readings), accepted_events=len(envelope.events))
+
+
+def _rows(gateway_id: int, devices: dict[str, int | None], readings: list[RawReading],
+          ) -> tuple[list[ReadingRow], list[tuple[int, str, float, float]]]:
+    # One pass: the rows to store and the scorer's samples (mapped, numeric, good, finite), each instant's epoch
+    # computed once. ReadingRow.idempotency_key stays empty: readings are deduplicated by their natural key.
+    rows: list[ReadingRow] = []
+    samples: list[tuple[int, str, float, float]] = []
+    epochs: dict[datetime, float] = {}
+    split = _split_value
+    isfinite = math.isfinite
+    for device_key, metric, at, value, unit, quality in readings:
+        device_id = devices.get(device_key)
+        if type(value) is float:
+            num: float | None = value
+            txt: str | None = None
+        else:
+            num, txt = split(value)
+        rows.append(ReadingRow(gateway_id, device_id, device_key, metric, at, num, txt, unit, quality, ""))
+        if device_id is not None and num is not None and quality == "good" and isfinite(num):
+            t = epochs.get(at)
+            if t is None:
+                t = epochs[at] = at.timestamp()
+            samples.append((device_id, metric, t, num))
+    return rows, samples
 
 
 def _event_rows(gateway: Gateway, batch: Batch, devices: dict[str, int | None], now: datetime,

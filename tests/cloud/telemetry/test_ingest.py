@@ -145,3 +145,32 @@ def test_rotated_token_replaces_the_old_one(client: TestClient, db: Session, wor
     new = GatewayInfo(gateway.id, gateway.name, response.json()["token"], gateway.hospital_id)
     assert post(client, gateway, encode_batch(make_batch(gateway.name))).status_code == 401
     assert post(client, new, encode_batch(make_batch(gateway.name))).status_code == 200
+
+
+def test_a_device_keys_last_seen_is_refreshed_at_most_every_few_seconds(db: Session, gateway: GatewayInfo) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from cloud.telemetry import service
+    from cloud.telemetry.models import GatewayDevice
+
+    def ingest(seq: int) -> None:
+        gw = db.get(Gateway, gateway.id)
+        assert gw is not None
+        service.ingest_batch(db, gateway=gw, batch=make_batch(gateway.name, seq, events=[]))
+        db.commit()
+
+    def seen() -> object:
+        db.rollback()
+        return db.execute(select(GatewayDevice.last_seen_at).where(GatewayDevice.gateway_id == gateway.id)).scalar_one()
+
+    ingest(1)
+    first = seen()
+    assert first is not None
+    ingest(2)
+    assert seen() == first  # within SEEN_RESOLUTION: no write, so no row lock for concurrent batches to wait on
+    db.execute(update(GatewayDevice).values(last_seen_at=first - timedelta(minutes=1)))  # type: ignore[operator]
+    db.commit()
+    ingest(3)
+    assert seen() > first  # type: ignore[operator]

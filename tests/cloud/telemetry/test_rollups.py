@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -15,17 +15,24 @@ from cloud.telemetry.models import Gateway, Reading, ReadingRollupHour, ReadingR
 from cloud.telemetry.retention import Retention, apply_retention
 from cloud.telemetry.store import SqlTimeSeriesStore
 from protocols.telemetry import Quality, reading_idempotency_key
-from protocols.telemetry import Reading as WireReading
 from tests.cloud.telemetry.conftest import T0, GatewayInfo, make_batch
 from tests.cloud.world import World
 
 
-def test_batch_reading_keys_equal_the_protocol_definition() -> None:
+def test_a_sample_is_deduplicated_by_its_natural_key_whatever_the_offset_or_batch(db: Session,
+                                                                                gateway: GatewayInfo) -> None:
+    # What protocols.telemetry.reading_idempotency_key hashes (device, metric, instant) is what the cloud's
+    # UNIQUE constraint holds since migration 0011: one instant in another offset is the same sample.
     at = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
-    readings = [WireReading(device_key=k, metric=m, value=1.0, observed_at=at + timedelta(seconds=s))
-                for k in ("c702", "分析仪-1", 'q"uo\\te') for m in ("temp_c", "压力", "m") for s in (0, 1, 0)]
-    assert service.reading_keys(readings) == [reading_idempotency_key(r.device_key, r.metric, r.observed_at)
-                                              for r in readings]
+    shifted = at.astimezone(timezone(timedelta(hours=8)))
+    assert reading_idempotency_key("c702", "temp_c", at) == reading_idempotency_key("c702", "temp_c", shifted)
+    _ingest(db, gateway, 0, [("c702", "temp_c", 1.0, at), ("c702", "temp_c", 9.0, at),  # first one wins
+                             ("c702", "temp_c", 2.0, at + timedelta(microseconds=1)), ("c702", "p", 3.0, at)])
+    _ingest(db, gateway, 1, [("c702", "temp_c", 5.0, shifted), ("c703", "temp_c", 4.0, at)])
+    db.rollback()
+    stored = sorted((r.device_key, r.metric, r.observed_at, r.value_num) for r in db.execute(select(Reading)).scalars())
+    assert stored == [("c702", "p", at, 3.0), ("c702", "temp_c", at, 1.0),
+                      ("c702", "temp_c", at + timedelta(microseconds=1), 2.0), ("c703", "temp_c", at, 4.0)]
 
 
 Sample = tuple[str, str, float, datetime]
