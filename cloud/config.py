@@ -33,7 +33,14 @@ class Settings(BaseSettings):
     )
     ingest_max_body_bytes: int = Field(8 * 1024 * 1024, description="Largest upload accepted, as sent (gzip or not).")
     ingest_max_decoded_bytes: int = Field(32 * 1024 * 1024, description="Largest upload accepted once inflated.")
-    influx_url: str = Field("", description="InfluxDB for time series; empty = the SQL store.")
+    influx_url: str = Field("", description="InfluxDB (2.x, or 1.8+ with Flux enabled) that keeps the readings; "
+                            "empty = the SQL reading table. See docs/timeseries.md.")
+    influx_token: str = Field("", description="InfluxDB API token (1.8: 'user:password').")
+    influx_org: str = Field("", description="InfluxDB organization (1.8: ignored, '-').")
+    influx_bucket: str = Field("medfix", description="InfluxDB bucket of the readings (1.8: 'database/retention'); "
+                               "its retention period is the readings' retention.")
+    influx_timeout_s: float = Field(10.0, gt=0, description="Longest wait for InfluxDB; an ingest that cannot "
+                                    "write in time fails with 503 and the edge re-sends.")
     log_level: str = Field("INFO", description="Python logging level.")
     secret_key: str = Field("", description="Signs reporters' private ticket links; empty = a random key kept in "
                             "<data_dir>/secret_key.")
@@ -75,14 +82,27 @@ class Settings(BaseSettings):
     wechat_retry_backoff_s: list[float] = Field([0.5, 1.0, 2.0], description="Waits between retries of a "
                                                 "template message after a transient error.")
     wechat_permanent_qr_cap: int = Field(100_000, description="Permanent parametric QR codes an account may hold.")
-    scoring_partitions: int = Field(0, ge=0, description="0 = score readings inside the ingest request (default); "
-                                    "N with redis_url = devices split into N partitions, each scored by the one "
-                                    "worker holding its Redis lease.")
+    scoring_partitions: int = Field(0, ge=0, description="0 = each API process scores its own ingest in a "
+                                    "scoring thread (default); N with redis_url = devices split into N partitions, "
+                                    "each scored by the one worker holding its Redis lease.")
     scoring_workers: int = Field(1, ge=0, description="Scoring worker threads this process runs when partitioned "
-                                 "(0 = only other processes score).")
+                                 "(0 = this API process only hands readings over; `medfix cloud score` "
+                                 "processes score).")
     scoring_lease_ms: int = Field(10_000, ge=100, description="Lease of a scoring partition; a dead worker's "
                                   "partitions move after this long.")
     scoring_key_prefix: str = Field("medfix:scoring", description="Prefix of the scoring leases and streams in Redis.")
+    scoring_queue_max_readings: int = Field(200_000, ge=0, description="Readings an API process queues for its "
+                                            "scoring thread (unpartitioned); when full the ingest waits for room "
+                                            "rather than drop readings (0 = unbounded).")
+    scoring_queue_block_s: float = Field(10.0, ge=0, description="Longest an ingest waits for room in a full scoring "
+                                         "queue; then its batch is queued over the bound, with a warning.")
+    scoring_retry_max_readings: int = Field(200_000, ge=0, description="Readings kept in memory for a retry when "
+                                            "handing them to the scoring partitions fails (Redis down); older "
+                                            "ones beyond this are left to the replay from the reading table.")
+    scoring_replay_max_points: int = Field(5_000, ge=0, description="At most this many stored readings a stream "
+                                           "replays after its checkpoint when it is restored (0 = no replay).")
+    scoring_replay_horizon_s: int = Field(86_400, ge=0, description="Restored streams replay no stored reading older "
+                                          "than this before their next one (0 = no limit but the count).")
 
     @property
     def wechat_enabled(self) -> bool:

@@ -28,7 +28,7 @@ from cloud.telemetry.schemas import (
     ReadingsOut,
     TokenOut,
 )
-from cloud.telemetry.store import MAX_POINTS, SqlTimeSeriesStore
+from cloud.telemetry.store import MAX_POINTS, timeseries_store
 from protocols.telemetry import encode_ack, is_gzip
 
 router = APIRouter(prefix="/api/v1", tags=["telemetry"])
@@ -82,7 +82,7 @@ def ingest(
     """Store one edge batch (JSON, gzip optional) once; answers its BatchAck (duplicate=true when seen)."""
     batch = decode_upload(body, max_body_bytes=settings.ingest_max_body_bytes,
                           max_decoded_bytes=settings.ingest_max_decoded_bytes)
-    ack = service.ingest_batch(session, gateway=gateway, batch=batch)
+    ack = service.ingest_batch(session, gateway=gateway, batch=batch, store=timeseries_store(session, settings))
     session.commit()
     return Response(content=encode_ack(ack), media_type="application/json")
 
@@ -160,11 +160,12 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 @router.get("/devices/{device_id}/metrics", response_model=list[MetricOut])
-def device_metrics(device_id: int, session: SessionDep, _user: CurrentUser, scope: ScopeDep) -> list[MetricOut]:
+def device_metrics(device_id: int, session: SessionDep, _user: CurrentUser, scope: ScopeDep,
+                   settings: SettingsDep) -> list[MetricOut]:
     """The metrics a device reports, each with its newest value and time."""
     registry.get_device(session, device_id=device_id, scope=scope)
     return [MetricOut.model_validate(m, from_attributes=True)
-            for m in SqlTimeSeriesStore(session).list_metrics(device_id)]
+            for m in timeseries_store(session, settings).list_metrics(device_id)]
 
 
 @router.get("/devices/{device_id}/readings", response_model=ReadingsOut)
@@ -173,6 +174,7 @@ def device_readings(
     session: SessionDep,
     _user: CurrentUser,
     scope: ScopeDep,
+    settings: SettingsDep,
     metric: Annotated[str, Query(min_length=1, max_length=128)],
     start: datetime | None = None,
     end: datetime | None = None,
@@ -185,7 +187,7 @@ def device_readings(
     start_at = _utc(start) or end_at - DEFAULT_WINDOW
     if start_at >= end_at:
         raise Invalid("start must be before end", [{"field": "start", "message": "not before end"}])
-    points = SqlTimeSeriesStore(session).query(device_id, metric, start_at, end_at, bucket, limit=limit)
+    points = timeseries_store(session, settings).query(device_id, metric, start_at, end_at, bucket, limit=limit)
     return ReadingsOut(device_id=device_id, metric=metric, start=start_at, end=end_at, bucket_seconds=bucket,
                        points=[PointOut.model_validate(p, from_attributes=True) for p in points])
 

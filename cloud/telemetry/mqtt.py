@@ -27,6 +27,7 @@ from cloud.config import Settings
 from cloud.errors import DomainError
 from cloud.telemetry import service
 from cloud.telemetry.codec import decode_upload
+from cloud.telemetry.store import timeseries_store
 from protocols.telemetry import (
     MQTT_STATUS_PROPERTY,
     MQTT_TOKEN_PROPERTY,
@@ -180,7 +181,8 @@ class MqttConsumer:
             try:
                 batch = decode_upload(message.payload, max_body_bytes=self.settings.ingest_max_body_bytes,
                                       max_decoded_bytes=self.settings.ingest_max_decoded_bytes)
-                ack = service.ingest_batch(session, gateway=gateway, batch=batch)
+                ack = service.ingest_batch(session, gateway=gateway, batch=batch,
+                                           store=timeseries_store(session, self.settings))
                 session.commit()
             except DomainError as error:
                 session.rollback()

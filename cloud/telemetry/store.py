@@ -1,7 +1,8 @@
 """The time-series store behind one interface: readings in, raw or downsampled points out.
 
-SqlTimeSeriesStore keeps readings in the SQL `reading` table (SQLite, PostgreSQL). An InfluxDB store can
-take its place later (MEDFIX_INFLUX_URL) without its callers changing.
+SqlTimeSeriesStore keeps readings in the SQL `reading` table (SQLite, PostgreSQL); InfluxTimeSeriesStore
+(cloud/telemetry/influx.py) keeps them in InfluxDB when MEDFIX_INFLUX_URL is set. `timeseries_store()` is the
+one place that chooses; docs/timeseries.md says what is stored where.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from sqlalchemy import BigInteger, ColumnElement, and_, cast, extract, func, lit
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from cloud.config import Settings
 from cloud.db import Base
+from cloud.errors import DomainError
 from cloud.telemetry import bulk
 from cloud.telemetry.models import Reading, ReadingRollupHour, ReadingRollupMinute
 
@@ -87,6 +90,30 @@ class TimeSeriesStore(Protocol):
     def list_metrics(self, device_id: int) -> list[MetricSummary]:
         """Every metric of a device with its newest value, by name."""
         ...
+
+    def recent(self, device_id: int, metric: str, after: datetime | None, before: datetime, *,
+               limit: int) -> list[tuple[datetime, float]]:
+        """The newest `limit` good, finite numeric readings in (after, before), oldest first (the scorer's replay)."""
+        ...
+
+
+class TimeSeriesUnavailable(DomainError):
+    """The time-series backend cannot be reached or refused the request: 503, try again later.
+
+    During an ingest this rolls the whole transaction back (ledger row included), so the edge keeps the batch
+    and re-sends it: nothing is lost, and nothing is stored twice.
+    """
+
+    status_code = 503
+
+
+def timeseries_store(session: Session, settings: Settings) -> TimeSeriesStore:
+    """The store the settings choose: InfluxDB when MEDFIX_INFLUX_URL is set, otherwise the SQL tables."""
+    if settings.influx_url:
+        from cloud.telemetry.influx import InfluxTimeSeriesStore  # only a deployment with InfluxDB loads its client
+
+        return InfluxTimeSeriesStore.from_settings(session, settings)
+    return SqlTimeSeriesStore(session)
 
 
 def insert_ignore(session: Session, model: type[Base], rows: Iterable[dict[str, Any]], conflict: list[str]) -> None:
@@ -248,3 +275,16 @@ class SqlTimeSeriesStore:
             summaries.setdefault(metric, MetricSummary(metric=metric, unit=unit, last_at=at, last_value=num,
                                                        last_text=text, count=int(n)))
         return list(summaries.values())
+
+    def recent(self, device_id: int, metric: str, after: datetime | None, before: datetime, *,
+               limit: int) -> list[tuple[datetime, float]]:
+        """The newest `limit` good, finite numeric readings in (after, before), oldest first (the scorer's replay)."""
+        if limit <= 0:
+            return []
+        stmt = select(Reading.observed_at, Reading.value_num).where(
+            Reading.device_id == device_id, Reading.metric == metric, Reading.quality == "good",
+            Reading.value_num.is_not(None), Reading.observed_at < before)
+        if after is not None:
+            stmt = stmt.where(Reading.observed_at > after)
+        found = self.session.execute(stmt.order_by(Reading.observed_at.desc()).limit(limit)).all()
+        return [(at, float(v)) for at, v in reversed(found) if v is not None and math.isfinite(v)]

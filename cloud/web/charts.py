@@ -12,7 +12,7 @@ from cloud.auth.models import Role, User, Verification
 from cloud.db import SessionDep
 from cloud.deps import OptionalUser
 from cloud.registry.models import Device
-from cloud.telemetry.store import SqlTimeSeriesStore
+from cloud.telemetry.store import timeseries_store
 from cloud.web.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE, LoginRequired, render
 
@@ -79,7 +79,8 @@ def device_chart(
         response = render(request, "charts/missing.html", user, device_id=device_id)
         response.status_code = 404
         return response
-    metrics = [m for m in SqlTimeSeriesStore(session).list_metrics(device_id) if m.last_value is not None]
+    store = timeseries_store(session, request.app.state.settings)
+    metrics = [m for m in store.list_metrics(device_id) if m.last_value is not None]
     names = [m.metric for m in metrics]
     chosen = metric if metric in names else (names[0] if names else None)
     start_at, end_at = _parse_time(start), _parse_time(end)
