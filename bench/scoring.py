@@ -3,10 +3,14 @@
 Everything runs in this process through the service calls the ingest endpoint makes (decode_upload +
 ingest_batch + commit; no HTTP), on a fresh SQLite file and a scratch PostgreSQL database:
 
-* ``inproc``: the default install, scoring inside the ingest request (bus after commit);
+* ``inproc``: the default install: the ingest queues each committed batch for the app's scoring thread, which
+  scores every batch waiting in one feed; the clock stops when the last reading is stored *and* scored
+  (``Scorer.wait_idle``); ``ingest_returned_readings_per_s`` is the rate at which the ingest calls returned;
 * ``partitioned``: MEDFIX_SCORING_PARTITIONS=P with the local Redis; the ingest XADDs to the partitions and
   ``--workers`` ScoringWorker threads (same process, same 2 shared cores) score; the clock stops when every
   reading is both stored and scored.
+* ``processes``: the same, but ``--score-processes`` ``medfix cloud score`` processes score (the ingest process
+  only stores and XADDs); the clock stops when their checkpoints (every second) cover every reading.
 
 Delay: one device's temperature at ``--rate`` readings/s in real time (after a back-filled normal history so
 the detector has learned), batched every ``--flush`` s as a gateway would; the value steps by 20 noise sigmas;
@@ -19,8 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,9 +39,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis  # noqa: E402
-from sqlalchemy import create_engine, select, text  # noqa: E402
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 from bench.ingest import LIMIT, PG_ADMIN, Fleet  # noqa: E402
+from cloud.alerts.models import DetectorState  # noqa: E402
 from cloud.alerts.partition import ScoringWorker  # noqa: E402
 from cloud.alerts.scoring import Scorer  # noqa: E402
 from cloud.config import Settings  # noqa: E402
@@ -90,26 +98,85 @@ def throughput(fleet: Fleet, url: str, tmp: Path, args: argparse.Namespace, part
     prefix = f"bench:scoring:{uuid.uuid4().hex[:8]}"
     settings = settings_for(url, tmp, partitions, prefix)
     app = create_app(settings)
+    scorer = app.state.scorer
     workers = start_workers(app, settings, args.workers) if partitions else []
+    if not partitions:
+        scorer.start()  # what the app's lifespan does: the scoring thread drains the ingest's queue
     warm = fleet.bodies(args.batch_size, 2, args.devices, args.metrics)
     bodies = fleet.bodies(args.batch_size, args.batches, args.devices, args.metrics)
     total = sum(ingest(app, fleet.token, b) for b in warm)
     while workers and scored(workers) < total:
         time.sleep(0.01)
+    assert scorer.wait_idle(120)
     base = scored(workers) if workers else 0
     t0 = time.perf_counter()
     n = sum(ingest(app, fleet.token, b) for b in bodies)
     ingested = time.perf_counter() - t0
     while workers and scored(workers) - base < n:
         time.sleep(0.005)
+    assert scorer.wait_idle(600)
     elapsed = time.perf_counter() - t0
     for w in workers:
         w.stop()
+    scorer.close()
     app.state.engine.dispose()
-    out = {"readings": n, "seconds": round(elapsed, 3), "readings_per_s": round(n / elapsed)}
+    out = {"readings": n, "seconds": round(elapsed, 3), "readings_per_s": round(n / elapsed),
+           "ingest_returned_readings_per_s": round(n / ingested)}
     if workers:
-        out |= {"workers": len(workers), "partitions": partitions, "ingest_only_readings_per_s": round(n / ingested)}
+        out |= {"workers": len(workers), "partitions": partitions}
     return out
+
+
+def checkpointed(app: Any) -> int:
+    """Readings covered by every committed checkpoint so far."""
+    with app.state.sessionmaker() as session:
+        return int(session.execute(select(func.coalesce(func.sum(DetectorState.points), 0))).scalar_one())
+
+
+def processes(fleet: Fleet, url: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Readings/s with the ingest here (XADD only) and `medfix cloud score` processes scoring.
+
+    The clock stops when the score processes' checkpoints (every second) cover every reading, so the figure is a
+    lower bound (up to a checkpoint interval late).
+    """
+    prefix = f"bench:scoring:{uuid.uuid4().hex[:8]}"
+    settings = settings_for(url, tmp, args.partitions, prefix)
+    app = create_app(settings)
+    env = {**os.environ, "MEDFIX_DATABASE_URL": url, "MEDFIX_DATA_DIR": str(tmp), "MEDFIX_REDIS_URL": REDIS,
+           "MEDFIX_SCORING_PARTITIONS": str(args.partitions), "MEDFIX_SCORING_KEY_PREFIX": prefix,
+           "MEDFIX_ALERT_CHECKPOINT_INTERVAL_S": "1", "MEDFIX_SCORING_WORKERS": "1", "MEDFIX_LOG_LEVEL": "WARNING"}
+    procs = [subprocess.Popen([sys.executable, "-m", "medfix.cli", "cloud", "score"], env=env,
+                              cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL)
+             for _ in range(args.score_processes)]
+    client = redis.Redis.from_url(REDIS)
+    try:
+        deadline = time.monotonic() + 60
+        while not all(client.exists(f"{prefix}:lease:{p}") for p in range(args.partitions)):
+            assert time.monotonic() < deadline, "the score processes took no partitions"
+            time.sleep(0.1)
+        time.sleep(1.5)  # a few rounds of balancing between the processes
+        base = checkpointed(app)
+        warm = sum(ingest(app, fleet.token, b) for b in fleet.bodies(args.batch_size, 2, args.devices, args.metrics))
+        while checkpointed(app) - base < warm:
+            time.sleep(0.05)
+        base = checkpointed(app)
+        bodies = fleet.bodies(args.batch_size, args.batches, args.devices, args.metrics)
+        t0 = time.perf_counter()
+        n = sum(ingest(app, fleet.token, b) for b in bodies)
+        ingested = time.perf_counter() - t0
+        while checkpointed(app) - base < n:
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - t0
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(60)
+        client.close()
+        app.state.engine.dispose()
+    return {"readings": n, "seconds": round(elapsed, 3), "readings_per_s": round(n / elapsed),
+            "ingest_returned_readings_per_s": round(n / ingested), "score_processes": len(procs),
+            "partitions": args.partitions, "clock_stops_at": "checkpoint (every 1 s) covering every reading"}
 
 
 def delay(fleet: Fleet, url: str, tmp: Path, args: argparse.Namespace, partitions: int, device: int,
@@ -119,6 +186,8 @@ def delay(fleet: Fleet, url: str, tmp: Path, args: argparse.Namespace, partition
     settings = settings_for(url, tmp, partitions, prefix)
     app = create_app(settings)
     workers = start_workers(app, settings, args.workers) if partitions else []
+    if not partitions:
+        app.state.scorer.start()
     rng = random.Random(7)
     stream = uuid.uuid4().hex[:12]
     seq = 0
@@ -158,6 +227,7 @@ def delay(fleet: Fleet, url: str, tmp: Path, args: argparse.Namespace, partition
             ticket_at = session.execute(newest.order_by(Ticket.id.desc()).limit(1)).scalar()
     for w in workers:
         w.stop()
+    app.state.scorer.close()
     app.state.engine.dispose()
     if onset is None or ticket_at is None:
         return {"ticket": None}
@@ -179,10 +249,15 @@ def bench_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str
     try:
         fleet = Fleet(url, args.devices)
         out: dict[str, Any] = {}
+        modes = args.modes.split(",")
         for device, (mode, partitions) in enumerate((("inproc", 0), ("partitioned", args.partitions))):
+            if mode not in modes:
+                continue
             out[mode] = {"throughput": throughput(fleet, url, tmp, args, partitions)}
             if args.delay:
                 out[mode]["delay"] = delay(fleet, url, tmp, args, partitions, device)
+        if "processes" in modes:
+            out["processes"] = {"throughput": processes(fleet, url, tmp, args)}
         fleet.engine.dispose()
         return out
     finally:
@@ -202,6 +277,9 @@ def main() -> None:
     parser.add_argument("--metrics", type=int, default=50)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--modes", default="inproc,partitioned,processes",
+                        help="inproc (scoring thread), partitioned (worker threads), processes (medfix cloud score)")
+    parser.add_argument("--score-processes", type=int, default=2, help="`medfix cloud score` processes")
     parser.add_argument("--history", type=int, default=600, help="back-filled normal readings before real time")
     parser.add_argument("--rate", type=float, default=1.0, help="readings/s of the faulty stream")
     parser.add_argument("--flush", type=float, default=5.0, help="seconds between the gateway's batches")

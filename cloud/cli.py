@@ -1,4 +1,4 @@
-"""`medfix cloud` (serve, migrate, user, import, gateway) and `medfix demo` (seed, run)."""
+"""`medfix cloud` (serve, score, migrate, user, import, gateway) and `medfix demo` (seed, run)."""
 
 from __future__ import annotations
 
@@ -66,6 +66,38 @@ def serve(
     settings = get_settings()
     uvicorn.run("cloud.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
                 workers=workers, log_level=settings.log_level.lower(), proxy_headers=True)
+
+
+@app.command()
+def score(
+    workers: Annotated[int | None, typer.Option(help="Scoring worker threads (default MEDFIX_SCORING_WORKERS, "
+                                                     "at least 1).")] = None,
+) -> None:
+    """Score readings apart from the API: hold scoring partitions until SIGTERM/SIGINT, then checkpoint and leave.
+
+    Needs MEDFIX_SCORING_PARTITIONS > 0 and MEDFIX_REDIS_URL; run the API with MEDFIX_SCORING_WORKERS=0 so its
+    processes only hand readings over.
+    """
+    import asyncio
+    import logging
+    import signal
+    import threading
+
+    from cloud.main import partitioned, run_scoring
+
+    settings = get_settings()
+    if not partitioned(settings):
+        typer.secho("error: scoring apart needs MEDFIX_SCORING_PARTITIONS > 0, MEDFIX_REDIS_URL and "
+                    "MEDFIX_ALERT_SCORING on", fg="red", err=True)
+        raise typer.Exit(1)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    count = workers if workers is not None else max(1, settings.scoring_workers)
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda _signum, _frame: stop.set())
+    typer.echo(f"scoring {settings.scoring_partitions} partitions with {count} worker(s); SIGTERM or Ctrl-C stops")
+    asyncio.run(run_scoring(settings, workers=count, stop=stop))
+    typer.echo("checkpointed and handed the partitions back")
 
 
 @user_app.command("add")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -13,10 +15,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.alerts import api as alerts_api
 from cloud.alerts.flows import AlertFlows
-from cloud.alerts.partition import ScoringWorker, build_partitioned
+from cloud.alerts.partition import Publisher, ScoringWorker, build_publisher, build_workers
 from cloud.alerts.scoring import Scorer
 from cloud.audit import api as audit_api
 from cloud.auth import api as auth_api
@@ -43,7 +47,7 @@ from cloud.web import pages
 from cloud.web import report as report_pages
 from cloud.wechat import api as wechat_api
 from cloud.wechat import sandbox
-from cloud.wechat.runtime import build_wechat
+from cloud.wechat.runtime import WeChat, build_wechat
 
 log = logging.getLogger("medfix.cloud")
 
@@ -68,9 +72,20 @@ def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
-def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] = ()) -> FastAPI:
-    """The cloud service for settings (default: from the environment); extra notification channels optional."""
-    settings = settings or get_settings()
+@dataclass
+class Core:
+    """What an API process and a scoring process share: the database, the bus with its flows, the hub, channels."""
+
+    engine: Engine
+    bus: EventBus
+    hub: Hub
+    sessions: sessionmaker[Session]
+    wechat: WeChat | None
+    channels: list[Channel]
+
+
+def build_core(settings: Settings, channels: Sequence[Channel] = ()) -> Core:
+    """The engine, the bus with the ticket and alert flows installed, and the notification channels."""
     engine = make_engine(settings.effective_database_url)
     bus = EventBus()
     hub = Hub(settings.redis_url)
@@ -79,12 +94,46 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     all_channels: list[Channel] = [InAppChannel(hub), *([wechat.channel] if wechat else []), *channels]
     TicketFlows(sessions, hub, all_channels).install(bus)
     AlertFlows(sessions, hub, all_channels).install(bus)
+    return Core(engine, bus, hub, sessions, wechat, all_channels)
+
+
+def partitioned(settings: Settings) -> bool:
+    """Whether scoring goes through the Redis partitions (else each API process scores in its own thread)."""
+    return settings.alert_scoring and settings.scoring_partitions > 0 and bool(settings.redis_url)
+
+
+async def run_scoring(settings: Settings, *, workers: int, stop: threading.Event) -> None:
+    """`medfix cloud score`: run scoring workers until stop is set, then checkpoint and hand the partitions back."""
+    core = build_core(settings)
+    await core.hub.start()  # alert and ticket notifications go out from this process
+    pool = build_workers(settings, core.sessions, workers)
+    for worker in pool:
+        worker.start()
+    log.info("scoring with %s worker(s) over %s partitions", len(pool), settings.scoring_partitions)
+    try:
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+    finally:
+        for worker in pool:
+            await asyncio.to_thread(worker.stop)
+        await core.hub.stop()
+        core.engine.dispose()
+
+
+def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] = ()) -> FastAPI:
+    """The cloud service for settings (default: from the environment); extra notification channels optional."""
+    settings = settings or get_settings()
+    core = build_core(settings, channels)
+    engine, bus, hub, sessions, wechat, all_channels = (core.engine, core.bus, core.hub, core.sessions, core.wechat,
+                                                        core.channels)
     scorer = Scorer(sessions, settings)
+    publisher: Publisher | None = None
     scoring_workers: list[ScoringWorker] = []
-    if settings.alert_scoring and settings.scoring_partitions > 0 and settings.redis_url:
-        scoring_workers = build_partitioned(settings, sessions, bus)  # lease-holding workers score, not the ingest
+    if partitioned(settings):  # the ingest only XADDs; lease-holding workers (here or `medfix cloud score`) score
+        publisher = build_publisher(settings, bus)
+        scoring_workers = build_workers(settings, sessions, settings.scoring_workers)
     elif settings.alert_scoring:
-        scorer.install(bus)
+        scorer.install(bus)  # queued by the ingest, scored by the scorer's own thread
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -99,10 +148,9 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
             consumer = MqttConsumer(settings, app.state.sessionmaker)
             consumer.start()
         app.state.mqtt_consumer = consumer
-        if scoring_workers:
-            for worker in scoring_workers:
-                worker.start()
-        else:
+        for worker in scoring_workers:
+            worker.start()
+        if settings.alert_scoring and publisher is None:
             scorer.start()
         retention = PeriodicJob("time-series retention", settings.retention_interval_s,
                                 lambda: run_retention(sessions, Retention.from_settings(settings)))
@@ -111,11 +159,11 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
         await retention.stop()
         if consumer is not None:
             consumer.stop()
-        if scoring_workers:
-            for worker in scoring_workers:  # checkpoint and hand the partitions back
-                await asyncio.to_thread(worker.stop)
-        else:
-            await scorer.stop()  # the last checkpoint, once no more batches arrive
+        if publisher is not None:
+            await asyncio.to_thread(publisher.close)  # a last try for entries waiting since a Redis outage
+        for worker in scoring_workers:  # checkpoint and hand the partitions back
+            await asyncio.to_thread(worker.stop)
+        await scorer.stop()  # score what is queued, then the last checkpoint, once no more batches arrive
         await sweeper.stop()
         await hub.stop()
         engine.dispose()
@@ -133,6 +181,7 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.state.hub = hub
     app.state.channels = all_channels
     app.state.scorer = scorer
+    app.state.scoring_publisher = publisher  # None unless partitioned
     app.state.wechat = wechat
 
     app.add_exception_handler(RequestValidationError, _validation_error)

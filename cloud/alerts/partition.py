@@ -1,6 +1,7 @@
 """Scoring split across workers: devices hash to partitions, each partition scored by the one worker holding its lease.
 
-Off by default (MEDFIX_SCORING_PARTITIONS=0: the ingest request scores in-process). With Redis and P partitions:
+Off by default (MEDFIX_SCORING_PARTITIONS=0: each API process scores in its own scoring thread). With Redis and
+P partitions:
 
 - The ingest's `telemetry.ingested` event is appended (XADD) to the Redis stream of each device's partition
   (`device_id % P`) instead of being scored in the request.
@@ -13,6 +14,10 @@ Off by default (MEDFIX_SCORING_PARTITIONS=0: the ingest request scores in-proces
   owner left unacked, so the detectors end in the very state they would have reached without the move.
 - Fencing: a checkpoint commits only if the lease is still ours with a safety margin left (checked after the
   rows are written, right before COMMIT); a worker that lost its lease drops its streams without writing.
+- Workers run as threads of the API processes (MEDFIX_SCORING_WORKERS per process), or apart in
+  `medfix cloud score` processes with MEDFIX_SCORING_WORKERS=0 on the API, which then only XADDs.
+- A failed XADD keeps the batch in the publisher's bounded retry list (see `Publisher`); what falls off it is
+  replayed from the reading table when its streams are next restored (see cloud/alerts/scoring.py).
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.alerts.scoring import INGESTED, Sample, Scorer
+from cloud.alerts.scoring import INGESTED, Scorer
 from cloud.config import Settings
 from cloud.events import DomainEvent, EventBus
 
@@ -80,29 +86,124 @@ class Keys:
 
 
 class Publisher:
-    """Ingest side: appends each committed batch's readings to the streams of their partitions."""
+    """Ingest side: appends each committed batch's readings to the streams of their partitions.
 
-    def __init__(self, redis: Any, *, prefix: str, partitions: int) -> None:
+    A failed XADD (Redis down) never fails the ingest and never loses the batch quietly: the entries wait in a
+    bounded in-memory list, in order, and are retried before the next batch and every `retry_s` by a background
+    thread (the outage is logged once, and the recovery once). Beyond `max_pending` readings the oldest entries
+    are dropped, with an error: their readings are in the reading table, and a stream replays them from there
+    when it is next restored (the partition's next owner, or its worker's restart).
+    """
+
+    def __init__(self, redis: Any, *, prefix: str, partitions: int, max_pending: int = 200_000,
+                 retry_s: float = 1.0) -> None:
         self.redis = redis
         self.keys = Keys(prefix)
         self.partitions = partitions
+        self.max_pending = max_pending
+        self.retry_s = retry_s
+        self.dropped = 0  # readings given up on since start (left to the replay)
+        self._pending: deque[tuple[int, str, str, int]] = deque()  # (partition, gateway json, rows json, readings)
+        self._pending_readings = 0
+        self._failing = False
+        self._lock = threading.Lock()  # guards the list; never held while talking to Redis
+        self._send = threading.Lock()
+        self._closed = threading.Event()
+        self._retrier: threading.Thread | None = None
 
     def install(self, bus: EventBus) -> None:
         """Route every batch the ingest commits to the scoring workers."""
         bus.subscribe(INGESTED, self.on_ingested)
 
+    @property
+    def pending(self) -> int:
+        """Readings waiting for a retry."""
+        return self._pending_readings
+
     def on_ingested(self, event: DomainEvent) -> None:
-        """Split one committed batch by partition and XADD each part."""
+        """Split one committed batch by partition and XADD each part (after any earlier parts still waiting).
+
+        During an outage the batch only joins the retry list: the ingest does not wait on a dead Redis again.
+        """
         parts: dict[int, list[list[Any]]] = {}
         for d, m, t, v in event.data.get("samples", ()):
             parts.setdefault(partition_of(int(d), self.partitions), []).append([int(d), str(m), float(t), float(v)])
         if not parts:
             return
         gateway = json.dumps(event.data.get("gateway_id"))
-        pipe = self.redis.pipeline(transaction=False)
-        for p, rows in parts.items():
-            pipe.xadd(self.keys.stream(p), {"g": gateway, "s": json.dumps(rows)})
-        pipe.execute()
+        with self._lock:
+            for p, rows in parts.items():
+                self._pending.append((p, gateway, json.dumps(rows), len(rows)))
+                self._pending_readings += len(rows)
+            self._trim()
+            if self._failing:
+                return
+        self.flush()
+
+    def flush(self) -> bool:
+        """Try to hand over every waiting entry now, oldest first; True when none is left."""
+        with self._send:  # one sender at a time keeps the entries in order
+            with self._lock:
+                entries = list(self._pending)
+            if not entries:
+                return True
+            try:
+                pipe = self.redis.pipeline(transaction=False)
+                for p, gateway, rows, _n in entries:
+                    pipe.xadd(self.keys.stream(p), {"g": gateway, "s": rows})
+                pipe.execute()
+            except Exception as exc:  # Redis is down or refusing: keep the entries, in order, for the retry
+                with self._lock:
+                    if not self._failing:
+                        self._failing = True
+                        log.warning("could not hand readings to the scoring partitions (%s); keeping up to %s "
+                                    "readings for a retry every %.0f s", exc, self.max_pending, self.retry_s)
+                    self._start_retrier()
+                return False
+            # A partly applied pipeline re-sends some entries next time: the workers skip readings already scored.
+            with self._lock:
+                sent = set(map(id, entries))
+                while self._pending and id(self._pending[0]) in sent:  # what _trim dropped meanwhile is gone
+                    _p, _g, _rows, n = self._pending.popleft()
+                    self._pending_readings -= n
+                if self._failing:
+                    self._failing = False
+                    log.warning("handing readings to the scoring partitions works again")
+                return not self._pending
+
+    def close(self) -> None:
+        """Stop retrying in the background after a last attempt (what still fails is left to the replay)."""
+        self._closed.set()
+        if self._retrier is not None:
+            self._retrier.join()
+            self._retrier = None
+        if not self.flush():
+            log.error("%s readings could not be handed to the scoring partitions before shutdown; their streams "
+                      "replay them from the reading table when next restored", self._pending_readings)
+
+    def _trim(self) -> None:
+        dropped = 0
+        while self._pending_readings > self.max_pending and len(self._pending) > 1:
+            _p, _g, _rows, n = self._pending.popleft()
+            self._pending_readings -= n
+            dropped += n
+        if dropped:
+            self.dropped += dropped
+            log.error("scoring hand-over backlog full: dropped the oldest %s readings (%s so far); their streams "
+                      "replay them from the reading table when next restored", dropped, self.dropped)
+
+    def _start_retrier(self) -> None:
+        if self._retrier is not None and self._retrier.is_alive():
+            return
+        if self._closed.is_set():
+            return
+        self._retrier = threading.Thread(target=self._retry, name="scoring-publisher-retry", daemon=True)
+        self._retrier.start()
+
+    def _retry(self) -> None:
+        while not self._closed.wait(self.retry_s):
+            if self.flush():
+                return
 
 
 class ScoringWorker:
@@ -267,17 +368,19 @@ class ScoringWorker:
         return fed
 
     def _feed(self, p: int, entries: list[Any]) -> int:
+        """Score a read of entries in one feed (one session), then remember them for the ack after the checkpoint."""
+        batches = []
         fed = 0
-        for entry_id, fields in entries:
+        for _entry_id, fields in entries:
             if not fields:  # already deleted from the stream; nothing to score
-                self.unacked[p].append(entry_id)
                 continue
             get = {k.decode() if isinstance(k, bytes) else k: v for k, v in fields.items()}
-            gateway_id = json.loads(get["g"])
-            samples = [Sample(int(d), str(m), float(t), float(v)) for d, m, t, v in json.loads(get["s"])]
-            self.scorer.feed(samples, gateway_id=gateway_id)
-            self.unacked[p].append(entry_id)
+            samples = json.loads(get["s"])
+            batches.append((json.loads(get["g"]), samples))
             fed += len(samples)
+        if batches:
+            self.scorer.feed_batches(batches)
+        self.unacked[p].extend(entry_id for entry_id, _fields in entries)
         return fed
 
     # --- checkpoints ----------------------------------------------------------------------------------
@@ -306,14 +409,24 @@ class ScoringWorker:
         return True
 
 
-def build_partitioned(settings: Settings, sessions: sessionmaker[Session], bus: EventBus) -> list[ScoringWorker]:
-    """Route ingested readings through Redis and build this process' workers (not started)."""
+def build_publisher(settings: Settings, bus: EventBus) -> Publisher:
+    """Route this process' ingested readings to the scoring partitions through Redis."""
     import redis
 
-    client = redis.Redis.from_url(settings.redis_url)
-    prefix, partitions = settings.scoring_key_prefix, settings.scoring_partitions
-    Publisher(client, prefix=prefix, partitions=partitions).install(bus)
+    # Timeouts: an unreachable Redis (dropped packets, not refused) must fail the hand-over, never hang the ingest.
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+    publisher = Publisher(client, prefix=settings.scoring_key_prefix, partitions=settings.scoring_partitions,
+                          max_pending=settings.scoring_retry_max_readings)
+    publisher.install(bus)
+    return publisher
+
+
+def build_workers(settings: Settings, sessions: sessionmaker[Session], count: int) -> list[ScoringWorker]:
+    """count scoring workers (not started), each with its own Scorer and Redis client."""
+    import redis
+
     checkpoint_s = settings.alert_checkpoint_interval_s or 60  # acks wait for checkpoints, so they must happen
-    return [ScoringWorker(Scorer(sessions, settings), redis.Redis.from_url(settings.redis_url), prefix=prefix,
-                          partitions=partitions, lease_ms=settings.scoring_lease_ms, checkpoint_s=checkpoint_s)
-            for _ in range(settings.scoring_workers)]
+    return [ScoringWorker(Scorer(sessions, settings), redis.Redis.from_url(settings.redis_url),
+                          prefix=settings.scoring_key_prefix, partitions=settings.scoring_partitions,
+                          lease_ms=settings.scoring_lease_ms, checkpoint_s=checkpoint_s)
+            for _ in range(count)]

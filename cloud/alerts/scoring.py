@@ -3,23 +3,39 @@
 How it is fed: `telemetry.service.ingest_batch` emits `telemetry.ingested` with the batch's numeric,
 good-quality, mapped readings; the app's bus delivers it after the ingest commits (HTTP and MQTT alike), so
 a rolled-back batch is never scored and a duplicate batch (answered from the ledger) emits nothing. Within a
-batch readings are scored in timestamp order; a reading not newer than the stream's last scored one (a
+feed readings are scored in timestamp order; a reading not newer than the stream's last scored one (a
 re-packed re-send, or a late straggler) is skipped, so each stream stays strictly online.
 
+Off the request thread: once `start()`ed, `on_ingested` only appends the batch to a bounded in-process queue
+and returns; one scoring thread drains the queue, scoring every batch waiting in one `feed_batches()` call (one
+database session and commit per drain, not per batch). Back-pressure: when `scoring_queue_max_readings` are
+already waiting, the ingest blocks until the scorer has made room (at most `scoring_queue_block_s`; then the
+batch is queued over the bound with a warning, because dropping readings is never acceptable and an ingest that
+hangs for ever is worse than memory that grows for a while). `close()` drains the queue, then checkpoints; a
+Scorer that is not started (or already closed) scores on the caller's thread, as before. `wait_idle()` waits
+until everything queued has been scored (tests, benchmarks).
+
 Detectors are restored lazily from `detector_state` the first time a stream is seen by this process, and
-checkpointed by `checkpoint()` (every `alert_checkpoint_interval_s` from the app's lifespan, and on shutdown).
+checkpointed every `alert_checkpoint_interval_s` (by the scoring thread) and on close. A restored stream first
+replays the readings the `reading` table holds for it after the checkpoint's last reading (at most
+`scoring_replay_max_points`, none older than `scoring_replay_horizon_s` before the new reading), through the
+detector and the alert rules, so a crash between two checkpoints loses no learning.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import math
 import pickle
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,21 +46,30 @@ from cloud.alerts.policy import Tracker, Verdict
 from cloud.config import Settings
 from cloud.db import utcnow
 from cloud.events import DomainEvent, EventBus
+from cloud.telemetry.store import timeseries_store
 from models.anomaly import Detector, production_detector
 
 log = logging.getLogger("medfix.alerts.scoring")
 
 INGESTED = "telemetry.ingested"
+# The biggest single feed of the scoring thread (readings): bounds one transaction, not the queue.
+DRAIN_MAX_READINGS = 50_000
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One reading to score: the device, the metric, its time (epoch seconds) and value."""
+class Sample(NamedTuple):
+    """One reading to score: the device, the metric, its time (epoch seconds) and value.
+
+    A plain tuple, so the event's (device_id, metric, epoch_t, value) tuples are Samples already.
+    """
 
     device_id: int
     metric: str
     t: float
     value: float
+
+
+Batch = tuple[int | None, Sequence[Sequence[Any]]]  # (gateway_id, samples as (device_id, metric, t, value))
+_ORDER = itemgetter(0, 1, 2)  # rows are (t, device_id, metric, value, gateway_id)
 
 
 @dataclass
@@ -75,8 +100,16 @@ class Scorer:
         self.default_threshold = factory().threshold
         self.detector_name = type(factory()).__name__
         self.streams: dict[tuple[int, str], Stream] = {}
+        self.replayed = 0  # readings fed from the reading table when streams were restored
         self._lock = threading.Lock()
-        self._task: asyncio.Task[None] | None = None
+        # The queue of the scoring thread; _queued counts its readings, including the drain in progress.
+        self._cond = threading.Condition()
+        self._queue: deque[Batch] = deque()
+        self._queued = 0
+        self._busy = False
+        self._closing = False
+        self._over_bound = False
+        self._thread: threading.Thread | None = None
 
     # --- wiring ---------------------------------------------------------------------------------------
 
@@ -85,82 +118,213 @@ class Scorer:
         bus.subscribe(INGESTED, self.on_ingested)
 
     def on_ingested(self, event: DomainEvent) -> None:
-        """Feed one committed batch's readings."""
-        samples = [Sample(int(d), str(m), float(t), float(v)) for d, m, t, v in event.data.get("samples", ())]
-        if samples:
-            self.feed(samples, gateway_id=event.data.get("gateway_id"))
+        """Queue one committed batch for the scoring thread (or score it here when no thread runs)."""
+        samples = event.data.get("samples") or ()
+        if not samples:
+            return
+        gateway_id = event.data.get("gateway_id")
+        if not self.submit(gateway_id, samples):
+            self.feed_batches([(gateway_id, samples)])
+
+    def submit(self, gateway_id: int | None, samples: Sequence[Sequence[Any]]) -> bool:
+        """Queue a batch for the scoring thread; False when no thread runs (the caller scores it itself).
+
+        Back-pressure: while the queue holds scoring_queue_max_readings, wait for room (at most
+        scoring_queue_block_s), then queue over the bound with a warning rather than drop anything.
+        """
+        n = len(samples)
+        bound = self.settings.scoring_queue_max_readings
+        with self._cond:
+            if self._thread is None or self._closing:
+                return False
+            if bound > 0 and self._queued and self._queued + n > bound:
+                deadline = time.monotonic() + self.settings.scoring_queue_block_s
+                while self._queued and self._queued + n > bound and not self._closing:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        if not self._over_bound:
+                            log.warning("scoring queue full (%s readings waiting) for %.1f s; queueing over the "
+                                        "bound rather than dropping readings", self._queued,
+                                        self.settings.scoring_queue_block_s)
+                            self._over_bound = True
+                        break
+                    self._cond.wait(left)
+                if self._closing:
+                    return False
+            self._queue.append((gateway_id, samples))
+            self._queued += n
+            self._cond.notify_all()
+        return True
 
     def start(self) -> None:
-        """Checkpoint periodically in the background (call from a running event loop)."""
-        if self.settings.alert_checkpoint_interval_s > 0:
-            self._task = asyncio.create_task(self._loop())
+        """Start the scoring thread (it also writes the periodic checkpoints)."""
+        with self._cond:
+            if self._thread is not None:
+                return
+            self._closing = False
+            self._thread = threading.Thread(target=self._run, name="scorer", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """Score everything queued, stop the scoring thread, and write a last checkpoint."""
+        with self._cond:
+            thread = self._thread
+            self._closing = True
+            self._cond.notify_all()
+        if thread is not None:
+            thread.join()
+        with self._cond:
+            self._thread = None
+        self.checkpoint()
 
     async def stop(self) -> None:
-        """Stop the periodic checkpoints and write a last one."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await asyncio.to_thread(self.checkpoint)
+        """close() from the event loop, off its thread."""
+        await asyncio.to_thread(self.close)
 
-    async def _loop(self) -> None:
+    def wait_idle(self, timeout: float | None = 30.0) -> bool:
+        """Wait until every queued batch has been scored; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._queued, timeout)
+
+    @property
+    def queued(self) -> int:
+        """Readings waiting for the scoring thread (including those being scored)."""
+        return self._queued
+
+    def _run(self) -> None:
+        interval = self.settings.alert_checkpoint_interval_s
+        next_checkpoint = time.monotonic() + interval if interval > 0 else math.inf
         while True:
-            await asyncio.sleep(self.settings.alert_checkpoint_interval_s)
-            try:
-                await asyncio.to_thread(self.checkpoint)
-            except Exception:  # a failed checkpoint is retried next time; scoring goes on
-                log.exception("detector checkpoint failed")
+            with self._cond:
+                while not self._queue and not self._closing:
+                    wait = next_checkpoint - time.monotonic()
+                    if wait <= 0:
+                        break
+                    self._cond.wait(None if wait == math.inf else wait)
+                taken: list[Batch] = []
+                n = 0
+                while self._queue and (not taken or n + len(self._queue[0][1]) <= DRAIN_MAX_READINGS):
+                    batch = self._queue.popleft()
+                    taken.append(batch)
+                    n += len(batch[1])
+                if not taken and self._closing:
+                    return
+            if taken:
+                try:
+                    self.feed_batches(taken)
+                except Exception:  # their streams restart from the checkpoint and the stored readings
+                    log.exception("scoring %s queued readings failed", n)
+                finally:
+                    with self._cond:
+                        self._queued -= n
+                        if self._queued == 0:
+                            self._over_bound = False
+                        self._cond.notify_all()
+            if time.monotonic() >= next_checkpoint:
+                next_checkpoint = time.monotonic() + interval
+                try:
+                    self.checkpoint()
+                except Exception:  # a failed checkpoint is retried next time; scoring goes on
+                    log.exception("detector checkpoint failed")
 
     # --- scoring --------------------------------------------------------------------------------------
 
-    def feed(self, samples: Sequence[Sample], *, gateway_id: int | None = None) -> dict[tuple[int, str], float]:
-        """Score samples in time order and apply the alert rules; returns each stream's last score."""
-        ordered = sorted(samples, key=lambda s: (s.t, s.device_id, s.metric))
-        if not ordered:
-            return {}
-        devices = {s.device_id for s in ordered}
+    def feed(self, samples: Sequence[Sequence[Any]], *, gateway_id: int | None = None,
+             ) -> dict[tuple[int, str], float]:
+        """Score samples ((device_id, metric, t, value)) in time order and apply the alert rules.
+
+        Returns each stream's last score.
+        """
+        return self.feed_batches([(gateway_id, samples)])
+
+    def feed_batches(self, batches: Iterable[Batch]) -> dict[tuple[int, str], float]:
+        """Score several batches together (one session, one commit), in time order; returns last scores."""
+        rows: list[tuple[float, int, str, float, int | None]] = []
+        with self._lock:
+            streams = self.streams
+            # streams not in memory yet -> their first reading here: (time, gateway)
+            new: dict[tuple[int, str], tuple[float, int | None]] = {}
+            append = rows.append
+            for gateway_id, samples in batches:
+                for d, m, t, v in samples:
+                    append((t, d, m, v, gateway_id))
+                    if (d, m) not in streams:
+                        first = new.get((d, m))
+                        if first is None or t < first[0]:
+                            new[(d, m)] = (t, gateway_id)
+            if not rows:
+                return {}
+            try:
+                with self.sessions() as session:
+                    for key, (first, gateway) in new.items():
+                        self._restore(session, key, first, gateway, rows)
+                    rows.sort(key=_ORDER)
+                    scored = self._score(session, rows)
+                    session.commit()
+            except Exception:
+                # Nothing of this feed was committed, yet the detectors learned part of it: forget its streams, so
+                # their next readings restore them from the checkpoint and replay the stored readings instead.
+                for key in {(r[1], r[2]) for r in rows}:
+                    streams.pop(key, None)
+                raise
+        return scored
+
+    def _score(self, session: Session, rows: list[tuple[float, int, str, float, int | None]],
+               ) -> dict[tuple[int, str], float]:
+        streams = self.streams
+        devices = {r[1] for r in rows}
+        windows = service.windows_covering(session, device_ids=devices, start=_at(rows[0][0]), end=_at(rows[-1][0]))
+        book = service.policy_book(session, device_ids=devices, metrics={r[2] for r in rows})
+        offline: dict[int | None, bool] = {None: False}
+        # Per stream in this feed: the stream, its unresolved alert (list for in-place updates), rules, windows.
+        seen: dict[tuple[int, str], tuple[Stream, list[Alert | None], Any, Any]] = {}
         scored: dict[tuple[int, str], float] = {}
-        with self._lock, self.sessions() as session:
-            offline = gateway_id is not None and service.gateway_offline(session, gateway_id=gateway_id)
-            windows = service.windows_covering(session, device_ids=devices, start=_at(ordered[0].t),
-                                               end=_at(ordered[-1].t))
-            book = service.policy_book(session, device_ids=devices, metrics={s.metric for s in ordered})
-            alerts: dict[tuple[int, str], Alert | None] = {}
-            for sample in ordered:
-                key = (sample.device_id, sample.metric)
-                stream = self._stream(session, key)
-                if stream.last_t is not None and sample.t <= stream.last_t:
-                    continue
-                if key not in alerts:
-                    alerts[key] = self._sync_alert(session, stream)
-                rules = book.rules(sample.device_id, sample.metric, self.default_threshold)
+        for i, (t, d, m, v, g) in enumerate(rows):
+            if not i & 63:
+                # Let a thread back from I/O (an ingest's database round trip) have the GIL now rather than
+                # after the interpreter's 5 ms switch interval: the scoring thread must not slow the ingest down.
+                time.sleep(0)
+            key = (d, m)
+            entry = seen.get(key)
+            if entry is None:
+                stream = streams[key]
+                rules = book.rules(d, m, self.default_threshold)
                 # The detector's own rest-after-a-hit follows the policy's threshold.
                 stream.detector.threshold = rules.threshold
-                score = stream.detector.score_learn_one(sample.value, sample.t)
-                stream.points += 1
-                stream.last_t = sample.t
-                stream.last_score = score
-                stream.dirty = True
-                scored[key] = score
-                at = _at(sample.t)
-                silenced = offline or any(s <= at < e for s, e in windows.get(sample.device_id, ()))
-                started = stream.tracker.pending_since
-                verdict = stream.tracker.step(score, sample.t, rules, silenced=silenced)
-                alert = alerts[key]
-                if verdict is Verdict.opened:
-                    alert = service.open_alert(session, device_id=sample.device_id, metric=sample.metric,
-                                               started_at=_at(started if started is not None else sample.t), at=at,
-                                               score=score, settings=self.settings)
-                    alerts[key], stream.alert_id = alert, alert.id
-                elif alert is not None and verdict is Verdict.abnormal:
-                    service.note_abnormal(session, alert=alert, at=at, score=score)
-                elif alert is not None and verdict is Verdict.resolved:
-                    alert.last_score = score
-                    service.resolve_alert(session, alert=alert, resolution="recovered")
-                    alerts[key], stream.alert_id = None, None
-                elif alert is not None:
-                    alert.last_score = score
-            session.commit()
+                entry = seen[key] = (stream, [self._sync_alert(session, stream)], rules, windows.get(d))
+            stream, alert_box, rules, wins = entry
+            last_t = stream.last_t
+            if last_t is not None and t <= last_t:
+                continue
+            score = stream.detector.score_learn_one(v, t)
+            stream.points += 1
+            stream.last_t = t
+            stream.last_score = score
+            stream.dirty = True
+            scored[key] = score
+            off = offline.get(g)
+            if off is None:  # g is not None here: offline[None] is False
+                off = offline[g] = service.gateway_offline(session, gateway_id=g or 0)
+            silenced = off
+            if wins and not silenced:
+                at = _at(t)
+                silenced = any(s <= at < e for s, e in wins)
+            started = stream.tracker.pending_since
+            verdict = stream.tracker.step(score, t, rules, silenced=silenced)
+            alert = alert_box[0]
+            if verdict is Verdict.opened:
+                alert = service.open_alert(session, device_id=d, metric=m,
+                                           started_at=_at(started if started is not None else t), at=_at(t),
+                                           score=score, settings=self.settings)
+                alert_box[0], stream.alert_id = alert, alert.id
+            elif alert is not None and verdict is Verdict.abnormal:
+                service.note_abnormal(session, alert=alert, at=_at(t), score=score)
+            elif alert is not None and verdict is Verdict.resolved:
+                alert.last_score = score
+                service.resolve_alert(session, alert=alert, resolution="recovered")
+                alert_box[0], stream.alert_id = None, None
+            elif alert is not None:
+                alert.last_score = score
         return scored
 
     def _sync_alert(self, session: Session, stream: Stream) -> Alert | None:
@@ -174,10 +338,9 @@ class Scorer:
             return None
         return alert
 
-    def _stream(self, session: Session, key: tuple[int, str]) -> Stream:
-        stream = self.streams.get(key)
-        if stream is not None:
-            return stream
+    def _restore(self, session: Session, key: tuple[int, str], first: float, gateway_id: int | None,
+                 rows: list[tuple[float, int, str, float, int | None]]) -> Stream:
+        """Bring a stream into memory from its checkpoint, adding to rows the stored readings it missed."""
         device_id, metric = key
         stream = Stream(detector=self.factory())
         row = session.execute(select(DetectorState).where(DetectorState.device_id == device_id,
@@ -198,8 +361,31 @@ class Scorer:
             last = service.last_resolved_alert(session, device_id=device_id, metric=metric)
             if last is not None:
                 stream.tracker.cool_from = last.last_abnormal_at.timestamp()
+        missed = self._missed(session, key, after=stream.last_t, before=first, gateway_id=gateway_id)
+        rows.extend((t, device_id, metric, v, g) for t, v, g in missed)
+        self.replayed += len(missed)
         self.streams[key] = stream
         return stream
+
+    def _missed(self, session: Session, key: tuple[int, str], *, after: float | None, before: float,
+                gateway_id: int | None) -> list[tuple[float, float, int | None]]:
+        """The stored readings of a stream after its checkpoint and before `before` (bounded), oldest first.
+
+        These were stored but never scored into the checkpoint: scored by a process that died before its next
+        checkpoint, or never handed to a scorer at all (a failed hand-over).
+        """
+        limit = self.settings.scoring_replay_max_points
+        if limit <= 0:
+            return []
+        horizon = self.settings.scoring_replay_horizon_s
+        floor = before - horizon if horizon > 0 else -math.inf
+        # > the checkpoint's last reading; from the horizon's start on (a point exactly there is not worth a branch)
+        since = after if after is not None and after >= floor else (floor if floor > -math.inf else None)
+        device_id, metric = key
+        # Through the time-series store, so the replay reads wherever the readings live (SQL or InfluxDB).
+        store = timeseries_store(session, self.settings)
+        found = store.recent(device_id, metric, _at(since) if since is not None else None, _at(before), limit=limit)
+        return [(at.timestamp(), value, gateway_id) for at, value in found]
 
     # --- checkpoints ----------------------------------------------------------------------------------
 
@@ -231,11 +417,18 @@ class Scorer:
                 del self.streams[key]
             return len(keys)
 
-    def _write(self, session: Session, dirty: Iterable[tuple[tuple[int, str], Stream]]) -> None:
+    def _write(self, session: Session, dirty: Sequence[tuple[tuple[int, str], Stream]]) -> None:
         now = utcnow()
+        # The existing rows in a few queries (a superset: these metrics of these devices, filtered here).
+        devices = sorted({device_id for (device_id, _metric), _stream in dirty})
+        metrics = {metric for (_device_id, metric), _stream in dirty}
+        existing: dict[tuple[int, str], DetectorState] = {}
+        for i in range(0, len(devices), 500):
+            found = session.execute(select(DetectorState).where(
+                DetectorState.device_id.in_(devices[i:i + 500]), DetectorState.metric.in_(metrics))).scalars()
+            existing.update(((row.device_id, row.metric), row) for row in found)
         for (device_id, metric), stream in dirty:
-            row = session.execute(select(DetectorState).where(DetectorState.device_id == device_id,
-                                                              DetectorState.metric == metric)).scalar()
+            row = existing.get((device_id, metric))
             if row is None:
                 row = DetectorState(device_id=device_id, metric=metric)
                 session.add(row)

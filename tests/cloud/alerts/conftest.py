@@ -53,8 +53,11 @@ class Lab:
     sequence: int = 0
 
     def send(self, client: TestClient, values: Sequence[float], *, metric: str = "temp_c", key: str = "c702",
-             ) -> None:
-        """Upload values as the stream's next readings (10 s apart), in batches through POST /api/v1/ingest."""
+             wait: bool = True) -> None:
+        """Upload values as the stream's next readings (10 s apart), in batches through POST /api/v1/ingest.
+
+        wait: return once the scorer has scored them too (the ingest itself only queues them).
+        """
         start = self.sent.get((key, metric), 0)
         for offset in range(0, len(values), BATCH):
             chunk = values[offset:offset + BATCH]
@@ -66,6 +69,9 @@ class Lab:
                                    headers={**self.gateway.headers, "Content-Type": "application/json"})
             assert response.status_code == 200, response.text
         self.sent[(key, metric)] = start + len(values)
+        # The ingest only queues the readings; the scorer's own thread scores them.
+        if wait:
+            assert client.app.state.scorer.wait_idle(30), "the scorer did not catch up"  # type: ignore[attr-defined]
 
 
 @pytest.fixture
