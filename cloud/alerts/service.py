@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from sqlalchemy import func, or_, select
@@ -40,12 +40,19 @@ CHART_MARGIN = timedelta(hours=2)  # the chart link shows this much before the a
 ACKNOWLEDGERS = frozenset({Role.engineer, Role.agent, Role.service_center, Role.admin})
 
 
+def _link_time(moment: datetime) -> str:
+    """A readable UTC time for a link (2026-11-25T18:26:08Z): whole seconds, no percent-encoded offset."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+
+
 def chart_link(device_id: int, metric: str, start: datetime, end: datetime | None = None) -> str:
     """The device's chart of metric around an alert (start - margin to end + margin, or open-ended)."""
-    query = {"metric": metric, "start": (start - CHART_MARGIN).isoformat()}
+    query = {"metric": metric, "start": _link_time(start - CHART_MARGIN)}
     if end is not None:
-        query["end"] = (end + CHART_MARGIN).isoformat()
-    return f"/devices/{device_id}/chart?{urlencode(query)}"
+        query["end"] = _link_time(end + CHART_MARGIN)
+    return f"/devices/{device_id}/chart?{urlencode(query, safe=':')}"
 
 
 # --- policies ---------------------------------------------------------------------------------------
@@ -281,7 +288,7 @@ def resolve_alert(session: Session, *, alert: Alert, resolution: str, actor: Act
 def _predictive_ticket(session: Session, *, alert: Alert, device: Device, settings: Settings) -> tuple[Ticket, bool]:
     """The device's open predictive ticket with this alert added, or a new one dispatched by rule."""
     text = (f"预测性告警：{device.system_number} 的 {alert.metric} 偏离正常（评分 {alert.last_score:.2f}，"
-            f"{alert.severity.value}）。曲线：{chart_link(device.id, alert.metric, alert.started_at)}")
+            f"{alert.severity.value}）。告警曲线：{chart_link(device.id, alert.metric, alert.started_at)}")
     ticket = session.execute(select(Ticket).where(
         Ticket.device_id == device.id, Ticket.source == Source.predictive, Ticket.status.in_(list(OPEN)))
         .order_by(Ticket.id.desc()).limit(1)).scalar()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -18,6 +19,21 @@ from cloud.notify.service import notify
 from cloud.tickets.models import Ticket
 
 log = logging.getLogger("medfix.tickets.flows")
+
+
+
+# A predictive ticket's description ends in its chart's path; a message carries its own link, so the path goes.
+_CHART_LINK = re.compile(r"[。.]?\s*(?:告警)?曲线[:：]\s*/devices/\d+/chart\?\S*")
+
+
+def without_chart_path(text: str) -> str:
+    """A text for a message, chart paths left out."""
+    return _CHART_LINK.sub("", text)
+
+
+def preview(description: str, length: int = 80) -> str:
+    """The start of a ticket's description for a message, chart paths left out."""
+    return without_chart_path(description)[:length]
 
 
 class TicketFlows:
@@ -48,7 +64,8 @@ class TicketFlows:
             engineer = session.get(User, ticket.engineer_id) if ticket.engineer_id else None
             values = {"number": ticket.number, "device": device, "status": ticket.status.value,
                       "engineer": (engineer.full_name or engineer.username) if engineer else "",
-                      "text": data.get("text") or ticket.description[:80], "priority": ticket.priority}
+                      "text": without_chart_path(str(data.get("text") or "")) or preview(ticket.description),
+                      "priority": ticket.priority}
             for role, template in texts.items():
                 for user_id, link in self._recipients(session, role, ticket, data):
                     notify(session, user_id=user_id, event_key=f"{event.name}:{ticket.id}:{data.get('seq', '')}",

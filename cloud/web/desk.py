@@ -67,7 +67,7 @@ JS_TEXTS = (
     "precheck", "action.precheck", "Pre-check", "Pre-check checklist", "answered", "unanswered", "Note", "Add note",
     "Edit note", "Note on this check (optional)", "Finish pre-check", "Outcome", "Findings / note",
     "Answer every check first (done or not applicable).", "A false alarm needs a note saying why.", "Alert chart",
-    "Pre-check finished", *(f"precheck.{a}" for a in ("done", "not_applicable")),
+    "Pre-check finished", *(f"precheck.{a}" for a in ("done", "not_applicable", "open")),
     *(f"precheck.{o}{hint}" for o in ("fault_confirmed", "false_alarm", "fixed") for hint in ("", ".hint")),
     *all_texts(),
 )

@@ -536,6 +536,8 @@ PRECHECK_TEXTS: dict[str, dict[str, str]] = {
         "A false alarm needs a note saying why.": "判定误报需填写说明。",
         "unanswered": "项未确认", "Alert chart": "告警曲线", "Pre-check finished": "预检已完成",
         "false alarm": "误报", "precheck": "预检结论", "action.precheck": "预检结论",
+        # the service desk console's view of it (console_detail.js, desk/console.html)
+        "precheck.open": "待确认",
     },
     "en": {
         "precheck.done": "Done", "precheck.not_applicable": "N/A",
@@ -546,6 +548,7 @@ PRECHECK_TEXTS: dict[str, dict[str, str]] = {
                                      "resolves with your note.",
         "precheck.fixed.hint": "The ticket resolves with your findings.",
         "precheck": "Pre-check", "action.precheck": "Pre-check finished",
+        "precheck.open": "Open",
     },
 }
 for _language, _texts in PRECHECK_TEXTS.items():

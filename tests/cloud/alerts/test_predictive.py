@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -53,12 +55,17 @@ def test_drifting_stream_opens_one_alert_and_one_predictive_ticket_dispatched_to
     # chemistry analyzers move up a level: a critical-severity step is priority 1
     assert ticket.priority == 1
     assert "/devices/" in ticket.description and "metric=temp_c" in ticket.description
+    # the chart link reads plainly: whole seconds in UTC, nothing percent-encoded
+    link = ticket.description.split("告警曲线：", 1)[1]
+    assert re.fullmatch(rf"/devices/{lab.devices['c702']}/chart\?metric=temp_c&start=\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
+                        link), link
     to_engineer = [m for m in recording.sent if m.user_id == world.users["engineer"]]
     kinds = {m.kind for m in to_engineer}
     assert {"ticket.dispatch", "alert.opened"} <= kinds
     [opened] = [m for m in to_engineer if m.kind == "alert.opened"]
     assert opened.link.startswith(f"/devices/{lab.devices['c702']}/chart?metric=temp_c")
-    assert any(m.kind == "ticket.submitted" and m.user_id == world.users["agent"] for m in recording.sent)
+    [submitted] = [m for m in recording.sent if m.kind == "ticket.submitted" and m.user_id == world.users["agent"]]
+    assert "偏离正常" in submitted.body and "/devices/" not in submitted.body  # the message has its own link
 
 
 def test_more_anomalies_add_to_the_same_ticket_never_a_second(client: TestClient, db: Session, lab: Lab) -> None:

@@ -1,6 +1,6 @@
 // The service desk console: a live queue over /ws/console, filter tabs, SLA countdowns and new-ticket alerts.
 import {
-  LiveSocket, ago, api, deviceLabel, enableLightbox, esc, setTexts, slaBadge, statusBadge, t, tickSla,
+  LiveSocket, ago, api, deviceLabel, enableLightbox, esc, setTexts, shortText, slaBadge, statusBadge, t, tickSla,
 } from "./desk_common.js";
 import { createDetail } from "./console_detail.js";
 import { createBell } from "./console_bell.js";
@@ -54,7 +54,7 @@ function itemHtml(ticket) {
     + `<span class="q-age muted small">${esc(ago(ticket.created_at))}</span></div>`
     + `<div class="q-device">${esc(deviceLabel(ticket))}</div>`
     + `<div class="q-where muted small">${esc(where)}</div>`
-    + `<div class="q-desc">${esc(ticket.description)}</div>`
+    + `<div class="q-desc">${esc(shortText(ticket.description))}</div>`
     + `<div class="q-row q-foot">${slaBadge(ticket)}`
     + (ticket.engineer_name ? `<span class="small muted">${esc(t("Engineer"))}：${esc(ticket.engineer_name)}</span>` : "")
     + "</div></li>";
@@ -131,13 +131,15 @@ function chime() {
 function desktopAlert(ticket) {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
   const note = new Notification(`${t("New repair ticket")} ${ticket.number}`, {
-    body: `${deviceLabel(ticket)}\n${ticket.description.slice(0, 120)}`, tag: `ticket-${ticket.id}`,
+    body: `${deviceLabel(ticket)}\n${shortText(ticket.description).slice(0, 120)}`, tag: `ticket-${ticket.id}`,
   });
   note.onclick = () => { window.focus(); openTicket(ticket.id); note.close(); };
 }
 
 // ---- live updates ----
 async function onTicketEvent(message) {
+  // Answering a pre-check changes the check, not the ticket: the open detail fetches the pre-check again.
+  if (message.event === "ticket.precheck_item") detail.refreshPrecheck(message.ticket_id);
   let ticket;
   try { ticket = upsert(await api(`/api/v1/tickets/${message.ticket_id}`)); } catch { return; }
   if (ALERT_EVENTS.has(message.event)) {
@@ -189,7 +191,11 @@ export async function startConsole(config) {
   renderQueue();
   new LiveSocket({
     onState: setLiveState,
-    onReconnect: () => { loadOpen().then(renderQueue).catch(() => {}); bell.load(); },
+    onReconnect: () => {
+      loadOpen().then(renderQueue).catch(() => {});
+      bell.load();
+      detail.refreshPrecheck(detail.currentId()); // a check answered while the socket was down
+    },
     onMessage: (message) => {
       if (message.type === "ticket") onTicketEvent(message);
       else if (message.type === "notification") bell.push(message);

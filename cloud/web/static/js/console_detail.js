@@ -1,6 +1,7 @@
-// The console's ticket detail panel: device, reporter, media, timeline and the actions allowed right now.
+// The console's ticket detail panel: device, reporter, media, a predictive ticket's pre-check, timeline and the
+// actions allowed right now.
 import {
-  actOn, api, deviceLabel, esc, formatTime, isConflict, mediaHtml, slaBadge, statusBadge, t, timelineHtml,
+  actOn, api, deviceLabel, esc, formatTime, isConflict, mediaHtml, richText, shortText, slaBadge, statusBadge, t, timelineHtml,
 } from "./desk_common.js";
 import { bucketFor } from "./chart.js";
 
@@ -59,10 +60,50 @@ async function showMetrics(el, deviceId, isCurrent) {
   });
 }
 
+const PRECHECK_ANSWERS = ["done", "not_applicable"];
+
+// One check of a pre-check: its state, text, who answered it when, the note; buttons while it may be worked on.
+function precheckItemHtml(item, editable) {
+  const state = item.answer || "open";
+  const buttons = editable
+    ? `<span class="pc-buttons">${PRECHECK_ANSWERS.map((answer) => {
+      const on = item.answer === answer;
+      return `<button type="button" class="pc-btn${on ? " on" : ""}" data-pc-answer="${answer}" aria-pressed="${on}">`
+        + `${esc(t(`precheck.${answer}`))}</button>`;
+    }).join("")}</span>` : "";
+  const who = item.answered_at
+    ? `<div class="pc-meta muted small">${esc(item.answered_by_name || "")} · ${esc(formatTime(item.answered_at))}</div>` : "";
+  const note = item.note ? `<div class="pc-note">${esc(t("Note"))}：${esc(item.note)}</div>` : "";
+  return `<li class="pc-item" data-item-id="${item.id}" data-answer="${esc(item.answer || "")}">`
+    + `<div class="pc-row"><span class="pc-state pc-state-${esc(state)}">${esc(t(`precheck.${state}`))}</span>`
+    + `<span class="pc-text">${esc(t(item.text))}</span>${buttons}</div>${who}${note}</li>`;
+}
+
+// A predictive ticket's pre-check: progress, the checks, and the outcome once finished.
+function precheckHtml(task) {
+  const percent = task.total ? Math.round((100 * task.answered) / task.total) : 0;
+  const chart = task.chart_url
+    ? ` <a class="small" href="${esc(task.chart_url)}" target="_blank" rel="noopener">${esc(t("Alert chart"))} ›</a>` : "";
+  let outcome = "";
+  if (task.outcome) {
+    outcome = `<div class="pc-outcome pc-outcome-${esc(task.outcome)}" id="d-pc-outcome" data-outcome="${esc(task.outcome)}">`
+      + `<strong>${esc(t("Pre-check finished"))}：${esc(t(`precheck.${task.outcome}`))}</strong>`
+      + (task.outcome_note ? `<div class="pc-outcome-note">${esc(task.outcome_note)}</div>` : "")
+      + `<div class="muted small">${esc(task.finished_by_name || "")} · ${esc(formatTime(task.finished_at))}</div></div>`;
+  }
+  return `<h3>${esc(t("Pre-check checklist"))} <span class="pc-progress" id="d-pc-progress">${task.answered}/${task.total}`
+    + ` ${esc(t("answered"))}</span>${chart}</h3>`
+    + `<div class="pc-bar" aria-hidden="true"><i style="width:${percent}%"></i></div>`
+    + `<ol class="pc-list">${task.items.map((item) => precheckItemHtml(item, task.can_work)).join("")}</ol>`
+    + `<div class="form-error" id="d-pc-error" hidden></div>${outcome}`;
+}
+
 export function createDetail({ container, canned, onTicket, onOpen }) {
   let ticket = null;
   let form = null; // { action, ticket: {id, version} } while an action form is open
   let loadSeq = 0;
+  let precheck = null; // the open ticket's pre-check as last fetched (a predictive ticket's only)
+  let precheckSeq = 0;
 
   function headHtml() {
     return `<div class="d-head"><div><h2><span class="mono">${esc(ticket.number)}</span> ${statusBadge(ticket.status)}`
@@ -100,9 +141,10 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
     if (ticket.cancel_reason) outcome.push(`<dt>${esc(t("Reason"))}</dt><dd>${esc(ticket.cancel_reason)}</dd>`);
     return `<div class="d-grid">${deviceHtml()}${reporterHtml()}</div>`
       + (ticket.source === "predictive" && ticket.device_id ? '<section class="d-card" id="d-metrics"></section>' : "")
-      + `<section class="d-card"><h3>${esc(t("Description"))}</h3><p class="d-desc">${esc(ticket.description)}</p>`
+      + `<section class="d-card"><h3>${esc(t("Description"))}</h3><p class="d-desc">${richText(ticket.description)}</p>`
       + (outcome.length ? `<dl class="kv">${outcome.join("")}</dl>` : "")
       + (media ? `<div class="d-media">${media}</div>` : "") + "</section>"
+      + (ticket.source === "predictive" ? '<section class="d-card d-precheck" id="d-precheck" hidden></section>' : "")
       + `<section class="d-card"><h3>${esc(t("Timeline"))}</h3><ol class="timeline">${timelineHtml(ticket.timeline)}</ol></section>`
       + '<section class="d-card" id="d-deliveries" hidden></section>';
   }
@@ -119,10 +161,62 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
       + `<div class="d-scroll">${bodyHtml()}</div><div class="d-actions" id="d-actions">${actionsHtml()}</div>`;
     loadDevice();
     loadDeliveries();
+    showPrecheck();
+    loadPrecheck();
     const metrics = container.querySelector("#d-metrics");
     if (metrics) {
       const seq = loadSeq;
       showMetrics(metrics, ticket.device_id, () => seq === loadSeq && container.contains(metrics));
+    }
+  }
+
+  // The pre-check as last fetched, drawn at once on every redraw; loadPrecheck brings the current one.
+  function showPrecheck(error) {
+    const box = container.querySelector("#d-precheck");
+    if (!box) return;
+    if (!precheck || precheck.ticket_id !== ticket.id) { box.hidden = true; return; }
+    box.hidden = false;
+    box.innerHTML = precheckHtml(precheck);
+    if (error) {
+      const el = box.querySelector("#d-pc-error");
+      el.textContent = error;
+      el.hidden = false;
+    }
+  }
+
+  async function loadPrecheck() {
+    if (!ticket || ticket.source !== "predictive") return;
+    const seq = ++precheckSeq;
+    const id = ticket.id;
+    let task;
+    try { task = await api(`/api/v1/tickets/${id}/precheck`); } catch (error) {
+      if (seq === precheckSeq && error.status === 404 && ticket.id === id) { precheck = null; showPrecheck(); }
+      return; // otherwise keep what is shown; the next change fetches again
+    }
+    if (seq !== precheckSeq || !ticket || ticket.id !== id) return;
+    if (precheck && precheck.ticket_id === id && precheck.version > task.version) return;
+    precheck = task;
+    showPrecheck();
+  }
+
+  // Tick a check done / not applicable; ticking the chosen answer again takes it back.
+  async function answerCheck(button) {
+    const row = button.closest("[data-item-id]");
+    const item = precheck && precheck.items.find((i) => i.id === Number(row.dataset.itemId));
+    if (!item) return;
+    const answer = item.answer === button.dataset.pcAnswer ? null : button.dataset.pcAnswer;
+    container.querySelectorAll("#d-precheck [data-pc-answer]").forEach((b) => { b.disabled = true; });
+    const id = ticket.id;
+    precheckSeq += 1; // an answer in flight wins over a fetch started before it
+    try {
+      const task = await api(`/api/v1/tickets/${id}/precheck/items/${item.id}`, { method: "PATCH", json: { answer } });
+      if (ticket.id !== id) return;
+      precheck = task;
+      showPrecheck();
+    } catch (error) {
+      if (ticket.id !== id) return;
+      showPrecheck((error.body && typeof error.body.detail === "string" && error.body.detail) || t("Could not save"));
+      loadPrecheck();
     }
   }
 
@@ -158,7 +252,7 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
     const others = history.status === "fulfilled" ? history.value.items.filter((x) => x.id !== ticket.id).slice(0, 5) : [];
     recent.innerHTML = others.length
       ? others.map((x) => `<li><a href="?ticket=${x.id}" data-open="${x.id}" class="mono">${esc(x.number)}</a> ${statusBadge(x.status)}`
-        + ` <span class="muted small">${esc(formatTime(x.created_at))}</span><div class="small ellipsis">${esc(x.description)}</div></li>`).join("")
+        + ` <span class="muted small">${esc(formatTime(x.created_at))}</span><div class="small ellipsis">${esc(shortText(x.description))}</div></li>`).join("")
       : `<li class="muted small">${esc(t("No earlier tickets."))}</li>`;
   }
 
@@ -243,7 +337,10 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
 
   async function load(id, notice) {
     const seq = ++loadSeq;
-    if (!ticket || ticket.id !== id) container.innerHTML = `<div class="d-empty">${esc(t("Loading…"))}</div>`;
+    if (!ticket || ticket.id !== id) {
+      container.innerHTML = `<div class="d-empty">${esc(t("Loading…"))}</div>`;
+      precheck = null;
+    }
     let fetched;
     try { fetched = await api(`/api/v1/tickets/${id}`); } catch {
       if (seq === loadSeq) container.innerHTML = `<div class="d-empty">${esc(t("Network error; try again."))}</div>`;
@@ -257,6 +354,8 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
   }
 
   container.addEventListener("click", (event) => {
+    const check = event.target.closest("[data-pc-answer]");
+    if (check) { if (!check.disabled) answerCheck(check); return; }
     const button = event.target.closest("[data-action]");
     if (button) { openForm(button.dataset.action); return; }
     if (event.target.closest("[data-close]")) { closeForm(); return; }
@@ -278,6 +377,8 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
   return {
     currentId: () => (ticket ? ticket.id : null),
     open: (id) => load(id),
+    // A pre-check answer changes no ticket version, so the ticket.precheck_item push comes here.
+    refreshPrecheck(id) { if (ticket && ticket.id === id) loadPrecheck(); },
     // A live change to the open ticket: redraw it, but never throw away a form someone is typing in.
     refresh(updated) {
       if (!ticket || updated.id !== ticket.id || updated.version === ticket.version) return;

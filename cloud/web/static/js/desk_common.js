@@ -85,6 +85,29 @@ export class LiveSocket {
   }
 }
 
+// A device chart link inside a ticket's text (a predictive ticket's description and notes), with the label
+// written before it ("告警曲线：" / "曲线："). Only these same-site links become links; any other text stays text.
+const CHART_LINK = /(?:告警)?(?:曲线|Chart)[:：]\s*(\/devices\/\d+\/chart\?[^\s，。；、）),"'<>]*)|(\/devices\/\d+\/chart\?[^\s，。；、）),"'<>]*)/g;
+
+// Escaped text with every chart link shown as a short "Alert chart ›" link instead of the raw URL.
+export function richText(text) {
+  const value = String(text ?? "");
+  let html = "";
+  let last = 0;
+  for (const match of value.matchAll(CHART_LINK)) {
+    const url = match[1] || match[2];
+    html += esc(value.slice(last, match.index))
+      + `<a class="chart-link" href="${esc(url)}" target="_blank" rel="noopener" title="${esc(url)}">${esc(t("Alert chart"))} ›</a>`;
+    last = match.index + match[0].length;
+  }
+  return html + esc(value.slice(last));
+}
+
+// The same text for one-line previews (the queue, recent tickets, alerts): a chart link shrinks to its label.
+export function shortText(text) {
+  return String(text ?? "").replace(CHART_LINK, () => t("Alert chart"));
+}
+
 export function parseTime(value) {
   if (!value) return null;
   // Timestamps are UTC; older rows may come without an offset.
@@ -213,7 +236,7 @@ export function timelineHtml(entries) {
       + (e.internal ? ` <span class="tag-internal">${esc(t("Internal"))}</span>` : "")
       + (e.status && e.action !== "note" ? ` ${statusBadge(e.status)}` : "")
       + `<span class="tl-meta muted small">${esc(actorLabel(e.actor))} · ${esc(formatTime(e.at))}</span></div>`
-      + (e.text ? `<div class="tl-text">${esc(e.text)}</div>` : "")
+      + (e.text ? `<div class="tl-text">${richText(e.text)}</div>` : "")
       + (detail.length ? `<div class="tl-text muted small">${detail.join(" ")}</div>` : "")
       + "</li>";
   }).join("");

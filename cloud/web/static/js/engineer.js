@@ -2,7 +2,7 @@
 // plus a predictive ticket's pre-check checklist (precheck.js).
 import {
   ApiError, LiveSocket, actOn, ago, api, deviceLabel, enableLightbox, esc, formatTime, isConflict, mediaHtml,
-  setTexts, slaBadge, statusBadge, t, tickSla, timelineHtml,
+  richText, setTexts, shortText, slaBadge, statusBadge, t, tickSla, timelineHtml,
 } from "./desk_common.js";
 import {
   answerCheck, finishFormHtml, finishPrecheck, finishProblem, loadPrecheck, noteFormHtml, precheckHtml,
@@ -41,7 +41,7 @@ export async function startEngineerList(config) {
       + `<div class="job-row"><span class="prio prio-${x.priority}">P${x.priority}</span><span class="mono strong">${esc(x.number)}</span>`
       + `<span class="right">${statusBadge(x.status)}</span></div>`
       + `<div class="job-device">${esc(deviceLabel(x))}</div>`
-      + `<div class="job-desc">${esc(x.description)}</div>`
+      + `<div class="job-desc">${esc(shortText(x.description))}</div>`
       + `<div class="job-meta">${esc([x.hospital_name, x.device_department].filter(Boolean).join(" · "))}</div>`
       + `<div class="job-row job-meta">${slaBadge(x)}<span class="right">${esc(ago(x.created_at))}</span></div></a>`).join("");
   }
@@ -123,7 +123,7 @@ export async function startEngineerTicket(config) {
       + `<div class="weui-cells__title">${esc(t("Reporter"))}</div><div class="weui-cells"><div class="weui-cell">`
       + `<div class="weui-cell__bd">${esc(ticket.reporter_name || "—")}<div class="muted small mono">${esc(ticket.reporter_phone || "")}</div></div>`
       + `<div class="weui-cell__ft">${phone}</div></div></div>`
-      + `<div class="weui-cells__title">${esc(t("Description"))}</div><div class="media-box"><div class="d-desc">${esc(ticket.description)}</div>${mediaHtml(ticket)}</div>`
+      + `<div class="weui-cells__title">${esc(t("Description"))}</div><div class="media-box"><div class="d-desc">${richText(ticket.description)}</div>${mediaHtml(ticket)}</div>`
       + outcome
       + `<div class="weui-cells__title">${esc(t("Timeline"))}</div><div class="timeline-box"><ol class="timeline">${timelineHtml(ticket.timeline)}</ol></div>`;
     const allowed = ticket.allowed_actions;
