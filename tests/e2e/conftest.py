@@ -131,3 +131,13 @@ def sign_in(page: object, server: LiveServer, username: str, path: str) -> None:
     page.fill("input[name=password]", DEMO_PASSWORD)  # type: ignore[attr-defined]
     page.click("button[type=submit]")  # type: ignore[attr-defined]
     page.wait_for_url(f"**{path.split('?')[0]}*")  # type: ignore[attr-defined]
+
+
+def page_errors(page: object) -> list[str]:
+    """A list that fills with the page's script errors and failed (4xx/5xx) responses while the test runs."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))  # type: ignore[attr-defined]
+    # The browser's own favicon probe is no error of ours.
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")  # type: ignore[attr-defined]
+            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+    return errors

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import LiveServer, screenshot, sign_in, token
+from tests.e2e.conftest import LiveServer, page_errors, screenshot, sign_in, token
 from tests.e2e.test_precheck import METRIC, _open_predictive_ticket
 
 pytestmark = pytest.mark.browser
@@ -36,10 +36,7 @@ def test_agent_follows_and_ticks_the_precheck_in_the_console(demo_server: LiveSe
 
     context = browser.new_context(**DESKTOP)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+    errors = page_errors(page)
     sign_in(page, demo_server, "agent", f"/console?ticket={ticket_id}")
     page.wait_for_selector("#live[data-state=open]")
     page.wait_for_selector("#d-precheck .pc-item")

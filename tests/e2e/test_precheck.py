@@ -17,7 +17,7 @@ import pytest
 
 from protocols.telemetry import encode_batch
 from tests.cloud.telemetry.conftest import make_batch
-from tests.e2e.conftest import LiveServer, screenshot, sign_in, token
+from tests.e2e.conftest import LiveServer, page_errors, screenshot, sign_in, token
 
 pytestmark = pytest.mark.browser
 
@@ -76,10 +76,7 @@ def test_engineer_ticks_the_checklist_on_a_phone_and_declares_a_false_alarm(
 
     context = browser.new_context(**PHONE)
     phone = context.new_page()
-    errors: list[str] = []
-    phone.on("pageerror", lambda exc: errors.append(str(exc)))
-    phone.on("response", lambda r: errors.append(f"{r.status} {r.url}")
-             if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+    errors = page_errors(phone)
     sign_in(phone, demo_server, "engineer", f"/engineer/tickets/{ticket_id}")
     phone.wait_for_selector("#status[data-status=dispatched]")
     phone.wait_for_selector("#precheck")
