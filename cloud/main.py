@@ -120,9 +120,28 @@ async def run_scoring(settings: Settings, *, workers: int, stop: threading.Event
         core.engine.dispose()
 
 
+class QuietIngestLog(logging.Filter):
+    """Keep accepted gateway batches out of the access log: every gateway posts every few seconds, so those
+    lines would bury everything else. Refusals (4xx/5xx) are still logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:  # uvicorn.access: client, method, path, version, status
+            _client, method, path, _version, status = args
+            return not (method == "POST" and str(path).startswith("/api/v1/ingest") and str(status) == "200")
+        return True
+
+
+def _quiet_ingest_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, QuietIngestLog) for f in access.filters):
+        access.addFilter(QuietIngestLog())
+
+
 def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] = ()) -> FastAPI:
     """The cloud service for settings (default: from the environment); extra notification channels optional."""
     settings = settings or get_settings()
+    _quiet_ingest_log()
     core = build_core(settings, channels)
     engine, bus, hub, sessions, wechat, all_channels = (core.engine, core.bus, core.hub, core.sessions, core.wechat,
                                                         core.channels)
