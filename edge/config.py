@@ -96,6 +96,14 @@ class CloudSettings(Strict):
     batch_max_bytes: int = Field(default=256 * 1024, ge=1024)
     max_in_flight: int | None = Field(default=None, ge=1, le=16,
                                       description="batches sent before the first ack (default: 4 over HTTP, 1 MQTT)")
+    # While more than backlog_batch_max_items wait (after an outage), batches are formed this large instead: fewer
+    # round trips and acks per reading. Fixed when a batch is formed (its bytes are frozen) and kept on re-sends.
+    # The cloud accepts up to 32 MiB decoded per upload (MEDFIX_INGEST_MAX_DECODED_BYTES); stay well below.
+    # Each backlog batch takes 1/backlog_max_in_flight of the waiting devices (so about that many go out at once, with
+    # disjoint streams): 2 large batches in flight kept the cloud's SQLite ingest busiest (docs/benchmarks-edge.md).
+    backlog_batch_max_items: int = Field(default=10_000, ge=1, le=50_000)
+    backlog_batch_max_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=16 * 1024 * 1024)
+    backlog_max_in_flight: int = Field(default=2, ge=1, le=16)
     linger_s: float = Field(default=0.2, ge=0, description="wait this long after new data to fill a batch")
     retry_initial_s: float = Field(default=1.0, gt=0)
     retry_max_s: float = Field(default=60.0, gt=0)

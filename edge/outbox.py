@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS outbox_chunk (
     items INTEGER NOT NULL CHECK (items > 0),
     size INTEGER NOT NULL,  -- bytes of the items' JSON, uncompressed
     appended_at REAL NOT NULL,
-    body BLOB NOT NULL  -- zlib of the items' wire JSON, one item per line
+    body BLOB NOT NULL,  -- zlib of the items' wire JSON, one item per line
+    device TEXT  -- the device_key of every item, or NULL when they are of several devices (or unknown)
 );
 CREATE INDEX IF NOT EXISTS ix_outbox_chunk_retention ON outbox_chunk (retention, id);
 CREATE TABLE IF NOT EXISTS outbox_frozen (
@@ -100,7 +101,9 @@ _READING_JSON: Final = Reading.__pydantic_serializer__.to_json
 _EVENT_JSON: Final = Event.__pydantic_serializer__.to_json
 
 ItemKind = Literal["reading", "event"]
-_ChunkRow = tuple[str, str, int, int, bytes]  # kind, retention, items, size, body
+_ChunkRow = tuple[str, str, int, int, bytes, str | None]  # kind, retention, items, size, body, device
+# Chunk heads a batch is planned from (id, device, items), read through a covering index (no bodies).
+_HEADS_INDEX: Final = "CREATE INDEX IF NOT EXISTS ix_outbox_chunk_head ON outbox_chunk (id, device, items)"
 
 
 class OutboxError(RuntimeError):
@@ -137,6 +140,11 @@ class FrozenBatch:
     events: int
     streams: frozenset[tuple[str, str]]  # (device, metric) of each reading, (device, "") of each event
     wire: bytes  # gzip-compressed wire JSON (protocols.telemetry.encode_batch(..., compress=True) of the batch)
+
+    @property
+    def devices(self) -> frozenset[str]:
+        """The devices of its streams (what lease_wire's busy_devices takes)."""
+        return frozenset(device for device, _ in self.streams)
 
     @property
     def idempotency_key(self) -> str:
@@ -292,9 +300,10 @@ class Outbox:
                 with self._transaction(durable=durable):
                     if rows:
                         self._conn.executemany(
-                            "INSERT INTO outbox_chunk (kind, retention, items, size, appended_at, body) "
-                            "VALUES (?, ?, ?, ?, ?, ?)",
-                            [(kind, retention, count, size, now, body) for kind, retention, count, size, body in rows],
+                            "INSERT INTO outbox_chunk (kind, retention, items, size, appended_at, body, device) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [(kind, retention, count, size, now, body, device)
+                             for kind, retention, count, size, body, device in rows],
                         )
                     if rejected:
                         self._add_counters({"clinical_rejected_total": rejected})
@@ -314,6 +323,11 @@ class Outbox:
                 results.append(outcome)
             return results
 
+    def waiting_telemetry(self) -> int:
+        """Telemetry items waiting for a batch (not yet in one), from the cached count: the backlog's size."""
+        with self._lock:
+            return self._telemetry_waiting
+
     def clinical_room(self) -> int:
         """How many more clinical items append() would accept right now."""
         with self._lock:
@@ -321,12 +335,25 @@ class Outbox:
 
     # --- delivering ------------------------------------------------------------------------------------
 
-    def lease_wire(self, *, max_items: int = 500, max_bytes: int = 256 * 1024) -> FrozenBatch | None:
-        """Hand out the oldest un-acked batch not in flight, or form a new one; None when empty."""
+    def lease_wire(
+        self, *, max_items: int = 500, max_bytes: int = 256 * 1024, lanes: int = 1,
+        busy_devices: frozenset[str] = frozenset(),
+    ) -> FrozenBatch | None:
+        """Hand out the oldest un-acked batch not in flight, or form a new one; None when empty.
+
+        With the defaults a new batch takes the oldest waiting items (FIFO). A sender with several batches in
+        flight passes ``lanes`` (how many it keeps in flight) and ``busy_devices`` (the devices of the batches it
+        has in flight): the new batch then leaves out those devices' items, and when more than one batch is
+        waiting it takes at most 1/lanes of the waiting devices, so up to ``lanes`` consecutive batches hold
+        disjoint devices (hence disjoint streams) and may be sent at once. Items are still taken oldest first per
+        device: once a device's item is left out, none of its later items is taken into this batch, so for every
+        stream a higher sequence always holds newer items (the uplink's per-stream ordering relies on it). None
+        while every waiting item belongs to a busy device (an ack frees them).
+        """
         # The limits only shape *new* batches; a stored batch is re-leased as it was. A single item
         # larger than max_bytes still goes out alone, or it would block the queue forever.
-        if max_items < 1 or max_bytes < 1:
-            raise ValueError("max_items and max_bytes must be >= 1")
+        if max_items < 1 or max_bytes < 1 or lanes < 1:
+            raise ValueError("max_items, max_bytes and lanes must be >= 1")
         with self._lock:
             self._require_open()
             for (sequence,) in self._conn.execute("SELECT sequence FROM outbox_frozen ORDER BY sequence"):
@@ -334,7 +361,7 @@ class Outbox:
                     stored = self._load_batch(sequence)
                     self._in_flight.add(sequence)
                     return stored
-            formed = self._form_batch(max_items, max_bytes)
+            formed = self._form_batch(max_items, max_bytes, lanes, busy_devices)
             if formed is not None:
                 self._in_flight.add(formed.sequence)
             return formed
@@ -458,18 +485,64 @@ class Outbox:
         )
         return len(raw)
 
-    def _form_batch(self, max_items: int, max_bytes: int) -> FrozenBatch | None:
+    def _plan_batch(self, max_items: int, lanes: int, busy_devices: frozenset[str]) -> list[int] | None:
+        """Ids of the chunks a new batch may take, oldest first (see lease_wire); None for plain FIFO."""
+        if lanes == 1 and not busy_devices:
+            return None
+        # The heads of the oldest 2 x lanes x max_items waiting items (each chunk holds at least one): enough for
+        # `lanes` batches even when some devices are further behind than others.
+        scan = 2 * lanes * max_items
+        heads: list[tuple[int, str | None, int]] = []
+        seen = 0
+        for head in self._conn.execute("SELECT id, device, items FROM outbox_chunk ORDER BY id LIMIT ?", (scan,)):
+            heads.append(head)
+            seen += head[2]
+            if seen >= scan:
+                break
+        devices = [{device} if device is not None else self._chunk_devices(chunk_id) for chunk_id, device, _ in heads]
+        cap: int | None = None
+        if lanes > 1 and seen > max_items:  # a backlog: spread its devices over `lanes` disjoint batches
+            cap = -(-len(set().union(*devices)) // lanes)
+        blocked = set(busy_devices)
+        chosen: set[str] = set()
+        plan: list[int] = []
+        planned = 0
+        for (chunk_id, _, items), devs in zip(heads, devices, strict=True):
+            if not blocked.isdisjoint(devs) or (cap is not None and len(chosen | devs) > cap):
+                blocked |= devs  # left out: none of these devices' later items may go before it
+                continue
+            plan.append(chunk_id)
+            chosen |= devs
+            planned += items
+            if planned >= max_items:
+                break
+        return plan
+
+    def _chunk_devices(self, chunk_id: int) -> set[str]:
+        (kind, body) = self._conn.execute("SELECT kind, body FROM outbox_chunk WHERE id = ?", (chunk_id,)).fetchone()
+        return {_stream(line, kind)[0] for line in _chunk_lines(body)}
+
+    def _form_batch(
+        self, max_items: int, max_bytes: int, lanes: int = 1, busy_devices: frozenset[str] = frozenset(),
+    ) -> FrozenBatch | None:
         readings: list[bytes] = []
         events: list[bytes] = []
         streams: set[tuple[str, str]] = set()
         taken = total = clinical = telemetry = taken_bytes = 0
         oldest: float | None = None
         with self._transaction(durable=True):
-            # Each chunk holds at least one item, so max_items chunks always suffice.
-            chunks = self._conn.execute(
-                "SELECT id, kind, retention, items, size, appended_at, body FROM outbox_chunk ORDER BY id LIMIT ?",
-                (max_items,),
-            ).fetchall()
+            plan = self._plan_batch(max_items, lanes, busy_devices)
+            if plan is None:
+                # Each chunk holds at least one item, so max_items chunks always suffice.
+                chunks = self._conn.execute(
+                    "SELECT id, kind, retention, items, size, appended_at, body FROM outbox_chunk ORDER BY id LIMIT ?",
+                    (max_items,),
+                ).fetchall()
+            else:
+                chunks = [self._conn.execute(
+                    "SELECT id, kind, retention, items, size, appended_at, body FROM outbox_chunk WHERE id = ?",
+                    (chunk_id,),
+                ).fetchone() for chunk_id in plan]
             if not chunks:
                 return None
             consumed: list[tuple[int]] = []
@@ -604,6 +677,10 @@ class Outbox:
                     ("next_sequence", str(_FIRST_SEQUENCE)),
                 ],
             )
+            if "device" not in {row[1] for row in self._conn.execute("PRAGMA table_info(outbox_chunk)")}:
+                # A schema-2 file from before chunks recorded their device: NULL = read it from the body.
+                self._conn.execute("ALTER TABLE outbox_chunk ADD COLUMN device TEXT")
+            self._conn.execute(_HEADS_INDEX)
             version = self._meta("schema_version")
             if version == "1":
                 self._migrate_v1(self._meta("stream_id"))
@@ -643,7 +720,7 @@ class Outbox:
         def flush() -> None:
             if run_key is not None and run:
                 raw = b"\n".join(run)
-                conn.execute(
+                conn.execute(  # device NULL: a lease reads the devices from the body when it needs them
                     "INSERT INTO outbox_chunk (kind, retention, items, size, appended_at, body) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     (run_key[0], run_key[1], len(run), len(raw), run_key[2], zlib.compress(raw, _CHUNK_LEVEL)),
@@ -685,28 +762,28 @@ class Outbox:
 
 
 def _prepare(items: Iterable[Reading | Event]) -> _Prepared:
-    """Encode one caller's items into chunk rows: runs of the same kind and retention, at most _CHUNK_ITEMS each."""
+    """Encode one caller's items into chunk rows: runs of one kind, retention and device, at most _CHUNK_ITEMS each."""
     prepared = _Prepared([], 0, 0)
     lines: list[bytes] = []
-    run: tuple[str, str] | None = None
+    run: tuple[str, str, str] | None = None  # kind, retention, device: a chunk holds one device's items
 
     def flush() -> None:
         if run is not None and lines:
             raw = b"\n".join(lines)
-            prepared.rows.append((run[0], run[1], len(lines), len(raw), zlib.compress(raw, _CHUNK_LEVEL)))
+            prepared.rows.append((run[0], run[1], len(lines), len(raw), zlib.compress(raw, _CHUNK_LEVEL), run[2]))
             if run[1] == RetentionClass.CLINICAL.value:
                 prepared.clinical += len(lines)
             else:
                 prepared.telemetry += len(lines)
         lines.clear()
 
-    reading_key = ("reading", RetentionClass.TELEMETRY.value)
+    telemetry = RetentionClass.TELEMETRY.value
     for item in items:
-        key: tuple[str, str]
+        key: tuple[str, str, str]
         if isinstance(item, Reading):
-            key, line = reading_key, _READING_JSON(item)
+            key, line = ("reading", telemetry, item.device_key), _READING_JSON(item)
         elif isinstance(item, Event):
-            key, line = ("event", item.retention.value), _EVENT_JSON(item)
+            key, line = ("event", item.retention.value, item.device_key), _EVENT_JSON(item)
         else:
             raise TypeError(f"outbox items are Reading or Event, got {type(item).__name__}")
         if key != run or len(lines) >= _CHUNK_ITEMS:

@@ -16,6 +16,16 @@ shares a stream (device and metric; events: the device) with an earlier un-acked
 only after that batch is acked, and not at all in this round if it failed: per stream, batches reach the cloud
 in outbox order, as with one batch at a time. After any failure the window drains (sends in hand finish) and
 the loop backs off once, then leases again from the oldest un-acked batch.
+
+Batches are formed so that they rarely have to wait: the lease passes the window's size and the devices of the
+batches in it (Outbox.lease_wire lanes/busy_devices), so a new batch leaves those devices out and, while a backlog
+waits, takes at most 1/max_in_flight of the waiting devices. Without that, a batch spanning every stream of the
+fleet (large batches, or a small fleet: 10 devices x 50 metrics is one 500-item batch) shares streams with the
+next one, and a replay runs one batch at a time. While a backlog waits (more than ``backlog_batch_max_items``
+items), batches are also formed larger (``backlog_batch_max_items`` / ``backlog_batch_max_bytes``): fewer round
+trips and acks per reading, which the cloud's ingest needs most; each then takes 1/``backlog_max_in_flight`` of
+the waiting devices, so about that many large batches are in flight (more only contend in the cloud's database).
+The size is fixed when the batch is formed (its wire bytes are frozen then) and kept on every re-send.
 """
 
 from __future__ import annotations
@@ -73,6 +83,7 @@ class _Flight:
 
     sequence: int
     streams: frozenset[tuple[str, str]]
+    devices: frozenset[str]
     task: asyncio.Task[Outcome | None] = field(repr=False)
 
 
@@ -102,6 +113,9 @@ class UplinkStatus:
     last_ack_at: float | None = None
     last_error: str | None = None
     rejected_status: int | None = None  # set while the head of the queue is being refused
+    in_flight: int = 0  # batches leased and being sent (or waiting for an earlier batch of a shared stream)
+    peak_in_flight: int = 0
+    ordered_waits: int = 0  # batches that had to wait for an earlier un-acked batch sharing a stream
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values for the status snapshot."""
@@ -210,17 +224,15 @@ class Uplink:
             if window:
                 await asyncio.gather(*(f.task for f in window.values()), return_exceptions=True)
             self.stats.state = "stopped"
+            self.stats.in_flight = 0
             self.stopped.set()
 
     async def _fill(self, window: dict[int, _Flight]) -> None:
         while len(window) < self.max_in_flight and not self._stopping:
             if any(f.task.done() for f in window.values()):
                 return  # collect it first: a failed batch is given back and must not be leased twice in the window
-            batch = await asyncio.to_thread(
-                self.outbox.lease_wire,
-                max_items=self.settings.batch_max_items,
-                max_bytes=self.settings.batch_max_bytes,
-            )
+            busy = frozenset().union(*(f.devices for f in window.values()))
+            batch = await asyncio.to_thread(self._lease, busy)
             if batch is None:
                 return
             if batch.sequence in window:  # it failed while we leased: the run loop handles it
@@ -229,8 +241,21 @@ class Uplink:
             streams = batch.streams
             # Only earlier batches in the window can share a stream with it: all older ones are acked.
             before = [f.task for f in window.values() if not streams.isdisjoint(f.streams)]
+            self.stats.ordered_waits += bool(before)
             task = asyncio.create_task(self._deliver(batch, before))
-            window[batch.sequence] = _Flight(batch.sequence, streams, task)
+            window[batch.sequence] = _Flight(batch.sequence, streams, batch.devices, task)
+            self.stats.in_flight = len(window)
+            self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(window))
+
+    def _lease(self, busy: frozenset[str]) -> FrozenBatch | None:
+        """The next batch (in a thread): larger limits while a backlog waits; disjoint from `busy` devices."""
+        settings = self.settings
+        max_items, max_bytes, lanes = settings.batch_max_items, settings.batch_max_bytes, self.max_in_flight
+        backlog_items = settings.backlog_batch_max_items
+        if backlog_items > max_items and self.outbox.waiting_telemetry() > backlog_items:
+            max_items, max_bytes = backlog_items, max(max_bytes, settings.backlog_batch_max_bytes)
+            lanes = min(lanes, settings.backlog_max_in_flight)
+        return self.outbox.lease_wire(max_items=max_items, max_bytes=max_bytes, lanes=lanes, busy_devices=busy)
 
     def _collect(self, window: dict[int, _Flight]) -> list[Retry | Rejected]:
         """Remove finished flights from the window; their failures, oldest batch first."""
@@ -239,6 +264,7 @@ class Uplink:
             outcome = window.pop(sequence).task.result()  # an unexpected error propagates, as before
             if isinstance(outcome, Retry | Rejected):
                 failures.append(outcome)
+        self.stats.in_flight = len(window)
         return failures
 
     async def _idle(self) -> None:
