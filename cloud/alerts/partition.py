@@ -103,7 +103,8 @@ class Publisher:
         self.max_pending = max_pending
         self.retry_s = retry_s
         self.dropped = 0  # readings given up on since start (left to the replay)
-        self._pending: deque[tuple[int, str, str, int]] = deque()  # (partition, gateway json, rows json, readings)
+        # (partition, gateway json, rows json, units json, readings)
+        self._pending: deque[tuple[int, str, str, str, int]] = deque()
         self._pending_readings = 0
         self._failing = False
         self._lock = threading.Lock()  # guards the list; never held while talking to Redis
@@ -130,10 +131,13 @@ class Publisher:
             parts.setdefault(partition_of(int(d), self.partitions), []).append([int(d), str(m), float(t), float(v)])
         if not parts:
             return
+        units: dict[int, list[list[Any]]] = {}
+        for d, m, u in event.data.get("units", ()):
+            units.setdefault(partition_of(int(d), self.partitions), []).append([int(d), str(m), str(u)])
         gateway = json.dumps(event.data.get("gateway_id"))
         with self._lock:
             for p, rows in parts.items():
-                self._pending.append((p, gateway, json.dumps(rows), len(rows)))
+                self._pending.append((p, gateway, json.dumps(rows), json.dumps(units.get(p, [])), len(rows)))
                 self._pending_readings += len(rows)
             self._trim()
             if self._failing:
@@ -149,8 +153,8 @@ class Publisher:
                 return True
             try:
                 pipe = self.redis.pipeline(transaction=False)
-                for p, gateway, rows, _n in entries:
-                    pipe.xadd(self.keys.stream(p), {"g": gateway, "s": rows})
+                for p, gateway, rows, units, _n in entries:
+                    pipe.xadd(self.keys.stream(p), {"g": gateway, "s": rows, "u": units})
                 pipe.execute()
             except Exception as exc:  # Redis is down or refusing: keep the entries, in order, for the retry
                 with self._lock:
@@ -164,7 +168,7 @@ class Publisher:
             with self._lock:
                 sent = set(map(id, entries))
                 while self._pending and id(self._pending[0]) in sent:  # what _trim dropped meanwhile is gone
-                    _p, _g, _rows, n = self._pending.popleft()
+                    _p, _g, _rows, _u, n = self._pending.popleft()
                     self._pending_readings -= n
                 if self._failing:
                     self._failing = False
@@ -184,7 +188,7 @@ class Publisher:
     def _trim(self) -> None:
         dropped = 0
         while self._pending_readings > self.max_pending and len(self._pending) > 1:
-            _p, _g, _rows, n = self._pending.popleft()
+            _p, _g, _rows, _u, n = self._pending.popleft()
             self._pending_readings -= n
             dropped += n
         if dropped:
@@ -376,6 +380,7 @@ class ScoringWorker:
                 continue
             get = {k.decode() if isinstance(k, bytes) else k: v for k, v in fields.items()}
             samples = json.loads(get["s"])
+            self.scorer.note_units(json.loads(get.get("u", b"[]")))  # entries written before units: none
             batches.append((json.loads(get["g"]), samples))
             fed += len(samples)
         if batches:

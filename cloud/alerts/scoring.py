@@ -71,6 +71,21 @@ class Sample(NamedTuple):
 Batch = tuple[int | None, Sequence[Sequence[Any]]]  # (gateway_id, samples as (device_id, metric, t, value))
 _ORDER = itemgetter(0, 1, 2)  # rows are (t, device_id, metric, value, gateway_id)
 
+# Units of physical quantities. A stream in one of these is never a counter, however it moves: a regulated
+# temperature read at 0.1 °C that sits at 37.0 and then creeps up one way looks exactly like a lamp-hours
+# counter to the detector, and must be scored as the drift it is (models/anomaly/context.py, stream kinds).
+MEASURED_UNITS = frozenset({
+    "°c", "℃", "degc", "c", "k", "°f", "℉", "degf",  # temperature
+    "pa", "hpa", "kpa", "mpa", "bar", "mbar", "psi", "mmhg", "mmh2o", "cmh2o", "inh2o", "atm",  # pressure
+    "v", "mv", "kv", "a", "ma", "µa", "ua", "w", "kw", "ω", "ohm",  # electrical
+    "hz", "rpm", "l/min", "ml/min", "µl/min", "ul/min",  # rates of a running machine
+})
+
+
+def measures_a_quantity(unit: str | None) -> bool:
+    """True when a reading's unit names a physical quantity (never a counter)."""
+    return bool(unit) and unit.strip().lower().replace(" ", "") in MEASURED_UNITS
+
 
 @dataclass
 class Stream:
@@ -101,6 +116,7 @@ class Scorer:
         self.detector_name = type(factory()).__name__
         self.streams: dict[tuple[int, str], Stream] = {}
         self.replayed = 0  # readings fed from the reading table when streams were restored
+        self.units: dict[tuple[int, str], str] = {}  # each stream's unit as the ingest last reported it
         self._lock = threading.Lock()
         # The queue of the scoring thread; _queued counts its readings, including the drain in progress.
         self._cond = threading.Condition()
@@ -122,9 +138,21 @@ class Scorer:
         samples = event.data.get("samples") or ()
         if not samples:
             return
+        self.note_units(event.data.get("units") or ())
         gateway_id = event.data.get("gateway_id")
         if not self.submit(gateway_id, samples):
             self.feed_batches([(gateway_id, samples)])
+
+    def note_units(self, units: Iterable[Sequence[Any]]) -> None:
+        """Remember each stream's unit ((device_id, metric, unit) triples); read when a stream is created."""
+        known = self.units
+        for d, m, u in units:
+            key = (int(d), str(m))
+            if known.get(key) != u:
+                known[key] = str(u)
+                stream = self.streams.get(key)
+                if stream is not None:  # a stream whose unit changed (re-configured device) follows it
+                    _apply_unit(stream.detector, str(u))
 
     def submit(self, gateway_id: int | None, samples: Sequence[Sequence[Any]]) -> bool:
         """Queue a batch for the scoring thread; False when no thread runs (the caller scores it itself).
@@ -361,6 +389,7 @@ class Scorer:
             last = service.last_resolved_alert(session, device_id=device_id, metric=metric)
             if last is not None:
                 stream.tracker.cool_from = last.last_abnormal_at.timestamp()
+        _apply_unit(stream.detector, self.units.get(key))
         missed = self._missed(session, key, after=stream.last_t, before=first, gateway_id=gateway_id)
         rows.extend((t, device_id, metric, v, g) for t, v, g in missed)
         self.replayed += len(missed)
@@ -437,3 +466,9 @@ class Scorer:
             row.points = stream.points
             row.last_observed_at = _at(stream.last_t) if stream.last_t is not None else None
             row.updated_at = now
+
+
+def _apply_unit(detector: Detector, unit: str | None) -> None:
+    # Only detectors with stream kinds have the switch (the gaussian baseline has none).
+    if unit is not None and hasattr(detector, "counters"):
+        detector.counters = not measures_a_quantity(unit)

@@ -260,14 +260,15 @@ def ingest_batch(session: Session, *, gateway: Gateway, batch: Batch | Upload,
 
     keys = {r[0] for r in readings} | {e.device_key for e in envelope.events}
     devices = _resolve_keys(session, gateway, keys, now)
-    rows, samples = _rows(gateway.id, devices, readings)
+    rows, samples, units = _rows(gateway.id, devices, readings)
     (store or SqlTimeSeriesStore(session)).write(rows)
     if envelope.events:
         insert_ignore(session, DeviceEvent, _event_rows(gateway, envelope, devices, now),
                       ["gateway_id", "idempotency_key"])
     # The scorer (cloud/alerts) learns from mapped, numeric, good readings once this batch commits.
+    # units: [device_id, metric, unit] once per stream, so the scorer knows what a stream measures.
     if samples:
-        emit(session, "telemetry.ingested", gateway_id=gateway.id, samples=samples)
+        emit(session, "telemetry.ingested", gateway_id=gateway.id, samples=samples, units=units)
     _touch_keys(session, gateway, keys, now)
     gateway.last_seen_at = now
     gateway.last_batch_at = now
@@ -275,11 +276,12 @@ def ingest_batch(session: Session, *, gateway: Gateway, batch: Batch | Upload,
 
 
 def _rows(gateway_id: int, devices: dict[str, int | None], readings: list[RawReading],
-          ) -> tuple[list[ReadingRow], list[tuple[int, str, float, float]]]:
+          ) -> tuple[list[ReadingRow], list[tuple[int, str, float, float]], list[tuple[int, str, str]]]:
     # One pass: the rows to store and the scorer's samples (mapped, numeric, good, finite), each instant's epoch
     # computed once. ReadingRow.idempotency_key stays empty: readings are deduplicated by their natural key.
     rows: list[ReadingRow] = []
     samples: list[tuple[int, str, float, float]] = []
+    units: dict[tuple[int, str], str] = {}
     epochs: dict[datetime, float] = {}
     split = _split_value
     isfinite = math.isfinite
@@ -296,7 +298,9 @@ def _rows(gateway_id: int, devices: dict[str, int | None], readings: list[RawRea
             if t is None:
                 t = epochs[at] = at.timestamp()
             samples.append((device_id, metric, t, num))
-    return rows, samples
+            if unit:
+                units[(device_id, metric)] = unit
+    return rows, samples, [(d, m, u) for (d, m), u in units.items()]
 
 
 def _event_rows(gateway: Gateway, batch: Batch, devices: dict[str, int | None], now: datetime,

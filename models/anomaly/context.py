@@ -105,7 +105,10 @@ class ContextLikelihood(Detector):
        moves both ways make the stream plain, and the detector, which learnt every reading all
        along, scores it from then on.  (A two-valued stream other than 0/1, e.g. spikes of one
        height, stays plain: its pattern is scored.  A constant stream whose first change goes one way
-       is taken for a counter too, until it moves both ways.)
+       is taken for a counter too, until it moves both ways: a regulated sensor read at a coarse
+       resolution that drifts one way looks exactly like a coarse counter.  Where the caller knows the
+       stream measures a physical quantity (its unit: °C, kPa, V ...), ``counters`` False rules the
+       counter kind out and such a drift is scored; on/off points are still recognised.)
 
     After a score reaches ``threshold`` the detector rests for ``rest`` readings (scores are scaled
     below the threshold) so one incident raises one alert.  Alerts also raise the bar: scores are
@@ -171,6 +174,7 @@ class ContextLikelihood(Detector):
         drift_rare: float = 0.01,
         kinds: bool = True,
         counter_ratio: int = 100,
+        counters: bool = True,
     ) -> None:
         self.levels = levels
         self.order = order
@@ -256,6 +260,7 @@ class ContextLikelihood(Detector):
         self._dx: _Excursion | None = None
         self.kinds = kinds
         self.counter_ratio = counter_ratio
+        self.counters = counters
         # kinds: distinct values seen (capped at 3), the first two, the last value, increases, decreases
         self._nv = 0
         self._v0 = 0.0
@@ -300,7 +305,8 @@ class ContextLikelihood(Detector):
         if self.kinds:
             if nv <= 2 and (v0 == 0.0 or v0 == 1.0) and (nv == 1 or v1 == 0.0 or v1 == 1.0):
                 kind = 1
-            elif (inc and dec * self.counter_ratio <= inc) or (dec and inc * self.counter_ratio <= dec):
+            elif self.counters and ((inc and dec * self.counter_ratio <= inc)
+                                    or (dec and inc * self.counter_ratio <= dec)):
                 kind = 2
         lo = self._lo
         hi = self._hi

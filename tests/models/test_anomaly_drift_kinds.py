@@ -132,6 +132,21 @@ def test_two_valued_stream_other_than_on_off_is_still_scored() -> None:
     assert max(scores) >= det.threshold
 
 
+def test_a_steady_coarse_reading_that_creeps_one_way_is_a_drift_once_counters_are_ruled_out() -> None:
+    # A bath at exactly 37.0 (read at 0.1 degC) for an hour, then +0.1 every minute; one reading per second. By its
+    # values alone this is a coarse counter (scored 0); a caller that knows it is a temperature says so.
+    stream = [37.0] * 3600 + [round(37.0 + 0.1 * (i // 60), 1) for i in range(1800)]
+
+    def hot(det: Detector) -> list[int]:
+        return [i for i, x in enumerate(stream) if det.score_learn_one(x, float(i)) >= det.threshold]
+
+    assert hot(production_detector()) == []
+    measured = production_detector()
+    measured.counters = False  # type: ignore[attr-defined]
+    first = hot(measured)
+    assert first and 3600 <= first[0] <= 3660  # at the first step
+
+
 def test_kinds_and_drift_can_be_switched_off() -> None:
     on, off = production_detector(), make_detector("production", kinds=False, drift_z=0.0)
     for det in (on, off):

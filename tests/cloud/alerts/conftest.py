@@ -53,7 +53,7 @@ class Lab:
     sequence: int = 0
 
     def send(self, client: TestClient, values: Sequence[float], *, metric: str = "temp_c", key: str = "c702",
-             wait: bool = True) -> None:
+             unit: str | None = "°C", wait: bool = True) -> None:
         """Upload values as the stream's next readings (10 s apart), in batches through POST /api/v1/ingest.
 
         wait: return once the scorer has scored them too (the ingest itself only queues them).
@@ -63,7 +63,7 @@ class Lab:
             chunk = values[offset:offset + BATCH]
             readings = [(key, metric, v, T0 + timedelta(seconds=STEP_S * (start + offset + i)))
                         for i, v in enumerate(chunk)]
-            body = encode_batch(make_batch(self.gateway.name, self.sequence, readings=readings, events=[]))
+            body = encode_batch(make_batch(self.gateway.name, self.sequence, readings=readings, events=[], unit=unit))
             self.sequence += 1
             response = client.post("/api/v1/ingest", content=body,
                                    headers={**self.gateway.headers, "Content-Type": "application/json"})

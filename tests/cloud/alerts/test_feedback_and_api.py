@@ -32,6 +32,7 @@ def test_restart_restores_detector_state_and_scores_continue_identically(
         lab.send(client, second)
         continued = restarted.state.scorer.streams[(lab.devices["c702"], "temp_c")]
     reference = production_detector()
+    reference.counters = False  # as the scorer sets up a stream in °C (cloud/alerts/scoring.py MEASURED_UNITS)
     scores = [reference.score_learn_one(v, (T0 + timedelta(seconds=STEP_S * i)).timestamp())
               for i, v in enumerate(first + second)]
     assert continued.last_score == scores[-1]

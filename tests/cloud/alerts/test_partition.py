@@ -115,6 +115,22 @@ def test_each_partition_is_owned_by_exactly_one_worker_and_scored_by_it_only(
     assert set(a.scorer.streams) | set(b.scorer.streams) == {(d, m) for d in devices(world) for m in METRICS}
 
 
+def test_units_travel_with_the_readings_to_the_worker_that_scores_them(
+        sessions: sessionmaker[Session], settings: Settings, world: World, prefix: str, redis_client: Any) -> None:
+    a, b = worker(sessions, settings, prefix, "a"), worker(sessions, settings, prefix, "b")
+    settle(a, b)
+    publisher = Publisher(redis_client, prefix=prefix, partitions=PARTITIONS)
+    [batch] = batches(devices(world), 0, 5)[:1]
+    units = sorted({(s.device_id, s.metric, "°C" if s.metric == METRICS[0] else "h") for s in batch})
+    publisher.on_ingested(DomainEvent(INGESTED, {**event(batch).data, "units": units}))
+    settle(a, b)
+    for w in (a, b):
+        mine = {(d, m): u for d, m, u in units if partition_of(d, PARTITIONS) in w.held}
+        assert w.scorer.units == mine  # each worker learns the units of its own partitions' streams only
+        for key, unit in mine.items():
+            assert w.scorer.streams[key].detector.counters is (unit == "h")
+
+
 def test_a_dead_workers_partitions_move_with_their_checkpoint_and_score_identically(
         sessions: sessionmaker[Session], settings: Settings, world: World, prefix: str, redis_client: Any) -> None:
     reference = Scorer(sessions, settings)  # one in-process scorer fed everything: what the split must reproduce

@@ -22,8 +22,9 @@ from tests.cloud.telemetry.conftest import T0
 
 
 def reference(values: list[float]) -> Any:
-    """The detector that scored values as one uninterrupted stream."""
+    """The detector that scored values as one uninterrupted stream (in °C, so never a counter)."""
     detector = production_detector()
+    detector.counters = False
     for i, v in enumerate(values):
         detector.score_learn_one(v, (T0 + timedelta(seconds=STEP_S * i)).timestamp())
     return detector

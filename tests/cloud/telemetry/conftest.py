@@ -59,6 +59,7 @@ def make_batch(
     events: Iterable[tuple[str, str, datetime]] | None = None,
     stream_id: str = "stream-1",
     quality: Quality = Quality.GOOD,
+    unit: str | None = "°C",
 ) -> Batch:
     """A batch of (device_key, metric, value, at) readings and (device_key, code, at) error events."""
     if readings is None:
@@ -67,7 +68,7 @@ def make_batch(
         events = [("c702", "E-101", T0 + timedelta(seconds=5))]
     return Batch(
         gateway_id=gateway_name, stream_id=stream_id, sequence=sequence, created_at=T0,
-        readings=[WireReading(device_key=k, metric=m, value=v, observed_at=at, unit="°C", quality=quality)
+        readings=[WireReading(device_key=k, metric=m, value=v, observed_at=at, unit=unit, quality=quality)
                   for k, m, v, at in readings],
         events=[Event(device_key=k, occurred_at=at, kind=EventKind.ERROR_CODE, severity=Severity.ERROR, code=code,
                       text=f"error {code}", payload={"module": 2}) for k, code, at in events],
