@@ -29,6 +29,9 @@ class Result:
     ok: bool
     error: str | None = None
     external_id: str | None = None
+    # Not a fault: this person is simply not on this channel (not bound, no template for the kind). Still recorded,
+    # but not worth a warning in the log each time.
+    not_set_up: bool = False
 
 
 class Channel(Protocol):

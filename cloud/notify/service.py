@@ -52,7 +52,8 @@ def notify(
                              status="sent" if result.ok else "failed", error=result.error,
                              external_id=result.external_id))
         if not result.ok:
-            log.warning("channel %s could not deliver %s to user %s: %s", channel.name, kind, user_id, result.error)
+            log.log(logging.DEBUG if result.not_set_up else logging.WARNING,
+                    "channel %s could not deliver %s to user %s: %s", channel.name, kind, user_id, result.error)
     return notification
 
 

@@ -80,10 +80,10 @@ class WeChatTemplateChannel:
         """Send the template message, retrying transient errors with backoff; never raises."""
         openid = self.openid_of(message.user_id)
         if openid is None:
-            return Result(ok=False, error="no WeChat binding for this user")
+            return Result(ok=False, error="no WeChat binding for this user", not_set_up=True)
         template_id = self.template_for(message.kind)
         if not template_id:
-            return Result(ok=False, error=f"no WeChat template configured for {message.kind}")
+            return Result(ok=False, error=f"no WeChat template configured for {message.kind}", not_set_up=True)
         data = self.data_for(message)
         waits = [*self.settings.wechat_retry_backoff_s, None]
         for attempt, wait in enumerate(waits, start=1):
