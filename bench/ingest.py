@@ -29,7 +29,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -190,19 +192,28 @@ def run_http(url: str, token: str, bodies: list[bytes], clients: int) -> dict[st
             "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1)}
 
 
+@contextmanager
+def scratch_database(backend: str, tmp: Path) -> Iterator[str]:
+    """The URL of a fresh database (a SQLite file, or a PostgreSQL database dropped afterwards)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp}/bench-{uuid.uuid4().hex[:6]}.db"
+        return
+    name = f"medfix_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def bench_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Every batch size through in-process and HTTP on one fresh database."""
-    admin = None
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp}/bench-{uuid.uuid4().hex[:6]}.db"
-    else:
-        name = f"medfix_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     results: dict[str, Any] = {}
-    try:
+    with scratch_database(backend, tmp) as url:
         fleet = Fleet(url, args.devices)
         settings = Settings(database_url=url, data_dir=tmp, mqtt_url="", alert_checkpoint_interval_s=0,
                             sweep_interval_s=0)
@@ -225,11 +236,6 @@ def bench_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str
             results[str(size)] = row
         results["stored_readings"] = fleet.stored()
         fleet.engine.dispose()
-    finally:
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-            admin.dispose()
     return results
 
 

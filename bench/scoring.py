@@ -39,9 +39,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis  # noqa: E402
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
-from bench.ingest import LIMIT, PG_ADMIN, Fleet  # noqa: E402
+from bench.ingest import LIMIT, Fleet, scratch_database  # noqa: E402
 from cloud.alerts.models import DetectorState  # noqa: E402
 from cloud.alerts.partition import ScoringWorker  # noqa: E402
 from cloud.alerts.scoring import Scorer  # noqa: E402
@@ -237,16 +237,7 @@ def delay(fleet: Fleet, url: str, tmp: Path, args: argparse.Namespace, partition
 
 def bench_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Throughput and delay, in-process and partitioned, on one fresh database."""
-    admin = None
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp}/bench-{uuid.uuid4().hex[:6]}.db"
-    else:
-        name = f"medfix_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    try:
+    with scratch_database(backend, tmp) as url:
         fleet = Fleet(url, args.devices)
         out: dict[str, Any] = {}
         modes = args.modes.split(",")
@@ -260,11 +251,6 @@ def bench_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str
             out["processes"] = {"throughput": processes(fleet, url, tmp, args)}
         fleet.engine.dispose()
         return out
-    finally:
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-            admin.dispose()
 
 
 def main() -> None:
