@@ -16,7 +16,7 @@ from cloud.errors import Forbidden, NotFound
 from cloud.schemas import Page
 from cloud.tenancy import Scope
 from cloud.tickets import precheck, service
-from cloud.tickets.models import AttachmentKind, Ticket, TicketAttachment
+from cloud.tickets.models import AttachmentKind, PrecheckTask, Ticket, TicketAttachment
 from cloud.tickets.schemas import (
     ActionIn,
     AttachmentOut,
@@ -201,13 +201,17 @@ def attachment_file(
     return FileResponse(path, media_type=attachment.content_type)
 
 
+def _precheck_out(session: Session, ticket: Ticket, task: PrecheckTask, viewer: Viewer, settings: Settings,
+                  ) -> PrecheckOut:
+    return PrecheckOut(**precheck.view(session, ticket=ticket, task=task, viewer=viewer, settings=settings))
+
 
 @router.get("/tickets/{ticket_id}/precheck", response_model=PrecheckOut)
 def get_precheck(ticket_id: int, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> PrecheckOut:
     """A predictive ticket's pre-check: the checklist with its answers, and the alerts with their charts."""
     viewer = Viewer(user=user)
     ticket, task = precheck.get(session, ticket_id=ticket_id, viewer=viewer, settings=settings)
-    return PrecheckOut(**precheck.view(session, ticket=ticket, task=task, viewer=viewer, settings=settings))
+    return _precheck_out(session, ticket, task, viewer, settings)
 
 
 @router.patch("/tickets/{ticket_id}/precheck/items/{item_id}", response_model=PrecheckOut)
@@ -222,7 +226,7 @@ def answer_precheck_item(
     precheck.answer_item(session, ticket=ticket, task=task, item_id=item_id, answer=body.answer, note=note,
                          viewer=viewer, settings=settings)
     session.commit()
-    return PrecheckOut(**precheck.view(session, ticket=ticket, task=task, viewer=viewer, settings=settings))
+    return _precheck_out(session, ticket, task, viewer, settings)
 
 
 @router.post("/tickets/{ticket_id}/precheck/finish", response_model=PrecheckFinishOut)
@@ -239,5 +243,5 @@ def finish_precheck(
                     settings=settings, default_threshold=default, version=body.version)
     session.commit()
     return PrecheckFinishOut(
-        precheck=PrecheckOut(**precheck.view(session, ticket=ticket, task=task, viewer=viewer, settings=settings)),
+        precheck=_precheck_out(session, ticket, task, viewer, settings),
         ticket=ticket_out(session, ticket, viewer, settings))

@@ -190,11 +190,11 @@ def finish(
     task.updated_at = now
     _flush(session)
     counts = {answer.value: sum(1 for i in task.items if i.answer == answer) for answer in PrecheckAnswer}
-    alerts = list(session.execute(select(Alert).where(Alert.ticket_id == ticket.id).order_by(Alert.id)).scalars())
+    alerts = _alerts_of(session, ticket)
     marked = []
-    if outcome == PrecheckOutcome.false_alarm:
-        from cloud.alerts import service as alerts_service  # the alerts package builds on tickets, not the reverse
+    from cloud.alerts import service as alerts_service  # the alerts package builds on tickets, not the reverse
 
+    if outcome == PrecheckOutcome.false_alarm:
         for alert in alerts:
             if not alert.false_alarm:
                 alerts_service.mark_false_alarm(session, alert=alert, user=user, note=text,
@@ -206,8 +206,6 @@ def finish(
                         "unanswered": len(unanswered), "false_alarm_alerts": marked, **counts})
     session.flush()
     if outcome == PrecheckOutcome.fault_confirmed:
-        from cloud.alerts import service as alerts_service
-
         for alert in alerts:
             if alert.status == AlertStatus.open:
                 alerts_service.acknowledge(session, alert=alert, user=user)  # the engineer owns it now
@@ -225,6 +223,11 @@ def finish(
     return task
 
 
+def _alerts_of(session: Session, ticket: Ticket) -> list[Alert]:
+    """The ticket's alerts, oldest first."""
+    return list(session.execute(select(Alert).where(Alert.ticket_id == ticket.id).order_by(Alert.id)).scalars())
+
+
 def _event(session: Session, name: str, ticket: Ticket, *, seq: int, text: str | None = None) -> None:
     emit(session, name, ticket_id=ticket.id, number=ticket.number, hospital_id=ticket.hospital_id,
          status=ticket.status.value, previous=ticket.status.value, engineer_id=ticket.engineer_id,
@@ -239,7 +242,7 @@ def view(session: Session, *, ticket: Ticket, task: PrecheckTask, viewer: Viewer
     user_ids = {i.answered_by for i in task.items} | {task.finished_by}
     names = {u.id: u.full_name or u.username for u in session.execute(
         select(User).where(User.id.in_([i for i in user_ids if i is not None]))).scalars()}
-    alerts = session.execute(select(Alert).where(Alert.ticket_id == ticket.id).order_by(Alert.id)).scalars()
+    alerts = _alerts_of(session, ticket)
     alert_rows = [{"id": a.id, "metric": a.metric, "status": a.status, "severity": a.severity,
                    "false_alarm": a.false_alarm, "started_at": a.started_at, "peak_score": a.peak_score,
                    "chart_url": chart_link(a.device_id, a.metric, a.started_at,

@@ -4,6 +4,7 @@ import {
   actOn, api, deviceLabel, esc, formatTime, isConflict, mediaHtml, richText, shortText, slaBadge, statusBadge, t, timelineHtml,
 } from "./desk_common.js";
 import { bucketFor } from "./chart.js";
+import { answerCheck as saveAnswer, checkMetaHtml, loadPrecheck as fetchPrecheck, outcomeHtml } from "./precheck.js";
 
 // What each action asks for; the buttons shown come from the ticket's allowed_actions.
 const FORMS = {
@@ -71,12 +72,9 @@ function precheckItemHtml(item, editable) {
       return `<button type="button" class="pc-btn${on ? " on" : ""}" data-pc-answer="${answer}" aria-pressed="${on}">`
         + `${esc(t(`precheck.${answer}`))}</button>`;
     }).join("")}</span>` : "";
-  const who = item.answered_at
-    ? `<div class="pc-meta muted small">${esc(item.answered_by_name || "")} · ${esc(formatTime(item.answered_at))}</div>` : "";
-  const note = item.note ? `<div class="pc-note">${esc(t("Note"))}：${esc(item.note)}</div>` : "";
   return `<li class="pc-item" data-item-id="${item.id}" data-answer="${esc(item.answer || "")}">`
     + `<div class="pc-row"><span class="pc-state pc-state-${esc(state)}">${esc(t(`precheck.${state}`))}</span>`
-    + `<span class="pc-text">${esc(t(item.text))}</span>${buttons}</div>${who}${note}</li>`;
+    + `<span class="pc-text">${esc(t(item.text))}</span>${buttons}</div>${checkMetaHtml(item)}</li>`;
 }
 
 // A predictive ticket's pre-check: progress, the checks, and the outcome once finished.
@@ -84,18 +82,11 @@ function precheckHtml(task) {
   const percent = task.total ? Math.round((100 * task.answered) / task.total) : 0;
   const chart = task.chart_url
     ? ` <a class="small" href="${esc(task.chart_url)}" target="_blank" rel="noopener">${esc(t("Alert chart"))} ›</a>` : "";
-  let outcome = "";
-  if (task.outcome) {
-    outcome = `<div class="pc-outcome pc-outcome-${esc(task.outcome)}" id="d-pc-outcome" data-outcome="${esc(task.outcome)}">`
-      + `<strong>${esc(t("Pre-check finished"))}：${esc(t(`precheck.${task.outcome}`))}</strong>`
-      + (task.outcome_note ? `<div class="pc-outcome-note">${esc(task.outcome_note)}</div>` : "")
-      + `<div class="muted small">${esc(task.finished_by_name || "")} · ${esc(formatTime(task.finished_at))}</div></div>`;
-  }
   return `<h3>${esc(t("Pre-check checklist"))} <span class="pc-progress" id="d-pc-progress">${task.answered}/${task.total}`
     + ` ${esc(t("answered"))}</span>${chart}</h3>`
     + `<div class="pc-bar" aria-hidden="true"><i style="width:${percent}%"></i></div>`
     + `<ol class="pc-list">${task.items.map((item) => precheckItemHtml(item, task.can_work)).join("")}</ol>`
-    + `<div class="form-error" id="d-pc-error" hidden></div>${outcome}`;
+    + `<div class="form-error" id="d-pc-error" hidden></div>${outcomeHtml(task, "d-pc-outcome")}`;
 }
 
 export function createDetail({ container, canned, onTicket, onOpen }) {
@@ -189,7 +180,7 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
     const seq = ++precheckSeq;
     const id = ticket.id;
     let task;
-    try { task = await api(`/api/v1/tickets/${id}/precheck`); } catch (error) {
+    try { task = await fetchPrecheck(id); } catch (error) {
       if (seq === precheckSeq && error.status === 404 && ticket.id === id) { precheck = null; showPrecheck(); }
       return; // otherwise keep what is shown; the next change fetches again
     }
@@ -209,7 +200,7 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
     const id = ticket.id;
     precheckSeq += 1; // an answer in flight wins over a fetch started before it
     try {
-      const task = await api(`/api/v1/tickets/${id}/precheck/items/${item.id}`, { method: "PATCH", json: { answer } });
+      const task = await saveAnswer(id, item.id, { answer });
       if (ticket.id !== id) return;
       precheck = task;
       showPrecheck();

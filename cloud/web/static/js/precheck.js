@@ -22,17 +22,30 @@ function answerButton(item, answer, editable) {
     + ` aria-pressed="${pressed}"${editable ? "" : " disabled"}>${esc(t(`precheck.${answer}`))}</button>`;
 }
 
+// Under a check: who answered it when, and its note (the phone and the console).
+export function checkMetaHtml(item) {
+  const who = item.answered_at
+    ? `<div class="pc-meta muted small">${esc(item.answered_by_name || "")} · ${esc(formatTime(item.answered_at))}</div>` : "";
+  return who + (item.note ? `<div class="pc-note">${esc(t("Note"))}：${esc(item.note)}</div>` : "");
+}
+
+// A finished pre-check's outcome, its note, who finished it when (the phone and the console); "" while open.
+export function outcomeHtml(task, id) {
+  if (!task.outcome) return "";
+  return `<div class="pc-outcome pc-outcome-${esc(task.outcome)}" id="${id}" data-outcome="${esc(task.outcome)}">`
+    + `<strong>${esc(t("Pre-check finished"))}：${esc(t(`precheck.${task.outcome}`))}</strong>`
+    + (task.outcome_note ? `<div class="pc-outcome-note">${esc(task.outcome_note)}</div>` : "")
+    + `<div class="muted small">${esc(task.finished_by_name || "")} · ${esc(formatTime(task.finished_at))}</div></div>`;
+}
+
 function itemHtml(item, editable) {
-  const who = item.answered_by_name
-    ? `<div class="pc-meta muted small">${esc(item.answered_by_name)} · ${esc(formatTime(item.answered_at))}</div>` : "";
-  const note = item.note ? `<div class="pc-note">${esc(t("Note"))}：${esc(item.note)}</div>` : "";
   const buttons = editable || item.answer
     ? `<div class="pc-buttons">${answerButton(item, "done", editable)}${answerButton(item, "not_applicable", editable)}`
       + (editable ? `<button type="button" class="pc-btn pc-note-btn" data-pc-note>${esc(t(item.note ? "Edit note" : "Add note"))}</button>` : "")
       + "</div>"
     : "";
   return `<li class="pc-item" data-item-id="${item.id}" data-answer="${esc(item.answer || "")}">`
-    + `<div class="pc-text"><span class="pc-no">${item.position}</span>${esc(t(item.text))}</div>${who}${note}${buttons}</li>`;
+    + `<div class="pc-text"><span class="pc-no">${item.position}</span>${esc(t(item.text))}</div>${checkMetaHtml(item)}${buttons}</li>`;
 }
 
 // The whole section: heading with progress and the alert chart, the checks, then the finish button or the outcome.
@@ -42,15 +55,8 @@ export function precheckHtml(task) {
     ? `<a class="pc-chart" id="pc-chart" href="${esc(task.chart_url)}">${esc(t("Alert chart"))} ›</a>` : "";
   const alerts = task.alerts.length > 1
     ? `<div class="pc-alerts small">${task.alerts.map((a) => `<a class="mono" href="${esc(a.chart_url)}">${esc(a.metric)}</a>`).join(" · ")}</div>` : "";
-  let footer = "";
-  if (task.outcome) {
-    footer = `<div class="pc-outcome pc-outcome-${esc(task.outcome)}" id="pc-outcome" data-outcome="${esc(task.outcome)}">`
-      + `<strong>${esc(t("Pre-check finished"))}：${esc(t(`precheck.${task.outcome}`))}</strong>`
-      + (task.outcome_note ? `<div>${esc(task.outcome_note)}</div>` : "")
-      + `<div class="muted small">${esc(task.finished_by_name || "")} · ${esc(formatTime(task.finished_at))}</div></div>`;
-  } else if (editable) {
-    footer = `<button type="button" class="weui-btn weui-btn_primary pc-finish" id="pc-finish" data-pc-finish>${esc(t("Finish pre-check"))}</button>`;
-  }
+  const footer = outcomeHtml(task, "pc-outcome") || (editable
+    ? `<button type="button" class="weui-btn weui-btn_primary pc-finish" id="pc-finish" data-pc-finish>${esc(t("Finish pre-check"))}</button>` : "");
   return `<div class="weui-cells__title pc-title"><span>${esc(t("Pre-check checklist"))}</span>`
     + `<span class="pc-progress" id="pc-progress">${task.answered}/${task.total} ${esc(t("answered"))}</span>${chart}</div>`
     + `<section class="pc-box" id="precheck" data-version="${task.version}">${alerts}`
