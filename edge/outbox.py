@@ -478,12 +478,11 @@ class Outbox:
         return dropped, dropped_bytes
 
     def _rewrite_chunk(self, chunk_id: int, lines: list[bytes]) -> int:
-        raw = b"\n".join(lines)
+        size, body = _chunk_body(lines)
         self._conn.execute(
-            "UPDATE outbox_chunk SET items = ?, size = ?, body = ? WHERE id = ?",
-            (len(lines), len(raw), zlib.compress(raw, _CHUNK_LEVEL), chunk_id),
+            "UPDATE outbox_chunk SET items = ?, size = ?, body = ? WHERE id = ?", (len(lines), size, body, chunk_id),
         )
-        return len(raw)
+        return size
 
     def _plan_batch(self, max_items: int, lanes: int, busy_devices: frozenset[str]) -> list[int] | None:
         """Ids of the chunks a new batch may take, oldest first (see lease_wire); None for plain FIFO."""
@@ -577,12 +576,8 @@ class Outbox:
             dropped_total = self._counter("telemetry_dropped_total")
             wire = _wire(self.gateway_id, self.stream_id, sequence, created, dropped_total, readings, events)
             stream_list = sorted(streams)
-            self._conn.execute(
-                "INSERT INTO outbox_frozen (sequence, gateway_id, created_at, readings, events, clinical, size, "
-                "oldest_appended_at, streams, wire) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (sequence, self.gateway_id, created.isoformat(), len(readings), len(events), clinical, total, oldest,
-                 zlib.compress(json.dumps(stream_list).encode("utf-8")), wire),
-            )
+            self._insert_frozen(sequence, self.gateway_id, created.isoformat(), len(readings), len(events), clinical,
+                                total, oldest, stream_list, wire)
             self._conn.executemany("DELETE FROM outbox_chunk WHERE id = ?", consumed)
             self._conn.execute("UPDATE outbox_meta SET value = ? WHERE name = 'next_sequence'", (str(sequence + 1),))
         self._telemetry_waiting -= telemetry
@@ -590,6 +585,18 @@ class Outbox:
         return FrozenBatch(gateway_id=self.gateway_id, stream_id=self.stream_id, sequence=sequence, created_at=created,
                            readings=len(readings), events=len(events),
                            streams=frozenset(stream_list), wire=wire)
+
+    def _insert_frozen(
+        self, sequence: int, gateway_id: str, created_at: str, readings: int, events: int, clinical: int, size: int,
+        oldest_appended_at: float, streams: list[tuple[str, str]], wire: bytes,
+    ) -> None:
+        """Store a frozen batch (its streams as _load_batch reads them back)."""
+        self._conn.execute(
+            "INSERT INTO outbox_frozen (sequence, gateway_id, created_at, readings, events, clinical, size, "
+            "oldest_appended_at, streams, wire) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (sequence, gateway_id, created_at, readings, events, clinical, size, oldest_appended_at,
+             zlib.compress(json.dumps(streams).encode("utf-8")), wire),
+        )
 
     def _load_batch(self, sequence: int) -> FrozenBatch:
         # Everything comes from the stored row, so the first lease and every re-lease are identical.
@@ -706,24 +713,21 @@ class Outbox:
             created = datetime.fromisoformat(created_at)
             # Schema 1 sent encode_batch(batch rebuilt from these bodies): the same bytes as _wire() makes.
             wire = _wire(gateway_id, stream_id, sequence, created, dropped_total, readings, events)
-            conn.execute(
-                "INSERT INTO outbox_frozen (sequence, gateway_id, created_at, readings, events, clinical, size, "
-                "oldest_appended_at, streams, wire) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (sequence, gateway_id, created_at, len(readings), len(events),
-                 sum(1 for item in items if item[1] == RetentionClass.CLINICAL.value), sum(item[3] for item in items),
-                 min((item[4] for item in items), default=self._clock()),
-                 zlib.compress(json.dumps(streams).encode("utf-8")), wire),
+            self._insert_frozen(
+                sequence, gateway_id, created_at, len(readings), len(events),
+                sum(1 for item in items if item[1] == RetentionClass.CLINICAL.value), sum(item[3] for item in items),
+                min((item[4] for item in items), default=self._clock()), streams, wire,
             )
         run: list[bytes] = []
         run_key: tuple[str, str, float] | None = None
 
         def flush() -> None:
             if run_key is not None and run:
-                raw = b"\n".join(run)
+                size, chunk = _chunk_body(run)
                 conn.execute(  # device NULL: a lease reads the devices from the body when it needs them
                     "INSERT INTO outbox_chunk (kind, retention, items, size, appended_at, body) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    (run_key[0], run_key[1], len(run), len(raw), run_key[2], zlib.compress(raw, _CHUNK_LEVEL)),
+                    (run_key[0], run_key[1], len(run), size, run_key[2], chunk),
                 )
             run.clear()
 
@@ -769,8 +773,8 @@ def _prepare(items: Iterable[Reading | Event]) -> _Prepared:
 
     def flush() -> None:
         if run is not None and lines:
-            raw = b"\n".join(lines)
-            prepared.rows.append((run[0], run[1], len(lines), len(raw), zlib.compress(raw, _CHUNK_LEVEL), run[2]))
+            size, body = _chunk_body(lines)
+            prepared.rows.append((run[0], run[1], len(lines), size, body, run[2]))
             if run[1] == RetentionClass.CLINICAL.value:
                 prepared.clinical += len(lines)
             else:
@@ -793,6 +797,12 @@ def _prepare(items: Iterable[Reading | Event]) -> _Prepared:
         lines.append(line)
     flush()
     return prepared
+
+
+def _chunk_body(lines: list[bytes]) -> tuple[int, bytes]:
+    """(bytes of the items' JSON, the stored body) of a chunk holding these lines; _chunk_lines reads it back."""
+    raw = b"\n".join(lines)
+    return len(raw), zlib.compress(raw, _CHUNK_LEVEL)
 
 
 def _chunk_lines(body: bytes) -> list[bytes]:

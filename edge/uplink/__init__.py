@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlparse, urlunparse
 
 from edge.backoff import Backoff, OnceLog
-from protocols.telemetry import Batch, BatchAck
+from protocols.telemetry import BatchAck
 
 if TYPE_CHECKING:
     from edge.config import CloudSettings, EdgeConfig, TlsSettings
@@ -85,15 +85,6 @@ class _Flight:
     streams: frozenset[tuple[str, str]]
     devices: frozenset[str]
     task: asyncio.Task[Outcome | None] = field(repr=False)
-
-
-def batch_streams(batch: Batch) -> frozenset[tuple[str, str]]:
-    """The (device, metric) streams of a batch's readings, plus (device, "") for each device with events.
-
-    (The outbox computes the same set when it freezes a batch: FrozenBatch.streams.)"""
-    streams = {(reading.device_key, reading.metric) for reading in batch.readings}
-    streams.update((event.device_key, "") for event in batch.events)
-    return frozenset(streams)
 
 
 @dataclass

@@ -20,7 +20,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,16 +94,6 @@ async def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(0.2)
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[CloudServer]:
-    """The real cloud app with one registered gateway (started by the test)."""
-    server = CloudServer(tmp_path)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge.devices import OutboxGate
-from edge.outbox import BufferFull, Outbox
+from edge.outbox import BufferFull, Outbox, OutboxError
 from protocols.telemetry import Event, EventKind, Reading
 
 AT = datetime(2024, 1, 1, tzinfo=UTC)
@@ -51,7 +51,7 @@ async def test_a_closed_outbox_fails_every_waiting_caller(tmp_path: Path) -> Non
     outbox.close()
     gate = OutboxGate(outbox, linger=0)
     results = await asyncio.gather(gate.sink(group("a")), gate.sink(group("b")), return_exceptions=True)
-    assert all(isinstance(r, Exception) for r in results) and gate.appended == 0
+    assert all(isinstance(r, OutboxError) for r in results) and gate.appended == 0
     assert gate.wait_idle(0.1)
 
 

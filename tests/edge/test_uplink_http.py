@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,16 +20,6 @@ from edge.uplink.http import HttpUplink
 from protocols.telemetry import BatchAck, Reading, decode_batch, encode_ack
 from tests.edge.cloud_server import CloudServer
 from tests.edge.modbus_support import assert_no_leaks
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[CloudServer]:
-    """The cloud app with one registered gateway (not started: each test decides when it is up)."""
-    server = CloudServer(tmp_path)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def agent_config(tmp_path: Path, cloud: CloudServer, *, modbus_port: int | None,

@@ -10,9 +10,8 @@ import httpx
 
 from edge.config import EdgeConfig, parse_config
 from edge.outbox import Outbox
-from edge.uplink import batch_streams
 from edge.uplink.http import HttpUplink
-from protocols.telemetry import BatchAck, Reading, decode_batch, encode_ack
+from protocols.telemetry import Batch, BatchAck, Event, EventKind, Reading, decode_batch, encode_ack
 
 
 def config(tmp_path: Path) -> EdgeConfig:
@@ -20,6 +19,19 @@ def config(tmp_path: Path) -> EdgeConfig:
     return parse_config("gateway_id: gw\ncloud: {url: 'http://cloud.test', token: mfgw_t, retry_initial_s: 0.05,"
                         " retry_max_s: 0.1, batch_max_items: 10, linger_s: 0}\noutbox: {path: o.db}\n",
                         base_dir=tmp_path)
+
+
+def batch_streams(batch: Batch) -> frozenset[tuple[str, str]]:
+    """The receiver's view of a batch's streams: (device, metric) of each reading, (device, "") of each event."""
+    streams = {(reading.device_key, reading.metric) for reading in batch.readings}
+    streams.update((event.device_key, "") for event in batch.events)
+    return frozenset(streams)
+
+
+def accepted(batch: Batch) -> httpx.Response:
+    """The cloud's 200 for a batch of readings: every reading accepted."""
+    return httpx.Response(200, content=encode_ack(BatchAck(idempotency_key=batch.idempotency_key,
+                                                           accepted_readings=len(batch.readings), accepted_events=0)))
 
 
 def fill(outbox: Outbox, devices: list[str]) -> None:
@@ -53,9 +65,7 @@ async def test_up_to_max_in_flight_disjoint_batches_are_sent_at_once(tmp_path: P
         peak = max(peak, active)
         await asyncio.sleep(0.05)
         active -= 1
-        return httpx.Response(200, content=encode_ack(BatchAck(idempotency_key=batch.idempotency_key,
-                                                               accepted_readings=len(batch.readings),
-                                                               accepted_events=0)))
+        return accepted(batch)
 
     with Outbox(cfg.outbox.path, gateway_id="gw") as outbox:
         fill(outbox, [f"d{n}" for n in range(12)])
@@ -85,9 +95,7 @@ async def test_batches_sharing_a_stream_are_acked_in_order_even_after_a_failure(
         log.append(("end", batch.sequence, 200))
         for reading in batch.readings:
             delivered.setdefault((reading.device_key, reading.metric), []).append(reading.observed_at)
-        return httpx.Response(200, content=encode_ack(BatchAck(idempotency_key=batch.idempotency_key,
-                                                               accepted_readings=len(batch.readings),
-                                                               accepted_events=0)))
+        return accepted(batch)
 
     with Outbox(cfg.outbox.path, gateway_id="gw") as outbox:
         devices = ["a", "b", "a", "c", "b", "a", "d", "e"]  # a's appends 1, 3, 6 share its streams; b's 2 and 5
@@ -110,13 +118,14 @@ async def test_batches_sharing_a_stream_are_acked_in_order_even_after_a_failure(
     assert uplink.stats.retries == 2 and uplink.stats.batches_acked == len(streams)
 
 
-def test_batch_streams_covers_readings_and_event_devices() -> None:
-    from protocols.telemetry import Batch
-
+def test_the_streams_the_uplink_orders_by_are_the_batch_readings_and_event_devices(tmp_path: Path) -> None:
     at = datetime.now(UTC)
-    batch = Batch(gateway_id="gw", stream_id="s", sequence=1, created_at=at,
-                  readings=[Reading(device_key="d", metric="t", value=1.0, observed_at=at)])
-    assert batch_streams(batch) == {("d", "t")}
+    with Outbox(tmp_path / "o.db", gateway_id="gw") as outbox:
+        outbox.append([Reading(device_key="d", metric="t", value=1.0, observed_at=at),
+                       Event(device_key="e", occurred_at=at, kind=EventKind.STATUS, code="1")])
+        frozen = outbox.lease_wire()
+        assert frozen is not None
+        assert frozen.streams == batch_streams(frozen.decode()) == {("d", "t"), ("e", "")}
 
 
 async def test_a_window_that_fails_while_filling_recovers_with_the_same_keys(tmp_path: Path) -> None:
@@ -129,9 +138,7 @@ async def test_a_window_that_fails_while_filling_recovers_with_the_same_keys(tmp
         if len(keys) <= 6:  # the cloud is down for the first sends: they fail at once, while the window fills
             raise httpx.ConnectError("connection refused")
         await asyncio.sleep(0.01)
-        return httpx.Response(200, content=encode_ack(BatchAck(idempotency_key=batch.idempotency_key,
-                                                               accepted_readings=len(batch.readings),
-                                                               accepted_events=0)))
+        return accepted(batch)
 
     with Outbox(cfg.outbox.path, gateway_id="gw") as outbox:
         fill(outbox, [f"d{n % 5}" for n in range(20)])
@@ -178,9 +185,7 @@ class Receiver:
         del self.active[batch.sequence]
         for reading in batch.readings:
             self.delivered.setdefault((reading.device_key, reading.metric), []).append(reading.observed_at)
-        return httpx.Response(200, content=encode_ack(BatchAck(idempotency_key=batch.idempotency_key,
-                                                               accepted_readings=len(batch.readings),
-                                                               accepted_events=0)))
+        return accepted(batch)
 
 
 async def test_a_small_fleet_backlog_goes_out_in_disjoint_concurrent_batches(tmp_path: Path) -> None:
