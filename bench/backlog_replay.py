@@ -129,26 +129,9 @@ class SinkProcess(CloudProcess):
         self.gateway_name, self.token = SINK_GATEWAY, SINK_TOKEN
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Start serving and wait until the port accepts connections."""
-        import socket
-        import subprocess
-
-        assert self.proc is None
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, __file__, "--serve-sink", str(self.port)],
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the sink exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("the sink did not start listening")
+    def command(self) -> list[str]:
+        """This script in sink mode."""
+        return [sys.executable, __file__, "--serve-sink", str(self.port)]
 
     def stored_readings(self) -> int:
         """Distinct readings the sink acked (it dedupes by batch key)."""
@@ -421,6 +404,7 @@ def main() -> None:
             if cloud is not None:
                 cloud.close()
     rate = total / replay["drain_s"]
+    sending = replay["drain_s"] - replay["first_ack_after_s"]
     result = {
         "bench": "backlog_replay",
         "receiver": args.receiver,
@@ -436,9 +420,9 @@ def main() -> None:
                    "x_real_time": round(args.seconds / replay["drain_s"], 1),
                    # Without the agent's wait for its retry backoff to end (up to retry_max_s = 1 s) before the
                    # first send: the sustained rate once sending.
-                   "readings_per_s_after_first_ack": round(total / (replay["drain_s"] - replay["first_ack_after_s"])),
-                   "x_real_time_after_first_ack": round(
-                       args.seconds / (replay["drain_s"] - replay["first_ack_after_s"]), 1)},
+                   # (None when the whole backlog went in the first answered batch: nothing to measure after it)
+                   "readings_per_s_after_first_ack": round(total / sending) if sending > 0 else None,
+                   "x_real_time_after_first_ack": round(args.seconds / sending, 1) if sending > 0 else None},
         "edge_only": edge,
         "edge_only_backlog_batches": edge_backlog,
         f"{args.receiver}_only_sequential": serial,

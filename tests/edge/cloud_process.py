@@ -30,26 +30,28 @@ class CloudProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def command(self) -> list[str]:
+        """What the child process runs."""
+        return [sys.executable, "-m", "tests.edge.cloud_process", "--database-url", self.database_url,
+                "--data-dir", str(self.data_dir), "--port", str(self.port)]
+
     def start(self, timeout: float = 30.0) -> None:
         """Start serving and wait until the port accepts connections."""
         assert self.proc is None
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.edge.cloud_process", "--database-url", self.database_url,
-                 "--data-dir", str(self.data_dir), "--port", str(self.port)],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )
+            self.proc = subprocess.Popen(self.command(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the cloud process exited with {self.proc.returncode}; see {self.log_path}")
+                raise RuntimeError(f"{self.command()[1:3]} exited with {self.proc.returncode}; see {self.log_path}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError("the cloud process did not start listening")
+        raise RuntimeError(f"{self.command()[1:3]} did not start listening on port {self.port}")
 
     def cpu_seconds(self) -> float | None:
         """User+system CPU the running cloud process used so far (from /proc), or None."""
