@@ -34,6 +34,15 @@ COLUMNS = ("gateway_id", "device_id", "device_key", "metric", "observed_at", "va
            "quality")
 NATURAL_KEY = "gateway_id, observed_at, device_key, metric"  # the UNIQUE constraint a re-sent reading hits
 
+
+def epoch_sql(dialect: str) -> str:
+    """observed_at as whole seconds since 1970 (an integer): every bucketing, raw or rolled up, uses this."""
+    if dialect == "postgresql":
+        return "CAST(floor(extract(epoch FROM observed_at)) AS bigint)"
+    # SQLite keeps timestamps as UTC text; strftime('%s') reads them as UTC.
+    return "CAST(strftime('%s', observed_at) AS INTEGER)"
+
+
 _PG_ROLLUP = """{name} AS (
   INSERT INTO {table} AS r (device_id, metric, bucket, count, sum, min, max)
   SELECT device_id, metric, s / {size} * {size}, count(*), sum(value_num), min(value_num), max(value_num)
@@ -54,7 +63,7 @@ _PG_INSERT = """WITH ins AS (
   ON CONFLICT (""" + NATURAL_KEY + """) DO NOTHING
   RETURNING device_id, metric, observed_at, value_num, quality
 ), good AS (
-  SELECT device_id, metric, CAST(floor(extract(epoch FROM observed_at)) AS bigint) AS s, value_num FROM ins
+  SELECT device_id, metric, """ + epoch_sql("postgresql") + """ AS s, value_num FROM ins
   WHERE device_id IS NOT NULL AND value_num IS NOT NULL AND quality <> 'bad'
 ), """ + ",\n".join(_PG_ROLLUP.format(name=f"r{i}", table=t, size=n) for i, (t, n) in enumerate(ROLLUPS)) + """
 SELECT (SELECT count(*) FROM ins)"""
@@ -185,8 +194,7 @@ def aggregate(samples: Iterable[tuple[int | None, str, datetime, float | None, s
 def fold_mapped(session: Session, *, gateway_id: int, device_key: str, device_id: int) -> None:
     """Add a key's unmapped readings to device_id's rollups; call just before they get that device_id."""
     dialect = session.get_bind().dialect.name
-    epoch = ("CAST(floor(extract(epoch FROM observed_at)) AS bigint)" if dialect == "postgresql"
-             else "CAST(strftime('%s', observed_at) AS INTEGER)")
+    epoch = epoch_sql(dialect)
     least, greatest = ("least", "greatest") if dialect == "postgresql" else ("min", "max")
     for table, size in ROLLUPS:
         session.execute(text(

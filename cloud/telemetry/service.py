@@ -278,7 +278,7 @@ def ingest_batch(session: Session, *, gateway: Gateway, batch: Batch | Upload,
 def _rows(gateway_id: int, devices: dict[str, int | None], readings: list[RawReading],
           ) -> tuple[list[ReadingRow], list[tuple[int, str, float, float]], list[tuple[int, str, str]]]:
     # One pass: the rows to store and the scorer's samples (mapped, numeric, good, finite), each instant's epoch
-    # computed once. ReadingRow.idempotency_key stays empty: readings are deduplicated by their natural key.
+    # computed once. Readings are deduplicated by their natural key (no per-reading hash).
     rows: list[ReadingRow] = []
     samples: list[tuple[int, str, float, float]] = []
     units: dict[tuple[int, str], str] = {}
@@ -292,7 +292,7 @@ def _rows(gateway_id: int, devices: dict[str, int | None], readings: list[RawRea
             txt: str | None = None
         else:
             num, txt = split(value)
-        rows.append(ReadingRow(gateway_id, device_id, device_key, metric, at, num, txt, unit, quality, ""))
+        rows.append(ReadingRow(gateway_id, device_id, device_key, metric, at, num, txt, unit, quality))
         if device_id is not None and num is not None and quality == "good" and isfinite(num):
             t = epochs.get(at)
             if t is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import BigInteger, ColumnElement, and_, cast, extract, func, literal_column, select
+from sqlalchemy import BigInteger, and_, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -39,7 +39,6 @@ class ReadingRow(NamedTuple):
     value_text: str | None
     unit: str | None
     quality: str
-    idempotency_key: str
 
 
 @dataclass(frozen=True)
@@ -130,14 +129,6 @@ def insert_ignore(session: Session, model: type[Base], rows: Iterable[dict[str, 
         session.execute(insert(model).on_conflict_do_nothing(index_elements=conflict), batch)
 
 
-def _epoch_seconds(column: Any, dialect: str) -> ColumnElement[int]:
-    # Whole seconds since 1970 as an integer, so bucketing is the same integer arithmetic on both backends.
-    if dialect == "postgresql":
-        return cast(func.floor(extract("epoch", column)), BigInteger)
-    # SQLite keeps timestamps as UTC text; strftime('%s') reads them as UTC.
-    return cast(func.strftime("%s", column), BigInteger)
-
-
 def _at(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
@@ -224,7 +215,9 @@ class SqlTimeSeriesStore:
         # A literal (an int, so safe) rather than a bound parameter: PostgreSQL must see the GROUP BY
         # expression and the selected one as identical, and two placeholders are not.
         size = literal_column(str(int(size_s)), BigInteger)
-        bucket = ((_epoch_seconds(Reading.observed_at, dialect) // size) * size).label("bucket")
+        # The same epoch expression as the ingest's rollups (bulk.epoch_sql), so raw and rolled-up buckets agree.
+        epoch = literal_column(bulk.epoch_sql(dialect), BigInteger)
+        bucket = ((epoch // size) * size).label("bucket")
         stmt = (
             select(bucket, func.count(Reading.value_num), func.sum(Reading.value_num), func.min(Reading.value_num),
                    func.max(Reading.value_num))

@@ -46,11 +46,16 @@ def _ingest(db: Session, gw: GatewayInfo, seq: int, readings: list[Sample], qual
     db.commit()
 
 
-def _raw_buckets(db: Session, device_id: int, metric: str, size: int) -> dict[int, tuple[int, float, float, float]]:
+def _raw_buckets(db: Session, device_id: int, metric: str, size: int, start: datetime | None = None,
+                 end: datetime | None = None) -> dict[int, tuple[int, float, float, float]]:
+    """(count, sum, min, max) per epoch-aligned bucket, folded in Python from the raw readings (in [start, end))."""
+    query = select(Reading.observed_at, Reading.value_num).where(
+        Reading.device_id == device_id, Reading.metric == metric, Reading.value_num.is_not(None),
+        Reading.quality != "bad")
+    if start is not None and end is not None:
+        query = query.where(Reading.observed_at >= start, Reading.observed_at < end)
     out: dict[int, list[float]] = {}
-    for at, v in db.execute(select(Reading.observed_at, Reading.value_num).where(
-            Reading.device_id == device_id, Reading.metric == metric, Reading.value_num.is_not(None),
-            Reading.quality != "bad")):
+    for at, v in db.execute(query):
         assert v is not None
         b = int(at.timestamp()) // size * size
         cell = out.setdefault(b, [0, 0.0, v, v])
@@ -98,17 +103,8 @@ def test_rollups_match_the_raw_readings(db: Session, world: World, gateway: Gate
 
 def _raw_window(db: Session, device: int, metric: str, start: datetime, end: datetime,
                 size: int) -> list[tuple[datetime, int, float, float, float]]:
-    cells: dict[int, list[float]] = {}
-    for at, v in db.execute(select(Reading.observed_at, Reading.value_num).where(
-            Reading.device_id == device, Reading.metric == metric, Reading.observed_at >= start,
-            Reading.observed_at < end, Reading.quality != "bad", Reading.value_num.is_not(None))):
-        assert v is not None
-        b = int(at.timestamp()) // size * size
-        cell = cells.setdefault(b, [0, 0.0, v, v])
-        cell[0] += 1
-        cell[1] += v
-        cell[2], cell[3] = min(cell[2], v), max(cell[3], v)
-    return [(datetime.fromtimestamp(b, UTC), int(c[0]), c[1], c[2], c[3]) for b, c in sorted(cells.items())]
+    cells = _raw_buckets(db, device, metric, size, start, end)
+    return [(datetime.fromtimestamp(b, UTC), *c) for b, c in sorted(cells.items())]
 
 
 def test_retention_deletes_old_raw_readings_and_keeps_their_rollups(app, db: Session, world: World,  # noqa: ANN001
