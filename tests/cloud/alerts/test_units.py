@@ -38,3 +38,6 @@ def test_a_steady_temperature_that_creeps_one_way_alerts(client: TestClient, db:
 def test_the_same_shape_in_hours_is_a_counter_and_stays_quiet(client: TestClient, db: Session, lab: Lab) -> None:
     lab.send(client, [v - 37.0 + 1234.5 for v in STEADY_THEN_CREEPING], metric="lamp_hours", unit="h")
     assert alerts_of(db, "lamp_hours") == []
+    # Quiet because it was scored as a counter, not because it never reached the scorer.
+    stream = client.app.state.scorer.streams[(lab.devices["c702"], "lamp_hours")]  # type: ignore[attr-defined]
+    assert stream.points == len(STEADY_THEN_CREEPING)
