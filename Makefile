@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint venv assets browser services clean
+.PHONY: run test lint venv assets system browser services clean
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -26,22 +26,33 @@ assets: node_modules/.installed
 BROWSER_DEBS := chromium fonts-noto-cjk
 # ffmpeg converts WeChat voice notes (AMR, which browsers do not play) to MP3; see cloud/wechat/media.py.
 MEDIA_DEBS := ffmpeg
-browser:
-	@missing=$$(for p in $(BROWSER_DEBS) $(MEDIA_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# Tesseract reads nameplate photos (Chinese and English) to find the device on the backup-report page.
+OCR_DEBS := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng
+# Debian packages are installed only when missing, and only as root (elsewhere the tests that need them skip).
+define install_debs
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ]; then \
 	    echo "installing $$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "missing: $$missing (sudo apt-get install $$missing) - browser tests will skip"; \
+	    echo "missing: $$missing (sudo apt-get install $$missing) - what needs them is off or skipped"; \
 	  fi; \
 	fi
+endef
+
+# What the running product needs: voice conversion and nameplate OCR.
+system:
+	$(call install_debs,$(MEDIA_DEBS) $(OCR_DEBS))
+
+browser:
+	$(call install_debs,$(BROWSER_DEBS) $(MEDIA_DEBS) $(OCR_DEBS))
 
 # PostgreSQL, Redis and Mosquitto for the integration tests; started only when they are down.
 services:
 	@bash scripts/services.sh
 
-run: venv assets
+run: venv assets system
 	$(BIN)/medfix demo run
 
 lint: venv

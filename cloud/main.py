@@ -43,6 +43,7 @@ from cloud.tickets.flows import TicketFlows
 from cloud.tickets.sweeper import sweep
 from cloud.web import charts as chart_pages
 from cloud.web import desk as desk_pages
+from cloud.web import fallback
 from cloud.web import pages
 from cloud.web import report as report_pages
 from cloud.wechat import api as wechat_api
@@ -53,7 +54,8 @@ log = logging.getLogger("medfix.cloud")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Front-end packages installed from the npm registry at set-up time (never committed).
-VENDOR_PACKAGES = {"weui": "weui/dist", "sortablejs": "sortablejs", "htmx": "htmx.org/dist", "echarts": "echarts/dist"}
+VENDOR_PACKAGES = {"weui": "weui/dist", "sortablejs": "sortablejs", "htmx": "htmx.org/dist", "echarts": "echarts/dist",
+                   "swagger-ui": "swagger-ui-dist"}
 
 
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -192,6 +194,8 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
         version="0.1.0",
         summary="Keeps hospital lab analyzers running: registry, repair flow, predictive maintenance.",
         lifespan=lifespan,
+        docs_url=None,  # served by cloud.web.fallback from the npm package, never from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -241,6 +245,7 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     if sandbox.sandbox_enabled(settings):  # only with a loopback WeChat stand-in (make run, tests)
         app.include_router(sandbox.router)
     pages.install(app)
+    fallback.install(app)
 
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     node_modules = REPO_ROOT / "node_modules"

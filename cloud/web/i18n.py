@@ -554,3 +554,16 @@ PRECHECK_TEXTS: dict[str, dict[str, str]] = {
 for _language, _texts in PRECHECK_TEXTS.items():
     for _key, _value in _texts.items():
         CATALOG.setdefault(_language, {}).setdefault(_key, _value)
+
+
+def _merge_domain_texts() -> None:
+    # Imported here, not at the top: the domain text modules are plain data and must not see a half-built catalog.
+    from cloud.web.texts import DOMAIN_TEXTS
+
+    for texts in DOMAIN_TEXTS:
+        for language, entries in texts.items():
+            for key, value in entries.items():
+                CATALOG.setdefault(language, {}).setdefault(key, value)
+
+
+_merge_domain_texts()

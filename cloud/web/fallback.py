@@ -1,0 +1,85 @@
+"""What a browser gets where the API would answer JSON: HTML error pages, the favicon, offline API docs.
+
+API clients (paths under /api/, or requests that do not accept HTML) keep FastAPI's JSON errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cloud.web.i18n import pick_language, translate
+
+log = logging.getLogger("medfix.web")
+
+STATIC = Path(__file__).parent / "static"
+LANGUAGE_COOKIE = "medfix_lang"
+
+# (title, explanation) per status a person may meet; everything else reads as the generic error.
+_ERROR_TEXTS = {
+    404: ("Page not found", "The address may be mistyped, or the page was moved."),
+    405: ("Page not found", "The address may be mistyped, or the page was moved."),
+    403: ("No access", "Your account may not open this page."),
+    500: ("Something went wrong", "The service could not finish this request. Please try again in a moment."),
+}
+
+
+def wants_html(request: Request) -> bool:
+    """A browser navigating to a page (not the API, not a script's fetch)."""
+    if request.url.path.startswith(("/api/", "/ws", "/static/", "/vendor/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def error_page(request: Request, status_code: int) -> HTMLResponse:
+    """The zh-CN (or English) error page for status_code, rendered with the phone page layout."""
+    from cloud.web.pages import render  # pages imports this module's neighbours; import at call time
+
+    language = pick_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
+    title, text = _ERROR_TEXTS.get(status_code, _ERROR_TEXTS[500])
+    response = render(request, "h5/message.html", None, title=translate(title, language),
+                      text=translate(text, language), icon="warn", link="/", link_text=translate("Home", language))
+    response.status_code = status_code
+    return response
+
+
+def install(app: FastAPI) -> None:
+    """HTML errors for browsers, /favicon.ico, and /docs served from the npm package instead of a CDN."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if wants_html(request) and exc.status_code in _ERROR_TEXTS:
+            return error_page(request, exc.status_code)
+        return await http_exception_handler(request, exc)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        if wants_html(request):
+            return error_page(request, 500)
+        return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, server_error)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        # Swagger UI from the swagger-ui-dist npm package (make assets): a CDN is unreachable offline and slow in China.
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="medfix API",
+                                   swagger_js_url="/vendor/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/vendor/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url="/favicon.ico",
+                                   oauth2_redirect_url="/docs/oauth2-redirect")
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    def api_docs_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()

@@ -1,0 +1,8 @@
+"""UI texts of the kb pages and messages (zh-CN first)."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, dict[str, str]] = {
+    "zh-CN": {},
+    "en": {},
+}
