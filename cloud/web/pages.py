@@ -20,8 +20,11 @@ from cloud.registry.models import DeviceStatus
 from cloud.registry.schemas import DeviceCategory
 from cloud.tenancy import Scope
 from cloud.web.i18n import pick_language, translate
+from cloud.localtime import local_time
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+# {{ ticket.created_at | localtime(hospital_tz) }}: every page shows times in the hospital's zone.
+TEMPLATES.env.filters["localtime"] = local_time
 LANGUAGE_COOKIE = "medfix_lang"
 PAGE_SIZE = 25
 

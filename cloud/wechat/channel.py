@@ -10,7 +10,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import requests
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.exceptions import WeChatClientException
 
 from cloud.config import Settings
+from cloud.localtime import local_time
 from cloud.notify.channels import Outgoing, Result
 from cloud.wechat.client import MedfixWeChatClient
 from cloud.wechat.models import WechatBinding
@@ -66,7 +67,7 @@ class WeChatTemplateChannel:
     def data_for(self, message: Outgoing) -> dict[str, dict[str, str]]:
         """Template fields from the configured mapping, each value at most 200 characters (WeChat's limit)."""
         values = _Blank(title=message.title, body=message.body, kind=message.kind, number=message.subject,
-                        link=self.link_for(message), time=datetime.now().strftime("%Y-%m-%d %H:%M"))
+                        link=self.link_for(message), time=local_time(datetime.now(UTC)))  # the reader's wall clock, not the server's
         return {name: {"value": pattern.format_map(values)[:200]}
                 for name, pattern in self.settings.wechat_template_fields.items()}
 

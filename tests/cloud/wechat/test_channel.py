@@ -84,3 +84,15 @@ def test_users_without_a_binding_get_a_failed_wechat_delivery_and_the_in_app_one
     deliveries = _deliveries(db, world.users["agent"], "ticket.submitted")
     assert deliveries["wechat"].status == "failed" and "binding" in (deliveries["wechat"].error or "")
     assert deliveries["in_app"].status == "sent" and standin.sent == []
+
+
+def test_template_message_time_is_the_hospitals_wall_clock_not_utc(
+        client: TestClient, db: Session, world: World, standin: StandIn) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    _bind(db, world.users["lab_a"])
+    assert submit(client, world, headers=world.headers("lab_a")).status_code == 201
+    [sent] = [s for s in standin.sent if s.touser == OPENID]
+    shown = datetime.strptime(sent.data["remark"]["value"], "%Y-%m-%d %H:%M")
+    shanghai_now = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=8)
+    assert abs(shanghai_now - shown) < timedelta(minutes=2)

@@ -1,5 +1,7 @@
 // Shared by the service desk console and the engineer pages: texts, API calls, the live socket, time formats.
 
+import { formatTime as formatLocal } from "./localtime.js";
+
 let TEXTS = {};
 
 export function setTexts(texts) { TEXTS = texts || {}; }
@@ -115,14 +117,13 @@ export function parseTime(value) {
   return new Date(text);
 }
 
+// Wall-clock time in the hospital's zone (localtime.js), not the browser's: today as "18:30", else "12-01 18:30".
 export function formatTime(value) {
   const date = parseTime(value);
   if (!date) return "";
-  const pad = (n) => String(n).padStart(2, "0");
-  const today = new Date();
-  const sameDay = date.toDateString() === today.toDateString();
-  const hm = `${pad(date.getHours())}:${pad(date.getMinutes())}`;
-  return sameDay ? hm : `${date.getMonth() + 1}-${pad(date.getDate())} ${hm}`;
+  const full = formatLocal(date);
+  const sameDay = full.slice(0, 10) === formatLocal(new Date()).slice(0, 10);
+  return sameDay ? full.slice(11) : full.slice(5).replace(/^0/, "");
 }
 
 export function ago(value) {

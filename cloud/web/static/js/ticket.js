@@ -1,5 +1,7 @@
 // The reporter's ticket page: live status and timeline; add information, confirm, reopen, rate.
 
+import { formatTime } from "./localtime.js";
+
 const STEPS = ["submitted", "dispatched", "on_site", "resolved", "closed"];
 
 function el(id) { return document.getElementById(id); }
@@ -51,7 +53,7 @@ export function startTicketPage(texts) {
 
   function renderTimeline() {
     el("timeline").innerHTML = ticket.timeline.slice().reverse().map((entry) => {
-      const when = new Date(entry.at).toLocaleString();
+      const when = formatTime(entry.at);
       const rating = entry.details.rating ? ` ★${entry.details.rating.overall}` : "";
       return `<li><div class="timeline__what">${escapeHtml(texts.actions[entry.action] || entry.action)}${rating}</div>
         ${entry.text ? `<div class="timeline__text">${escapeHtml(entry.text)}</div>` : ""}
