@@ -20,7 +20,8 @@ TICKET_TEXTS: dict[str, dict[str, Text]] = {
         "agent": Text("新报修工单", "{device}：{text}"),
     },
     "ticket.answer": {"reporter": Text("客服已答复", "工单 {number}：{text}。如已解决请确认。")},
-    "ticket.escalate": {"reporter": Text("已转远程服务中心", "工单 {number} 已转远程服务中心诊断。")},
+    "ticket.escalate": {"reporter": Text("已转远程服务中心", "工单 {number} 已转远程服务中心诊断。"),
+                        "center": Text("待远程诊断", "工单 {number}（{device}）转远程服务中心：{text}")},
     "ticket.dispatch": {
         "engineer": Text("新派工", "工单 {number}（{device}）已派给您，请尽快接单。"),
         "reporter": Text("已派工程师", "工单 {number} 已派工程师 {engineer} 处理。"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
@@ -28,10 +29,11 @@ from cloud.tickets.schemas import (
     SubmitOut,
     TicketOut,
     TicketSubmit,
+    TierCounts,
     UploadOut,
 )
 from cloud.tickets.service import Viewer
-from cloud.tickets.state import Status
+from cloud.tickets.state import Status, Tier
 from cloud.tickets.uploads import store_upload
 
 router = APIRouter(prefix="/api/v1", tags=["tickets"])
@@ -66,7 +68,8 @@ def ticket_out(
         reporter_name=ticket.reporter_name, reporter_phone=ticket.reporter_phone if staff else None,
         agent_id=ticket.agent_id, engineer_id=ticket.engineer_id,
         engineer_name=(engineer.full_name or engineer.username) if engineer else None, findings=ticket.findings,
-        parts_used=ticket.parts_used, cancel_reason=ticket.cancel_reason, rating=rating,
+        parts_used=ticket.parts_used, cancel_reason=ticket.cancel_reason, rating=rating, tier=ticket.tier,
+        conversation=ticket.conversation, ask_ids=ticket.ask_ids,  # type: ignore[arg-type]
         first_response_due_at=ticket.first_response_due_at, resolution_due_at=ticket.resolution_due_at,
         first_responded_at=ticket.first_responded_at, resolved_at=ticket.resolved_at, closed_at=ticket.closed_at,
         created_at=ticket.created_at, updated_at=ticket.updated_at,
@@ -137,15 +140,22 @@ def list_tickets(
     mine: bool = False,
     open_only: Annotated[bool, Query(alias="open")] = False,
     device_id: int | None = None,
+    tier: Annotated[list[Tier] | None, Query(description="basic, remote or on_site (repeatable)")] = None,
 ) -> Page[TicketOut]:
     """Tickets the caller may see; engineers with mine=true get the ones dispatched to them."""
     rows, total = service.list_tickets(
         session, scope=scope, statuses=status_filter, engineer_id=user.id if mine and user.role == Role.engineer
-        else None, device_id=device_id, open_only=open_only, limit=page.limit, offset=page.offset)
+        else None, device_id=device_id, open_only=open_only, tiers=tier, limit=page.limit, offset=page.offset)
     viewer = Viewer(user=user)
     return Page(items=[ticket_out(session, t, viewer, settings, with_timeline=False) for t in rows], total=total,
                 limit=page.limit,
                 offset=page.offset)
+
+
+@router.get("/tickets/tiers", response_model=TierCounts)
+def tier_counts(session: SessionDep, scope: ScopeDep, since: datetime | None = None) -> TierCounts:
+    """Solved cases by tier (basic = self-served, remote, on site) in the caller's scope, optionally since a time."""
+    return TierCounts(**service.tier_counts(session, scope=scope, since=since))
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketOut)

@@ -87,6 +87,9 @@ class TicketFlows:
                 return [(ticket.agent_id, desk_link)]
             agents = session.execute(select(User.id).where(User.role == Role.agent, User.is_active.is_(True)))
             return [(int(agent_id), desk_link) for agent_id in agents.scalars()]
+        if role == "center":  # the remote service centre: everyone on it (escalations, bot handovers)
+            centre = session.execute(select(User.id).where(User.role == Role.service_center, User.is_active.is_(True)))
+            return [(int(user_id), desk_link) for user_id in centre.scalars()]
         if role == "supervisor":
             admins = session.execute(select(User.id).where(User.role == Role.admin, User.is_active.is_(True)))
             return [(int(admin_id), desk_link) for admin_id in admins.scalars()]

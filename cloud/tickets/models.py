@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cloud.db import Base, UTCDateTime, utcnow
 from cloud.registry.models import Device, DeviceGroup
-from cloud.tickets.state import Status
+from cloud.tickets.state import Status, Tier
 
 
 class Urgency(enum.StrEnum):
@@ -66,6 +67,13 @@ class Ticket(Base):
     rating_skill: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str | None] = mapped_column(String(1000))
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    # The level the case was solved at (set by the resolving action, cleared on reopening; state.tier_after).
+    tier: Mapped[Tier | None] = mapped_column(Enum(Tier, name="ticket_tier", native_enum=False, length=20),
+                                              index=True)
+    # A ticket escalated from a bot conversation carries it: [{"who": user|bot|agent, "text", "at", "entry_id"?}],
+    # and the bot ask log rows (bot_ask.id) it came from.
+    conversation: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    ask_ids: Mapped[list[int] | None] = mapped_column(JSON)
     offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_response_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolution_due_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloud.alerts.models import AlertSeverity, AlertStatus
 from cloud.tickets.models import AttachmentKind, PrecheckAnswer, PrecheckOutcome, Source, Urgency
-from cloud.tickets.state import Action, Status
+from cloud.tickets.state import Action, Status, Tier
 
 
 class AttachmentRef(BaseModel):
@@ -44,6 +44,26 @@ class TicketSubmit(BaseModel):
         if self.device_id is None and self.group_id is None:
             raise ValueError("name the device_id or the group_id")
         return self
+
+
+class ConversationTurn(BaseModel):
+    """One message of the bot conversation a ticket was escalated with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    who: Literal["user", "bot", "agent"]
+    text: str = Field(min_length=1, max_length=5000)
+    at: datetime
+    entry_id: int | str | None = None  # the KB entry the bot answered with
+
+
+class Escalation(BaseModel):
+    """What a bot handover brings to the remote service centre: the conversation and the bot ask log rows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conversation: list[ConversationTurn] = Field(min_length=1, max_length=200)
+    ask_ids: list[int] = Field(default_factory=list, max_length=100)
 
 
 class ActionIn(BaseModel):
@@ -124,6 +144,9 @@ class TicketOut(BaseModel):
     parts_used: str | None
     cancel_reason: str | None
     rating: dict[str, Any] | None
+    tier: Tier | None = None  # the level it was solved at; None while open
+    conversation: list[ConversationTurn] | None = None  # the bot conversation it was escalated with
+    ask_ids: list[int] | None = None
     first_response_due_at: datetime
     resolution_due_at: datetime
     first_responded_at: datetime | None
@@ -135,6 +158,16 @@ class TicketOut(BaseModel):
     allowed_actions: list[Action]
     # Only in the single-ticket view: listings would pay one audit query per ticket for it.
     timeline: list[TimelineEntry] | None = None
+
+
+class TierCounts(BaseModel):
+    """Solved cases by tier: basic (self-served), remote, on site; `self_served` counts basic."""
+
+    basic: int
+    remote: int
+    on_site: int
+    total: int
+    self_served_rate: float | None  # basic / total; None when nothing was solved
 
 
 class SubmitOut(BaseModel):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,9 +28,19 @@ from cloud.numbering import next_number
 from cloud.registry.models import Device, DeviceGroup
 from cloud.tenancy import Scope
 from cloud.tickets import policy
-from cloud.tickets.models import Ticket, TicketAttachment
-from cloud.tickets.schemas import ActionIn, AttachmentRef, TicketSubmit
-from cloud.tickets.state import OPEN, Action, Party, Status, TransitionError, allowed_actions, next_status
+from cloud.tickets.models import Source, Ticket, TicketAttachment
+from cloud.tickets.schemas import ActionIn, AttachmentRef, Escalation, TicketSubmit
+from cloud.tickets.state import (
+    OPEN,
+    Action,
+    Party,
+    Status,
+    Tier,
+    TransitionError,
+    allowed_actions,
+    next_status,
+    tier_after,
+)
 
 # Staff actions that count as the first response to the reporter (an internal note does not).
 RESPONSES = frozenset({Action.answer, Action.escalate, Action.dispatch, Action.add_info})
@@ -98,6 +111,7 @@ def list_tickets(
     engineer_id: int | None = None,
     device_id: int | None = None,
     open_only: bool = False,
+    tiers: list[Tier] | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Ticket], int]:
@@ -111,6 +125,8 @@ def list_tickets(
         stmt = stmt.where(Ticket.status.in_(list(OPEN | {Status.resolved})))
     if engineer_id is not None:
         stmt = stmt.where(Ticket.engineer_id == engineer_id)
+    if tiers:
+        stmt = stmt.where(Ticket.tier.in_(tiers))
     if device_id is not None:
         stmt = stmt.where(Ticket.device_id == device_id)
     total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
@@ -248,6 +264,65 @@ def submit(
     return ticket, True
 
 
+def open_escalated(
+    session: Session,
+    *,
+    settings: Settings,
+    device_id: int,
+    reporter: User | None,
+    text: str,
+    attachments: Sequence[AttachmentRef | dict[str, Any]] = (),
+    ask_ids: list[int],
+    conversation: list[dict[str, Any]],
+    qr_code: str | None = None,
+    source: Source = Source.web,
+    now: datetime | None = None,
+) -> Ticket:
+    """Open a ticket for what the bot could not solve and hand it to the remote service centre with the chat.
+
+    Once per set of ask ids (a second "not solved" on the same asks answers the same ticket); callers commit.
+    """
+    try:
+        handover = Escalation(conversation=conversation, ask_ids=ask_ids)  # type: ignore[arg-type]
+        users = [turn.text for turn in handover.conversation if turn.who == "user"]
+        description = (text or "").strip() or (users[-1] if users else "")
+        data = TicketSubmit(device_id=device_id, description=description, qr_code=qr_code, source=source,
+                            attachments=[AttachmentRef.model_validate(a) for a in attachments])
+    except ValidationError as exc:
+        raise Invalid("the escalation is not valid", [
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]} for e in exc.errors()
+        ]) from None
+    ids = sorted(set(handover.ask_ids))
+    origin = json.dumps([reporter.id if reporter else None, device_id, ids]).encode()
+    key = f"bot:{hashlib.sha256(origin).hexdigest()[:40]}" if ids else f"bot:{uuid.uuid4().hex}"
+    existing = session.execute(select(Ticket).where(Ticket.idempotency_key == key)).scalar()
+    if existing is not None:
+        return existing
+    scope = Scope(hospital_id=reporter.hospital_id) if reporter is not None and not reporter.is_staff \
+        else Scope.everything()
+    ticket, created = submit(session, data=data, viewer=Viewer(user=reporter), scope=scope, idempotency_key=key,
+                             settings=settings, now=now)
+    if not created:
+        return ticket
+    ticket.conversation = [turn.model_dump(mode="json", exclude_none=True) for turn in handover.conversation]
+    ticket.ask_ids = ids
+    return apply_action(session, ticket=ticket, data=ActionIn(action=Action.escalate), viewer=Viewer(user=None),
+                        settings=settings, now=now, recorded={"via": "bot", "conversation": len(ticket.conversation),
+                                                              "ask_ids": ids})
+
+
+def tier_counts(session: Session, *, scope: Scope, since: datetime | None = None) -> dict[str, Any]:
+    """Solved cases (with a tier) by tier, closed or resolved since `since`; basic is the self-served share."""
+    stmt = select(Ticket.tier, func.count()).where(Ticket.tier.is_not(None)).group_by(Ticket.tier)
+    if scope.hospital_id is not None:
+        stmt = stmt.where(Ticket.hospital_id == scope.hospital_id)
+    if since is not None:
+        stmt = stmt.where(Ticket.resolved_at >= since)
+    counts = {tier.value: 0 for tier in Tier} | {str(t): int(n) for t, n in session.execute(stmt).all()}
+    total = sum(counts.values())
+    return {**counts, "total": total, "self_served_rate": counts[Tier.basic.value] / total if total else None}
+
+
 def _replay(ticket: Ticket, request_hash: str) -> Ticket:
     if ticket.request_hash != request_hash:
         raise Invalid("this Idempotency-Key was already used for a different request",
@@ -263,8 +338,12 @@ def apply_action(
     viewer: Viewer,
     settings: Settings,
     now: datetime | None = None,
+    recorded: dict[str, Any] | None = None,
 ) -> Ticket:
-    """Take an action on a ticket: the table decides, the ticket changes, a timeline row and an event follow."""
+    """Take an action on a ticket: the table decides, the ticket changes, a timeline row and an event follow.
+
+    `recorded` adds the caller's own details to the timeline row (e.g. the bot handover's conversation size).
+    """
     now = now or utcnow()
     who = parties(viewer, ticket, settings) if viewer.user or viewer.reporter_key else frozenset({Party.system})
     if data.version is not None and data.version != ticket.version:
@@ -275,15 +354,22 @@ def apply_action(
         target = next_status(before, data.action, who)
     except TransitionError as exc:
         raise Conflict(str(exc), allowed_actions=[a.value for a in exc.allowed], status=before.value) from exc
-    details = _apply_effects(session, ticket, data, now)
-    # The desk's (or, for predictive tickets, the system's) first step towards the reporter stops the clock.
-    if data.action in RESPONSES and ticket.first_responded_at is None and who & {
+    details = {**(recorded or {}), **_apply_effects(session, ticket, data, now)}
+    # The desk's (or, for predictive tickets, the system's) first step towards the reporter stops the clock;
+    # the system handing a bot conversation to the centre does not: the reporter still waits for a person.
+    handover = data.action == Action.escalate and who == {Party.system}
+    if data.action in RESPONSES and ticket.first_responded_at is None and not handover and who & {
             Party.agent, Party.service_center, Party.admin, Party.system}:
         ticket.first_responded_at = now
     if target == Status.resolved and before != Status.resolved:
         ticket.resolved_at = now
     if target == Status.closed:
         ticket.closed_at = now
+        ticket.resolved_at = ticket.resolved_at or now  # a self-served case closes without being resolved first
+    tier_before = ticket.tier
+    ticket.tier = tier_after(data.action, who, target, tier_before)
+    if ticket.tier != tier_before:
+        details["tier"] = ticket.tier.value if ticket.tier else None
     ticket.status = target
     ticket.updated_at = now
     try:
@@ -299,7 +385,8 @@ def apply_action(
     emit(session, f"ticket.{data.action.value}", ticket_id=ticket.id, number=ticket.number,
          hospital_id=ticket.hospital_id, status=target.value, previous=before.value, engineer_id=ticket.engineer_id,
          previous_engineer_id=details.get("declined_by"), agent_id=ticket.agent_id, priority=ticket.priority,
-         seq=row.id, text=None if data.action == Action.note else text)
+         seq=row.id, text=None if data.action == Action.note else text,
+         tier=ticket.tier.value if ticket.tier else None)
     return ticket
 
 

@@ -1,6 +1,7 @@
 """The ticket state machine: one transition table, the only place that says which action moves what where.
 
-`tickets.service.apply_action` is the only writer of a ticket's status and consults nothing but this table.
+`tickets.service.apply_action` is the only writer of a ticket's status and consults nothing but this table;
+the tier a case is solved at (basic / remote / on site) is a column of the same rows (`tier_after`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,15 @@ class Action(enum.StrEnum):
     note = "note"  # an internal note by staff, never shown to the reporter
     rate = "rate"  # the reporter's satisfaction rating after closing
     precheck = "precheck"  # a predictive ticket's pre-check ends as false alarm / fixed: resolved with findings
+    self_serve = "self_serve"  # the reporter (or desk) closes it as solved by the bot / knowledge base
+
+
+class Tier(enum.StrEnum):
+    """At which level a case was solved: kept on the ticket for profiles and dashboards."""
+
+    basic = "basic"  # self-service: the bot or the knowledge base
+    remote = "remote"  # the service desk or the remote service centre
+    on_site = "on_site"  # an engineer at the device
 
 
 class Party(enum.StrEnum):
@@ -69,19 +79,24 @@ class Transition:
     sources: frozenset[Status]
     target: Status | None  # None: the status stays (notes, added information, ratings)
     parties: frozenset[Party]
+    # The tier a resolving action records, by who takes it: the first (parties, tier) pair that matches wins.
+    tiers: tuple[tuple[frozenset[Party], Tier], ...] = ()
 
 
 TRANSITIONS: tuple[Transition, ...] = (
     Transition(Action.answer, frozenset({Status.submitted, Status.escalated, Status.reopened}), Status.resolved,
-               REMOTE),
-    Transition(Action.escalate, frozenset({Status.submitted, Status.reopened}), Status.escalated, DESK),
+               REMOTE, tiers=((REMOTE, Tier.remote),)),
+    # The system escalates when a lab user says the bot's answer did not help (tickets.service.open_escalated).
+    Transition(Action.escalate, frozenset({Status.submitted, Status.reopened}), Status.escalated,
+               frozenset({*DESK, Party.system})),
     # The system dispatches predictive tickets by rule (cloud/alerts) and notes further alerts on them.
     Transition(Action.dispatch, frozenset({Status.submitted, Status.escalated, Status.reopened}), Status.dispatched,
                frozenset({*REMOTE, Party.system})),
     Transition(Action.accept, frozenset({Status.dispatched}), Status.accepted, frozenset({Party.assigned_engineer})),
     Transition(Action.decline, frozenset({Status.dispatched}), Status.submitted, frozenset({Party.assigned_engineer})),
     Transition(Action.arrive, frozenset({Status.accepted}), Status.on_site, frozenset({Party.assigned_engineer})),
-    Transition(Action.complete, frozenset({Status.on_site}), Status.resolved, frozenset({Party.assigned_engineer})),
+    Transition(Action.complete, frozenset({Status.on_site}), Status.resolved, frozenset({Party.assigned_engineer}),
+               tiers=((frozenset({Party.assigned_engineer}), Tier.on_site),)),
     Transition(Action.confirm, frozenset({Status.resolved}), Status.closed, frozenset({Party.reporter, *DESK})),
     Transition(Action.auto_close, frozenset({Status.resolved}), Status.closed, frozenset({Party.system})),
     Transition(Action.reopen, frozenset({Status.resolved}), Status.reopened, frozenset({Party.reporter, *DESK})),
@@ -92,7 +107,12 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(Action.rate, frozenset({Status.closed}), None, frozenset({Party.reporter})),
     # Only through finishing the pre-check (cloud/tickets/precheck.py): from wherever the work stands, since a
     # false alarm is often seen on the chart before anyone travels, and the desk may finish it too.
-    Transition(Action.precheck, OPEN, Status.resolved, frozenset({Party.assigned_engineer, *REMOTE})),
+    # Finished by the engineer it counts as on site; finished by the desk or centre from the chart, as remote.
+    Transition(Action.precheck, OPEN, Status.resolved, frozenset({Party.assigned_engineer, *REMOTE}),
+               tiers=((frozenset({Party.assigned_engineer}), Tier.on_site), (REMOTE, Tier.remote))),
+    # Solved by the bot or the knowledge base before anyone worked on it: closed at once, counted as self-served.
+    Transition(Action.self_serve, frozenset({Status.submitted, Status.escalated, Status.reopened}), Status.closed,
+               frozenset({Party.reporter, *DESK}), tiers=((frozenset({Party.reporter, *DESK}), Tier.basic),)),
 )
 
 _BY_ACTION = {t.action: t for t in TRANSITIONS}
@@ -114,6 +134,14 @@ def transition_for(action: Action) -> Transition:
 def allowed_actions(status: Status, parties: frozenset[Party]) -> list[Action]:
     """The actions these parties may take on a ticket in status, in table order."""
     return [t.action for t in TRANSITIONS if status in t.sources and t.parties & parties]
+
+
+def tier_after(action: Action, parties: frozenset[Party], target: Status, current: Tier | None) -> Tier | None:
+    """The ticket's tier after action: set by a resolving row, cleared when the case is open again, else kept."""
+    for who, tier in _BY_ACTION[action].tiers:
+        if who & parties:
+            return tier
+    return None if target in OPEN else current
 
 
 def next_status(status: Status, action: Action, parties: frozenset[Party]) -> Status:

@@ -13,6 +13,7 @@ from cloud.tickets.checklists import all_texts
 from cloud.tickets.models import Ticket
 from cloud.web.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE, page_user, render
+from cloud.web.texts.tiers import JS_KEYS as TIER_JS_KEYS
 
 router = APIRouter(include_in_schema=False)
 
@@ -70,6 +71,7 @@ JS_TEXTS = (
     "Pre-check finished", *(f"precheck.{a}" for a in ("done", "not_applicable", "open")),
     *(f"precheck.{o}{hint}" for o in ("fault_confirmed", "false_alarm", "fixed") for hint in ("", ".hint")),
     *all_texts(),
+    *TIER_JS_KEYS,  # tiers: self-service, the escalated bot conversation (cloud/web/texts/tiers.py)
 )
 
 

@@ -15,9 +15,34 @@ const FORMS = {
   add_info: { field: "text", label: "Information to add", required: true },
   confirm: {},
   reopen: { field: "reason", label: "Reopen reason", required: true },
+  self_serve: { field: "text", label: "Note (optional)" },
   cancel: { field: "reason", label: "Cancel reason", required: true, danger: true },
 };
 const ORDER = Object.keys(FORMS);
+// On a ticket with the remote service centre the two ways on read as the centre's choice.
+const CENTRE_CHOICE = { answer: "Resolve remotely", dispatch: "Dispatch an engineer" };
+const CENTRE_FIELD = { answer: "Remote answer to the reporter" };
+function actionLabel(ticket, action) {
+  return t(ticket.status === "escalated" && CENTRE_CHOICE[action] ? CENTRE_CHOICE[action] : action);
+}
+function tierBadge(tier) {
+  return tier ? ` <span class="tstatus ts-tier ts-tier-${esc(tier)}" style="background:#e6f4f0;color:#0e7c66" title="${esc(t("Tier"))}">`
+    + `${esc(t(`tier.${tier}`))}</span>` : "";
+}
+
+// The bot conversation a ticket was escalated with, and the device's telemetry chart at hand.
+function conversationHtml(ticket) {
+  if (!ticket.conversation || !ticket.conversation.length) return "";
+  const chart = ticket.device_id
+    ? ` <a class="small" href="/devices/${ticket.device_id}/chart" target="_blank" rel="noopener" id="d-conv-chart">${esc(t("Device chart"))} ›</a>` : "";
+  return `<section class="d-card d-conversation" id="d-conversation"><h3>${esc(t("Bot conversation"))}${chart}</h3>`
+    + `<div class="muted small">${esc(t("The bot could not solve it; the reporter asked for the service centre."))}</div>`
+    + `<ol class="timeline">${ticket.conversation.map((turn) => `<li class="tl-item conv-${esc(turn.who)}">`
+      + `<div class="tl-head"><strong>${esc(t(`conversation.${turn.who}`))}</strong>`
+      + (turn.entry_id != null ? ` <span class="muted small">${esc(t("KB entry"))} ${esc(turn.entry_id)}</span>` : "")
+      + `<span class="tl-meta muted small">${esc(formatTime(turn.at))}</span></div>`
+      + `<div class="tl-text">${richText(turn.text)}</div></li>`).join("")}</ol></section>`;
+}
 
 function scoreClass(score) { return score < 60 ? "low" : score < 80 ? "mid" : "high"; }
 
@@ -98,7 +123,7 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
 
   function headHtml() {
     return `<div class="d-head"><div><h2><span class="mono">${esc(ticket.number)}</span> ${statusBadge(ticket.status)}`
-      + ` <span class="prio prio-${ticket.priority}">P${ticket.priority}</span></h2>`
+      + ` <span class="prio prio-${ticket.priority}">P${ticket.priority}</span>${tierBadge(ticket.tier)}</h2>`
       + `<div class="muted small">${esc(t("Created"))} ${esc(formatTime(ticket.created_at))} · ${esc(t("Urgency"))}：${esc(t(ticket.urgency))}`
       + ` · ${esc(ticket.hospital_name)}</div></div><div class="d-sla">${slaBadge(ticket)}</div></div>`;
   }
@@ -130,7 +155,7 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
     if (ticket.findings) outcome.push(`<dt>${esc(t("Findings"))}</dt><dd>${esc(ticket.findings)}</dd>`);
     if (ticket.parts_used) outcome.push(`<dt>${esc(t("Parts used"))}</dt><dd>${esc(ticket.parts_used)}</dd>`);
     if (ticket.cancel_reason) outcome.push(`<dt>${esc(t("Reason"))}</dt><dd>${esc(ticket.cancel_reason)}</dd>`);
-    return `<div class="d-grid">${deviceHtml()}${reporterHtml()}</div>`
+    return `<div class="d-grid">${deviceHtml()}${reporterHtml()}</div>${conversationHtml(ticket)}`
       + (ticket.source === "predictive" && ticket.device_id ? '<section class="d-card" id="d-metrics"></section>' : "")
       + `<section class="d-card"><h3>${esc(t("Description"))}</h3><p class="d-desc">${richText(ticket.description)}</p>`
       + (outcome.length ? `<dl class="kv">${outcome.join("")}</dl>` : "")
@@ -143,7 +168,7 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
   function actionsHtml() {
     const allowed = ORDER.filter((a) => ticket.allowed_actions.includes(a));
     if (!allowed.length) return `<div class="muted">${esc(t("No actions available now."))}</div>`;
-    return `<div class="d-buttons">${allowed.map((a) => `<button type="button" data-action="${a}" class="btn ${FORMS[a].primary ? "btn-primary" : FORMS[a].danger ? "btn-danger" : "btn-default"}">${esc(t(a))}</button>`).join("")}</div>`
+    return `<div class="d-buttons">${allowed.map((a) => `<button type="button" data-action="${a}" class="btn ${FORMS[a].primary ? "btn-primary" : FORMS[a].danger ? "btn-danger" : "btn-default"}">${esc(actionLabel(ticket, a))}</button>`).join("")}</div>`
       + '<div class="d-form" id="d-form" hidden></div>';
   }
 
@@ -259,11 +284,12 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
         + canned.map((c, i) => `<button type="button" class="chip" data-canned="${i}" title="${esc(c)}">${esc(c)}</button>`).join("") + "</div></div>";
     }
     if (spec.field) {
-      html += `<div class="field"><label for="f-text">${esc(t(spec.label))}</label>`
+      const label = ticket.status === "escalated" && CENTRE_FIELD[action] ? CENTRE_FIELD[action] : spec.label;
+      html += `<div class="field"><label for="f-text">${esc(t(label))}</label>`
         + `<textarea id="f-text" name="${spec.field}" rows="3"${spec.required ? " required" : ""}></textarea></div>`;
     }
     html += '<div class="form-error" hidden></div><div class="form-buttons">'
-      + `<button type="submit" class="btn ${spec.danger ? "btn-danger" : "btn-primary"}">${esc(t(action))}</button>`
+      + `<button type="submit" class="btn ${spec.danger ? "btn-danger" : "btn-primary"}">${esc(actionLabel(ticket, action))}</button>`
       + `<button type="button" class="btn btn-default" data-close>${esc(t("Close"))}</button></div></form>`;
     box.innerHTML = html;
     box.hidden = false;
