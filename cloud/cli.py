@@ -15,6 +15,7 @@ from cloud.audit.service import Actor
 from cloud.config import Settings, get_settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.errors import DomainError, Invalid
+from cloud.kb.cli import kb_app
 
 app = typer.Typer(help="The cloud service: API, pages, database.", no_args_is_help=True)
 user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
@@ -24,6 +25,7 @@ gateway_app = typer.Typer(help="Lab gateways: register, tokens, device-key mappi
 app.add_typer(user_app, name="user")
 app.add_typer(import_app, name="import")
 app.add_typer(gateway_app, name="gateway")
+app.add_typer(kb_app, name="kb")
 
 CLI_ACTOR = Actor.system("cli")
 

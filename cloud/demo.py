@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from cloud.audit.service import Actor
 from cloud.auth.models import Role, User
 from cloud.auth.service import create_user
+from cloud.kb.demo import seed_demo_kb
 from cloud.registry import groups, service
 from cloud.registry.models import Device, DeviceStatus, Hospital
 from cloud.registry.schemas import DeviceIn, GroupCreate, HospitalIn
@@ -104,6 +105,7 @@ def seed(session: Session) -> bool:
             full_name=full_name, phone="13800000000", hospital_id=hospitals[0].id if is_lab else None, verified=True)
     session.flush()
     _seed_tickets(session, by_serial, users)
+    seed_demo_kb(session)  # the bot's demo entries (skipped while the file is missing)
     return True
 
 

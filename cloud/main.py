@@ -31,6 +31,7 @@ from cloud.db import make_engine, make_sessionmaker
 from cloud.errors import DomainError
 from cloud.events import EventBus
 from cloud.jobs import PeriodicJob
+from cloud.kb import api as kb_api
 from cloud.notify import api as notify_api
 from cloud.notify.channels import Channel, InAppChannel
 from cloud.qr import api as qr_api
@@ -44,6 +45,7 @@ from cloud.tickets.sweeper import sweep
 from cloud.web import charts as chart_pages
 from cloud.web import desk as desk_pages
 from cloud.web import fallback
+from cloud.web import kb_pages
 from cloud.web import pages
 from cloud.web import report as report_pages
 from cloud.wechat import api as wechat_api
@@ -241,6 +243,8 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.include_router(desk_pages.router)
     app.include_router(report_pages.router)
     app.include_router(chart_pages.router)
+    app.include_router(kb_api.router)
+    app.include_router(kb_pages.router)
     app.include_router(wechat_api.router)
     if sandbox.sandbox_enabled(settings):  # only with a loopback WeChat stand-in (make run, tests)
         app.include_router(sandbox.router)
