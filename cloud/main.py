@@ -37,6 +37,9 @@ from cloud.notify.channels import Channel, InAppChannel
 from cloud.qr import api as qr_api
 from cloud.registry import api as registry_api
 from cloud.registry import backup_api
+from cloud.servicegroups import api as servicegroups_api
+from cloud.servicegroups import pages as servicegroups_pages
+from cloud.servicegroups.flows import GroupFlows
 from cloud.telemetry import api as telemetry_api
 from cloud.telemetry.retention import Retention, run_retention
 from cloud.tickets import api as tickets_api
@@ -98,6 +101,7 @@ def build_core(settings: Settings, channels: Sequence[Channel] = ()) -> Core:
     all_channels: list[Channel] = [InAppChannel(hub), *([wechat.channel] if wechat else []), *channels]
     TicketFlows(sessions, hub, all_channels).install(bus)
     AlertFlows(sessions, hub, all_channels).install(bus)
+    GroupFlows(sessions, hub, all_channels).install(bus)
     return Core(engine, bus, hub, sessions, wechat, all_channels)
 
 
@@ -246,6 +250,8 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.include_router(kb_api.router)
     app.include_router(kb_pages.router)
     app.include_router(wechat_api.router)
+    app.include_router(servicegroups_api.router)
+    app.include_router(servicegroups_pages.router)
     if sandbox.sandbox_enabled(settings):  # only with a loopback WeChat stand-in (make run, tests)
         app.include_router(sandbox.router)
     pages.install(app)

@@ -13,6 +13,7 @@ def import_all_models() -> None:
     import cloud.numbering
     import cloud.qr.models
     import cloud.registry.models
+    import cloud.servicegroups.models
     import cloud.telemetry.models
     import cloud.tickets.models
     import cloud.wechat.models  # noqa: F401

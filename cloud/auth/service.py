@@ -14,6 +14,7 @@ from cloud.audit.service import Actor, record
 from cloud.auth.models import AuthToken, Role, User, Verification
 from cloud.db import utcnow
 from cloud.errors import Conflict, Forbidden, Invalid, NotFound
+from cloud.events import emit
 from cloud.registry.models import Hospital
 
 # Argon2id with pwdlib's recommended parameters.
@@ -151,6 +152,8 @@ def verify_user(session: Session, *, user_id: int, actor: Actor) -> User:
         user.verification, user.verified_at = Verification.verified, utcnow()
     record(session, actor=actor, action="verify", entity="user", entity_id=user.id,
            hospital_id=user.hospital_id, before=before, after=_user_view(user))
+    # Service groups join the user (cloud/servicegroups/flows.py); verify_with_invite_code comes through here too.
+    emit(session, "user.verified", user_id=user.id, hospital_id=user.hospital_id)
     return user
 
 

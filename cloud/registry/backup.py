@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from cloud.audit.service import Actor, record
 from cloud.auth.models import User, Verification
 from cloud.errors import Conflict, Forbidden, Invalid, NotFound
+from cloud.events import emit
 from cloud.registry.models import Device, DeviceClaim, DeviceGroup, Hospital
 from cloud.tenancy import Scope
 
@@ -128,6 +129,8 @@ def claim(session: Session, *, user: User, device_id: int | None, group_id: int 
         raise Conflict("already in your devices") from exc
     record(session, actor=Actor(user.id, user.username), action="claim", entity="device_claim", entity_id=row.id,
            hospital_id=hospital_id, after={"device_id": device_id, "group_id": group_id})
+    emit(session, "device.claimed", user_id=user.id, device_id=device_id, group_id=group_id,
+         hospital_id=hospital_id)  # service groups join the owner (cloud/servicegroups/flows.py)
     return row
 
 

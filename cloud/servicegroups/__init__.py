@@ -1,0 +1,1 @@
+"""Service groups (服务群): hospital chats of the bot, agents, engineers and verified lab users."""
