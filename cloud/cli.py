@@ -272,10 +272,11 @@ def demo_seed() -> None:
     from cloud.demo import seed
     from cloud.migrate import upgrade
 
-    engine = _engine(get_settings())
+    settings = get_settings()
+    engine = _engine(settings)
     upgrade(engine)
     with make_sessionmaker(engine)() as session:
-        created = seed(session)
+        created = seed(session, data_dir=settings.data_dir)
         session.commit()
     engine.dispose()
     typer.echo("demo data loaded" if created else "demo data already present; left as it is")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -10,10 +11,11 @@ from sqlalchemy.orm import Session
 from cloud.audit.service import Actor
 from cloud.auth.models import Role, User
 from cloud.auth.service import create_user
-from cloud.kb.demo import seed_demo_kb
+from cloud.kb.demo import seed_demo_kb, seed_demo_manual
 from cloud.registry import groups, service
 from cloud.registry.models import Device, DeviceStatus, Hospital
 from cloud.registry.schemas import DeviceIn, GroupCreate, HospitalIn
+from cloud.servicegroups.demo import seed_service_groups
 from cloud.tickets.models import Ticket
 
 DEMO_PASSWORD = "medfix-demo"
@@ -73,8 +75,11 @@ DEMO_USERS = [
 ]
 
 
-def seed(session: Session) -> bool:
-    """Load the demo data into an empty database; returns False (and changes nothing) otherwise."""
+def seed(session: Session, *, data_dir: Path | None = None) -> bool:
+    """Load the demo data into an empty database; returns False (and changes nothing) otherwise.
+
+    With data_dir the demo manual (a PDF) is stored there too, and the bot's answers cite its sections.
+    """
     if session.execute(select(func.count(Hospital.id))).scalar_one():
         return False
     hospitals = [service.create_hospital(session, data=h, actor=DEMO_ACTOR) for h in HOSPITALS]
@@ -106,6 +111,9 @@ def seed(session: Session) -> bool:
     session.flush()
     _seed_tickets(session, by_serial, users)
     seed_demo_kb(session)  # the bot's demo entries (skipped while the file is missing)
+    if data_dir is not None:
+        seed_demo_manual(session, data_dir=data_dir)
+    seed_service_groups(session, hospitals, users)
     return True
 
 
