@@ -24,6 +24,9 @@ from cloud.alerts.partition import Publisher, ScoringWorker, build_publisher, bu
 from cloud.alerts.scoring import Scorer
 from cloud.audit import api as audit_api
 from cloud.auth import api as auth_api
+from cloud.bot import api as bot_api
+from cloud.bot import pages as bot_pages
+from cloud.bot.flows import BotFlows, install_bot
 from cloud.config import Settings, get_settings
 from cloud.console import api as console_api
 from cloud.console.hub import Hub
@@ -89,6 +92,7 @@ class Core:
     sessions: sessionmaker[Session]
     wechat: WeChat | None
     channels: list[Channel]
+    bot_flows: BotFlows | None = None  # the live knowledge-base bot and its flows (cloud/bot)
 
 
 def build_core(settings: Settings, channels: Sequence[Channel] = ()) -> Core:
@@ -102,7 +106,8 @@ def build_core(settings: Settings, channels: Sequence[Channel] = ()) -> Core:
     TicketFlows(sessions, hub, all_channels).install(bus)
     AlertFlows(sessions, hub, all_channels).install(bus)
     GroupFlows(sessions, hub, all_channels).install(bus)
-    return Core(engine, bus, hub, sessions, wechat, all_channels)
+    bot_flows = install_bot(settings, sessions, bus, all_channels, wechat)
+    return Core(engine, bus, hub, sessions, wechat, all_channels, bot_flows)
 
 
 def partitioned(settings: Settings) -> bool:
@@ -212,6 +217,8 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.state.scorer = scorer
     app.state.scoring_publisher = publisher  # None unless partitioned
     app.state.wechat = wechat
+    app.state.bot_flows = core.bot_flows
+    app.state.bot = core.bot_flows.holder if core.bot_flows else None
 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
@@ -250,6 +257,8 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.include_router(kb_api.router)
     app.include_router(kb_pages.router)
     app.include_router(wechat_api.router)
+    app.include_router(bot_api.router)
+    app.include_router(bot_pages.router)
     app.include_router(servicegroups_api.router)
     app.include_router(servicegroups_pages.router)
     if sandbox.sandbox_enabled(settings):  # only with a loopback WeChat stand-in (make run, tests)

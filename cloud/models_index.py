@@ -8,6 +8,7 @@ def import_all_models() -> None:
     import cloud.alerts.models
     import cloud.audit.models
     import cloud.auth.models
+    import cloud.bot.models
     import cloud.kb.models
     import cloud.notify.models
     import cloud.numbering

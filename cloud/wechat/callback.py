@@ -69,6 +69,7 @@ class CallbackHandler:
     clock: Callable[[], float] = time.time
     clock_mono: Callable[[], float] = time.monotonic
     acted: list[str] = field(default_factory=list)  # dedupe keys acted on by this process (diagnostics)
+    bot: Any = None  # cloud.bot.holder.BotHolder: text and voice messages are answered by the bot
     _scene_cache: dict[str, tuple[float, str | dict[str, str]]] = field(default_factory=dict)
 
     @property
@@ -140,6 +141,10 @@ class CallbackHandler:
             if event == "subscribe":
                 return TextReply(message=message, content="欢迎关注！扫描设备上的二维码即可报修。")
             return None
+        if message.type in ("text", "voice") and self.bot is not None:
+            from cloud.bot.wechat import bot_reply
+
+            return bot_reply(self, message)
         if message.type == "text":
             return TextReply(message=message, content=(
                 f"已收到。扫描设备二维码报修，或打开 {self.settings.public_url.rstrip('/')}/ 查看工单。"))
@@ -203,6 +208,10 @@ class CallbackHandler:
                                       content=str(data.get("Content") or "") or None))
             if message.type == "event" and message.event == "templatesendjobfinish":
                 self._template_finished(session, str(data.get("MsgID", "")), str(data.get("Status", "")))
+            if message.type in ("text", "voice") and self.bot is not None:
+                from cloud.bot.wechat import log_ask
+
+                log_ask(self, session, message, key)
             session.commit()
         self.acted.append(key)
 

@@ -50,7 +50,7 @@ STANDIN_TIMEOUT_S = 10.0
 
 # Texts the sandbox script shows, looked up by these English keys.
 JS_TEXTS = ("Scanning…", "The callback failed", "No reply", "Open", "No messages yet.", "Engineer bound",
-            "Back to chat", "WeChat", "Template message", "Tap to open")
+            "Back to chat", "WeChat", "Template message", "Tap to open", "[Voice]")
 
 
 def sandbox_enabled(settings: Settings) -> bool:
@@ -156,6 +156,32 @@ def scan(request: Request, body: Scan) -> JSONResponse:
     reply: dict[str, Any] = parse_reply(data["reply"]) if data["status"] == 200 else {"type": "error"}
     for article in reply.get("articles", []):
         article["open"] = phone_path(settings, article["url"])
+    return JSONResponse({"status": data["status"], "reply": reply})
+
+
+class Message(BaseModel):
+    """A simulated user sending a text (or a voice message whose recognition is text)."""
+
+    openid: str
+    text: str
+    voice: bool = False
+
+
+@router.post("/message")
+def message(request: Request, body: Message) -> JSONResponse:
+    """Make the stand-in send a signed text or voice (Recognition) message to /wechat/callback; the decoded reply."""
+    settings = _settings(request)
+    callback_url = settings.public_url.rstrip("/") + "/wechat/callback"
+    try:
+        answer = httpx.post(_standin(settings, "/sandbox/message"), timeout=STANDIN_TIMEOUT_S,
+                            json={"callback_url": callback_url, "openid": body.openid, "text": body.text,
+                                  "voice": body.voice})
+        answer.raise_for_status()
+    except httpx.HTTPError as exc:
+        log.warning("the WeChat stand-in did not deliver the message: %s", exc)
+        return JSONResponse({"detail": f"the WeChat stand-in is unreachable: {exc}"}, status_code=502)
+    data = answer.json()
+    reply: dict[str, Any] = parse_reply(data["reply"]) if data["status"] == 200 and data["reply"] else {"type": "none"}
     return JSONResponse({"status": data["status"], "reply": reply})
 
 

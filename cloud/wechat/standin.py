@@ -295,6 +295,15 @@ class StandIn:
             response, reply = self.scan(scan.callback_url, scan.openid, scan.scene, subscribe=scan.subscribe)
             return JSONResponse({"status": response.status_code, "reply": reply})
 
+        @api.post("/sandbox/message")
+        def sandbox_message(message: SandboxMessage) -> JSONResponse:
+            # A text message, or a voice message carrying WeChat's speech recognition in its Recognition field.
+            fields = ({"MsgType": "voice", "MediaId": f"sandbox-voice-{secrets.token_hex(4)}", "Format": "amr",
+                       "Recognition": message.text} if message.voice else {"MsgType": "text", "Content": message.text})
+            response, reply = self.callback(message.callback_url, message.openid,
+                                            {**fields, "MsgId": str(secrets.randbelow(10**18))})
+            return JSONResponse({"status": response.status_code, "reply": reply})
+
         @api.get("/sandbox/sent")
         def sandbox_sent(openid: str = "") -> JSONResponse:
             with self._lock:
@@ -312,6 +321,15 @@ class SandboxScan(BaseModel):
     openid: str
     scene: str
     subscribe: bool = False
+
+
+class SandboxMessage(BaseModel):
+    """The sandbox asks the stand-in to play a user sending a text, or a voice message WeChat recognised as text."""
+
+    callback_url: str
+    openid: str
+    text: str
+    voice: bool = False
 
 
 @contextlib.contextmanager

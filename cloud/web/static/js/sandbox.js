@@ -79,6 +79,29 @@ export function startSandbox(config) {
     else add(openid, { kind: "text", text: reply.content || t("No reply") });
   });
 
+  // Text and voice messages to the Official Account, answered by the bot.
+  async function send(voice) {
+    const field = document.getElementById("chat-text");
+    const text = field.value.trim();
+    const openid = openidPicker.value;
+    add(openid, { from: "me", text: voice ? `${t("[Voice]")} ${text}` : text });
+    field.value = "";
+    const response = await fetch("/wechat/sandbox/message", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ openid, text, voice }),
+    });
+    const answer = await response.json();
+    if (!response.ok || answer.status !== 200) {
+      status.textContent = `${t("The callback failed")}: ${answer.detail || answer.status}`;
+      return;
+    }
+    const reply = answer.reply;
+    if (reply.type === "news") add(openid, { kind: "news", articles: reply.articles });
+    else add(openid, { kind: "text", text: reply.content || t("No reply") });
+  }
+  document.getElementById("send-text")?.addEventListener("click", () => send(false));
+  document.getElementById("send-voice")?.addEventListener("click", () => send(true));
+
   const bind = document.getElementById("bind-engineer");
   bind?.addEventListener("click", async () => {
     const response = await fetch("/wechat/sandbox/bind-engineer", { method: "POST" });

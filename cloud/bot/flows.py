@@ -1,0 +1,155 @@
+"""Side effects around the bot: it answers lab users in service groups, and handovers reach the on-duty agents.
+
+Events are delivered on the thread that committed (often a request's), so the bot's group answer runs on this
+flow's own small pool: the poster's request never waits for the bot, and the answer is its own transaction.
+cloud.servicegroups is imported inside the handlers: P4 never imports cloud.bot, and neither side needs the other
+to exist for the app to start.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.auth.models import Role, User
+from cloud.bot import replies, service
+from cloud.bot.holder import BotHolder
+from cloud.config import Settings
+from cloud.events import DomainEvent, EventBus
+from cloud.notify.channels import Channel
+from cloud.notify.messages import Text
+from cloud.notify.service import notify
+
+log = logging.getLogger("medfix.bot.flows")
+
+ANSWERED_KINDS = ("text", "voice")
+
+
+class BotFlows:
+    """Reacts to committed events; owns a two-thread pool for the bot's answers in groups."""
+
+    def __init__(self, sessions: sessionmaker[Session], holder: BotHolder, channels: Sequence[Channel],
+                 settings: Settings) -> None:
+        self.sessions = sessions
+        self.holder = holder
+        self.channels = list(channels)
+        self.settings = settings
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bot-flow")
+        self._futures: list[Future[None]] = []
+
+    def install(self, bus: EventBus) -> None:
+        """Subscribe to handovers and to service-group messages; rebuild the index on KB changes."""
+        self.holder.install(bus)
+        bus.subscribe("bot.handoff", self.on_handoff)
+        bus.subscribe("servicegroup.message_posted", self.on_group_message)
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait for the answers in flight (tests and shutdown)."""
+        futures, self._futures = self._futures, []
+        wait(futures, timeout=timeout)
+
+    def stop(self) -> None:
+        """Finish what is queued, then stop the pool and any pending index rebuild."""
+        self._pool.shutdown(wait=True)
+        self.holder.stop()
+
+    # ---- handovers ------------------------------------------------------------------------------------------
+
+    def on_handoff(self, event: DomainEvent) -> None:
+        """Tell the on-duty agents. In a service group P4's flow does it, except safety cases: those always go
+        out from here too, as an urgent notification (one per ask per agent: the event key dedupes)."""
+        data = event.data
+        if data.get("group_id") is not None and not data.get("urgent"):
+            return
+        urgent = bool(data.get("urgent"))
+        with self.sessions() as session:
+            roles = [Role.agent, Role.service_center] if urgent else [Role.agent]
+            agents = session.execute(select(User.id).where(User.role.in_(roles), User.is_active.is_(True)))
+            where = {"wechat": "微信", "group": "服务群", "report": "报修页", "web": "网页"}.get(
+                str(data.get("channel") or ""), "")
+            text = Text(replies.URGENT_TITLE if urgent else replies.HANDOFF_TITLE,
+                        replies.HANDOFF_BODY.format(where=where, text=str(data.get("text") or "")[:120]))
+            link = "/console" if urgent else f"/admin/bot?ask={data.get('ask_id')}"
+            # The repair page asks again at every pause in typing: one alarm per reporter's page, not per draft.
+            key = (f"bot.urgent:{data.get('conversation_id')}" if data.get("channel") == "report"
+                   else f"bot.handoff:{data.get('ask_id')}")
+            for agent_id in agents.scalars():
+                notify(session, user_id=int(agent_id), event_key=key,
+                       kind="bot.urgent" if urgent else "bot.handoff", text=text, link=link,
+                       channels=self.channels, subject=text.title)
+            session.commit()
+
+    # ---- service groups -------------------------------------------------------------------------------------
+
+    def on_group_message(self, event: DomainEvent) -> None:
+        """A lab user's question in a group: answer it on the pool (never on the poster's request)."""
+        data = event.data
+        if data.get("as_bot") or data.get("author_kind") != "lab_user" or data.get("kind") not in ANSWERED_KINDS:
+            return
+        self._futures = [f for f in self._futures if not f.done()]
+        self._futures.append(self._pool.submit(self._answer_in_group, dict(data)))
+
+    def _answer_in_group(self, data: dict[str, Any]) -> None:
+        try:
+            self.answer_in_group(data)
+        except Exception:
+            log.exception("the bot could not answer group message %s", data.get("message_id"))
+
+    def answer_in_group(self, data: dict[str, Any]) -> None:
+        """Answer one group message as the bot (its own transaction)."""
+        from cloud.servicegroups import service as group_service
+
+        text = str(data.get("text") or "").strip()
+        if data.get("kind") == "voice" and not text:
+            text = self._transcript(data)
+        group_id = int(data["group_id"])
+        with self.sessions() as session:
+            if not text:
+                if data.get("kind") == "voice":
+                    group_service.post_message(session, group_id=group_id, author_user_id=None, kind="bot",
+                                               text=replies.VOICE_UNHEARD, meta={"handoff": False}, as_bot=True,
+                                               reply_to_id=data.get("message_id"))
+                    session.commit()
+                return
+            if len(text) > service.MAX_QUESTION:
+                text = text[:service.MAX_QUESTION]
+            user_id = data.get("author_user_id")
+            device_id = data.get("device_id")
+            result = service.answer(session, bot=self.holder, text=text, user_id=user_id,
+                                    device_id=int(device_id) if device_id else None,
+                                    conversation_id=service.conversation_in_group(group_id, user_id),
+                                    channel="group",
+                                    public_url=self.settings.public_url, group_id=group_id,
+                                    hospital_id=data.get("hospital_id"))
+            meta = {"ask_id": result.ask_id, "entry_id": result.entry_id, "materials": result.materials,
+                    "handoff": result.handoff, "confidence": round(result.confidence, 4), "urgent": result.urgent,
+                    "alternatives": result.alternatives}
+            group_service.post_message(session, group_id=group_id, author_user_id=None, kind="bot",
+                                       text=result.text[:group_service.MAX_TEXT], meta=meta, as_bot=True,
+                                       reply_to_id=data.get("message_id"))
+            session.commit()
+
+    def _transcript(self, data: dict[str, Any]) -> str:
+        try:
+            from cloud.servicegroups.models import ServiceGroupMessage
+        except ImportError:
+            return ""
+        with self.sessions() as session:
+            message = session.get(ServiceGroupMessage, data.get("message_id"))
+            return str(getattr(message, "transcript", "") or "").strip() if message else ""
+
+
+def install_bot(settings: Settings, sessions: sessionmaker[Session], bus: EventBus, channels: Sequence[Channel],
+                wechat: Any = None) -> BotFlows:
+    """The process's BotHolder and BotFlows, installed on bus (and on the WeChat callback when configured)."""
+    holder = BotHolder(sessions)
+    flows = BotFlows(sessions, holder, channels, settings)
+    flows.install(bus)
+    if wechat is not None:
+        wechat.handler.bot = holder
+    return flows

@@ -1,0 +1,70 @@
+"""The bot in a service group: a lab user's question is answered by the bot, with the ask in the message's meta."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from cloud.kb.models import BotAsk
+from tests.cloud.world import World
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("cloud.servicegroups") is None,
+                                reason="cloud.servicegroups (P4) is not in this tree")
+
+
+def _post_and_wait(app: FastAPI, world: World, username: str, text: str, *, kind: str = "text",
+                   attachments: tuple = ()) -> tuple[int, list]:
+    from cloud.servicegroups import service as groups
+    from cloud.servicegroups.models import ServiceGroupMessage
+
+    with app.state.sessionmaker() as session:
+        group = groups.ensure_hospital_group(session, hospital_id=world.hospital_a)
+        session.commit()
+        posted = groups.post_message(session, group_id=group.id, author_user_id=world.users[username], kind=kind,
+                                     text=text, attachments=attachments)
+        session.commit()
+        group_id, posted_id = group.id, posted.id
+    app.state.bot_flows.drain()
+    with app.state.sessionmaker() as session:
+        later = session.execute(select(ServiceGroupMessage).where(
+            ServiceGroupMessage.group_id == group_id, ServiceGroupMessage.id > posted_id)
+            .order_by(ServiceGroupMessage.id)).scalars().all()
+        return posted_id, [(m.kind.value, m.text, dict(m.meta or {}), m.reply_to_id) for m in later]
+
+
+def test_a_lab_users_question_in_the_group_is_answered_by_the_bot(app: FastAPI, world: World,
+                                                                  kb: dict[str, int]) -> None:
+    posted_id, later = _post_and_wait(app, world, "lab_a", "样本针堵了怎么办")
+    assert len(later) == 1
+    kind, text, meta, reply_to = later[0]
+    assert kind == "bot" and reply_to == posted_id and text.startswith("1. 暂停进样")
+    assert meta["entry_id"] == kb["probe-clog"] and meta["handoff"] is False
+    assert [m["title"] for m in meta["materials"]] == ["样本针清洗视频"]
+    with app.state.sessionmaker() as session:
+        row = session.get(BotAsk, meta["ask_id"])
+        assert row is not None and (row.channel, row.user_id) == ("group", world.users["lab_a"])
+
+
+def test_a_safety_question_in_the_group_hands_over_at_once(app: FastAPI, world: World, kb: dict[str, int]) -> None:
+    _posted, later = _post_and_wait(app, world, "lab_a", "仪器后面冒烟了")
+    assert later[0][0] == "bot" and later[0][2]["handoff"] is True and later[0][2]["urgent"] is True
+
+
+def test_staff_messages_are_not_answered_by_the_bot(app: FastAPI, world: World, kb: dict[str, int]) -> None:
+    _posted, later = _post_and_wait(app, world, "agent", "样本针堵了怎么办")
+    assert [m for m in later if m[0] == "bot"] == []
+
+
+def test_a_voice_note_in_the_group_is_answered_from_its_transcript(
+        app: FastAPI, client: TestClient, world: World, kb: dict[str, int]) -> None:
+    from cloud.tickets.schemas import AttachmentRef
+    from tests.cloud.tickets.helpers import upload, webm_bytes
+
+    voice = upload(client, "voice", webm_bytes(), duration_s=3).json()
+    ref = AttachmentRef(id=voice["id"], key=voice["key"], transcript="反应盘温度异常报警")
+    _posted, later = _post_and_wait(app, world, "lab_a", "", kind="voice", attachments=(ref,))
+    assert later[0][0] == "bot" and later[0][2]["entry_id"] == kb["disk-temp"]
