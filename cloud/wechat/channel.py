@@ -66,8 +66,9 @@ class WeChatTemplateChannel:
 
     def data_for(self, message: Outgoing) -> dict[str, dict[str, str]]:
         """Template fields from the configured mapping, each value at most 200 characters (WeChat's limit)."""
+        # The time is the reader's wall clock (the hospital's zone), not the server's.
         values = _Blank(title=message.title, body=message.body, kind=message.kind, number=message.subject,
-                        link=self.link_for(message), time=local_time(datetime.now(UTC)))  # the reader's wall clock, not the server's
+                        link=self.link_for(message), time=local_time(datetime.now(UTC)))
         return {name: {"value": pattern.format_map(values)[:200]}
                 for name, pattern in self.settings.wechat_template_fields.items()}
 

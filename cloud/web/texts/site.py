@@ -9,7 +9,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "No access": "无权访问",
         "Your account may not open this page.": "您的账号无权打开此页面。",
         "Something went wrong": "系统出错了",
-        "The service could not finish this request. Please try again in a moment.": "服务暂时无法完成该请求，请稍后重试。",
+        "The service could not finish this request. Please try again in a moment.":
+            "服务暂时无法完成该请求，请稍后重试。",
         "Home": "返回首页",
     },
     "en": {},
