@@ -130,7 +130,7 @@ class BotFlows:
                     "handoff": result.handoff, "confidence": round(result.confidence, 4), "urgent": result.urgent,
                     "alternatives": result.alternatives}
             group_service.post_message(session, group_id=group_id, author_user_id=None, kind="bot",
-                                       text=result.text[:group_service.MAX_TEXT], meta=meta, as_bot=True,
+                                       text=result.chat_text[:group_service.MAX_TEXT], meta=meta, as_bot=True,
                                        reply_to_id=data.get("message_id"))
             session.commit()
 

@@ -41,6 +41,7 @@ def bot_admin(
                        "feedback_no": sum(1 for a in cluster.asks if a.helpful is False),
                        "suggestions": cluster.suggestions, "highlight": ask in {a.id for a in cluster.asks}})
     rates = stats.weekly_rates(session, weeks=12)
-    return render(request, "admin/bot_unanswered.html", user, active="bot", groups=groups, rates=rates,
+    return render(request, "admin/bot_unanswered.html", user, active="kb", can_edit=user.role == Role.admin,
+                  groups=groups, rates=rates,
                   entries=[{"id": e.id, "key": e.key, "question": e.question} for e in entries], days=days,
                   time_zone=DEFAULT_TIME_ZONE)

@@ -33,7 +33,9 @@ CHANNELS = ("web", "wechat", "group", "report")
 class BotAnswer:
     """The bot's reply with everything a channel shows, before and after it is logged."""
 
-    text: str                                  # the whole zh-CN reply for a chat (answer + links)
+    text: str                                  # the whole zh-CN reply for a plain-text chat (answer + links)
+    chat_text: str                             # the same without the material lines, for pages that show
+                                               # the materials as links of their own (service groups)
     answer: str | None                         # the KB answer, None when handing over or refusing
     entry_id: int | None
     confidence: float
@@ -116,6 +118,7 @@ def compose(session: Session, *, holder: BotHolder, text: str, device: Device | 
     answer: str | None = None
     question: str | None = None
     lines: list[str] = []
+    material_lines: list[str] = []
     materials: list[dict[str, Any]] = []
     handoff = urgent = False
     if intent == "safety":
@@ -132,7 +135,7 @@ def compose(session: Session, *, holder: BotHolder, text: str, device: Device | 
         else:
             lines.append(answer)
             materials = _materials(session, entry_id)
-            lines += [replies.MATERIAL_LINE.format(kind=replies.KIND_LABELS.get(str(m.get("kind")), "资料"),
+            material_lines = [replies.MATERIAL_LINE.format(kind=replies.KIND_LABELS.get(str(m.get("kind")), "资料"),
                                                    title=m.get("title", ""), url=_absolute(str(m.get("url", "")), base))
                       for m in materials]
     elif intent == "out_of_scope":
@@ -157,7 +160,8 @@ def compose(session: Session, *, holder: BotHolder, text: str, device: Device | 
             lines.append(replies.REPAIR_BY_NUMBER.format(base=base, number=device.system_number))
         else:  # the anonymous repair page: the form is right below
             lines.append(replies.REPAIR_HERE)
-    return BotAnswer(text="\n".join(lines), answer=answer, entry_id=entry_id, confidence=float(reply.confidence),
+    return BotAnswer(text="\n".join(lines + material_lines), chat_text="\n".join(lines), answer=answer,
+                     entry_id=entry_id, confidence=float(reply.confidence),
                      handoff=handoff, urgent=urgent, reason=reply.reason, intent=intent, alternatives=alternatives,
                      materials=materials, repair_intent=bool(reply.repair_intent), repair_url=repair_url,
                      conversation_id=conversation_id or uuid.uuid4().hex, codes=list(reply.codes),

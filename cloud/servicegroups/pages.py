@@ -25,7 +25,8 @@ CHAT_TEXTS = (
     "Service group", "Send", "Say something…", "Photo", "Voice", "Hold to talk", "Release to send", "Uploading…",
     "Upload failed", "Load older messages", "No more messages", "Solved", "Not solved", "Thanks for the feedback",
     "Feedback is not available yet", "Could not send", "Network error; try again.", "Live", "Reconnecting…",
-    "Materials", "Transcript", "Ticket", "Handed over to a person", "Smart assistant", "System",
+    "Materials", "material.manual", "material.video", "material.image", "material.link", "Transcript", "Ticket",
+    "Handed over to a person", "Smart assistant", "System",
     "member.bot", "member.agent", "member.engineer", "member.lab_user", "member.service_center",
     "Microphone permission denied", "This browser cannot record", "Today", "Yesterday", "new messages",
     # console panel

@@ -5,6 +5,7 @@ from __future__ import annotations
 TEXTS: dict[str, dict[str, str]] = {
     "zh-CN": {
         "Service groups": "服务群",
+        "material.manual": "手册", "material.video": "视频", "material.image": "图片", "material.link": "链接",
         "Service group": "服务群",
         "Ask the smart assistant, the service desk and your engineers.":
             "智能助手、客服坐席和工程师都在群里，随时提问。",
@@ -73,5 +74,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "member.engineer": "engineer",
         "member.lab_user": "lab",
         "member.service_center": "remote centre",
+        "material.manual": "Manual", "material.video": "Video", "material.image": "Image", "material.link": "Link",
     },
 }

@@ -103,7 +103,7 @@ export function messageHtml(m, { userId, format, desk = false }) {
   const materials = Array.isArray(meta.materials) ? meta.materials : [];
   if (materials.length) {
     body += `<div class="m-materials"><div class="muted small">${esc(t("Materials"))}</div>`
-      + materials.map((x) => `<a href="${esc(x.url)}" target="_blank" rel="noopener">${x.kind === "video" ? "▶ " : "📖 "}${esc(x.title || x.url)}</a>`).join("") + "</div>";
+      + materials.map((x) => `<a href="${esc(x.url)}" target="_blank" rel="noopener"><span class="m-kind">${esc(t(`material.${x.kind}`))}</span>${esc(x.title || x.url)}</a>`).join("") + "</div>";
   }
   if (meta.handoff) body += `<div class="m-feedback-note">${esc(t("Handed over to a person"))}</div>`;
   if (m.kind === "bot" && meta.ask_id && !meta.handoff && !desk) {
