@@ -24,10 +24,10 @@ DEMO_ACTOR = Actor.system("demo-seed")
 HOSPITALS = [
     HospitalIn(name="上海交通大学医学院附属瑞金医院", aliases=["瑞金医院", "Ruijin Hospital"],
                address="上海市黄浦区瑞金二路197号", latitude=31.2117, longitude=121.4677, geofence_radius_m=800,
-               invite_code="RJ-2026"),
+               invite_code="RJ-2026", hotline="400-820-1234"),
     HospitalIn(name="复旦大学附属中山医院", aliases=["中山医院", "Zhongshan Hospital"],
                address="上海市徐汇区枫林路180号", latitude=31.2007, longitude=121.4530, geofence_radius_m=800,
-               invite_code="ZS-2026"),
+               invite_code="ZS-2026", hotline="021-64041990"),
 ]
 DEPARTMENTS = {0: ["检验科", "急诊检验", "临床分子诊断中心"], 1: ["检验科", "急诊检验"]}
 

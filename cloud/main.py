@@ -48,11 +48,9 @@ from cloud.telemetry.retention import Retention, run_retention
 from cloud.tickets import api as tickets_api
 from cloud.tickets.flows import TicketFlows
 from cloud.tickets.sweeper import sweep
+from cloud.web import admin_audit, admin_gateways, admin_hospitals, admin_users, claim_pages, fallback, kb_pages, pages
 from cloud.web import charts as chart_pages
 from cloud.web import desk as desk_pages
-from cloud.web import fallback
-from cloud.web import kb_pages
-from cloud.web import pages
 from cloud.web import report as report_pages
 from cloud.wechat import api as wechat_api
 from cloud.wechat import sandbox
@@ -252,6 +250,9 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.include_router(notify_api.router)
     app.include_router(pages.router)
     app.include_router(desk_pages.router)
+    for admin_router in (admin_hospitals.router, admin_users.router, admin_gateways.router, admin_audit.router,
+                         claim_pages.router):
+        app.include_router(admin_router)  # the admin console (cloud/web/admin_*.py), my devices from a list
     app.include_router(report_pages.router)
     app.include_router(chart_pages.router)
     app.include_router(kb_api.router)

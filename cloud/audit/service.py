@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -70,3 +71,40 @@ def list_entries(
     total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
     rows = session.execute(stmt.order_by(AuditLog.id.desc()).limit(limit).offset(offset)).scalars().all()
     return list(rows), int(total)
+
+
+def search_entries(
+    session: Session,
+    *,
+    actor: str | None = None,
+    entity: str | None = None,
+    entity_id: int | None = None,
+    action: str | None = None,
+    hospital_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[AuditLog], int]:
+    """Audit rows newest first, filtered (actor: part of the actor's username or label), with the total."""
+    stmt = select(AuditLog)
+    if actor:
+        stmt = stmt.where(func.lower(AuditLog.actor_label).like(f"%{actor.strip().lower()}%"))
+    for column, value in ((AuditLog.entity, entity), (AuditLog.entity_id, entity_id), (AuditLog.action, action),
+                          (AuditLog.hospital_id, hospital_id)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if since is not None:
+        stmt = stmt.where(AuditLog.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditLog.at < until)
+    total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    rows = session.execute(stmt.order_by(AuditLog.id.desc()).limit(limit).offset(offset)).scalars().all()
+    return list(rows), int(total)
+
+
+def distinct_values(session: Session) -> tuple[list[str], list[str]]:
+    """The entities and actions the log holds, for filter choices."""
+    entities = session.execute(select(AuditLog.entity).distinct().order_by(AuditLog.entity)).scalars().all()
+    actions = session.execute(select(AuditLog.action).distinct().order_by(AuditLog.action)).scalars().all()
+    return list(entities), list(actions)

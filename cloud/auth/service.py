@@ -164,6 +164,9 @@ def verify_with_invite_code(session: Session, *, user: User, invite_code: str) -
         hospital.invite_code.encode(), invite_code.strip().encode()
     ):
         raise Forbidden("the invite code does not match your hospital")
+    if hospital.invite_code_expires_at is not None and hospital.invite_code_expires_at <= utcnow():
+        raise Forbidden("this invite code has expired; ask your hospital's admin for the new one",
+                        code="invite_code_expired")
     return verify_user(session, user_id=user.id, actor=Actor(user.id, user.username))
 
 

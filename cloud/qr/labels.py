@@ -23,6 +23,8 @@ CJK_FONT = "STSong-Light"
 LATIN_FONT = "Helvetica"
 LATIN_BOLD = "Helvetica-Bold"
 ELLIPSIS = "…"
+CALL_TO_ACTION = "扫码报修"  # what a passer-by should do with the label (issue 12, defect 10)
+HOTLINE_PREFIX = "报修热线 "
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Label:
     lines: tuple[str, ...]
     caption: str
     big: str
+    call_to_action: str = ""  # printed at the foot of the text column, e.g. 扫码报修
+    hotline: str = ""  # the hospital's service hotline, under the call to action
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,8 @@ def device_label(device: Device, qr_content: str) -> Label:
                device.department.name if device.department else ""),
         caption="S/N",
         big=device.serial,
+        call_to_action=CALL_TO_ACTION,
+        hotline=device.hospital.hotline or "",
     )
 
 
@@ -105,6 +111,8 @@ def group_label(group: DeviceGroup, qr_content: str) -> Label:
                group.department.name if group.department else ""),
         caption="组号",
         big=group.system_number,
+        call_to_action=CALL_TO_ACTION,
+        hotline=group.hospital.hotline or "",
     )
 
 
@@ -203,8 +211,10 @@ def _draw_qr(canvas: Canvas, content: str, x: float, y: float, side: float) -> N
 
 def _draw_text_column(canvas: Canvas, label: Label, t: Template, left: float, bottom: float, right: float,
                       top: float) -> None:
-    """Title, then the small lines (shrunk a little, then wrapped to two lines), as far as they fit."""
+    """Title, then the small lines (shrunk a little, then wrapped to two lines), as far as they fit; the call to
+    action and the hotline keep their place at the foot, so a long hospital name never pushes them off."""
     width = right - left
+    bottom = _draw_footer(canvas, label, t, left, bottom, width)
     font = _font(label.title, bold=True)
     text, size = _fit(label.title, font, t.title_size, t.title_size * 0.7, width)
     cursor = top - size
@@ -225,6 +235,20 @@ def _draw_text_column(canvas: Canvas, label: Label, t: Template, left: float, bo
             cursor -= size * 1.2
             canvas.setFont(font, size)
             canvas.drawString(left, cursor, part)
+
+
+def _draw_footer(canvas: Canvas, label: Label, t: Template, left: float, bottom: float, width: float) -> float:
+    """The call to action (slightly larger) over the hotline at the bottom of the column; returns the new bottom."""
+    rows = [(label.call_to_action, t.line_size * 1.25), (HOTLINE_PREFIX + label.hotline if label.hotline else "",
+                                                         t.line_size)]
+    cursor = bottom
+    for text, size in reversed([r for r in rows if r[0]]):
+        font = _font(text, bold=True)
+        fitted, fitted_size = _fit(text, font, size, size * 0.7, width)
+        canvas.setFont(font, fitted_size)
+        canvas.drawString(left, cursor + fitted_size * 0.2, fitted)
+        cursor += fitted_size * 1.2
+    return cursor + (t.line_size * 0.3 if cursor > bottom else 0)
 
 
 def _draw_label(canvas: Canvas, label: Label, t: Template, x: float, y: float, *, outline: bool) -> None:

@@ -35,6 +35,11 @@ class Hospital(Base):
     geofence_radius_m: Mapped[int] = mapped_column(Integer, default=1000)
     # Lab users who know this code are verified on registration (S3: "bound to a hospital").
     invite_code: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # After this instant the invite code verifies nobody (None: it does not expire).
+    invite_code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Pages and messages show this hospital's times in its zone; labels print its service hotline.
+    time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai", server_default="Asia/Shanghai")
+    hotline: Mapped[str] = mapped_column(String(32), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

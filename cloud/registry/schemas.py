@@ -4,15 +4,35 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from functools import cache
 from typing import Annotated
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from cloud.registry.models import DeviceStatus
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+# A service hotline as printed on labels: mainland landline, mobile or 400/800 numbers, with optional separators.
+Hotline = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32,
+                                           pattern=r"^(\+?[0-9][0-9 ()-]{2,30})?$")]
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _known_zone(name: str) -> str:
+    if name not in _zones():
+        raise ValueError(f"unknown time zone {name!r}")
+    return name
+
+
+TimeZone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+                     AfterValidator(_known_zone)]
 
 
 class DeviceCategory(enum.StrEnum):
@@ -43,6 +63,8 @@ class HospitalIn(BaseModel):
     longitude: float | None = Field(None, ge=-180, le=180)
     geofence_radius_m: int = Field(1000, ge=10, le=50_000)
     invite_code: str | None = Field(None, min_length=4, max_length=64)
+    time_zone: TimeZone = "Asia/Shanghai"
+    hotline: Hotline = ""
 
     @model_validator(mode="after")
     def _both_coordinates(self) -> HospitalIn:
@@ -63,6 +85,8 @@ class HospitalUpdate(BaseModel):
     longitude: float | None = Field(None, ge=-180, le=180)
     geofence_radius_m: int | None = Field(None, ge=10, le=50_000)
     invite_code: str | None = Field(None, min_length=4, max_length=64)
+    time_zone: TimeZone | None = None
+    hotline: Hotline | None = None
 
 
 class DepartmentIn(BaseModel):
@@ -96,6 +120,9 @@ class HospitalOut(BaseModel):
     longitude: float | None
     geofence_radius_m: int
     invite_code: str | None = None
+    invite_code_expires_at: datetime | None = None
+    time_zone: str = "Asia/Shanghai"
+    hotline: str = ""
     departments: list[DepartmentOut]
     created_at: datetime
 

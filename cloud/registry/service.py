@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -9,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from cloud.audit.service import Actor, record
+from cloud.db import utcnow
 from cloud.errors import Conflict, Invalid, NotFound
 from cloud.numbering import next_number
-from cloud.registry.models import Department, Device, DeviceStatus, Hospital
+from cloud.registry.models import Department, Device, DeviceGroup, DeviceStatus, Hospital
 from cloud.registry.schemas import DeviceIn, DeviceUpdate, HospitalIn, HospitalUpdate
 from cloud.tenancy import Scope
 
@@ -25,6 +28,9 @@ def _hospital_view(h: Hospital) -> dict[str, Any]:
         "longitude": h.longitude,
         "geofence_radius_m": h.geofence_radius_m,
         "invite_code_set": h.invite_code is not None,
+        "invite_code_expires_at": h.invite_code_expires_at.isoformat() if h.invite_code_expires_at else None,
+        "time_zone": h.time_zone,
+        "hotline": h.hotline,
     }
 
 
@@ -91,6 +97,67 @@ def create_department(session: Session, *, hospital_id: int, name: str, actor: A
     record(session, actor=actor, action="create", entity="department", entity_id=department.id,
            hospital_id=hospital_id, after={"name": name})
     return department
+
+
+def rename_department(session: Session, *, department_id: int, name: str, actor: Actor) -> Department:
+    """Give a department a new name, unique within its hospital."""
+    department = session.get(Department, department_id)
+    if department is None:
+        raise NotFound(f"department {department_id} not found")
+    before = {"name": department.name}
+    department.name = name
+    flush_unique(session, f"department {name!r} already exists in this hospital")
+    record(session, actor=actor, action="update", entity="department", entity_id=department.id,
+           hospital_id=department.hospital_id, before=before, after={"name": name})
+    return department
+
+
+def department_usage(session: Session, *, department_id: int) -> int:
+    """How many devices and device groups sit in a department (an admin removes only empty ones)."""
+    devices = session.execute(select(func.count()).where(Device.department_id == department_id)).scalar_one()
+    groups = session.execute(select(func.count()).where(DeviceGroup.department_id == department_id)).scalar_one()
+    return int(devices) + int(groups)
+
+
+# Crockford's base32 alphabet: no I, L, O or U, so a code read out over the phone is not mistyped.
+_INVITE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_invite_code() -> str:
+    """A random invite code of 60 bits in three groups of four (e.g. 7KQ2-M9XD-4RTA)."""
+    raw = "".join(secrets.choice(_INVITE_ALPHABET) for _ in range(12))
+    return "-".join(raw[i:i + 4] for i in range(0, 12, 4))
+
+
+def invite_code_expired(hospital: Hospital, *, now: datetime | None = None) -> bool:
+    """Whether the hospital's invite code is past its expiry (a code without one never expires)."""
+    expires = hospital.invite_code_expires_at
+    return expires is not None and expires <= (now or utcnow())
+
+
+def rotate_invite_code(session: Session, *, hospital_id: int, valid_days: int | None, actor: Actor) -> Hospital:
+    """Give a hospital a new invite code valid for valid_days (None: no expiry); the old code stops at once."""
+    if valid_days is not None and not 1 <= valid_days <= 3650:
+        raise Invalid("an invite code is valid for 1 to 3650 days",
+                      [{"field": "valid_days", "message": "1 to 3650"}])
+    hospital = get_hospital(session, hospital_id=hospital_id, scope=Scope.everything())
+    before = _hospital_view(hospital)
+    hospital.invite_code = new_invite_code()
+    hospital.invite_code_expires_at = utcnow() + timedelta(days=valid_days) if valid_days else None
+    flush_unique(session, "invite code clash; try again")
+    record(session, actor=actor, action="rotate_invite_code", entity="hospital", entity_id=hospital.id,
+           hospital_id=hospital.id, before=before, after=_hospital_view(hospital))
+    return hospital
+
+
+def revoke_invite_code(session: Session, *, hospital_id: int, actor: Actor) -> Hospital:
+    """Withdraw a hospital's invite code: new lab users then wait for an admin's approval."""
+    hospital = get_hospital(session, hospital_id=hospital_id, scope=Scope.everything())
+    before = _hospital_view(hospital)
+    hospital.invite_code, hospital.invite_code_expires_at = None, None
+    record(session, actor=actor, action="revoke_invite_code", entity="hospital", entity_id=hospital.id,
+           hospital_id=hospital.id, before=before, after=_hospital_view(hospital))
+    return hospital
 
 
 def delete_department(session: Session, *, department_id: int, actor: Actor) -> None:

@@ -135,6 +135,17 @@ def list_mappings(session: Session, *, gateway_id: int, unmapped_only: bool = Fa
     return list(session.execute(stmt).scalars())
 
 
+def unmapped_backlog(session: Session, *, gateway_id: int) -> dict[str, tuple[int, int]]:
+    """Per device key, the (readings, events) stored unmapped so far: what follows the key when it is mapped."""
+    backlog: dict[str, list[int]] = {}
+    for index, model in enumerate((Reading, DeviceEvent)):
+        rows = session.execute(select(model.device_key, func.count()).where(
+            model.gateway_id == gateway_id, model.device_id.is_(None)).group_by(model.device_key)).all()
+        for key, count in rows:
+            backlog.setdefault(key, [0, 0])[index] = int(count)
+    return {key: (counts[0], counts[1]) for key, counts in backlog.items()}
+
+
 def _mapping(session: Session, gateway_id: int, device_key: str) -> GatewayDevice | None:
     return session.execute(select(GatewayDevice).where(
         GatewayDevice.gateway_id == gateway_id, GatewayDevice.device_key == device_key)).scalar()

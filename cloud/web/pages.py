@@ -9,18 +9,19 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud.auth import service as auth_service
 from cloud.auth.models import Role, User
 from cloud.db import SessionDep
 from cloud.deps import SESSION_COOKIE, OptionalUser, SettingsDep, token_ttl
+from cloud.localtime import local_time
 from cloud.registry import groups as group_service
 from cloud.registry import service as registry_service
 from cloud.registry.models import DeviceStatus
 from cloud.registry.schemas import DeviceCategory
 from cloud.tenancy import Scope
 from cloud.web.i18n import pick_language, translate
-from cloud.localtime import local_time
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # {{ ticket.created_at | localtime(hospital_tz) }}: every page shows times in the hospital's zone.
@@ -62,8 +63,11 @@ def page_user(*roles: Role) -> Any:
     """A dependency for pages: the signed-in user with one of roles, else a redirect to sign in."""
 
     def check(request: Request, user: OptionalUser) -> User:
-        if user is None or (roles and user.role not in roles):
+        if user is None:
             raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+        if roles and user.role not in roles:
+            # Signed in with the wrong role: say so; a bounce to an empty login form reads as a broken site.
+            raise StarletteHTTPException(status_code=403)
         return user
 
     return Depends(check)

@@ -31,6 +31,7 @@ from cloud.db import SessionDep
 from cloud.deps import SESSION_COOKIE, token_ttl
 from cloud.errors import DomainError, NotFound
 from cloud.qr import service as qr_service
+from cloud.registry import service as registry_service
 from cloud.registry.models import Hospital
 from cloud.web.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE, render
@@ -229,6 +230,10 @@ def bind_submit(
         if hospital is None:
             return _bind_page(request, session, pending, error=_("This invite code is not known. Check it, or ask "
                                                                   "an admin to approve you instead."),
+                              form=form, status=422)
+        if registry_service.invite_code_expired(hospital):
+            return _bind_page(request, session, pending, error=_("This invite code has expired. Ask your hospital "
+                                                                  "for the new one, or ask an admin to approve you."),
                               form=form, status=422)
         verified = True
     else:

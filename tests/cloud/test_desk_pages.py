@@ -38,10 +38,12 @@ def test_console_sends_visitors_without_a_session_to_sign_in(client: TestClient,
 
 
 @pytest.mark.parametrize("username", ["engineer", "lab_a"])
-def test_console_turns_away_other_roles_to_sign_in(client: TestClient, world: World, username: str) -> None:
-    response = _get(client, world, "/console", username)
-    assert response.status_code == 303
-    assert response.headers["location"].startswith("/login?next=/console")
+def test_console_tells_other_roles_they_have_no_access(client: TestClient, world: World, username: str) -> None:
+    # Signed in with another role: a clear 403 page (issue 12), not a bounce to an empty sign-in form.
+    response = client.get("/console", headers={**world.headers(username), "Accept": "text/html"},
+                          follow_redirects=False)
+    assert response.status_code == 403
+    assert "无权访问" in response.text
 
 
 def test_console_opens_the_ticket_named_in_the_link(client: TestClient, world: World) -> None:
@@ -69,10 +71,11 @@ def test_engineer_home_renders_for_engineers_only(client: TestClient, world: Wor
     assert "/vendor/weui/style/weui.min.css" in ok.text
     assert "startEngineerList" in ok.text
     assert "我的工单" in ok.text
-    for username in ("agent", "lab_a", None):
-        response = _get(client, world, "/engineer", username)
-        assert response.status_code == 303
-        assert response.headers["location"].startswith("/login?next=/engineer")
+    for username in ("agent", "lab_a"):
+        assert _get(client, world, "/engineer", username).status_code == 403
+    response = _get(client, world, "/engineer", None)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login?next=/engineer")
 
 
 def test_engineer_ticket_page_renders_an_existing_ticket(client: TestClient, world: World) -> None:
@@ -81,7 +84,7 @@ def test_engineer_ticket_page_renders_an_existing_ticket(client: TestClient, wor
     assert response.status_code == 200
     assert ticket["number"] in response.text
     assert f"ticketId: {ticket['id']}" in response.text
-    assert _get(client, world, f"/engineer/tickets/{ticket['id']}", "agent").status_code == 303
+    assert _get(client, world, f"/engineer/tickets/{ticket['id']}", "agent").status_code == 403  # said clearly
 
 
 def test_engineer_ticket_page_for_an_unknown_ticket_is_404(client: TestClient, world: World) -> None:

@@ -6,7 +6,7 @@ one English word means different things); entries already in the catalog win, so
 
 from __future__ import annotations
 
-from cloud.web.texts import bot, identify, kb, servicegroups, site, tiers
+from cloud.web.texts import admin, bot, identify, kb, servicegroups, site, tiers
 
 DOMAIN_TEXTS: tuple[dict[str, dict[str, str]], ...] = (site.TEXTS, kb.TEXTS, bot.TEXTS, servicegroups.TEXTS,
-                                                       tiers.TEXTS, identify.TEXTS)
+                                                       tiers.TEXTS, identify.TEXTS, admin.TEXTS)
