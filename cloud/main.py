@@ -33,6 +33,8 @@ from cloud.console.hub import Hub
 from cloud.db import make_engine, make_sessionmaker
 from cloud.errors import DomainError
 from cloud.events import EventBus
+from cloud.identify import api as identify_api
+from cloud.identify import pages as identify_pages
 from cloud.jobs import PeriodicJob
 from cloud.kb import api as kb_api
 from cloud.notify import api as notify_api
@@ -254,6 +256,8 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
                          claim_pages.router):
         app.include_router(admin_router)  # the admin console (cloud/web/admin_*.py), my devices from a list
     app.include_router(report_pages.router)
+    app.include_router(identify_api.router)
+    app.include_router(identify_pages.router)
     app.include_router(chart_pages.router)
     app.include_router(kb_api.router)
     app.include_router(kb_pages.router)

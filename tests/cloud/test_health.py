@@ -55,3 +55,11 @@ def test_openapi_documents_the_registry(client: TestClient) -> None:
     for path in ("/api/v1/devices", "/api/v1/groups/{group_id}/order", "/api/v1/groups/{group_id}/split",
                  "/api/v1/groups/{group_id}/merge", "/api/v1/devices/import", "/api/v1/auth/token"):
         assert path in paths
+
+
+def test_the_migration_history_has_one_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from cloud.migrate import alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_heads() == ["0018"]

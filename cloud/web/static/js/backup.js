@@ -91,6 +91,8 @@ export function startHospitalSearch(texts) {
       return;
     }
     list.innerHTML = `<div class="weui-cells__title pick-title">${esc(texts.pick)}</div>${deviceRows(data, texts)}`;
+    // identify.js offers "拍照识别设备" for this hospital now that the geofence check passed.
+    document.dispatchEvent(new CustomEvent("medfix:hospital-located", { detail: { hospital_id: hit.dataset.id, ...where } }));
   });
 }
 
