@@ -62,8 +62,14 @@ class BotFlows:
 
     def on_handoff(self, event: DomainEvent) -> None:
         """Tell the on-duty agents. In a service group P4's flow does it, except safety cases: those always go
-        out from here too, as an urgent notification (one per ask per agent: the event key dedupes)."""
+        out from here too, as an urgent notification (one per ask per agent: the event key dedupes).
+
+        "Not solved" about a known device, from a signed-in user, also opens a ticket with the remote service
+        centre carrying the conversation (tier 2), off the feedback request's thread."""
         data = event.data
+        if data.get("reason") == "not_solved" and data.get("device_id") and data.get("user_id"):
+            self._futures = [f for f in self._futures if not f.done()]
+            self._futures.append(self._pool.submit(self._escalate, dict(data)))
         if data.get("group_id") is not None and not data.get("urgent"):
             return
         urgent = bool(data.get("urgent"))
@@ -82,6 +88,35 @@ class BotFlows:
                 notify(session, user_id=int(agent_id), event_key=key,
                        kind="bot.urgent" if urgent else "bot.handoff", text=text, link=link,
                        channels=self.channels, subject=text.title)
+            session.commit()
+
+    def _escalate(self, data: dict[str, Any]) -> None:
+        try:
+            self.escalate(data)
+        except Exception:  # a failed escalation must not lose the handover, which the notification carries
+            log.exception("could not open the escalated ticket for ask %s", data.get("ask_id"))
+
+    def escalate(self, data: dict[str, Any]) -> None:
+        """Open (once per conversation's asks) the centre's ticket with the conversation; tell the group."""
+        from cloud.tickets import service as ticket_service
+
+        with self.sessions() as session:
+            reporter = session.get(User, int(data["user_id"]))
+            asks = service.conversation_asks(session, conversation_id=str(data.get("conversation_id") or ""),
+                                             up_to_ask_id=int(data["ask_id"]))
+            if reporter is None or not asks:
+                return
+            ticket = ticket_service.open_escalated(
+                session, settings=self.settings, device_id=int(data["device_id"]), reporter=reporter, text="",
+                ask_ids=[ask.id for ask in asks], conversation=service.conversation_turns(session, asks))
+            group_id = data.get("group_id")
+            if group_id is not None:
+                from cloud.servicegroups import service as group_service
+
+                group_service.post_message(
+                    session, group_id=int(group_id), author_user_id=None, kind="system",
+                    text=replies.ESCALATED.format(number=ticket.number),
+                    meta={"ticket_id": ticket.id, "ticket_number": ticket.number})
             session.commit()
 
     # ---- service groups -------------------------------------------------------------------------------------

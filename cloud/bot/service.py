@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.audit.service import Actor
@@ -253,6 +254,33 @@ def feedback(session: Session, *, bot: BotHolder, ask_id: int, helpful: bool, en
         ask.handoff = True
     return {"ask_id": ask.id, "helpful": helpful, "handoff": handoff or (not helpful),
             "text": replies.FEEDBACK_THANKS if helpful else replies.FEEDBACK_HANDOFF}
+
+
+def conversation_asks(session: Session, *, conversation_id: str, up_to_ask_id: int, limit: int = 10) -> list[Any]:
+    """The last asks of a conversation up to one ask, oldest first (what an escalation carries)."""
+    from cloud.kb.models import BotAsk
+
+    if not conversation_id:
+        return []
+    stmt = (select(BotAsk).where(BotAsk.conversation_id == conversation_id, BotAsk.id <= up_to_ask_id)
+            .order_by(BotAsk.id.desc()).limit(limit))
+    return list(reversed(session.execute(stmt).scalars().all()))
+
+
+def conversation_turns(session: Session, asks: list[Any]) -> list[dict[str, Any]]:
+    """Each ask as the user's turn and the bot's (the answering entry's question, or that it handed over)."""
+    from cloud.kb.models import KbEntry
+
+    turns: list[dict[str, Any]] = []
+    for ask in asks:
+        at = ask.created_at.isoformat()
+        turns.append({"who": "user", "text": ask.text, "at": at})
+        entry = session.get(KbEntry, ask.entry_id) if ask.entry_id else None
+        bot_text = entry.question if entry is not None else replies.CONVERSATION_HANDOFF
+        if ask.helpful is False:
+            bot_text += " —— 用户反馈：没解决"
+        turns.append({"who": "bot", "text": bot_text, "at": at, "entry_id": ask.entry_id})
+    return turns
 
 
 def conversation_in_group(group_id: int, user_id: int | None) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud.auth.models import Role, User
 from cloud.db import SessionDep
@@ -72,6 +73,18 @@ def my_groups(request: Request, session: SessionDep, user: Annotated[User, page_
     return render(request, "groups/list.html", user, groups=groups, verified=True, time_zone=DEFAULT_TIME_ZONE,
                   device_groups=device_groups, departments=departments, many_hospitals=len(hospital_ids) > 1,
                   can_request=user.role != Role.admin)
+
+
+@router.get("/groups/device/{device_id}")
+def ask_about_device(session: SessionDep, user: Annotated[User, page_user()], device_id: int) -> Response:
+    """The device's hospital group, opened about that device: the bot uses its model, and a question it cannot
+    solve goes to the remote service centre as a ticket for that device."""
+    device = session.get(Device, device_id)
+    if device is None or (user.role == Role.lab_user and device.hospital_id != user.hospital_id):
+        raise StarletteHTTPException(status_code=404)  # another hospital's device reads as missing
+    group = service.ensure_hospital_group(session, hospital_id=device.hospital_id)
+    session.commit()
+    return RedirectResponse(f"/groups/{group.id}?device_id={device.id}", status_code=303)
 
 
 @router.get("/groups/{group_id}")

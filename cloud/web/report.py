@@ -162,6 +162,7 @@ def my_devices(request: Request, user: Annotated[User, page_user()]) -> Response
     verified = user.verification == Verification.verified
     texts = {"status": {s.value: _(s.value) for s in DeviceStatus}} | {key: _(value) for key, value in {
         "report": "Report", "open": "open tickets", "remove": "Remove", "last": "Last ticket",
+        "ask": "Ask in the service group",
         "empty": "No devices yet. Open a device’s repair page and tap “Add to my devices”.",
     }.items()}
     return render(request, "h5/my_devices.html", user, verified=verified, texts=texts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 TEXTS: dict[str, dict[str, str]] = {
     "zh-CN": {
         "Service groups": "服务群",
+        "Ask in the service group": "群里提问",
         "material.manual": "手册", "material.video": "视频", "material.image": "图片", "material.link": "链接",
         "Service group": "服务群",
         "Ask the smart assistant, the service desk and your engineers.":

@@ -68,3 +68,51 @@ def test_a_voice_note_in_the_group_is_answered_from_its_transcript(
     ref = AttachmentRef(id=voice["id"], key=voice["key"], transcript="反应盘温度异常报警")
     _posted, later = _post_and_wait(app, world, "lab_a", "", kind="voice", attachments=(ref,))
     assert later[0][0] == "bot" and later[0][2]["entry_id"] == kb["disk-temp"]
+
+
+def test_not_solved_about_a_device_goes_to_the_remote_centre_with_the_conversation(
+        app: FastAPI, client: TestClient, world: World, kb: dict[str, int]) -> None:
+    from cloud.servicegroups import service as groups
+    from cloud.servicegroups.models import ServiceGroupMessage
+    from cloud.tickets.models import Ticket
+
+    device_id = world.devices_a[0]
+    group_id = client.get("/api/v1/service-groups", headers=world.headers("lab_a")).json()[0]["id"]
+    posted = client.post(f"/api/v1/service-groups/{group_id}/messages", headers=world.headers("lab_a"),
+                         json={"text": "样本针堵了怎么办", "device_id": device_id})
+    assert posted.status_code == 201, posted.text
+    app.state.bot_flows.drain()
+    with app.state.sessionmaker() as session:
+        answer = session.execute(select(ServiceGroupMessage).where(
+            ServiceGroupMessage.group_id == group_id, ServiceGroupMessage.kind == "bot")
+            .order_by(ServiceGroupMessage.id.desc())).scalars().first()
+        ask_id = answer.meta["ask_id"]
+    feedback = client.post("/api/v1/bot/feedback", headers=world.headers("lab_a"),
+                           json={"ask_id": ask_id, "helpful": False})
+    assert feedback.status_code == 200 and feedback.json()["handoff"] is True
+    app.state.bot_flows.drain()
+    with app.state.sessionmaker() as session:
+        [ticket] = session.execute(select(Ticket).where(Ticket.device_id == device_id,
+                                                        Ticket.status == "escalated")).scalars().all()
+        assert ticket.reporter_user_id == world.users["lab_a"] and ticket.ask_ids == [ask_id]
+        assert ticket.description == "样本针堵了怎么办"
+        assert [turn["who"] for turn in ticket.conversation] == ["user", "bot"]
+        assert "没解决" in ticket.conversation[1]["text"]
+        last = groups.history(session, group_id=group_id)[0][-1]
+        assert last.kind.value == "system" and ticket.number in last.text
+        assert last.meta["ticket_id"] == ticket.id
+    # Saying "not solved" again does not open a second ticket.
+    client.post("/api/v1/bot/feedback", headers=world.headers("lab_a"), json={"ask_id": ask_id, "helpful": True})
+    client.post("/api/v1/bot/feedback", headers=world.headers("lab_a"), json={"ask_id": ask_id, "helpful": False})
+    app.state.bot_flows.drain()
+    with app.state.sessionmaker() as session:
+        assert len(session.execute(select(Ticket).where(Ticket.status == "escalated")).scalars().all()) == 1
+
+
+def test_the_device_link_opens_its_hospitals_group_about_that_device(client: TestClient, world: World) -> None:
+    client.cookies.set("medfix_session", world.tokens["lab_a"])
+    response = client.get(f"/groups/device/{world.devices_a[0]}", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].endswith(f"?device_id={world.devices_a[0]}")
+    other = client.get(f"/groups/device/{world.devices_b[0]}", follow_redirects=False,
+                       headers={"Accept": "text/html"})
+    assert other.status_code == 404

@@ -111,6 +111,7 @@ export function startMyDevices(texts) {
         ${e.last_ticket ? `<div class="muted small">${esc(texts.last)} ${esc(e.last_ticket)}</div>` : ""}
         <div class="claim-card__actions">
           <a class="weui-btn weui-btn_mini weui-btn_primary" href="/r/${esc(e.code)}">${esc(texts.report)}</a>
+          ${e.devices.length === 1 ? `<a class="weui-btn weui-btn_mini weui-btn_default" href="/groups/device/${e.devices[0].id}">${esc(texts.ask)}</a>` : ""}
           <button class="weui-btn weui-btn_mini weui-btn_default" data-remove="${e.id}">${esc(texts.remove)}</button>
         </div></div>`).join("");
     box.querySelectorAll("[data-remove]").forEach((b) => b.addEventListener("click", async () => {
