@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -37,14 +38,19 @@ def wants_for(user: User) -> Any:
     return wants
 
 
-async def _pump(websocket: WebSocket, hub: Hub, connection: Connection) -> None:
-    """Forward queued messages until the browser goes away; answer its pings."""
+async def pump(websocket: WebSocket, hub: Hub, connection: Connection,
+               on_ping: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Forward queued messages until the browser goes away; answer its pings (and tell on_ping of each).
+
+    The one live-socket loop of the console and the service groups; the caller unregisters nothing itself."""
 
     async def receive() -> None:
         while True:
             text = await websocket.receive_text()
             if text == "ping":
                 await websocket.send_text("pong")
+                if on_ping is not None:
+                    await on_ping()
 
     receiver = asyncio.create_task(receive())
     try:
@@ -83,7 +89,7 @@ async def console_feed(websocket: WebSocket) -> None:
     await websocket.accept()
     connection = hub.register(wants_for(user))
     await websocket.send_json({"type": "hello", "user_id": user.id, "role": user.role.value})
-    await _pump(websocket, hub, connection)
+    await pump(websocket, hub, connection)
 
 
 @router.websocket("/ws/tickets/{ticket_id}")
@@ -103,4 +109,4 @@ async def ticket_feed(websocket: WebSocket, ticket_id: int) -> None:
     hub: Hub = websocket.app.state.hub
     await websocket.accept()
     connection = hub.register(lambda m: m.get("type") == "ticket" and m.get("ticket_id") == ticket_id)
-    await _pump(websocket, hub, connection)
+    await pump(websocket, hub, connection)

@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect, status
+from fastapi import APIRouter, Query, WebSocket, status
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from cloud.auth import service as auth_service
 from cloud.auth.models import User
+from cloud.console.api import pump as console_pump
 from cloud.console.hub import Connection, Hub, Message
 from cloud.db import SessionDep, utcnow
 from cloud.deps import SESSION_COOKIE, CurrentUser, SettingsDep
@@ -199,38 +200,18 @@ def _presence(websocket: WebSocket, user_id: int, group_id: int | None, online: 
 
 
 async def _pump(websocket: WebSocket, hub: Hub, connection: Connection, user_id: int, group_id: int | None) -> None:
-    """Forward the hub's messages; a ping answers pong and keeps the member marked online."""
+    """Forward the hub's messages (the console's loop); a ping answers pong and keeps the member marked online."""
     refreshed = utcnow()
 
-    async def receive() -> None:
+    async def keep_online() -> None:
         nonlocal refreshed
-        while True:
-            text = await websocket.receive_text()
-            if text == "ping":
-                await websocket.send_text("pong")
-                if (utcnow() - refreshed).total_seconds() > PRESENCE_REFRESH_S:
-                    refreshed = utcnow()
-                    await asyncio.to_thread(_presence, websocket, user_id, group_id, True)
+        if (utcnow() - refreshed).total_seconds() > PRESENCE_REFRESH_S:
+            refreshed = utcnow()
+            await asyncio.to_thread(_presence, websocket, user_id, group_id, True)
 
-    receiver = asyncio.create_task(receive())
     try:
-        while not receiver.done():
-            getter = asyncio.create_task(connection.queue.get())
-            done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
-            if getter in done:
-                await websocket.send_json(getter.result())
-            else:
-                getter.cancel()
-            if connection.overflowed:
-                await websocket.close(code=1013, reason="too slow; reconnect")
-                break
-    except WebSocketDisconnect:
-        pass
+        await console_pump(websocket, hub, connection, on_ping=keep_online)
     finally:
-        receiver.cancel()
-        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
-            await receiver
-        hub.unregister(connection)
         await asyncio.to_thread(_presence, websocket, user_id, group_id, False)
 
 

@@ -1,5 +1,7 @@
 // Service group chat (服务群) on the phone; the bubble renderer and the socket are shared with the console panel.
 
+import { api } from "./desk_common.js";
+
 let TEXTS = {};
 export function t(key) { return TEXTS[key] ?? key; }
 export function setChatTexts(texts) { TEXTS = texts || {}; }
@@ -8,24 +10,8 @@ export function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 
-export class ApiError extends Error {
-  constructor(status, body) { super((body && body.detail) || `HTTP ${status}`); this.status = status; this.body = body || {}; }
-}
-
-// Cookie-authenticated calls; changes carry X-Requested-With so the server knows they are not cross-site.
-export async function api(path, { method = "GET", json, form } = {}) {
-  const headers = { "X-Requested-With": "medfix", Accept: "application/json" };
-  let body;
-  if (json !== undefined) { headers["Content-Type"] = "application/json"; body = JSON.stringify(json); }
-  if (form !== undefined) body = form;
-  const response = await fetch(path, { method, headers, body, credentials: "same-origin" });
-  const text = await response.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch { data = { detail: text }; }
-  if (response.status === 401) window.location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
-  if (!response.ok) throw new ApiError(response.status, data);
-  return data;
-}
+// The console's cookie-authenticated fetch (X-Requested-With, 401 → sign in); the panel imports it from here.
+export { api };
 
 // The same upload store as the repair page (POST /api/v1/uploads): the answer's id and key attach the file.
 export async function upload(file, kind, extra = {}) {
