@@ -138,24 +138,31 @@ class Scan(BaseModel):
     subscribe: bool = False
 
 
-@router.post("/scan")
-def scan(request: Request, body: Scan) -> JSONResponse:
-    """Make the stand-in send a signed SCAN (or subscribe) callback to /wechat/callback; the decoded reply."""
+def _through_standin(request: Request, path: str, what: str, payload: dict[str, Any]) -> dict[str, Any] | JSONResponse:
+    """Have the stand-in send a signed callback to /wechat/callback; its answer, or a 502 page answer."""
     settings = _settings(request)
     callback_url = settings.public_url.rstrip("/") + "/wechat/callback"
     try:
         # A plain def: this worker thread waits while the event loop serves the callback the stand-in sends.
-        answer = httpx.post(_standin(settings, "/sandbox/scan"), timeout=STANDIN_TIMEOUT_S,
-                            json={"callback_url": callback_url, "openid": body.openid, "scene": body.scene,
-                                  "subscribe": body.subscribe})
+        answer = httpx.post(_standin(settings, path), timeout=STANDIN_TIMEOUT_S,
+                            json={"callback_url": callback_url, **payload})
         answer.raise_for_status()
     except httpx.HTTPError as exc:
-        log.warning("the WeChat stand-in did not deliver the scan: %s", exc)
+        log.warning("the WeChat stand-in did not deliver the %s: %s", what, exc)
         return JSONResponse({"detail": f"the WeChat stand-in is unreachable: {exc}"}, status_code=502)
-    data = answer.json()
+    return dict(answer.json())
+
+
+@router.post("/scan")
+def scan(request: Request, body: Scan) -> JSONResponse:
+    """Make the stand-in send a signed SCAN (or subscribe) callback to /wechat/callback; the decoded reply."""
+    data = _through_standin(request, "/sandbox/scan", "scan",
+                            {"openid": body.openid, "scene": body.scene, "subscribe": body.subscribe})
+    if isinstance(data, JSONResponse):
+        return data
     reply: dict[str, Any] = parse_reply(data["reply"]) if data["status"] == 200 else {"type": "error"}
     for article in reply.get("articles", []):
-        article["open"] = phone_path(settings, article["url"])
+        article["open"] = phone_path(_settings(request), article["url"])
     return JSONResponse({"status": data["status"], "reply": reply})
 
 
@@ -170,17 +177,10 @@ class Message(BaseModel):
 @router.post("/message")
 def message(request: Request, body: Message) -> JSONResponse:
     """Make the stand-in send a signed text or voice (Recognition) message to /wechat/callback; the decoded reply."""
-    settings = _settings(request)
-    callback_url = settings.public_url.rstrip("/") + "/wechat/callback"
-    try:
-        answer = httpx.post(_standin(settings, "/sandbox/message"), timeout=STANDIN_TIMEOUT_S,
-                            json={"callback_url": callback_url, "openid": body.openid, "text": body.text,
-                                  "voice": body.voice})
-        answer.raise_for_status()
-    except httpx.HTTPError as exc:
-        log.warning("the WeChat stand-in did not deliver the message: %s", exc)
-        return JSONResponse({"detail": f"the WeChat stand-in is unreachable: {exc}"}, status_code=502)
-    data = answer.json()
+    data = _through_standin(request, "/sandbox/message", "message",
+                            {"openid": body.openid, "text": body.text, "voice": body.voice})
+    if isinstance(data, JSONResponse):
+        return data
     reply: dict[str, Any] = parse_reply(data["reply"]) if data["status"] == 200 and data["reply"] else {"type": "none"}
     return JSONResponse({"status": data["status"], "reply": reply})
 

@@ -113,3 +113,26 @@ def test_the_sandbox_is_mounted_only_with_a_local_standin() -> None:
     assert sandbox_enabled(settings(wechat_appid="wx1", wechat_api_base="http://127.0.0.1:9100"))
     assert not sandbox_enabled(settings(wechat_appid="wx1"))  # the real api.weixin.qq.com
     assert not sandbox_enabled(settings(wechat_api_base="http://127.0.0.1:9100"))  # WeChat off
+
+
+def test_text_and_voice_messages_are_answered_by_the_bot(sandbox_server: tuple[LiveServer, StandIn],
+                                                         browser: Any) -> None:
+    server, _standin = sandbox_server
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{server.url}/wechat/sandbox")
+        page.select_option("#openid", OPENIDS["reporter"])
+        page.fill("#chat-text", "c702 样本针老报凝块")
+        page.click("#send-text")
+        phone = page.frame_locator("#phone")
+        phone.locator(".bubble", has_text="纤维蛋白").wait_for(timeout=15000)  # the demo KB's clot answer
+        page.fill("#chat-text", "仪器后面冒烟了")
+        page.click("#send-voice")  # a voice message: WeChat's Recognition carries the words
+        phone.locator(".bubble", has_text="电源").wait_for(timeout=15000)  # the safety instruction
+        screenshot(page, "wechat-sandbox-bot")
+        assert not errors, errors
+    finally:
+        context.close()

@@ -1,5 +1,7 @@
 // The WeChat sandbox: a chat view inside the phone iframe, the scan button, and the template messages panel.
 
+import { formatTime } from "./localtime.js";
+
 const POLL_MS = 1500;
 
 const escape = (text) => String(text ?? "").replace(/[&<>"']/g, (c) => (
@@ -123,7 +125,7 @@ export function startSandbox(config) {
       if (!box) continue;
       const openid = box.dataset.openid;
       box.innerHTML = list.length ? list.map((m) => `<li data-msgid="${m.msgid}">
-          <span class="muted small">${escape(new Date(m.at * 1000).toLocaleTimeString())} · ${escape(m.template_id)}</span>
+          <span class="muted small">${escape(formatTime(m.at * 1000, { withDate: false }))} · ${escape(m.template_id)}</span>
           <div class="msg-title">${escape(Object.values(m.fields)[0] || "")}</div>
           <div class="small">${escape(Object.values(m.fields).slice(1).join(" · "))}</div>
           ${m.open ? `<a class="small" href="${escape(openLink(openid, m.open))}" target="phone">${escape(t("Open"))} ›</a>` : ""}
