@@ -64,7 +64,11 @@ def bot_reply(handler: Any, message: BaseMessage) -> TextReply:
         _answers[_key(handler, message)] = (text, result)
         while len(_answers) > _CACHE_MAX:
             _answers.popitem(last=False)
-    return TextReply(message=message, content=fit(result.text))
+    content = result.text
+    if result.handoff and not result.urgent:
+        # An agent cannot answer a passive WeChat text later: point to where the conversation goes on.
+        content += "\n" + replies.WECHAT_CONTINUE.format(base=handler.settings.public_url.rstrip("/"))
+    return TextReply(message=message, content=fit(content))
 
 
 def log_ask(handler: Any, session: Session, message: BaseMessage, _dedupe: str) -> None:

@@ -58,3 +58,10 @@ def test_a_safety_message_in_wechat_hands_over_urgently(
     assert replies.URGENT_HANDOFF in content
     row = db.execute(select(BotAsk)).scalar_one()
     assert row.handoff is True and row.entry_id is None and row.intent == "safety"
+
+
+def test_a_question_the_bot_cannot_answer_in_wechat_says_where_a_person_answers(
+        client: TestClient, db: Session, standin: StandIn, kb: dict[str, int]) -> None:  # noqa: F811
+    content = _send(client, standin, "o-lab-a", {"MsgType": "text", "Content": "离心机转速不稳，异响很大"})
+    assert replies.HANDOFF in content and "/groups" in content
+    assert db.execute(select(BotAsk)).scalar_one().handoff is True
