@@ -304,7 +304,7 @@ def demo_run() -> None:
     for label, path in [("service desk", "/console"), ("engineer (phone)", "/engineer"),
                         ("admin: devices", "/admin/devices"), ("admin: groups", "/admin/groups"),
                         ("admin: hospitals", "/admin/hospitals"), ("knowledge base", "/admin/kb"),
-                        ("bot: unanswered", "/admin/bot"), ("service group (phone)", "/groups"),
+                        ("bot: unanswered", "/admin/bot"), ("service groups", "/groups"),
                         ("scan a device label", f"/r/{device_code}"), ("scan a group label", f"/r/{group_code}"),
                         ("label lost", "/report"), ("API docs", "/docs"), ("health", "/readyz")]:
         typer.echo(f"  {label:<20} {base}{path}")
