@@ -111,9 +111,12 @@ def _form_page(request: Request, session: Session, user: User, entry: KbEntry | 
 
 
 @router.get("/admin/kb/new")
-def kb_new(request: Request, session: SessionDep, user: Annotated[User, page_user(Role.admin)]) -> Response:
-    """An empty entry form."""
-    return _form_page(request, session, user, None, _form_values(None), [])
+def kb_new(request: Request, session: SessionDep, user: Annotated[User, page_user(Role.admin)],
+           question: str = "", variants: str = "", models: str = "", answer: str = "") -> Response:
+    """An empty entry form, or one prefilled from questions the bot could not answer (/admin/bot)."""
+    prefill = {"question": question[:500], "variants": variants[:5000], "models": models[:500],
+               "answer": answer[:20000]}
+    return _form_page(request, session, user, None, _form_values(None) | prefill, [])
 
 
 async def _save(request: Request, session: Session, settings: Settings, user: User,

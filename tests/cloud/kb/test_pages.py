@@ -108,3 +108,10 @@ def test_the_form_attaches_a_section_a_video_and_a_link_and_removes_unticked_one
     after = client.get(f"/api/v1/kb/entries/{entry['id']}", headers=admin).json()["attachments"]
     assert [a["kind"] for a in after] == ["manual", "video"]
     assert client.get(after[1]["url"]).status_code == 200  # the kept upload still plays
+
+
+def test_the_new_entry_form_is_prefilled_from_unanswered_questions(client: TestClient, world: World) -> None:
+    _sign_in(client, "admin")
+    page = client.get("/admin/kb/new", params={"question": "离心机异响怎么办", "variants": "离心机声音大\n离心机响"})
+    assert page.status_code == 200
+    assert "离心机异响怎么办" in page.text and "离心机声音大\n离心机响" in page.text
