@@ -255,6 +255,9 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     for admin_router in (admin_hospitals.router, admin_users.router, admin_gateways.router, admin_audit.router,
                          claim_pages.router):
         app.include_router(admin_router)  # the admin console (cloud/web/admin_*.py), my devices from a list
+    from cloud.web import admin_registry  # devices (import before /{id}), groups, alert policies, WeChat status
+    for admin_router in admin_registry.ROUTERS:
+        app.include_router(admin_router)
     app.include_router(report_pages.router)
     app.include_router(identify_api.router)
     app.include_router(identify_pages.router)

@@ -49,6 +49,17 @@ TICKET_TEXTS: dict[str, dict[str, Text]] = {
     },
     "ticket.reoffer": {"agent": Text("工单转给您", "工单 {number}（{device}）无人响应，已转给您处理。")},
     "ticket.overdue": {"supervisor": Text("工单超时升级", "工单 {number}（优先级 P{priority}）已超过 SLA：{text}")},
+    # The service desk's console (cloud/tickets/desk.py): a message, a new engineer, a duplicate merged.
+    "ticket.reply": {"reporter": Text("客服留言", "工单 {number}：{text}")},
+    "ticket.reassign": {
+        "engineer": Text("新派工", "工单 {number}（{device}）已改派给您，请尽快接单。"),
+        "previous_engineer": Text("工单已改派", "工单 {number}（{device}）已改派给 {engineer}，您无需再处理。"),
+        "reporter": Text("已更换工程师", "工单 {number} 已改由工程师 {engineer} 处理。"),
+    },
+    "ticket.merge": {
+        "reporter": Text("报修已合并", "您的报修 {number} 与同一设备正在处理的工单 {text} 合并处理，进展请看该工单。"),
+        "engineer": Text("工单已合并", "工单 {number} 已合并到工单 {text}。"),
+    },
     # A predictive ticket's pre-check ended as a false alarm (cloud/tickets/precheck.py).
     "ticket.false_alarm": {"agent": Text("预测性告警误报", "工单 {number}（{device}）经预检判定为误报，"
                                                           "告警灵敏度已下调，工单已解决：{text}")},

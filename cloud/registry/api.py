@@ -67,6 +67,8 @@ def group_out(group: DeviceGroup) -> GroupOut:
             "department_id": group.department_id,
             "line": group.line,
             "compatible_models": group.compatible_models or [],
+            "notes": group.notes or "",
+            "tags": list(group.tags or []),
             "members": [
                 {"id": d.id, "system_number": d.system_number, "serial": d.serial,
                  "manufacturer": d.manufacturer, "model": d.model, "status": d.status,

@@ -44,6 +44,14 @@ def find_by_identifier(session: Session, *, text: str) -> Device | None:
     return matches[0] if len(matches) == 1 else None
 
 
+def find_group_by_identifier(session: Session, *, text: str) -> DeviceGroup | None:
+    """The device group whose system number (MG-…) matches what was typed, ignoring case and dashes."""
+    wanted = normalize_identifier(text)
+    if len(wanted) < 3:
+        return None
+    return session.execute(select(DeviceGroup).where(_squashed(DeviceGroup.system_number) == wanted)).scalar()
+
+
 @lru_cache(maxsize=4096)
 def _spellings(name: str) -> tuple[str, str, str]:
     syllables = lazy_pinyin(name)
@@ -94,8 +102,10 @@ def devices_near(
                after={"latitude": latitude, "longitude": longitude, "distance_m": round(distance),
                       "radius_m": hospital.geofence_radius_m})
         session.commit()  # the refusal is kept even though the request fails
+        # The numbers travel as fields too, so a page can say it in the reader's language.
         raise Forbidden(f"you are about {round(distance)} m from {hospital.name}; reporting by hospital works "
-                        f"only on site (within {hospital.geofence_radius_m} m)")
+                        f"only on site (within {hospital.geofence_radius_m} m)", code="outside_geofence",
+                        distance_m=round(distance), radius_m=hospital.geofence_radius_m, hospital=hospital.name)
     return list(session.execute(select(Device).where(Device.hospital_id == hospital.id)
                                 .order_by(Device.department_id, Device.system_number)).scalars())
 

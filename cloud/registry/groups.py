@@ -22,6 +22,8 @@ def _view(group: DeviceGroup) -> dict[str, Any]:
         "line": group.line,
         "compatible_models": list(group.compatible_models or []),
         "department_id": group.department_id,
+        "notes": group.notes,
+        "tags": list(group.tags or []),
         "members": [m.id for m in group.members],
     }
 
@@ -249,3 +251,18 @@ def merge(session: Session, *, group_id: int, other_id: int, actor: Actor) -> De
     record(session, actor=actor, action="merge", entity="device_group", entity_id=group.id,
            hospital_id=group.hospital_id, before=before, after={"group": _view(group), "merged_id": other_id})
     return group
+
+
+def move_member(session: Session, *, device_id: int, group_id: int, position: int | None, actor: Actor
+                ) -> DeviceGroup:
+    """Move a device from its group into another group of the same hospital at a 1-based position."""
+    device = get_device(session, device_id=device_id, scope=Scope.everything())
+    target = get_group(session, group_id=group_id, scope=Scope.everything())
+    if target.hospital_id != device.hospital_id:
+        raise Invalid("a group's devices must all belong to one hospital",
+                      [{"field": "group_id", "message": "another hospital's group"}])
+    if device.group_id == group_id:
+        return target
+    if device.group_id is not None:
+        remove_member(session, group_id=device.group_id, device_id=device_id, actor=actor)
+    return add_member(session, group_id=group_id, device_id=device_id, position=position, actor=actor)

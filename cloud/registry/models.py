@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Enum, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cloud.db import Base, UTCDateTime, utcnow
@@ -75,6 +75,9 @@ class DeviceGroup(Base):
     line: Mapped[str] = mapped_column(String(200), default="")
     # Models that belong on this line; a member of another model earns a warning, not an error.
     compatible_models: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # What the admins want to remember about the line, and free tags to find it by (e.g. 急诊, 24h).
+    notes: Mapped[str] = mapped_column(Text, default="", server_default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -225,6 +225,8 @@ class GroupUpdate(BaseModel):
     department_id: int | None = None
     line: str | None = Field(None, max_length=200)
     compatible_models: list[ShortText] | None = None
+    notes: str | None = Field(None, max_length=4000)
+    tags: list[Keyword] | None = Field(None, max_length=20)
 
 
 class GroupSplit(BaseModel):
@@ -292,6 +294,8 @@ class GroupOut(BaseModel):
     department_id: int | None
     line: str
     compatible_models: list[str]
+    notes: str = ""
+    tags: list[str] = []
     members: list[GroupMember]
     warnings: list[GroupWarning]
     created_at: datetime

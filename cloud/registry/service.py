@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -231,19 +232,43 @@ def _check_department(session: Session, hospital_id: int, department_id: int | N
                       [{"field": "department_id", "message": "not a department of this hospital"}])
 
 
-def build_device(session: Session, *, data: DeviceIn) -> Device:
+# A system number typed by hand (an asset tag the hospital already uses); MF-/MG- plus six digits stay reserved
+# for generated numbers, so the counter can never run into a hand-entered one.
+_HAND_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,31}$")
+_GENERATED = re.compile(r"^(MF|MG|WO)-\d{6}$", re.IGNORECASE)
+
+
+def check_system_number(session: Session, *, system_number: str, device_id: int | None = None) -> str:
+    """A hand-entered system number, stripped; Invalid when malformed or reserved, Conflict when taken."""
+    number = system_number.strip()
+    if not _HAND_NUMBER.match(number):
+        raise Invalid("a system number is 1 to 32 letters, digits, '.', '_', '/' or '-'",
+                      [{"field": "system_number", "message": "malformed"}])
+    if _GENERATED.match(number):
+        raise Invalid("numbers like MF-000123 are generated; leave the field empty to get one",
+                      [{"field": "system_number", "message": "reserved"}])
+    taken = session.execute(select(Device.id).where(func.lower(Device.system_number) == number.lower())).scalar()
+    if taken is not None and taken != device_id:
+        raise Conflict(f"system number {number} is already in use", field="system_number")
+    return number
+
+
+def build_device(session: Session, *, data: DeviceIn, system_number: str | None = None) -> Device:
     """A new, numbered device checked against the registry; added to the session, not yet flushed."""
     if session.get(Hospital, data.hospital_id) is None:
         raise Invalid("unknown hospital", [{"field": "hospital_id", "message": "no such hospital"}])
     _check_department(session, data.hospital_id, data.department_id)
-    device = Device(system_number=next_number(session, "device"), **data.model_dump())
+    number = (check_system_number(session, system_number=system_number) if system_number
+              else next_number(session, "device"))
+    device = Device(system_number=number, **data.model_dump())
     session.add(device)
     return device
 
 
-def create_device(session: Session, *, data: DeviceIn, actor: Actor) -> Device:
-    """Register a device; a nameplate serial already used by the same manufacturer is a Conflict."""
-    device = build_device(session, data=data)
+def create_device(session: Session, *, data: DeviceIn, actor: Actor, system_number: str | None = None) -> Device:
+    """Register a device (system number generated, or entered by hand and checked unique); a nameplate serial
+    already used by the same manufacturer is a Conflict."""
+    device = build_device(session, data=data, system_number=system_number)
     flush_unique(session, f"{data.manufacturer} serial {data.serial!r} is already registered")
     record(session, actor=actor, action="create", entity="device", entity_id=device.id,
            hospital_id=device.hospital_id, after=device.audit_view())

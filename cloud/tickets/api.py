@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
@@ -16,16 +16,20 @@ from cloud.deps import CurrentUser, OptionalUser, PaginationDep, ScopeDep, Setti
 from cloud.errors import Forbidden, NotFound
 from cloud.schemas import Page
 from cloud.tenancy import Scope
-from cloud.tickets import precheck, service
+from cloud.tickets import desk, precheck, service
 from cloud.tickets.models import AttachmentKind, PrecheckTask, Ticket, TicketAttachment
 from cloud.tickets.schemas import (
     ActionIn,
     AttachmentOut,
+    DeskCounts,
     EngineerSuggestion,
+    MergeIn,
+    MergeOut,
     PrecheckFinishIn,
     PrecheckFinishOut,
     PrecheckItemIn,
     PrecheckOut,
+    RelatedOut,
     SubmitOut,
     TicketOut,
     TicketSubmit,
@@ -119,7 +123,7 @@ def submit(
     """Open a ticket exactly once per Idempotency-Key; a replay answers 200 with the same ticket."""
     viewer = Viewer(user=user)
     ticket, created = service.submit(session, data=body, viewer=viewer, scope=_scope_for_submission(user),
-                                     idempotency_key=idempotency_key, settings=settings)
+                                     idempotency_key=idempotency_key, settings=settings, require_contact=True)
     session.commit()
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -129,6 +133,35 @@ def submit(
                      reporter_url=f"{settings.public_url}/t/{ticket.number}?k={key}", created=created)
 
 
+def desk_filters(
+    user: CurrentUser,
+    status_filter: Annotated[list[Status] | None, Query(alias="status")] = None,
+    mine: bool = False,
+    open_only: Annotated[bool, Query(alias="open")] = False,
+    device_id: int | None = None,
+    tier: Annotated[list[Tier] | None, Query(description="basic, remote or on_site (repeatable)")] = None,
+    q: Annotated[str | None, Query(max_length=100, description="ticket number, device system number or serial, "
+                                                               "reporter name or phone, description text")] = None,
+    hospital_id: int | None = None,
+    priority: Annotated[list[int] | None, Query(description="1 (most urgent) to 4 (repeatable)")] = None,
+    assignee: Annotated[int | None, Query(description="a user id: the desk owner or the engineer")] = None,
+    source: Annotated[desk.Origin | None, Query(description="reported or predictive")] = None,
+) -> desk.Filters:
+    """The listing's filters from the query string (shared by the list and its counts)."""
+    return desk.Filters(
+        q=q, hospital_id=hospital_id, statuses=status_filter or [], priorities=priority or [], assignee_id=assignee,
+        origin=source, tiers=tier or [], device_id=device_id, open_only=open_only,
+        engineer_id=user.id if mine and user.role == Role.engineer else None)
+
+
+FiltersDep = Annotated[desk.Filters, Depends(desk_filters)]
+
+
+def _desk_only(user: User) -> None:
+    if user.role not in desk.DESK_ROLES:
+        raise Forbidden("only the service desk may do this")
+
+
 @router.get("/tickets", response_model=Page[TicketOut])
 def list_tickets(
     session: SessionDep,
@@ -136,20 +169,27 @@ def list_tickets(
     user: CurrentUser,
     scope: ScopeDep,
     page: PaginationDep,
-    status_filter: Annotated[list[Status] | None, Query(alias="status")] = None,
-    mine: bool = False,
-    open_only: Annotated[bool, Query(alias="open")] = False,
-    device_id: int | None = None,
-    tier: Annotated[list[Tier] | None, Query(description="basic, remote or on_site (repeatable)")] = None,
+    filters: FiltersDep,
+    view: Annotated[desk.View, Query(description="mine, unassigned or all")] = desk.View.all,
 ) -> Page[TicketOut]:
-    """Tickets the caller may see; engineers with mine=true get the ones dispatched to them."""
-    rows, total = service.list_tickets(
-        session, scope=scope, statuses=status_filter, engineer_id=user.id if mine and user.role == Role.engineer
-        else None, device_id=device_id, open_only=open_only, tiers=tier, limit=page.limit, offset=page.offset)
+    """Tickets the caller may see, searched and filtered; engineers with mine=true get the ones dispatched to them."""
+    rows, total = desk.search(session, scope=scope, filters=filters, view=view, user_id=user.id, limit=page.limit,
+                              offset=page.offset)
     viewer = Viewer(user=user)
-    return Page(items=[ticket_out(session, t, viewer, settings, with_timeline=False) for t in rows], total=total,
-                limit=page.limit,
-                offset=page.offset)
+    twins = desk.duplicates(session, rows)
+    items = [ticket_out(session, t, viewer, settings, with_timeline=False) for t in rows]
+    for item in items:
+        item.possible_duplicates = twins.get(item.id, [])
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/tickets/counts", response_model=DeskCounts)
+def desk_counts(
+    session: SessionDep, user: CurrentUser, scope: ScopeDep, filters: FiltersDep,
+    view: Annotated[desk.View, Query(description="mine, unassigned or all")] = desk.View.all,
+) -> DeskCounts:
+    """Open tickets per view (mine, unassigned, all) and tickets per status in the view, under the same filters."""
+    return DeskCounts(**desk.counts(session, scope=scope, filters=filters, view=view, user_id=user.id))
 
 
 @router.get("/tickets/tiers", response_model=TierCounts)
@@ -181,6 +221,36 @@ def act(
     service.apply_action(session, ticket=ticket, data=body, viewer=viewer, settings=settings)
     session.commit()
     return ticket_out(session, ticket, viewer, settings)
+
+
+@router.get("/tickets/{ticket_id}/related", response_model=RelatedOut)
+def related(
+    ticket_id: int, session: SessionDep, settings: SettingsDep, user: CurrentUser, scope: ScopeDep
+) -> RelatedOut:
+    """The reporter's other tickets and the other open tickets of the same device (the desk)."""
+    _desk_only(user)
+    viewer = Viewer(user=user)
+    ticket = service.get_ticket(session, ticket_id=ticket_id, viewer=viewer, settings=settings)
+    others = desk.reporter_tickets(session, ticket=ticket, scope=scope)
+    twins = desk.duplicates(session, [ticket]).get(ticket.id, [])
+    same_device = [t for t in (session.get(Ticket, i) for i in twins) if t is not None]
+    return RelatedOut(reporter=[ticket_out(session, t, viewer, settings, with_timeline=False) for t in others],
+                      duplicates=[ticket_out(session, t, viewer, settings, with_timeline=False) for t in same_device])
+
+
+@router.post("/tickets/{ticket_id}/merge", response_model=MergeOut)
+def merge(
+    ticket_id: int, body: MergeIn, session: SessionDep, settings: SettingsDep, user: CurrentUser
+) -> MergeOut:
+    """Merge two open tickets of the same device: the newer goes into the older (desk and service centre)."""
+    _desk_only(user)
+    viewer = Viewer(user=user)
+    first = service.get_ticket(session, ticket_id=ticket_id, viewer=viewer, settings=settings)
+    second = service.get_ticket(session, ticket_id=body.other_id, viewer=viewer, settings=settings)
+    kept, merged = desk.merge(session, first=first, second=second, viewer=viewer, settings=settings)
+    session.commit()
+    return MergeOut(kept=ticket_out(session, kept, viewer, settings),
+                    merged=ticket_out(session, merged, viewer, settings))
 
 
 @router.get("/tickets/{ticket_id}/engineers", response_model=list[EngineerSuggestion])

@@ -82,6 +82,9 @@ class TicketFlows:
         if role == "engineer":
             engineer_id = ticket.engineer_id or data.get("previous_engineer_id")
             return [(int(engineer_id), f"/engineer/tickets/{ticket.id}")] if engineer_id else []  # type: ignore[arg-type]
+        if role == "previous_engineer":  # the one a reassignment took the ticket from
+            previous = data.get("previous_engineer_id")
+            return [(int(previous), "/engineer")] if previous and previous != ticket.engineer_id else []  # type: ignore[call-overload]
         if role == "agent":
             if ticket.agent_id:
                 return [(ticket.agent_id, desk_link)]

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from cloud.alerts.models import AlertSeverity, AlertStatus
 from cloud.tickets.models import AttachmentKind, PrecheckAnswer, PrecheckOutcome, Source, Urgency
 from cloud.tickets.state import Action, Status, Tier
+
+if TYPE_CHECKING:
+    from cloud.auth.models import User
+
+# A mainland mobile (11 digits from 13x to 19x, optionally +86) or a landline with its area code and an
+# optional extension (021-64041990, 0571-8888888-123); spaces and brackets people type are ignored.
+_MOBILE = re.compile(r"(?:\+?86)?1[3-9]\d{9}")
+_LANDLINE = re.compile(r"0\d{2,3}-?[1-9]\d{6,7}(?:-\d{1,6})?")
+PHONE_MESSAGE = ("enter a mainland mobile number (11 digits, e.g. 13800001111) or a landline with its area code "
+                 "(e.g. 021-64041990) · 请填写正确的手机号或带区号的座机号")
+
+
+def valid_phone(text: str) -> bool:
+    """Whether the text is a mainland mobile or landline number as people write them."""
+    compact = re.sub(r"[\s()（）]", "", text).replace("—", "-")
+    return bool(_MOBILE.fullmatch(compact.replace("-", "")) or _LANDLINE.fullmatch(compact))
 
 
 class AttachmentRef(BaseModel):
@@ -44,6 +62,29 @@ class TicketSubmit(BaseModel):
         if self.device_id is None and self.group_id is None:
             raise ValueError("name the device_id or the group_id")
         return self
+
+    @field_validator("reporter_name", "reporter_phone", mode="after")
+    @classmethod
+    def _contact_format(cls, value: str, info: ValidationInfo) -> str:
+        # Contact details are checked where they are given; who must give them is contact_errors' business.
+        value = value.strip()
+        if value and info.field_name == "reporter_phone" and not valid_phone(value):
+            raise PydanticCustomError("phone_format", PHONE_MESSAGE)
+        return value
+
+    def contact_errors(self, user: User | None) -> list[dict[str, str]]:
+        """Missing contact fields of a reporter: a signed-in reporter's profile fills them; staff need none."""
+        if user is not None and user.is_staff:
+            return []
+        name = self.reporter_name or (user.full_name if user else "")
+        # A signed-in reporter is reachable through the account: only an anonymous one must leave a phone.
+        phone = self.reporter_phone or (user.phone if user else "") or ("-" if user else "")
+        errors = []
+        if not name.strip():
+            errors.append({"field": "reporter_name", "message": "enter your name (请填写姓名)"})
+        if not phone.strip():
+            errors.append({"field": "reporter_phone", "message": "enter a phone number (请填写联系电话)"})
+        return errors
 
 
 class ConversationTurn(BaseModel):
@@ -110,6 +151,7 @@ class TimelineEntry(BaseModel):
     at: datetime
     action: str
     actor: str
+    actor_name: str | None = None  # the person's full name; None for system actors
     status: str | None
     text: str | None
     internal: bool
@@ -158,6 +200,8 @@ class TicketOut(BaseModel):
     allowed_actions: list[Action]
     # Only in the single-ticket view: listings would pay one audit query per ticket for it.
     timeline: list[TimelineEntry] | None = None
+    # Listings only: the other open tickets of the same device (the desk's "possible duplicate" hint).
+    possible_duplicates: list[int] = Field(default_factory=list)
 
 
 class TierCounts(BaseModel):
@@ -262,3 +306,32 @@ class PrecheckFinishOut(BaseModel):
 
     precheck: PrecheckOut
     ticket: TicketOut
+
+
+class MergeIn(BaseModel):
+    """Merge two open tickets of the same device: the newer one goes into the older one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    other_id: int
+
+
+class MergeOut(BaseModel):
+    """The ticket kept and the one merged into it."""
+
+    kept: TicketOut
+    merged: TicketOut
+
+
+class DeskCounts(BaseModel):
+    """The console's counts: open tickets per view, tickets per status in the chosen view."""
+
+    views: dict[str, int]
+    statuses: dict[str, int]
+
+
+class RelatedOut(BaseModel):
+    """A ticket's relatives: the reporter's other tickets and the open tickets of the same device."""
+
+    reporter: list[TicketOut]
+    duplicates: list[TicketOut]

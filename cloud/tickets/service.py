@@ -43,10 +43,12 @@ from cloud.tickets.state import (
 )
 
 # Staff actions that count as the first response to the reporter (an internal note does not).
-RESPONSES = frozenset({Action.answer, Action.escalate, Action.dispatch, Action.add_info})
+RESPONSES = frozenset({Action.answer, Action.escalate, Action.dispatch, Action.add_info, Action.reply})
 ROLE_PARTY = {Role.agent: Party.agent, Role.service_center: Party.service_center, Role.admin: Party.admin}
 # Set by cloud/tickets/precheck.finish around its apply_action: the precheck action is taken there and nowhere else.
 PRECHECK_FINISHING = "medfix.precheck_finishing"
+# Set by cloud/tickets/desk.merge around its apply_action: a merge needs both tickets checked there.
+MERGING = "medfix.merging"
 
 
 @dataclass(frozen=True)
@@ -220,8 +222,12 @@ def submit(
     idempotency_key: str,
     settings: Settings,
     now: datetime | None = None,
+    require_contact: bool = False,
 ) -> tuple[Ticket, bool]:
-    """Open a ticket, exactly once per idempotency key: (ticket, created). A reused key with another body is 422."""
+    """Open a ticket, exactly once per idempotency key: (ticket, created). A reused key with another body is 422.
+
+    require_contact (the public API): a reporter must leave a name and phone, or have them in their profile.
+    """
     user_id = viewer.user.id if viewer.user else None
     request_hash = _request_hash(data, user_id)
     existing = session.execute(select(Ticket).where(Ticket.idempotency_key == idempotency_key)).scalar()
@@ -230,6 +236,8 @@ def submit(
     hospital_id, device, group = _target(session, data, scope)
     if viewer.user is None:
         _check_label(session, data, device, group)
+    if require_contact and (missing := data.contact_errors(viewer.user)):
+        raise Invalid("name and phone are needed to reach you about the repair", missing)
     now = now or utcnow()
     category = device.category if device is not None else None
     priority = policy.priority_for(data.urgency, category, whole_group=device is None)
@@ -384,7 +392,8 @@ def apply_action(
     session.flush()
     emit(session, f"ticket.{data.action.value}", ticket_id=ticket.id, number=ticket.number,
          hospital_id=ticket.hospital_id, status=target.value, previous=before.value, engineer_id=ticket.engineer_id,
-         previous_engineer_id=details.get("declined_by"), agent_id=ticket.agent_id, priority=ticket.priority,
+         previous_engineer_id=details.get("declined_by") or details.get("previous_engineer_id"),
+         agent_id=ticket.agent_id, priority=ticket.priority,
          seq=row.id, text=None if data.action == Action.note else text,
          tier=ticket.tier.value if ticket.tier else None)
     return ticket
@@ -400,12 +409,18 @@ def _apply_effects(session: Session, ticket: Ticket, data: ActionIn, now: dateti
     """The action's own changes besides the status; returns what the timeline should show."""
     action = data.action
     details: dict[str, Any] = {}
-    if action in (Action.answer, Action.note):
+    if action in (Action.answer, Action.note, Action.reply):
         _require(data.text, "text", "a text")
-    elif action == Action.dispatch:
+    elif action == Action.merge and session.info.get(MERGING) != ticket.id:
+        raise Conflict("merge through POST /api/v1/tickets/{id}/merge")
+    elif action in (Action.dispatch, Action.reassign):
         engineer = session.get(User, data.engineer_id) if data.engineer_id else None
         if engineer is None or engineer.role != Role.engineer or not engineer.is_active:
             raise Invalid("choose an active engineer", [{"field": "engineer_id", "message": "not an engineer"}])
+        if action == Action.reassign:
+            if engineer.id == ticket.engineer_id:
+                raise Invalid("choose another engineer", [{"field": "engineer_id", "message": "already assigned"}])
+            details["previous_engineer_id"] = ticket.engineer_id
         ticket.engineer_id = engineer.id
         details["engineer_id"] = engineer.id
         details["engineer"] = engineer.full_name or engineer.username
@@ -446,15 +461,19 @@ def _apply_effects(session: Session, ticket: Ticket, data: ActionIn, now: dateti
 
 def timeline(session: Session, *, ticket: Ticket, internal: bool) -> list[dict[str, Any]]:
     """The ticket's history from its audit rows; internal notes only for staff."""
-    rows = session.execute(select(AuditLog).where(AuditLog.entity == "ticket", AuditLog.entity_id == ticket.id)
-                           .order_by(AuditLog.id)).scalars()
+    rows = list(session.execute(select(AuditLog).where(AuditLog.entity == "ticket", AuditLog.entity_id == ticket.id)
+                                .order_by(AuditLog.id)).scalars())
+    # People show by their full name (one query for all of them); system actors keep their label.
+    ids = {row.actor_id for row in rows if row.actor_id is not None}
+    names = dict(session.execute(select(User.id, User.full_name).where(User.id.in_(ids))).all()) if ids else {}
     entries = []
     for row in rows:
         after = dict(row.after or {})
         is_internal = bool(after.pop("internal", False))
         if is_internal and not internal:
             continue
-        entries.append({"at": row.at, "action": row.action, "actor": row.actor_label,
+        person = (names.get(row.actor_id) or row.actor_label) if row.actor_id is not None else None
+        entries.append({"at": row.at, "action": row.action, "actor": row.actor_label, "actor_name": person,
                         "status": after.pop("status", None), "text": after.pop("text", None),
                         "internal": is_internal, "details": after})
     return entries
@@ -462,7 +481,9 @@ def timeline(session: Session, *, ticket: Ticket, internal: bool) -> list[dict[s
 
 def allowed_for(viewer: Viewer, ticket: Ticket, settings: Settings) -> list[Action]:
     """What this viewer may do to the ticket now."""
-    hidden = {Action.auto_close, Action.precheck} | ({Action.rate} if ticket.rated_at is not None else set())
+    hidden = {Action.auto_close, Action.precheck, Action.merge}  # merge: only through tickets.desk.merge
+    if ticket.rated_at is not None:
+        hidden.add(Action.rate)
     return [a for a in allowed_actions(ticket.status, parties(viewer, ticket, settings)) if a not in hidden]
 
 

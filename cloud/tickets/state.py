@@ -22,6 +22,7 @@ class Status(enum.StrEnum):
     reopened = "reopened"  # the reporter says it is not fixed; back in the queue
     closed = "closed"  # confirmed by the reporter, or closed automatically
     cancelled = "cancelled"  # withdrawn, with a reason
+    merged = "merged"  # a duplicate folded into the older open ticket of the same device; never counts as solved
 
 
 class Action(enum.StrEnum):
@@ -43,6 +44,9 @@ class Action(enum.StrEnum):
     rate = "rate"  # the reporter's satisfaction rating after closing
     precheck = "precheck"  # a predictive ticket's pre-check ends as false alarm / fixed: resolved with findings
     self_serve = "self_serve"  # the reporter (or desk) closes it as solved by the bot / knowledge base
+    reply = "reply"  # the desk writes to the reporter (web and WeChat); not a resolution, the status stays
+    reassign = "reassign"  # the desk hands a dispatched or accepted ticket to another engineer
+    merge = "merge"  # a duplicate is merged into the older open ticket of the same device (tickets/desk.py)
 
 
 class Tier(enum.StrEnum):
@@ -66,7 +70,7 @@ class Party(enum.StrEnum):
 
 OPEN = frozenset({Status.submitted, Status.escalated, Status.dispatched, Status.accepted, Status.on_site,
                   Status.reopened})
-FINAL = frozenset({Status.closed, Status.cancelled})
+FINAL = frozenset({Status.closed, Status.cancelled, Status.merged})
 DESK = frozenset({Party.agent, Party.admin})
 REMOTE = frozenset({Party.agent, Party.service_center, Party.admin})
 
@@ -113,6 +117,12 @@ TRANSITIONS: tuple[Transition, ...] = (
     # Solved by the bot or the knowledge base before anyone worked on it: closed at once, counted as self-served.
     Transition(Action.self_serve, frozenset({Status.submitted, Status.escalated, Status.reopened}), Status.closed,
                frozenset({Party.reporter, *DESK}), tiers=((frozenset({Party.reporter, *DESK}), Tier.basic),)),
+    # A message to the reporter that keeps the ticket where it is; unlike a note the reporter sees it.
+    Transition(Action.reply, OPEN | {Status.resolved}, None, REMOTE),
+    # Another engineer takes over: the new one has to accept it again.
+    Transition(Action.reassign, frozenset({Status.dispatched, Status.accepted}), Status.dispatched, REMOTE),
+    # Only through tickets.desk.merge, which checks both tickets are open and of the same device.
+    Transition(Action.merge, OPEN, Status.merged, REMOTE),
 )
 
 _BY_ACTION = {t.action: t for t in TRANSITIONS}

@@ -15,6 +15,7 @@ from cloud.registry.models import Device
 from cloud.telemetry.store import timeseries_store
 from cloud.web.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE, LoginRequired, render
+from cloud.web.texts.reporter import METRIC_UNITS, metric_label
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,7 +27,7 @@ DESK_ROLES = frozenset({Role.agent, Role.service_center, Role.admin})
 JS_TEXTS = (
     "Loading…", "No readings in this range.", "Could not load the readings.", "Live", "Alert", "Peak score",
     "Started", "Ended", "still open", "Average", "Range", "Value", "Ticket", "No alerts for this device.",
-    "Raw readings", "Averaged per", "Updated",
+    "Raw readings", "Averaged per", "Updated", "Metric", "Status", "Severity", "Time",
     "alert.open", "alert.acknowledged", "alert.resolved", "severity.warning", "severity.major", "severity.critical",
 )
 
@@ -90,7 +91,8 @@ def device_chart(
     config = {
         "deviceId": device.id,
         "metric": chosen,
-        "metrics": [{"name": m.metric, "unit": m.unit or ""} for m in metrics],
+        "metrics": [{"name": m.metric, "unit": m.unit or METRIC_UNITS.get(m.metric, ""),
+                     "label": metric_label(m.metric, language)} for m in metrics],
         "preset": preset,
         "presets": [{"key": k, "seconds": s} for k, s in PRESETS],
         "start": start_at.isoformat() if start_at else None,
@@ -98,6 +100,10 @@ def device_chart(
         "ticketBase": ticket_base(user),
         "texts": {key: translate(key, language) for key in JS_TEXTS},
     }
-    back = "/admin/devices" if user.is_staff else "/my/devices"
+    # The engineer came from a ticket on their phone: back to their tickets, not the admin device list.
+    back = "/engineer" if user.role == Role.engineer else "/admin/devices" if user.is_staff else "/my/devices"
+    labels = {m.metric: metric_label(m.metric, language) for m in metrics}
+    units = {m.metric: m.unit or METRIC_UNITS.get(m.metric, "") for m in metrics}
     return render(request, "charts/device.html", user, device=device, metrics=metrics, chosen=chosen,
+                  labels=labels, units=units, phone=user.role in (Role.engineer, Role.lab_user),
                   presets=PRESETS, preset=preset, config=config, back=back, active="devices")

@@ -6,13 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cloud.auth.models import Role, User
 from cloud.db import SessionDep
+from cloud.registry.models import Hospital
 from cloud.tickets.checklists import all_texts
 from cloud.tickets.models import Ticket
 from cloud.web.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE, page_user, render
+from cloud.web.texts.desk import JS_KEYS as DESK_JS_KEYS
 from cloud.web.texts.tiers import JS_KEYS as TIER_JS_KEYS
 
 router = APIRouter(include_in_schema=False)
@@ -72,6 +76,10 @@ JS_TEXTS = (
     *(f"precheck.{o}{hint}" for o in ("fault_confirmed", "false_alarm", "fixed") for hint in ("", ".hint")),
     *all_texts(),
     *TIER_JS_KEYS,  # tiers: self-service, the escalated bot conversation (cloud/web/texts/tiers.py)
+    *DESK_JS_KEYS,  # the inbox: search, filters, views, reply, reassign, merge (cloud/web/texts/desk.py)
+    # the engineer's ticket page: address, hotline, the device's history, before/after photos, confirmations
+    "Address", "Hotline", "Open in map", "Device history", "No earlier repairs of this device.", "Before repair",
+    "After repair", "Cancel", "Confirm", "actor.system",
 )
 
 
@@ -81,16 +89,28 @@ def js_texts(request: Request) -> dict[str, str]:
     return {key: translate(key, language) for key in JS_TEXTS}
 
 
+def _filter_choices(session: Session) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """The hospitals and the people tickets can be assigned to (agents, engineers), for the console's filters."""
+    hospitals = [{"id": h.id, "name": h.name} for h in session.execute(select(Hospital).order_by(Hospital.name))
+                 .scalars()]
+    people = session.execute(select(User).where(User.role.in_([Role.agent, Role.engineer]), User.is_active.is_(True))
+                             .order_by(User.role, User.full_name, User.username)).scalars()
+    return hospitals, [{"id": u.id, "name": u.full_name or u.username, "role": u.role.value} for u in people]
+
+
 @router.get("/console")
 def console(
     request: Request,
+    session: SessionDep,
     user: Annotated[User, page_user(*DESK_ROLES)],
     ticket: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    """The live service desk console; ?ticket=ID opens that ticket."""
+    """The live service desk console; ?ticket=ID opens that ticket, ?q= and the filters come back from the URL."""
     language = pick_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
+    hospitals, assignees = _filter_choices(session)
     return render(request, "desk/console.html", user, active="console", texts=js_texts(request),
-                  open_ticket=ticket, canned=[translate(c, language) for c in CANNED_REPLIES])
+                  open_ticket=ticket, canned=[translate(c, language) for c in CANNED_REPLIES], hospitals=hospitals,
+                  assignees=assignees)
 
 
 @router.get("/engineer")

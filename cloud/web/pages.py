@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -16,11 +16,6 @@ from cloud.auth.models import Role, User
 from cloud.db import SessionDep
 from cloud.deps import SESSION_COOKIE, OptionalUser, SettingsDep, token_ttl
 from cloud.localtime import local_time
-from cloud.registry import groups as group_service
-from cloud.registry import service as registry_service
-from cloud.registry.models import DeviceStatus
-from cloud.registry.schemas import DeviceCategory
-from cloud.tenancy import Scope
 from cloud.web.i18n import pick_language, translate
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -155,45 +150,5 @@ LABEL_PRINTERS = (Role.admin, Role.agent)  # the roles POST /api/v1/labels accep
 
 @router.get("/admin")
 def admin_home() -> Response:
-    """The admin area starts at the device list."""
+    """The admin area starts at the device list (cloud/web/admin_devices.py)."""
     return RedirectResponse("/admin/devices", status_code=303)
-
-
-@router.get("/admin/devices")
-def admin_devices(
-    request: Request,
-    session: SessionDep,
-    user: Annotated[User, page_user(*STAFF)],
-    q: Annotated[str | None, Query(max_length=100)] = None,
-    hospital_id: Annotated[str | None, Query()] = None,
-    status: Annotated[str | None, Query()] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-) -> Response:
-    """All registered devices with search, hospital and status filters."""
-    hospital = int(hospital_id) if hospital_id and hospital_id.isdigit() else None
-    status_filter = DeviceStatus(status) if status in DeviceStatus.__members__ else None
-    devices, total = registry_service.list_devices(
-        session, scope=Scope.everything(), q=q or None, hospital_id=hospital, status=status_filter,
-        limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
-    )
-    group_names = {g.id: g.name for g in group_service.list_groups(session, scope=Scope.everything())}
-    return render(
-        request, "admin/devices.html", user, devices=devices, total=total, page=page,
-        pages=max(1, -(-total // PAGE_SIZE)), q=q or "", hospital_id=hospital, status=status_filter,
-        hospitals=registry_service.list_hospitals(session, scope=Scope.everything()),
-        statuses=list(DeviceStatus), group_names=group_names, categories=list(DeviceCategory),
-        can_print=user.role in LABEL_PRINTERS,
-    )
-
-
-@router.get("/admin/groups")
-def admin_groups(
-    request: Request,
-    session: SessionDep,
-    user: Annotated[User, page_user(*STAFF)],
-) -> Response:
-    """Device groups with their members in line order; admins reorder by drag and drop."""
-    all_groups = group_service.list_groups(session, scope=Scope.everything())
-    warnings = {g.id: group_service.model_warnings(g) for g in all_groups}
-    return render(request, "admin/groups.html", user, groups=all_groups, warnings=warnings,
-                  can_edit=user.role == Role.admin, can_print=user.role in LABEL_PRINTERS)

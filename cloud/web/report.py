@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from cloud.audit.service import Actor
 from cloud.auth.models import User, Verification
@@ -16,15 +16,24 @@ from cloud.deps import OptionalUser, SettingsDep
 from cloud.errors import NotFound
 from cloud.qr import service as qr_service
 from cloud.qr.models import TargetKind
-from cloud.registry.backup import find_by_identifier
+from cloud.registry.backup import find_by_identifier, find_group_by_identifier
 from cloud.registry.models import DeviceStatus
 from cloud.tickets import service as ticket_service
 from cloud.tickets.models import Ticket
-from cloud.tickets.state import Action, Status
+from cloud.tickets.schemas import ActionIn
+from cloud.tickets.state import OPEN, Action, Status
+from cloud.web.covers import router as covers_router
 from cloud.web.i18n import pick_language, translate
-from cloud.web.pages import LANGUAGE_COOKIE, page_user, render
+from cloud.web.pages import LANGUAGE_COOKIE, TEMPLATES, page_user, render
+from cloud.web.reporter_account import router as account_router
+from cloud.web.texts.reporter import CONTACT_KEYS, metric_names, server_messages
 
 router = APIRouter(include_in_schema=False)
+# The engineer's ticket page (desk/engineer_ticket.html) hands the known API messages to its script too.
+TEMPLATES.env.globals.setdefault("server_messages", server_messages)
+TEMPLATES.env.globals.setdefault("metric_names", metric_names)
+router.include_router(account_router)
+router.include_router(covers_router)
 # WeChat's JS-SDK, loaded by the page only inside WeChat and only when the WeChat channel is configured.
 WECHAT_SDK = "https://res.wx.qq.com/open/js/jweixin-1.6.0.js"
 
@@ -43,8 +52,30 @@ def _recent(session: Any, *, device_ids: list[int], group_id: int | None) -> lis
     return list(session.execute(stmt).scalars())
 
 
+def _recent_per_member(session: Any, *, device_ids: list[int], per_device: int = 3) -> dict[int, list[Ticket]]:
+    """Each member device's latest tickets, newest first (one query for the whole group)."""
+    rank = func.row_number().over(partition_by=Ticket.device_id, order_by=Ticket.created_at.desc()).label("rank")
+    ranked = select(Ticket.id, rank).where(Ticket.device_id.in_(device_ids)).subquery()
+    rows = session.execute(select(Ticket).join(ranked, ranked.c.id == Ticket.id).where(ranked.c.rank <= per_device)
+                           .order_by(Ticket.created_at.desc())).scalars()
+    found: dict[int, list[Ticket]] = {i: [] for i in device_ids}
+    for ticket in rows:
+        found[ticket.device_id].append(ticket)  # type: ignore[index]
+    return found
+
+
+def _open_ticket(session: Any, *, device_id: int | None, group_id: int | None) -> Ticket | None:
+    """The newest open ticket of this device (or of this group as a whole), if any."""
+    stmt = select(Ticket).where(Ticket.status.in_(OPEN)).order_by(Ticket.created_at.desc()).limit(1)
+    if device_id is not None:
+        stmt = stmt.where(Ticket.device_id == device_id)
+    else:
+        stmt = stmt.where(Ticket.group_id == group_id, Ticket.device_id.is_(None))
+    return session.execute(stmt).scalar()
+
+
 @router.get("/r/{code}")
-def landing(code: str, request: Request, session: SessionDep, user: OptionalUser) -> Response:
+def landing(code: str, request: Request, session: SessionDep, settings: SettingsDep, user: OptionalUser) -> Response:
     """What a scanned label opens: the device (or group) to confirm, its history, and the repair form."""
     if user is None and "MicroMessenger" in request.headers.get("user-agent", "") \
             and getattr(request.app.state, "wechat", None) is not None and request.query_params.get("wx") != "0":
@@ -73,13 +104,48 @@ def landing(code: str, request: Request, session: SessionDep, user: OptionalUser
         "micDenied": "Microphone not allowed; please type instead.", "voiceHint": "Up to 60 seconds.",
         "describe": "Please describe the fault.", "waitUploads": "Please wait until the uploads finish.",
         "submitFailed": "Not sent; your input is kept, try again",
-    }.items()}
+    }.items()} | {key: _(key) for key in CONTACT_KEYS} | {"server": server_messages(_)}
     label = device.system_number if device else group.name  # type: ignore[union-attr]
     can_claim = user is not None and user.verification == Verification.verified and \
         user.hospital_id == found.target.hospital_id
+    per_member = _recent_per_member(session, device_ids=[d.id for d in members]) if group is not None else {}
+    open_ticket = _open_ticket(session, device_id=device.id if device else None,
+                               group_id=group.id if group else None)
+    can_follow = open_ticket is not None and ticket_service.can_view(ticket_service.Viewer(user=user), open_ticket,
+                                                                     settings)
     return render(request, "h5/landing.html", user, kind=found.kind.value, device=device, group=group, code=found.code,
-                  recent=recent, texts=texts, target_label=label, can_claim=can_claim,
+                  recent=recent, texts=texts, target_label=label, can_claim=can_claim, per_member=per_member,
+                  open_ticket=open_ticket, can_follow=can_follow, added=request.query_params.get("added"),
                   wechat_sdk=WECHAT_SDK if getattr(request.app.state, "wechat", None) else None)
+
+
+@router.post("/r/{code}/add-info")
+def add_info_from_label(
+    code: str, request: Request, session: SessionDep, settings: SettingsDep, user: OptionalUser,
+    number: Annotated[str, Form(max_length=40)], text: Annotated[str, Form(max_length=5000)] = "",
+    name: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Add what one saw to the device's open ticket instead of opening another (the label proves presence)."""
+    _ = _t(request)
+    found = qr_service.resolve(session, code=code)
+    if isinstance(found, qr_service.Replaced):
+        return RedirectResponse(f"/r/{found.current_code}", status_code=303)
+    device_id = found.target.id if found.kind == TargetKind.device else None
+    group_id = found.target.id if found.kind == TargetKind.device_group else None
+    ticket = _open_ticket(session, device_id=device_id, group_id=group_id)
+    if ticket is None or ticket.number != number or not text.strip():
+        # Closed meanwhile, or nothing typed: back to the page, which shows the current state.
+        return RedirectResponse(f"/r/{found.code}", status_code=303)
+    # Whoever stands at the device may add to its open ticket, as they may report it; they act as its reporter
+    # for this one step only, and the page does not hand them the reporter's link.
+    viewer = ticket_service.Viewer(user=user, reporter_key=ticket_service.reporter_key(settings, ticket.number))
+    signed = (name.strip() or (user.full_name if user else "")).strip()
+    body = f"{text.strip()}\n— {signed}" if signed else text.strip()
+    ticket_service.apply_action(session, ticket=ticket, data=ActionIn(action=Action.add_info, text=body[:5000],
+                                                                      version=ticket.version),
+                                viewer=viewer, settings=settings, recorded={"via": "label"})
+    session.commit()
+    return RedirectResponse(f"/r/{found.code}?added={ticket.number}", status_code=303)
 
 
 @router.get("/t/{number}")
@@ -113,6 +179,9 @@ def ticket_page(
             "rateNeedOverall": "Give an overall rating.", "thanks": "Thank you for your rating",
             "addInfo": "Add information for the engineer", "send": "Send",
             "changed": "The ticket was just updated; please check and try again.",
+            "before": "Before repair", "after": "After repair", "photosTitle": "Photos", "withdraw": "dialog.withdraw",
+            "keep": "dialog.keep", "needReason": "Please give a reason.", "dialogCancel": "Cancel",
+            "selfServeTitle": "Solved by self-service", "confirmOk": "Confirm",
         }.items()},
     }
     return render(request, "h5/ticket.html", user, ticket=ticket, key=k, device_label=device_label, texts=texts)
@@ -131,6 +200,13 @@ def report_by_id_submit(
     """Find the device and continue on its repair page."""
     _ = _t(request)
     device = find_by_identifier(session, text=identifier)
+    group = find_group_by_identifier(session, text=identifier) if device is None else None
+    if group is not None:
+        # A line's number (MG-…) leads to the group's label page: the whole line or one member.
+        row = qr_service.code_for(session, kind=TargetKind.device_group, target_id=group.id,
+                                  actor=Actor.system("report-by-id"))
+        session.commit()
+        return RedirectResponse(f"/r/{row.code}", status_code=303)
     if device is None:
         response = render(request, "h5/by_id.html", user, text=identifier,
                           error=_("No single device has this serial or number. Check it, or search by hospital."))
@@ -142,10 +218,13 @@ def report_by_id_submit(
 
 
 @router.get("/report/hospital")
-def report_by_hospital(request: Request, user: Annotated[User, page_user()]) -> Response:
+def report_by_hospital(request: Request, user: OptionalUser) -> Response:
     """Backup path (b): search the hospital, prove you are there, pick the device."""
+    if user is None:
+        # Outside WeChat nobody is signed in: a sign-in page that also offers registering (with an invite code).
+        return RedirectResponse("/login/reporter?next=/report/hospital", status_code=303)
     _ = _t(request)
-    texts: dict[str, Any] = {"status": {s.value: _(s.value) for s in DeviceStatus}}
+    texts: dict[str, Any] = {"status": {s.value: _(s.value) for s in DeviceStatus}, "server": server_messages(_)}
     texts |= {key: _(value) for key, value in {
         "locating": "Finding your location…", "noLocation": "Location is needed to list a hospital's devices.",
         "none": "No hospital found.", "pick": "Pick the device", "outside": "Outside the hospital",

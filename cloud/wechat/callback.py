@@ -185,7 +185,9 @@ class CallbackHandler:
             else:
                 title = f"报修 {target.name}（设备组）"
                 description = "点此进入设备组报修页，选择出故障的设备。"
-        return {"title": title, "description": description, "url": link, "image": ""}
+            # The cover: the device's photo, else a product image of its category (served by cloud/web/covers.py).
+            image = f"{self.settings.public_url.rstrip('/')}/r/{found.current_code}/cover.jpg"
+        return {"title": title, "description": description, "url": link, "image": image}
 
     def claim(self, message: BaseMessage) -> str | None:
         """The dedupe key if this delivery is the first of its message, else None (a WeChat retry)."""

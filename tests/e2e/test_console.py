@@ -204,9 +204,11 @@ def test_ticket_travels_live_from_submission_to_dispatch_to_resolved(demo_server
     screenshot(phone, "engineer-ticket")
 
     phone.click("[data-action=accept]")
+    phone.click(".weui-dialog__btn[data-dlg=ok]")  # every engineer action is confirmed first
     phone.wait_for_selector("#status[data-status=accepted]")
     console.wait_for_selector(".d-head .ts-accepted", timeout=3000)  # the desk sees it live
     phone.click("[data-action=arrive]")
+    phone.click(".weui-dialog__btn[data-dlg=ok]")  # every engineer action is confirmed first
     phone.wait_for_selector("#status[data-status=on_site]")
 
     phone.click("[data-action=complete]")
@@ -219,6 +221,7 @@ def test_ticket_travels_live_from_submission_to_dispatch_to_resolved(demo_server
     phone.wait_for_selector("#s-photos img[data-uploaded]", timeout=5000)
     screenshot(phone, "engineer-complete-form")
     phone.click(".weui-half-screen-dialog__ft button[type=submit]")
+    phone.click(".weui-dialog__btn[data-dlg=ok]")  # every engineer action is confirmed first
     phone.wait_for_selector("#status[data-status=resolved]")
     assert phone.locator(".thumb").count() == 2  # the repair photo joined the reporter's
     screenshot(phone, "engineer-resolved")
@@ -274,6 +277,7 @@ def test_a_stale_action_gets_a_clear_conflict_message_and_a_fresh_view(demo_serv
     console.locator("#d-notice").filter(has_text="此工单刚刚有更新").wait_for(timeout=3000)
     assert console.locator("#f-text").input_value() == "请按操作手册清洗样本针后重试。"  # nothing typed is lost
     console.click(".action-form button[type=submit]")
+    console.click(".dlg-ok")  # resolving remotely asks first
     console.locator("#d-notice").filter(has_text="工单已被他人更新").wait_for(timeout=3000)
     assert "压力传感器读数偏高" in console.locator(".timeline").inner_text()
     assert console.locator(".tl-item.internal").count() == 1
@@ -282,6 +286,7 @@ def test_a_stale_action_gets_a_clear_conflict_message_and_a_fresh_view(demo_serv
     console.click("[data-action=answer]")
     console.click(".canned .chip >> nth=0")
     console.click(".action-form button[type=submit]")
+    console.click(".dlg-ok")  # resolving remotely is confirmed, never a side effect of a canned text
     console.wait_for_selector(".d-head .ts-resolved")
     assert [e for e in errors if not e.startswith("409 ")] == []  # the 409 was the point
     desk.close()
@@ -347,6 +352,7 @@ def test_engineer_declines_with_a_reason_and_the_ticket_returns_to_the_queue(dem
     assert phone.locator(".sheet-error").inner_text() == "此项必填"
     phone.fill("#s-reason", "今天在中山医院另有急修，无法前往")
     phone.click(".weui-half-screen-dialog__ft button[type=submit]")
+    phone.click(".weui-dialog__btn[data-dlg=ok]")  # every engineer action is confirmed first
     phone.wait_for_selector("#status[data-status=submitted]")
     assert phone.locator("#actions button").count() == 0
     assert "今天在中山医院另有急修" in phone.locator(".timeline").inner_text()

@@ -138,6 +138,7 @@ def test_backup_by_id_and_by_hospital_and_my_devices(demo_server: LiveServer, br
     far_page.fill("#hospital-q", "瑞金")
     far_page.click(".hospital-hit")
     far_page.wait_for_selector("#geo-error:not([hidden])")
-    assert "within 800 m" in far_page.locator("#geo-error").inner_text()  # about 2 km away: refused
+    refusal = far_page.locator("#geo-error").inner_text()  # about 2 km away: refused, in Chinese (issue #12)
+    assert "800 m 范围内" in refusal and "约 2." in refusal and " km" in refusal, refusal
     far.close()
     context.close()

@@ -6,7 +6,8 @@ one English word means different things); entries already in the catalog win, so
 
 from __future__ import annotations
 
-from cloud.web.texts import admin, bot, identify, kb, servicegroups, site, tiers
+from cloud.web.texts import admin, admin_registry, bot, desk, identify, kb, reporter, servicegroups, site, tiers
 
 DOMAIN_TEXTS: tuple[dict[str, dict[str, str]], ...] = (site.TEXTS, kb.TEXTS, bot.TEXTS, servicegroups.TEXTS,
-                                                       tiers.TEXTS, identify.TEXTS, admin.TEXTS)
+                                                       tiers.TEXTS, identify.TEXTS, admin.TEXTS,
+                                                       reporter.TEXTS, admin_registry.TEXTS, desk.TEXTS)

@@ -2,6 +2,18 @@
 
 import * as wxbridge from "/static/js/wxbridge.js";
 
+// An API refusal in the page's language: the geofence one from its numbers, others by their known text.
+function serverMessage(data, texts) {
+  const known = texts.server || {};
+  if (data.code === "outside_geofence" && known.outside_geofence) {
+    const metres = (m) => (m >= 1000 ? `${(m / 1000).toFixed(m >= 10000 ? 0 : 1)} km` : `${m} m`);
+    return known.outside_geofence.replace("{hospital}", data.hospital || "")
+      .replace("{distance}", metres(data.distance_m)).replace("{radius}", metres(data.radius_m));
+  }
+  const hit = Object.keys(known).find((key) => String(data.detail || "").startsWith(key));
+  return hit ? known[hit] : (known.fallback || data.detail || texts.outside);
+}
+
 function esc(text) {
   return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
@@ -86,7 +98,7 @@ export function startHospitalSearch(texts) {
     const data = await response.json().catch(() => ({}));
     if (!response.ok) {
       list.innerHTML = "";
-      error.textContent = data.detail || texts.outside;
+      error.textContent = serverMessage(data, texts);
       error.hidden = false;
       return;
     }

@@ -26,6 +26,12 @@ export function bucketFor(spanSeconds) {
   return NICE_BUCKETS.find((b) => b >= wanted) || wanted;
 }
 
+// Axis times short enough for a phone: the time within a day, the date across days (never both, never seconds).
+function axisTime(value, spanSeconds) {
+  const d = new Date(value);
+  return spanSeconds > 2 * 86400 ? `${pad(d.getMonth() + 1)}-${pad(d.getDate())}` : `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
 function bucketLabel(seconds) {
   if (seconds % 3600 === 0) return `${seconds / 3600} h`;
   if (seconds % 60 === 0) return `${seconds / 60} min`;
@@ -46,20 +52,35 @@ export function startChart(cfg) {
   const liveDot = document.getElementById("chart-live");
   const alertTable = document.getElementById("alert-table");
   const units = Object.fromEntries(cfg.metrics.map((m) => [m.name, m.unit]));
+  const labels = Object.fromEntries(cfg.metrics.map((m) => [m.name, m.label || m.name]));
+  const titleOf = (metric) => `${labels[metric] || metric}${units[metric] ? ` (${units[metric]})` : ""}`;
   const chart = echarts.init(box, null, { renderer: "canvas" });
-  const state = { metric: cfg.metric, preset: cfg.preset, bucketed: false, seq: 0, alerts: [] };
-  window.addEventListener("resize", () => chart.resize());
+  const state = { metric: cfg.metric, preset: cfg.preset, bucketed: false, seq: 0, alerts: [], span: 3600 };
+
+  // A phone gets fewer, shorter axis labels and a slider without its overlapping time labels.
+  function layout() {
+    const narrow = box.clientWidth < 560;
+    return {
+      grid: narrow ? { left: 8, right: 16, top: 28, bottom: 56, containLabel: true }
+        : { left: 64, right: 32, top: 36, bottom: 72 },
+      xAxis: { splitNumber: narrow ? 3 : 6,
+        axisLabel: { hideOverlap: true, fontSize: narrow ? 11 : 12, formatter: (v) => axisTime(v, state.span) } },
+      yAxis: { axisLabel: { fontSize: narrow ? 11 : 12, formatter: (v) => formatValue(v) },
+        nameTextStyle: { align: narrow ? "left" : "center" } },
+      dataZoom: [{ type: "inside", filterMode: "none" },
+        { type: "slider", height: narrow ? 18 : 22, bottom: narrow ? 10 : 16, filterMode: "none", showDetail: !narrow }],
+    };
+  }
+  window.addEventListener("resize", () => { chart.setOption(layout()); chart.resize(); });
 
   chart.setOption({
     animation: false,
-    grid: { left: 64, right: 32, top: 36, bottom: 72 },
-    tooltip: { trigger: "axis", valueFormatter: (v) => `${formatValue(v)} ${units[state.metric] || ""}` },
+    tooltip: { trigger: "axis", confine: true, valueFormatter: (v) => `${formatValue(v)} ${units[state.metric] || ""}` },
     xAxis: { type: "time", axisLine: { lineStyle: { color: "#9aa5b1" } }, splitLine: { show: false } },
-    yAxis: { type: "value", scale: true, axisLabel: { formatter: (v) => formatValue(v) },
-      splitLine: { lineStyle: { color: "#eef1f4" } } },
-    dataZoom: [{ type: "inside", filterMode: "none" }, { type: "slider", height: 22, bottom: 16, filterMode: "none" }],
+    yAxis: { type: "value", scale: true, splitLine: { lineStyle: { color: "#eef1f4" } } },
     series: [],
   });
+  chart.setOption(layout());
 
   // [start, end] of the range shown and whether it follows the clock.
   function range() {
@@ -116,6 +137,7 @@ export function startChart(cfg) {
   }
 
   function draw(points, bucket, r) {
+    state.span = (r.end - r.start) / 1000;
     const line = points.filter((p) => p.value !== null).map((p) => [p.at, p.value]);
     const { areas, pins } = alertMarks(points, r);
     const series = [];
@@ -151,12 +173,12 @@ export function startChart(cfg) {
       const ticket = a.ticket_id && cfg.ticketBase
         ? `<a href="${cfg.ticketBase}${a.ticket_id}">${esc(t("Ticket"))} #${a.ticket_id}</a>` : "";
       return `<tr data-alert-id="${a.id}" class="${a.metric === state.metric ? "on" : ""}">`
-        + `<td><a href="#" data-metric="${esc(a.metric)}" class="mono">${esc(a.metric)}</a></td>`
-        + `<td><span class="badge alert-${a.status}">${esc(t(`alert.${a.status}`))}</span></td>`
-        + `<td><span class="sev sev-${a.severity}">${esc(t(`severity.${a.severity}`))}</span></td>`
-        + `<td class="small">${esc(t("Started"))} ${esc(formatTime(a.started_at))}<br>`
+        + `<td class="a-metric"><a href="#" data-metric="${esc(a.metric)}" title="${esc(a.metric)}">${esc(labels[a.metric] || a.metric)}</a></td>`
+        + `<td class="a-status"><span class="badge alert-${a.status}">${esc(t(`alert.${a.status}`))}</span> `
+        + `<span class="sev sev-${a.severity}">${esc(t(`severity.${a.severity}`))}</span></td>`
+        + `<td class="a-time small">${esc(t("Started"))} ${esc(formatTime(a.started_at))}<br>`
         + `${a.resolved_at ? `${esc(t("Ended"))} ${esc(formatTime(a.resolved_at))}` : `<span class="muted">${esc(t("still open"))}</span>`}</td>`
-        + `<td class="num small">${esc(t("Peak score"))} <strong>${a.peak_score.toFixed(2)}</strong></td><td>${ticket}</td></tr>`;
+        + `<td class="a-score num small">${esc(t("Peak score"))} <strong>${a.peak_score.toFixed(2)}</strong></td><td class="a-ticket">${ticket}</td></tr>`;
     });
     alertTable.innerHTML = `<tbody>${rows.join("")}</tbody>`;
   }
@@ -192,7 +214,7 @@ export function startChart(cfg) {
     if (!metric || metric === state.metric) return;
     state.metric = metric;
     state.bucketed = false;
-    title.textContent = metric;
+    title.textContent = titleOf(metric);
     document.getElementById("metric-picker").value = metric;
     document.querySelectorAll("#metric-list a").forEach((a) => a.classList.toggle("on", a.dataset.metric === metric));
     chart.dispatchAction({ type: "dataZoom", start: 0, end: 100 });

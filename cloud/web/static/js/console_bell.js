@@ -1,4 +1,5 @@
-// The console's notification bell: unread notifications, live additions, mark read on open.
+// The console's notification bell: unread notifications, live additions; the count goes down as they are read
+// (opened from the list, "mark all read", or by opening their ticket in the console any other way).
 import { ago, api, esc, t } from "./desk_common.js";
 
 function ticketIdOf(link) {
@@ -31,8 +32,13 @@ export function createBell(root, { onOpen }) {
     if (!ids.length) return;
     items = items.filter((n) => !ids.includes(n.id));
     render();
-    try { await api("/api/v1/notifications/read", { method: "POST", json: { ids } }); } catch { /* shown again on next load */ }
+    // The API takes up to 500 ids at a time.
+    for (let i = 0; i < ids.length; i += 500) {
+      try { await api("/api/v1/notifications/read", { method: "POST", json: { ids: ids.slice(i, i + 500) } }); } catch { /* shown again on next load */ }
+    }
   }
+
+  function ticketOf(n) { return n.ticket_id ?? ticketIdOf(n.link); }
 
   root.querySelector(".bell-btn").addEventListener("click", (event) => {
     event.stopPropagation();
@@ -54,6 +60,10 @@ export function createBell(root, { onOpen }) {
     async load() {
       try { items = await api("/api/v1/notifications"); } catch { return; }
       render();
+    },
+    // Opening a ticket reads its notifications: the count goes down without a trip through the bell.
+    readTicket(ticketId) {
+      markRead(items.filter((n) => ticketOf(n) === ticketId).map((n) => n.id));
     },
     push(message) {
       if (items.some((n) => n.id === message.id)) return;

@@ -1,15 +1,18 @@
 // The console's ticket detail panel: device, reporter, media, a predictive ticket's pre-check, timeline and the
 // actions allowed right now.
 import {
-  actOn, api, deviceLabel, esc, formatTime, isConflict, mediaHtml, richText, shortText, slaBadge, statusBadge, t, timelineHtml,
+  actOn, api, confirmDialog, esc, formatTime, isConflict, mediaHtml, richText, shortText, slaBadge, statusBadge, t, timelineHtml,
 } from "./desk_common.js";
 import { bucketFor } from "./chart.js";
 import { answerCheck as saveAnswer, checkMetaHtml, loadPrecheck as fetchPrecheck, outcomeHtml } from "./precheck.js";
 
 // What each action asks for; the buttons shown come from the ticket's allowed_actions.
+// Replying keeps the ticket where it is; resolving remotely is its own button and asks for a confirmation.
 const FORMS = {
-  answer: { field: "text", label: "Answer text", required: true, canned: true, primary: true },
+  reply: { field: "text", label: "desk.Message to the reporter", required: true, canned: true, primary: true },
+  answer: { field: "text", label: "Remote answer to the reporter", required: true, canned: true, confirm: true },
   dispatch: { field: "text", label: "Message to the engineer (optional)", engineers: true, primary: true },
+  reassign: { field: "text", label: "desk.Reason for the change (optional)", engineers: true, exclude: true },
   escalate: { field: "text", label: "Note for the remote centre (optional)" },
   note: { field: "text", label: "Internal note (only staff see it)", required: true },
   add_info: { field: "text", label: "Information to add", required: true },
@@ -20,9 +23,10 @@ const FORMS = {
 };
 const ORDER = Object.keys(FORMS);
 // On a ticket with the remote service centre the two ways on read as the centre's choice.
-const CENTRE_CHOICE = { answer: "Resolve remotely", dispatch: "Dispatch an engineer" };
-const CENTRE_FIELD = { answer: "Remote answer to the reporter" };
+const CENTRE_CHOICE = { dispatch: "Dispatch an engineer" };
+const LABELS = { answer: "Resolve remotely", reply: "desk.Reply", reassign: "desk.Reassign" };
 function actionLabel(ticket, action) {
+  if (LABELS[action]) return t(LABELS[action]);
   return t(ticket.status === "escalated" && CENTRE_CHOICE[action] ? CENTRE_CHOICE[action] : action);
 }
 function tierBadge(tier) {
@@ -146,20 +150,26 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
     return `<section class="d-card"><h3>${esc(t("Reporter"))}</h3><dl class="kv"><dt>${esc(t("Reporter"))}</dt><dd>${esc(ticket.reporter_name || "—")}</dd>`
       + `<dt>${esc(t("Phone"))}</dt><dd>${phone}</dd>`
       + (ticket.engineer_name ? `<dt>${esc(t("Engineer"))}</dt><dd>${esc(ticket.engineer_name)}</dd>` : "")
-      + "</dl></section>";
+      + `</dl><h4>${esc(t("desk.The reporter's other tickets"))}</h4><ul class="recent" id="d-reporter-tickets">`
+      + `<li class="muted small">${esc(t("Loading…"))}</li></ul></section>`;
   }
 
-  function bodyHtml() {
+  // The description and photos stay in view above the scrolling part, also while an answer is being written.
+  function pinnedHtml() {
     const media = mediaHtml(ticket);
     const outcome = [];
     if (ticket.findings) outcome.push(`<dt>${esc(t("Findings"))}</dt><dd>${esc(ticket.findings)}</dd>`);
     if (ticket.parts_used) outcome.push(`<dt>${esc(t("Parts used"))}</dt><dd>${esc(ticket.parts_used)}</dd>`);
     if (ticket.cancel_reason) outcome.push(`<dt>${esc(t("Reason"))}</dt><dd>${esc(ticket.cancel_reason)}</dd>`);
+    return `<section class="d-pinned" id="d-pinned"><div class="d-pinned-text"><h3>${esc(t("Description"))}</h3>`
+      + `<p class="d-desc">${richText(ticket.description)}</p>`
+      + (outcome.length ? `<dl class="kv">${outcome.join("")}</dl>` : "") + "</div>"
+      + (media ? `<div class="d-media">${media}</div>` : "") + "</section>";
+  }
+
+  function bodyHtml() {
     return `<div class="d-grid">${deviceHtml()}${reporterHtml()}</div>${conversationHtml(ticket)}`
       + (ticket.source === "predictive" && ticket.device_id ? '<section class="d-card" id="d-metrics"></section>' : "")
-      + `<section class="d-card"><h3>${esc(t("Description"))}</h3><p class="d-desc">${richText(ticket.description)}</p>`
-      + (outcome.length ? `<dl class="kv">${outcome.join("")}</dl>` : "")
-      + (media ? `<div class="d-media">${media}</div>` : "") + "</section>"
       + (ticket.source === "predictive" ? '<section class="d-card d-precheck" id="d-precheck" hidden></section>' : "")
       + `<section class="d-card"><h3>${esc(t("Timeline"))}</h3><ol class="timeline">${timelineHtml(ticket.timeline)}</ol></section>`
       + '<section class="d-card" id="d-deliveries" hidden></section>';
@@ -174,8 +184,10 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
 
   function render(notice) {
     container.innerHTML = `${headHtml()}<div class="d-notice" id="d-notice"${notice ? "" : " hidden"}>${esc(notice || "")}</div>`
-      + `<div class="d-scroll">${bodyHtml()}</div><div class="d-actions" id="d-actions">${actionsHtml()}</div>`;
+      + '<div class="d-dups" id="d-dups" hidden></div>'
+      + `${pinnedHtml()}<div class="d-scroll">${bodyHtml()}</div><div class="d-actions" id="d-actions">${actionsHtml()}</div>`;
     loadDevice();
+    loadRelated();
     loadDeliveries();
     showPrecheck();
     loadPrecheck();
@@ -272,6 +284,50 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
       : `<li class="muted small">${esc(t("No earlier tickets."))}</li>`;
   }
 
+  // The reporter's other tickets, and the other open tickets of the same device with a way to merge them.
+  async function loadRelated() {
+    const seq = loadSeq;
+    const list = container.querySelector("#d-reporter-tickets");
+    let related;
+    try { related = await api(`/api/v1/tickets/${ticket.id}/related`); } catch { related = { reporter: [], duplicates: [] }; }
+    if (seq !== loadSeq || !container.contains(list)) return;
+    list.innerHTML = related.reporter.length
+      ? related.reporter.map((x) => `<li><a href="?ticket=${x.id}" data-open="${x.id}" class="mono">${esc(x.number)}</a> ${statusBadge(x.status)}`
+        + ` <span class="muted small">${esc(formatTime(x.created_at))} · ${esc(x.device_system_number || x.group_name || "")}</span>`
+        + `<div class="small ellipsis">${esc(shortText(x.description))}</div></li>`).join("")
+      : `<li class="muted small">${esc(t("desk.No other tickets."))}</li>`;
+    const box = container.querySelector("#d-dups");
+    const open = ["submitted", "escalated", "dispatched", "accepted", "on_site", "reopened"].includes(ticket.status);
+    if (!open || !related.duplicates.length) { box.hidden = true; return; }
+    box.hidden = false;
+    box.innerHTML = `<strong>${esc(t("Possible duplicate"))}</strong> <span>${esc(t("Another open ticket exists for this device."))}</span>`
+      + `<ul>${related.duplicates.map((x) => `<li><a href="?ticket=${x.id}" data-open="${x.id}" class="mono">${esc(x.number)}</a> ${statusBadge(x.status)}`
+        + ` <span class="muted small">${esc(formatTime(x.created_at))}</span> <span class="ellipsis dup-desc">${esc(shortText(x.description))}</span>`
+        + `<button type="button" class="btn btn-default btn-small" data-merge="${x.id}" data-number="${esc(x.number)}" data-created="${esc(x.created_at)}">${esc(t("desk.Merge"))}</button></li>`).join("")}</ul>`;
+  }
+
+  async function merge(button) {
+    const otherId = Number(button.dataset.merge);
+    // The newer goes into the older (the server decides the same way).
+    const thisFirst = ticket.created_at < button.dataset.created || (ticket.created_at === button.dataset.created && ticket.id < otherId);
+    const [older, newer] = thisFirst ? [ticket.number, button.dataset.number] : [button.dataset.number, ticket.number];
+    const sure = await confirmDialog({
+      title: t("desk.Merge duplicate tickets?"), ok: t("desk.Merge"), cancel: t("desk.Back"),
+      text: t("desk.merge.text").replaceAll("{newer}", newer).replaceAll("{older}", older),
+    });
+    if (!sure) return;
+    button.disabled = true;
+    try {
+      const result = await api(`/api/v1/tickets/${ticket.id}/merge`, { method: "POST", json: { other_id: otherId } });
+      onTicket(result.merged);
+      onTicket(result.kept);
+      if (result.kept.id === ticket.id) { ticket = result.kept; render(t("desk.Merged.")); } else onOpen(result.kept.id);
+    } catch (error) {
+      button.disabled = false;
+      await load(ticket.id, (error.body && typeof error.body.detail === "string" && error.body.detail) || t("Could not save"));
+    }
+  }
+
   async function openForm(action) {
     const spec = FORMS[action];
     form = { action, ticket: { id: ticket.id, version: ticket.version } };
@@ -284,8 +340,7 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
         + canned.map((c, i) => `<button type="button" class="chip" data-canned="${i}" title="${esc(c)}">${esc(c)}</button>`).join("") + "</div></div>";
     }
     if (spec.field) {
-      const label = ticket.status === "escalated" && CENTRE_FIELD[action] ? CENTRE_FIELD[action] : spec.label;
-      html += `<div class="field"><label for="f-text">${esc(t(label))}</label>`
+      html += `<div class="field"><label for="f-text">${esc(t(spec.label))}</label>`
         + `<textarea id="f-text" name="${spec.field}" rows="3"${spec.required ? " required" : ""}></textarea></div>`;
     }
     html += '<div class="form-error" hidden></div><div class="form-buttons">'
@@ -295,12 +350,13 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
     box.hidden = false;
     const text = box.querySelector("#f-text");
     if (text) text.focus();
-    if (spec.engineers) loadEngineers(box.querySelector("#engineers"));
+    if (spec.engineers) loadEngineers(box.querySelector("#engineers"), spec.exclude ? ticket.engineer_id : null);
   }
 
-  async function loadEngineers(el) {
+  async function loadEngineers(el, exclude) {
     let list;
     try { list = await api(`/api/v1/tickets/${ticket.id}/engineers`); } catch { el.textContent = t("Could not save"); return; }
+    list = list.filter((e) => e.id !== exclude); // reassigning: someone else than the engineer on it now
     if (!list.length) { el.innerHTML = `<div class="muted">${esc(t("No engineer is available for this hospital."))}</div>`; return; }
     // The list comes best match first; preselect it.
     el.innerHTML = list.map((e, i) => `<label class="engineer"><input type="radio" name="engineer_id" value="${e.id}"${i === 0 ? " checked" : ""}>`
@@ -330,6 +386,13 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
       const picked = formEl.querySelector("input[name=engineer_id]:checked");
       if (!picked) { errorEl.textContent = t("Choose an engineer"); errorEl.hidden = false; return; }
       fields.engineer_id = Number(picked.value);
+    }
+    if (spec.confirm) {
+      const sure = await confirmDialog({
+        title: t("desk.Resolve this ticket remotely?"), ok: t("Resolve remotely"), cancel: t("desk.Back"),
+        text: t("desk.confirm.resolve"),
+      });
+      if (!sure) return;
     }
     const submit = formEl.querySelector("button[type=submit]");
     submit.disabled = true;
@@ -375,6 +438,8 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
     if (check) { if (!check.disabled) answerCheck(check); return; }
     const button = event.target.closest("[data-action]");
     if (button) { openForm(button.dataset.action); return; }
+    const merging = event.target.closest("[data-merge]");
+    if (merging) { if (!merging.disabled) merge(merging); return; }
     if (event.target.closest("[data-close]")) { closeForm(); return; }
     const chip = event.target.closest("[data-canned]");
     if (chip) {

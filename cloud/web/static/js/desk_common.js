@@ -232,6 +232,13 @@ export function timelineHtml(entries) {
     const detail = [];
     if (e.details && e.details.engineer) detail.push(`→ ${esc(e.details.engineer)}`);
     if (e.details && e.details.parts_used) detail.push(`${esc(t("Parts used"))}：${esc(e.details.parts_used)}`);
+    if (e.details && e.details.merged_from) {
+      detail.push(`${esc(t("Merged from"))} <a href="?ticket=${esc(e.details.merged_from_id)}" data-open="${esc(e.details.merged_from_id)}" class="mono">${esc(e.details.merged_from)}</a>`);
+      if (e.details.reporter) detail.push(`${esc(t("Reporter"))}：${esc(e.details.reporter)}`);
+    }
+    if (e.details && e.details.merged_into) {
+      detail.push(`${esc(t("Merged into"))} <a href="?ticket=${esc(e.details.merged_into_id)}" data-open="${esc(e.details.merged_into_id)}" class="mono">${esc(e.details.merged_into)}</a>`);
+    }
     return `<li class="tl-item${e.internal ? " internal" : ""}">`
       + `<div class="tl-head"><strong>${esc(t(`action.${e.action}`))}</strong>`
       + (e.internal ? ` <span class="tag-internal">${esc(t("Internal"))}</span>` : "")
@@ -241,4 +248,25 @@ export function timelineHtml(entries) {
       + (detail.length ? `<div class="tl-text muted small">${detail.join(" ")}</div>` : "")
       + "</li>";
   }).join("");
+}
+
+// A WeUI-like confirmation over the page: resolves true on the main button, false on cancel, Escape or the mask.
+export function confirmDialog({ title, text, ok, cancel, danger = false }) {
+  return new Promise((resolve) => {
+    const mask = document.createElement("div");
+    mask.className = "dlg-mask";
+    mask.innerHTML = `<div class="dlg" role="alertdialog" aria-modal="true" aria-labelledby="dlg-title">`
+      + `<div class="dlg-hd" id="dlg-title">${esc(title)}</div><div class="dlg-bd">${esc(text)}</div>`
+      + `<div class="dlg-ft"><button type="button" class="dlg-btn dlg-cancel">${esc(cancel || t("Cancel"))}</button>`
+      + `<button type="button" class="dlg-btn dlg-ok${danger ? " dlg-danger" : ""}">${esc(ok || t("Confirm"))}</button></div></div>`;
+    const done = (value) => { mask.remove(); document.removeEventListener("keydown", onKey, true); resolve(value); };
+    const onKey = (event) => { if (event.key === "Escape") { event.stopPropagation(); done(false); } };
+    mask.addEventListener("click", (event) => {
+      if (event.target === mask || event.target.closest(".dlg-cancel")) done(false);
+      else if (event.target.closest(".dlg-ok")) done(true);
+    });
+    document.addEventListener("keydown", onKey, true);
+    document.body.appendChild(mask);
+    mask.querySelector(".dlg-ok").focus();
+  });
 }

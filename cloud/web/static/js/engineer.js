@@ -7,6 +7,61 @@ import {
 import {
   answerCheck, finishFormHtml, finishPrecheck, finishProblem, loadPrecheck, noteFormHtml, precheckHtml,
 } from "./precheck.js";
+import { weuiDialog } from "./weui_dialog.js";
+
+// This page's own texts (declared in desk/engineer_ticket.html, translated in cloud/web/texts/reporter.py).
+let OWN = {};
+const own = (key) => OWN[key] ?? t(key);
+
+// Photos the reporter sent (with the report or added later) come before the repair; the rest came with it.
+function splitPhotos(ticket) {
+  const before = new Set();
+  for (const entry of ticket.timeline || []) {
+    if (["submit", "add_info"].includes(entry.action)) (entry.details.attachments || []).forEach((i) => before.add(i));
+  }
+  const early = ticket.attachments.filter((a) => a.kind !== "photo" || before.has(a.id));
+  return [early, ticket.attachments.filter((a) => !early.includes(a))];
+}
+
+// A map link that opens the phone's map app (Amap's URI works in a browser and in WeChat).
+function mapLink(hospital) {
+  if (hospital.latitude != null && hospital.longitude != null) {
+    return `https://uri.amap.com/marker?position=${hospital.longitude},${hospital.latitude}&name=${encodeURIComponent(hospital.name)}&coordinate=wgs84&callnative=1`;
+  }
+  return `https://uri.amap.com/search?keyword=${encodeURIComponent(hospital.address || hospital.name)}&callnative=1`;
+}
+
+// People by their full name, system actors by what they are (never a username or a raw label).
+function whoDid(entry) {
+  if (entry.actor_name) return entry.actor_name;
+  const key = `who.${entry.actor}`;
+  return OWN[key] ?? own("who.system");
+}
+
+function hospitalHtml(hospital) {
+  if (!hospital) return "";
+  const rows = [];
+  if (hospital.address) {
+    rows.push(`<div class="weui-cell" id="eng-address"><div class="weui-cell__bd"><div class="muted small">${esc(own("Address"))}</div>`
+      + `<div>${esc(hospital.address)}</div></div><div class="weui-cell__ft"><a class="weui-btn weui-btn_mini weui-btn_default" target="_blank" rel="noopener" href="${esc(mapLink(hospital))}">${esc(own("Open in map"))}</a></div></div>`);
+  }
+  if (hospital.hotline) {
+    rows.push(`<div class="weui-cell" id="eng-hotline"><div class="weui-cell__bd"><div class="muted small">${esc(own("Hotline"))}</div>`
+      + `<div class="mono">${esc(hospital.hotline)}</div></div><div class="weui-cell__ft"><a class="weui-btn weui-btn_mini weui-btn_default" href="tel:${esc(hospital.hotline.replace(/[^0-9+-]/g, ""))}">${esc(t("Call"))}</a></div></div>`);
+  }
+  return rows.length ? `<div class="weui-cells__title">${esc(hospital.name)}</div><div class="weui-cells">${rows.join("")}</div>` : "";
+}
+
+function historyHtml(ticket, history) {
+  if (!ticket.device_id || !history) return "";
+  const others = history.filter((x) => x.id !== ticket.id);
+  const body = others.length ? others.map((x) => `<a class="weui-cell weui-cell_access" href="/engineer/tickets/${x.id}">`
+    + `<div class="weui-cell__bd"><div><span class="mono">${esc(x.number)}</span> ${statusBadge(x.status)}</div>`
+    + `<div class="muted small">${esc(shortText(x.findings || x.description))}</div></div>`
+    + `<div class="weui-cell__ft muted small">${esc(formatTime(x.created_at))}</div></a>`).join("")
+    : `<div class="weui-cell"><div class="weui-cell__bd muted small">${esc(own("No earlier repairs of this device."))}</div></div>`;
+  return `<div class="weui-cells__title">${esc(own("Device history"))}</div><div class="weui-cells" id="eng-history">${body}</div>`;
+}
 
 function setLive(state) {
   const el = document.getElementById("live");
@@ -85,6 +140,14 @@ const SHEETS = {
 
 export async function startEngineerTicket(config) {
   setTexts(config.texts);
+  OWN = config.own || {};
+  // An API message in the page's language: the known ones by the English text they start with.
+  const server = config.server || {};
+  const localDetail = (error, fallback) => {
+    const detail = String((error && error.body && error.body.detail) || "");
+    const hit = Object.keys(server).find((key) => detail && detail.startsWith(key));
+    return hit ? server[hit] : (detail && document.documentElement.lang === "en" ? detail : fallback);
+  };
   const root = document.getElementById("ticket");
   const bar = document.getElementById("actions");
   const sheet = document.getElementById("sheet");
@@ -93,6 +156,8 @@ export async function startEngineerTicket(config) {
   let sheetTicket = null; // the version the open sheet acts on
   let uploads = [];
   let pendingUploads = 0;
+  let hospital = null; // address, map and hotline of the ticket's hospital
+  let history = null; // the device's other tickets
   enableLightbox(root);
 
   function previewItem(label, value) {
@@ -103,9 +168,13 @@ export async function startEngineerTicket(config) {
   function render(notice) {
     const phone = ticket.reporter_phone
       ? `<a class="weui-btn weui-btn_mini weui-btn_default" href="tel:${esc(ticket.reporter_phone)}">${esc(t("Call"))}</a>` : "";
-    const outcome = ticket.findings
-      ? `<div class="weui-cells__title">${esc(t("Findings"))}</div><div class="media-box"><div>${esc(ticket.findings)}</div>`
-        + (ticket.parts_used ? `<div class="muted small">${esc(t("Parts used"))}：${esc(ticket.parts_used)}</div>` : "") + "</div>"
+    const [early, late] = splitPhotos(ticket);
+    const repairPhotos = late.length ? mediaHtml({ attachments: late }) : "";
+    const outcome = ticket.findings || repairPhotos
+      ? `<div class="weui-cells__title">${esc(ticket.findings ? t("Findings") : own("Repair photos"))}</div><div class="media-box" id="eng-repair">`
+        + (ticket.findings ? `<div>${esc(ticket.findings)}</div>` : "")
+        + (ticket.parts_used ? `<div class="muted small">${esc(t("Parts used"))}：${esc(ticket.parts_used)}</div>` : "")
+        + (repairPhotos ? `<div class="muted small stage-label">${esc(own("After repair"))}</div>${repairPhotos}` : "") + "</div>"
       : "";
     root.innerHTML = (notice ? `<div class="h5-notice" id="notice">${esc(notice)}</div>` : "")
       + '<div class="weui-form-preview" style="margin-top:10px">'
@@ -123,9 +192,13 @@ export async function startEngineerTicket(config) {
       + `<div class="weui-cells__title">${esc(t("Reporter"))}</div><div class="weui-cells"><div class="weui-cell">`
       + `<div class="weui-cell__bd">${esc(ticket.reporter_name || "—")}<div class="muted small mono">${esc(ticket.reporter_phone || "")}</div></div>`
       + `<div class="weui-cell__ft">${phone}</div></div></div>`
-      + `<div class="weui-cells__title">${esc(t("Description"))}</div><div class="media-box"><div class="d-desc">${richText(ticket.description)}</div>${mediaHtml(ticket)}</div>`
+      + hospitalHtml(hospital)
+      + `<div class="weui-cells__title">${esc(t("Description"))}</div><div class="media-box" id="eng-description"><div class="d-desc">${richText(ticket.description)}</div>`
+      + (early.some((a) => a.kind === "photo") && late.length ? `<div class="muted small stage-label">${esc(own("Before repair"))}</div>` : "")
+      + `${mediaHtml({ attachments: early })}</div>`
       + outcome
-      + `<div class="weui-cells__title">${esc(t("Timeline"))}</div><div class="timeline-box"><ol class="timeline">${timelineHtml(ticket.timeline)}</ol></div>`;
+      + historyHtml(ticket, history)
+      + `<div class="weui-cells__title">${esc(t("Timeline"))}</div><div class="timeline-box"><ol class="timeline">${timelineHtml(ticket.timeline.map((e) => ({ ...e, actor: whoDid(e) })))}</ol></div>`;
     const allowed = ticket.allowed_actions;
     const buttons = [];
     if (allowed.includes("decline")) buttons.push(["decline", "Decline", "weui-btn_default"]);
@@ -133,6 +206,12 @@ export async function startEngineerTicket(config) {
     if (allowed.includes("arrive")) buttons.push(["arrive", "Arrived on site", "weui-btn_primary"]);
     if (allowed.includes("complete")) buttons.push(["complete", "Complete repair", "weui-btn_primary"]);
     // The actions sit right under the summary, so they are on screen without scrolling.
+    // The pre-check's alert links name metrics by key (precheck.js): show their display names here.
+    for (const link of root.querySelectorAll(".pc-alerts a")) {
+      link.title = link.textContent;
+      link.textContent = (config.metrics || {})[link.textContent] || link.textContent;
+      link.classList.remove("mono");
+    }
     root.querySelector(".weui-form-preview").after(bar);
     bar.innerHTML = buttons.map(([action, label, cls]) => `<button type="button" class="weui-btn ${cls}" data-action="${action}">${esc(t(label))}</button>`).join("");
   }
@@ -143,6 +222,11 @@ export async function startEngineerTicket(config) {
       return;
     }
     precheck = ticket.source === "predictive" ? await loadPrecheck(ticket.id).catch(() => null) : null;
+    // Where to go and what happened to the device before: fetched once, they change rarely.
+    if (!hospital) hospital = await api(`/api/v1/hospitals/${ticket.hospital_id}`).catch(() => null);
+    if (!history && ticket.device_id) {
+      history = await api(`/api/v1/tickets?device_id=${ticket.device_id}&limit=10`).then((page) => page.items).catch(() => null);
+    }
     render(notice);
   }
 
@@ -166,7 +250,7 @@ export async function startEngineerTicket(config) {
         await load(t("The ticket was updated by someone else; the latest version is shown."));
         return "reloaded";
       }
-      sheetError((error.body && error.body.detail) || t("Network error; try again."));
+      sheetError(localDetail(error, t("Network error; try again.")));
       return null;
     }
   }
@@ -184,7 +268,7 @@ export async function startEngineerTicket(config) {
         await load(t("The ticket was updated by someone else; the latest version is shown."));
         return true;
       }
-      sheetError((error.body && error.body.detail) || t("Network error; try again."));
+      sheetError(localDetail(error, t("Network error; try again.")));
       return false;
     }
   }
@@ -251,6 +335,13 @@ export async function startEngineerTicket(config) {
     return Boolean(result);
   }
 
+  // Every action the engineer takes is confirmed in a WeUI dialog first: a mis-tap on a phone is easy.
+  function confirmAction(action) {
+    const titles = { accept: "Accept", arrive: "Arrived on site", complete: "Complete repair", decline: "Decline" };
+    return weuiDialog({ title: t(titles[action] || action), text: own(`confirm.${action}`), ok: own("Confirm"),
+      cancel: own("Cancel"), warn: action === "decline" });
+  }
+
   function closeSheet() {
     sheet.style.display = "none";
     sheet.innerHTML = "";
@@ -277,7 +368,7 @@ export async function startEngineerTicket(config) {
         img.dataset.uploaded = String(stored.id);
       } catch (error) {
         img.remove();
-        toast((error.body && error.body.detail) || t("Upload failed"), false);
+        toast(localDetail(error, t("Upload failed")), false);
       } finally { pendingUploads -= 1; }
     }
   }
@@ -287,8 +378,11 @@ export async function startEngineerTicket(config) {
     if (!button) return;
     const action = button.dataset.action;
     if (SHEETS[action]) { openSheet(action); return; }
-    button.disabled = true;
-    act(action, {}).finally(() => { button.disabled = false; });
+    confirmAction(action).then((sure) => {
+      if (!sure) return;
+      button.disabled = true;
+      act(action, {}).finally(() => { button.disabled = false; });
+    });
   });
   sheet.addEventListener("click", (event) => { if (event.target.closest("[data-close]")) closeSheet(); });
   sheet.addEventListener("input", () => { const el = sheet.querySelector(".sheet-error"); if (el) el.hidden = true; });
@@ -311,6 +405,7 @@ export async function startEngineerTicket(config) {
       if (value) fields[el.name] = value;
     }
     if (uploads.length) fields.attachments = uploads;
+    if (!(await confirmAction(form.dataset.action))) return;
     const submit = sheet.querySelector("button[type=submit]");
     submit.disabled = true;
     if (!(await act(form.dataset.action, fields))) submit.disabled = false;

@@ -14,6 +14,41 @@ function showError(text) {
   box.hidden = !text;
 }
 
+// The server's messages in the page's language: the known ones by the English text they start with.
+let SERVER = {};
+export function localMessage(detail) {
+  const text = String(detail || "");
+  const hit = Object.keys(SERVER).find((key) => key !== "fallback" && text.startsWith(key));
+  return hit ? SERVER[hit] : (SERVER.fallback && /^[\x00-\x7f]*$/.test(text) && document.documentElement.lang !== "en"
+    ? SERVER.fallback : text);
+}
+
+// A mainland mobile or a landline with area code (as the server checks it, cloud/tickets/schemas.py).
+function validPhone(text) {
+  const compact = text.replace(/[\s()（）]/g, "").replace(/—/g, "-");
+  return /^(?:\+?86)?1[3-9]\d{9}$/.test(compact.replace(/-/g, "")) || /^0\d{2,3}-?[1-9]\d{6,7}(?:-\d{1,6})?$/.test(compact);
+}
+
+function fieldError(name, text) {
+  const box = el(`err-${name}`);
+  if (!box) return;
+  box.textContent = text || "";
+  box.hidden = !text;
+  el(`cell-${name}`)?.classList.toggle("weui-cell_warn", Boolean(text));
+}
+
+function checkContact(texts, body) {
+  const problems = {};
+  if (!body.reporter_name) problems.reporter_name = texts["contact.name_required"];
+  if (!body.reporter_phone) problems.reporter_phone = texts["contact.phone_required"];
+  else if (!validPhone(body.reporter_phone)) problems.reporter_phone = texts["contact.phone_format"];
+  fieldError("reporter_name", problems.reporter_name);
+  fieldError("reporter_phone", problems.reporter_phone);
+  const first = Object.keys(problems)[0];
+  if (first) el(first)?.focus();
+  return !first;
+}
+
 async function upload(file, kind, extra = {}) {
   const body = new FormData();
   body.append("file", file, file.name || `${kind}.bin`);
@@ -25,7 +60,7 @@ async function upload(file, kind, extra = {}) {
     method: "POST", body, headers: { "X-Requested-With": "medfix" },
   });
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.detail || `HTTP ${response.status}`);
+  if (!response.ok) throw new Error(localMessage(data.detail) || `HTTP ${response.status}`);
   return data;
 }
 
@@ -247,8 +282,12 @@ export async function startReportForm(texts) {
       console.warn("WeChat JS-SDK unavailable, using the browser's own pickers", error);
     }
   }
+  SERVER = texts.server || {};
   photos(texts, state);
   voice(texts, state);
+  for (const name of ["reporter_name", "reporter_phone"]) {
+    el(name)?.addEventListener("input", () => fieldError(name, ""));
+  }
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -270,6 +309,7 @@ export async function startReportForm(texts) {
     if (state.voice) {
       body.attachments.push({ id: state.voice.id, key: state.voice.key, transcript: transcriptText || null });
     }
+    if (!checkContact(texts, body)) return;
     if (form.dataset.groupId) {
       body.group_id = Number(form.dataset.groupId);
       if (member && member.value) body.device_id = Number(member.value);
@@ -288,8 +328,18 @@ export async function startReportForm(texts) {
       });
       const result = await response.json().catch(() => ({}));
       if (!response.ok) {
+        // Contact problems go next to their fields, in the page's language.
+        const contact = (result.errors || []).filter((e) => e.field === "reporter_name" || e.field === "reporter_phone");
+        for (const e of contact) {
+          fieldError(e.field, e.field === "reporter_name" ? texts["contact.name_required"]
+            : (/format|mainland/.test(e.message) ? texts["contact.phone_format"] : texts["contact.phone_required"]));
+        }
+        if (contact.length) {
+          el(contact[0].field)?.focus();
+          throw new Error(localMessage(result.detail));
+        }
         const fields = (result.errors || []).map((e) => e.message).join("; ");
-        throw new Error([result.detail, fields].filter(Boolean).join(": ") || `HTTP ${response.status}`);
+        throw new Error(localMessage(result.detail) || fields || `HTTP ${response.status}`);
       }
       sessionStorage.removeItem(`medfix-report:${form.dataset.code}`);
       const url = new URL(result.reporter_url);

@@ -1,6 +1,7 @@
 // The reporter's ticket page: live status and timeline; add information, confirm, reopen, rate.
 
 import { formatTime } from "./localtime.js";
+import { weuiDialog } from "./weui_dialog.js";
 
 const STEPS = ["submitted", "dispatched", "on_site", "resolved", "closed"];
 
@@ -51,6 +52,37 @@ export function startTicketPage(texts) {
         <i></i><span>${escapeHtml(texts.steps[step])}</span></div>`).join("");
   }
 
+  // Before: what the reporter sent (submit, add_info); after: what came with the repair (complete and later).
+  function photoStages() {
+    const before = new Set();
+    for (const entry of ticket.timeline || []) {
+      if (["submit", "add_info"].includes(entry.action)) (entry.details.attachments || []).forEach((i) => before.add(i));
+    }
+    const photos = ticket.attachments.filter((a) => a.kind === "photo");
+    const withKey = (url) => (key ? `${url}?k=${encodeURIComponent(key)}` : url);
+    const grid = (items) => (items.length ? `<div class="photo-stage__grid">${items.map((p) =>
+      `<button type="button" class="thumb" data-full="${escapeHtml(withKey(p.url))}"><img src="${escapeHtml(withKey(p.url))}" alt="" loading="lazy"></button>`).join("")}</div>`
+      : "");
+    const early = photos.filter((p) => before.has(p.id) || !ticket.timeline);
+    const late = photos.filter((p) => !early.includes(p));
+    if (!photos.length) return "";
+    return `<div class="weui-cells__title">${escapeHtml(texts.photosTitle)}</div><div class="photo-stages" id="photo-stages">`
+      + (early.length ? `<div class="photo-stage" data-stage="before"><div class="photo-stage__title">${escapeHtml(texts.before)}</div>${grid(early)}</div>` : "")
+      + (late.length ? `<div class="photo-stage" data-stage="after"><div class="photo-stage__title">${escapeHtml(texts.after)}</div>${grid(late)}</div>` : "")
+      + "</div>";
+  }
+
+  function renderPhotos() {
+    const html = photoStages();
+    let box = el("photos");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "photos";
+      el("timeline").previousElementSibling.before(box);
+    }
+    box.innerHTML = html;
+  }
+
   function renderTimeline() {
     el("timeline").innerHTML = ticket.timeline.slice().reverse().map((entry) => {
       const when = formatTime(entry.at);
@@ -98,7 +130,12 @@ export function startTicketPage(texts) {
     box.querySelectorAll("[data-do]").forEach((button) => button.addEventListener("click", async () => {
       const action = button.dataset.do;
       if (action === "reopen" || action === "cancel") {
-        const reason = window.prompt(action === "reopen" ? texts.reopenWhy : texts.cancelWhy);
+        const cancel = action === "cancel";
+        const reason = await weuiDialog({
+          title: cancel ? texts.cancel : texts.reopen, reason: true, warn: cancel,
+          placeholder: cancel ? texts.cancelWhy : texts.reopenWhy, required: texts.needReason,
+          ok: cancel ? texts.withdraw : texts.send, cancel: cancel ? texts.keep : texts.dialogCancel,
+        });
         if (reason) await act(action, { reason });
       } else {
         await act(action);
@@ -128,6 +165,7 @@ export function startTicketPage(texts) {
     el("status-hint").textContent = texts.hints[ticket.status] || "";
     el("engineer").textContent = ticket.engineer_name || "—";
     renderProgress();
+    renderPhotos();
     renderTimeline();
     renderActions();
   }
@@ -142,6 +180,17 @@ export function startTicketPage(texts) {
       setTimeout(() => live(Math.min(delay * 2, 30000)), delay);
     };
   }
+
+  // A photo opens full size; any tap closes it.
+  root.addEventListener("click", (event) => {
+    const thumb = event.target.closest(".thumb[data-full]");
+    if (!thumb) return;
+    const overlay = document.createElement("div");
+    overlay.className = "lightbox";
+    overlay.innerHTML = `<img src="${escapeHtml(thumb.dataset.full)}" alt="">`;
+    overlay.addEventListener("click", () => overlay.remove());
+    document.body.appendChild(overlay);
+  });
 
   load();
   live();
