@@ -62,4 +62,4 @@ def test_the_migration_history_has_one_head() -> None:
 
     from cloud.migrate import alembic_config
 
-    assert ScriptDirectory.from_config(alembic_config()).get_heads() == ["0018"]
+    assert len(ScriptDirectory.from_config(alembic_config()).get_heads()) == 1  # parallel branches are merged
