@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint venv assets system browser services clean
+.PHONY: run test lint venv assets system browser services messages clean
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -61,6 +61,10 @@ lint: venv
 
 test: venv assets browser services lint
 	$(BIN)/python -m pytest
+
+# New UI texts from the templates, scripts and code into the gettext catalogs (cloud/locale; docs/i18n.md).
+messages: venv
+	$(BIN)/python -m cloud.i18n_catalogs
 
 clean:
 	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -13,8 +13,10 @@ def import_all_models() -> None:
     import cloud.kb.models
     import cloud.notify.models
     import cloud.numbering
+    import cloud.profiles.models
     import cloud.qr.models
     import cloud.registry.models
+    import cloud.reports.models
     import cloud.servicegroups.models
     import cloud.telemetry.models
     import cloud.tickets.models

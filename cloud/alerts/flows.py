@@ -13,6 +13,7 @@ from cloud.notify.channels import Channel
 from cloud.notify.messages import ALERT_TEXTS, render
 from cloud.notify.service import notify
 from cloud.registry.models import Device
+from cloud.telemetry.catalog import metric_label, severity_label
 from cloud.tickets.models import Ticket
 
 
@@ -41,7 +42,8 @@ class AlertFlows:
             if ticket is None or device is None or ticket.engineer_id is None:
                 return
             values = {"number": ticket.number, "device": f"{device.system_number} {device.model}",
-                      "metric": data["metric"], "severity": data["severity"], "score": f"{data['score']:.2f}"}
+                      "metric": metric_label(data["metric"]),
+                      "severity": severity_label(data["severity"]), "score": f"{data['score']:.2f}"}
             link = str(data.get("link") or f"/engineer/tickets/{ticket.id}")
             for role, template in texts.items():
                 if role == "engineer":

@@ -26,7 +26,7 @@ from cloud.errors import Conflict, Forbidden, Invalid, NotFound
 from cloud.events import emit
 from cloud.numbering import next_number
 from cloud.registry.models import Device
-from cloud.telemetry.catalog import SEVERITY_ZH, metric_name_zh
+from cloud.telemetry.catalog import metric_label, severity_label
 from cloud.telemetry.models import Gateway, GatewayState
 from cloud.tenancy import Scope
 from cloud.tickets import policy as ticket_policy
@@ -289,8 +289,8 @@ def resolve_alert(session: Session, *, alert: Alert, resolution: str, actor: Act
 def _predictive_ticket(session: Session, *, alert: Alert, device: Device, settings: Settings) -> tuple[Ticket, bool]:
     """The device's open predictive ticket with this alert added, or a new one dispatched by rule."""
     # Said as people read it: the metric's name and the severity in Chinese (the catalog), never raw keys.
-    severity = SEVERITY_ZH.get(alert.severity.value, alert.severity.value)
-    text = (f"预测性告警：{device.system_number} 的 {metric_name_zh(alert.metric)} 偏离正常（评分 "
+    severity = severity_label(alert.severity.value)
+    text = (f"预测性告警：{device.system_number} 的 {metric_label(alert.metric)} 偏离正常（评分 "
             f"{alert.last_score:.2f}，{severity}）。告警曲线：{chart_link(device.id, alert.metric, alert.started_at)}")
     ticket = session.execute(select(Ticket).where(
         Ticket.device_id == device.id, Ticket.source == Source.predictive, Ticket.status.in_(list(OPEN)))

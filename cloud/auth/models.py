@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false as sa_false
 
 from cloud.db import Base, UTCDateTime, utcnow
 from cloud.registry.models import Hospital
@@ -50,6 +51,8 @@ class User(Base):
     )
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A lab user who manages the hospital's lab: sees its dashboards and receives its monthly service report.
+    is_lab_manager: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     # Engineers: which hospitals they serve and which device categories they know (empty = all).
     service_hospital_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)

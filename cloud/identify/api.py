@@ -17,12 +17,12 @@ from cloud.config import Settings
 from cloud.db import SessionDep
 from cloud.deps import AdminUser, NotAuthenticated, OptionalUser, ScopeDep, SettingsDep
 from cloud.errors import DomainError, NotFound
+from cloud.i18n import pick_language, translate
 from cloud.identify import photos, service
 from cloud.identify.models import DevicePhoto
 from cloud.qr import service as qr_service
 from cloud.qr.models import TargetKind
 from cloud.registry.models import Device
-from cloud.web.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE
 
 router = APIRouter(prefix="/api/v1", tags=["identify"])

@@ -10,10 +10,10 @@ from fastapi.responses import Response
 from cloud.auth.models import Role, User
 from cloud.db import SessionDep
 from cloud.errors import NotFound
+from cloud.i18n import pick_language, translate
 from cloud.identify import service
 from cloud.identify.api import photo_out
 from cloud.registry.models import Device
-from cloud.web.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE, STAFF, page_user, render
 
 router = APIRouter(include_in_schema=False)

@@ -28,7 +28,7 @@ HUE_BINS, SAT_BINS, VAL_BINS = 8, 3, 3
 
 
 class BadPhoto(Invalid):
-    """A photo that cannot be used; the message is the English key of a zh-CN text (cloud/web/texts/identify.py)."""
+    """A photo that cannot be used; the message is the English key of a zh-CN text (cloud/locale)."""
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,14 @@ class Device(Base):
     status: Mapped[DeviceStatus] = mapped_column(
         Enum(DeviceStatus, name="device_status", native_enum=False, length=20), default=DeviceStatus.in_service
     )
+    # Computed from the device's maintenance profile (cloud/profiles, docs/maintenance-score.md) on every event
+    # that changes it; an admin's override wins while set, with its reason (audited).
     maintenance_score: Mapped[int] = mapped_column(Integer, default=100)
+    score_override: Mapped[int | None] = mapped_column(Integer)
+    score_override_reason: Mapped[str | None] = mapped_column(String(400))
+    score_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The estimated probability of a fault in the next 30 days (risk ranking), refreshed with the score.
+    risk_30d: Mapped[float | None] = mapped_column(Float)
     # Key devices get a permanent WeChat parametric QR code (the account's supply is capped).
     is_key: Mapped[bool] = mapped_column(Boolean, default=False)
     group_id: Mapped[int | None] = mapped_column(ForeignKey("device_group.id", ondelete="SET NULL"), index=True)

@@ -12,16 +12,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cloud.auth.models import Role, User
 from cloud.db import SessionDep
 from cloud.errors import Forbidden, NotFound
+from cloud.i18n import pick_language, translate
 from cloud.registry.models import Department, Device, DeviceGroup, Hospital
 from cloud.servicegroups import service, views
-from cloud.web.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE, TEMPLATES, page_user, render
 
 router = APIRouter(include_in_schema=False)
 
 DEFAULT_TIME_ZONE = "Asia/Shanghai"  # hospitals carry no zone of their own yet
 
-# The scripts' texts (English keys; zh-CN in cloud/web/texts/servicegroups.py).
+# The scripts' texts (English keys; zh-CN in cloud/locale).
 CHAT_TEXTS = (
     "Service group", "Send", "Say something…", "Photo", "Voice", "Hold to talk", "Release to send", "Uploading…",
     "Upload failed", "Load older messages", "No more messages", "Solved", "Not solved", "Thanks for the feedback",

@@ -2,7 +2,7 @@
 
 A metric falls into a family by its name (temperature, pressure, optics, water, else the general family); the
 list is the family's list for the device's category if there is one, else the family's general list. Texts are
-English keys translated by cloud/web/i18n.py; codes are stable, so two alerts on one ticket never repeat a check.
+English keys translated by cloud/i18n.py; codes are stable, so two alerts on one ticket never repeat a check.
 """
 
 from __future__ import annotations

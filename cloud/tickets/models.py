@@ -9,7 +9,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cloud.db import Base, UTCDateTime, utcnow
@@ -70,6 +70,15 @@ class Ticket(Base):
     # The level the case was solved at (set by the resolving action, cleared on reopening; state.tier_after).
     tier: Mapped[Tier | None] = mapped_column(Enum(Tier, name="ticket_tier", native_enum=False, length=20),
                                               index=True)
+    # What the fault was (maintenance profiles, issue #11): a code of the managed list (fault_category.code for
+    # the device's category), the root cause in words, the parts used [{"name", "part_no"?, "qty"}], and how
+    # often the case was reopened (0 = fixed the first time).
+    fault_category: Mapped[str | None] = mapped_column(String(50), index=True)
+    root_cause: Mapped[str | None] = mapped_column(Text)
+    parts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The basic/advanced predictor's estimate at submission: the probability that an engineer must go on site.
+    onsite_probability: Mapped[float | None] = mapped_column(Float)
     # A ticket escalated from a bot conversation carries it: [{"who": user|bot|agent, "text", "at", "entry_id"?}],
     # and the bot ask log rows (bot_ask.id) it came from.
     conversation: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from cloud.audit.service import Actor
 from cloud.auth.models import Role, User
-from cloud.web.i18n import pick_language, translate
+from cloud.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE, page_user
 
 AdminPage = Annotated[User, page_user(Role.admin)]

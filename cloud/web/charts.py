@@ -11,11 +11,11 @@ from fastapi.responses import Response
 from cloud.auth.models import Role, User, Verification
 from cloud.db import SessionDep
 from cloud.deps import OptionalUser
+from cloud.i18n import pick_language, translate
 from cloud.registry.models import Device
+from cloud.telemetry.catalog import METRIC_UNITS, metric_label
 from cloud.telemetry.store import timeseries_store
-from cloud.web.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE, LoginRequired, render
-from cloud.web.texts.reporter import METRIC_UNITS, metric_label
 
 router = APIRouter(include_in_schema=False)
 

@@ -11,13 +11,12 @@ from sqlalchemy.orm import Session
 
 from cloud.auth.models import Role, User
 from cloud.db import SessionDep
+from cloud.i18n import pick_language, translate
 from cloud.registry.models import Hospital
+from cloud.telemetry.catalog import METRICS, metric_label
 from cloud.tickets.checklists import all_texts
 from cloud.tickets.models import Ticket
-from cloud.web.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE, page_user, render
-from cloud.web.texts.desk import JS_KEYS as DESK_JS_KEYS
-from cloud.web.texts.tiers import JS_KEYS as TIER_JS_KEYS
 
 router = APIRouter(include_in_schema=False)
 
@@ -75,8 +74,22 @@ JS_TEXTS = (
     "Pre-check finished", *(f"precheck.{a}" for a in ("done", "not_applicable", "open")),
     *(f"precheck.{o}{hint}" for o in ("fault_confirmed", "false_alarm", "fixed") for hint in ("", ".hint")),
     *all_texts(),
-    *TIER_JS_KEYS,  # tiers: self-service, the escalated bot conversation (cloud/web/texts/tiers.py)
-    *DESK_JS_KEYS,  # the inbox: search, filters, views, reply, reassign, merge (cloud/web/texts/desk.py)
+    # tiers: self-service, the escalated bot conversation
+    "self_serve", "action.self_serve", "Tier", "tier.basic", "tier.remote", "tier.on_site", "Bot conversation",
+    "conversation.user", "conversation.bot", "conversation.agent", "KB entry", "Device chart",
+    "The bot could not solve it; the reporter asked for the service centre.", "Resolve remotely",
+    "Dispatch an engineer", "Remote answer to the reporter", "Note (optional)",
+    # the inbox: search, filters, views, reply, reassign, merge
+    "desk.Search", "desk.Number, device, serial, reporter, phone or text", "desk.Views", "desk.tab.todo",
+    "desk.tab.remote", "desk.tab.dispatched", "desk.tab.resolved", "desk.tab.closed", "desk.Mine", "desk.Unassigned",
+    "desk.All", "desk.Filters", "desk.Clear filters", "desk.Any", "desk.Assignee", "desk.Source",
+    "desk.source.reported", "desk.source.predictive", "No tickets match the search and filters.",
+    "Possible duplicate", "Another open ticket exists for this device.", "desk.Merge",
+    "desk.Merge duplicate tickets?", "desk.merge.text", "desk.Merged.", "Merged from", "Merged into", "desk.Reply",
+    "desk.Message to the reporter", "desk.Resolve this ticket remotely?", "desk.confirm.resolve", "desk.Back",
+    "desk.Reassign", "desk.Reason for the change (optional)", "desk.The reporter's other tickets",
+    "desk.No other tickets.", "merged", "reply", "reassign", "merge", "action.reply", "action.reassign",
+    "action.merge", "role.agent", "role.engineer",
     # the engineer's ticket page: address, hotline, the device's history, before/after photos, confirmations
     "Address", "Hotline", "Open in map", "Device history", "No earlier repairs of this device.", "Before repair",
     "After repair", "Cancel", "Confirm", "actor.system",
@@ -86,7 +99,8 @@ JS_TEXTS = (
 def js_texts(request: Request) -> dict[str, str]:
     """The scripts' texts in the request's language."""
     language = pick_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
-    return {key: translate(key, language) for key in JS_TEXTS}
+    return {key: translate(key, language) for key in JS_TEXTS} | {
+        f"metric.{key}": metric_label(key, language) for key in METRICS}
 
 
 def _filter_choices(session: Session) -> tuple[list[dict[str, object]], list[dict[str, object]]]:

@@ -14,7 +14,7 @@ from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redi
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cloud.web.i18n import pick_language, translate
+from cloud.i18n import pick_language, translate
 
 log = logging.getLogger("medfix.web")
 

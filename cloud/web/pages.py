@@ -15,10 +15,13 @@ from cloud.auth import service as auth_service
 from cloud.auth.models import Role, User
 from cloud.db import SessionDep
 from cloud.deps import SESSION_COOKIE, OptionalUser, SettingsDep, token_ttl
+from cloud.i18n import pick_language, translations
 from cloud.localtime import local_time
-from cloud.web.i18n import pick_language, translate
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+# Jinja's gettext extension: {{ _("…") }}, {% trans %}…{% endtrans %} and {% pluralize %} read the request's
+# catalog, which render() puts in the context (gettext, ngettext, _); Babel extracts both forms (make messages).
+TEMPLATES.env.add_extension("jinja2.ext.i18n")
 # {{ ticket.created_at | localtime(hospital_tz) }}: every page shows times in the hospital's zone.
 TEMPLATES.env.filters["localtime"] = local_time
 LANGUAGE_COOKIE = "medfix_lang"
@@ -45,12 +48,14 @@ def install(app: FastAPI) -> None:
 
 
 def render(request: Request, template: str, user: User | None, **context: Any) -> HTMLResponse:
-    """A template rendered with the user, the language and `_` as the translation function."""
+    """A template rendered with the user, the language and its gettext functions (`_`, gettext, ngettext)."""
     language = pick_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
+    catalog = translations(language)
     return TEMPLATES.TemplateResponse(
         request,
         template,
-        {"user": user, "lang": language, "_": lambda text: translate(text, language), **context},
+        {"user": user, "lang": language, "_": catalog.gettext, "gettext": catalog.gettext,
+         "ngettext": catalog.ngettext, **context},
     )
 
 

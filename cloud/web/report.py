@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -14,6 +15,7 @@ from cloud.auth.models import User, Verification
 from cloud.db import SessionDep
 from cloud.deps import OptionalUser, SettingsDep
 from cloud.errors import NotFound
+from cloud.i18n import pick_language, translate
 from cloud.qr import service as qr_service
 from cloud.qr.models import TargetKind
 from cloud.registry.backup import find_by_identifier, find_group_by_identifier
@@ -23,15 +25,31 @@ from cloud.tickets.models import Ticket
 from cloud.tickets.schemas import ActionIn
 from cloud.tickets.state import OPEN, Action, Status
 from cloud.web.covers import router as covers_router
-from cloud.web.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE, TEMPLATES, page_user, render
 from cloud.web.reporter_account import router as account_router
-from cloud.web.texts.reporter import CONTACT_KEYS, metric_names, server_messages
+
+# Keys the report form's script needs for the contact fields (landing page).
+CONTACT_KEYS = ("contact.name_required", "contact.phone_required", "contact.phone_format")
+
+# API messages the phone pages may show, by the English text they start with; the page shows the translation.
+SERVER_MESSAGES = (
+    "the photo is not an image we can read", "the photo has too many pixels", "the file is larger than",
+    "the file is empty", "the voice note is not a recording we can play", "voice notes may last up to",
+    "images are not accepted", "verify your account before reporting by hospital",
+    "this hospital has no location on file", "already in your devices", "name and phone are needed",
+    "the invite code does not match your hospital", "this invite code has expired",
+)
+
+
+def server_messages(translate: Callable[[str], str]) -> dict[str, str]:
+    """The known API messages in the page's language, keyed by the English text they start with."""
+    return {key: translate(f"server.{key}") for key in SERVER_MESSAGES} | {
+        "outside_geofence": translate("server.outside_geofence"), "fallback": translate("server.fallback")}
+
 
 router = APIRouter(include_in_schema=False)
 # The engineer's ticket page (desk/engineer_ticket.html) hands the known API messages to its script too.
 TEMPLATES.env.globals.setdefault("server_messages", server_messages)
-TEMPLATES.env.globals.setdefault("metric_names", metric_names)
 router.include_router(account_router)
 router.include_router(covers_router)
 # WeChat's JS-SDK, loaded by the page only inside WeChat and only when the WeChat channel is configured.
@@ -168,7 +186,8 @@ def ticket_page(
              "resolved": "Fixed", "closed": "Closed"}
     texts = {
         "status": {s.value: _(f"status.{s.value}") for s in Status},
-        "hints": {s.value: _(f"hint.{s.value}") for s in Status},
+        # A status without a hint (cancelled: the status says it all) has no entry in the catalog.
+        "hints": {s.value: hint for s in Status if (hint := _(f"hint.{s.value}")) != f"hint.{s.value}"},
         "actions": {a.value: _(f"action.{a.value}") for a in Action} | {"submit": _("action.submit")},
         "steps": {key: _(value) for key, value in steps.items()},
         **{key: _(value) for key, value in {

@@ -16,11 +16,11 @@ from cloud.auth.schemas import Registration
 from cloud.db import SessionDep
 from cloud.deps import SESSION_COOKIE, OptionalUser, SettingsDep, token_ttl
 from cloud.errors import DomainError
+from cloud.i18n import pick_language, translate
 from cloud.registry.backup import search_hospitals
 from cloud.registry.models import Hospital
 from cloud.tenancy import Scope
 from cloud.tickets.schemas import valid_phone
-from cloud.web.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE, render
 
 router = APIRouter(include_in_schema=False)

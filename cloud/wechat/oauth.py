@@ -30,10 +30,10 @@ from cloud.config import secret_key_bytes
 from cloud.db import SessionDep
 from cloud.deps import SESSION_COOKIE, token_ttl
 from cloud.errors import DomainError, NotFound
+from cloud.i18n import pick_language, translate
 from cloud.qr import service as qr_service
 from cloud.registry import service as registry_service
 from cloud.registry.models import Hospital
-from cloud.web.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE, render
 from cloud.wechat.client import make_oauth
 from cloud.wechat.models import WechatBinding

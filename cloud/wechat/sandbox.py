@@ -28,10 +28,10 @@ from cloud.auth.models import Role, User
 from cloud.config import Settings
 from cloud.db import SessionDep
 from cloud.deps import SESSION_COOKIE
+from cloud.i18n import pick_language, translate
 from cloud.qr import service as qr_service
 from cloud.qr.models import TargetKind
 from cloud.registry.models import Device, DeviceGroup
-from cloud.web.i18n import pick_language, translate
 from cloud.web.pages import LANGUAGE_COOKIE, render
 from cloud.wechat import oauth
 from cloud.wechat.callback import scene_for

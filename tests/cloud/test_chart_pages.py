@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from cloud.audit.service import Actor
+from cloud.i18n import CATALOG
 from cloud.telemetry import service as telemetry
 from cloud.web.charts import JS_TEXTS
-from cloud.web.i18n import CATALOG
 from protocols.telemetry import encode_batch
 from tests.cloud.telemetry.conftest import T0, add_gateway, make_batch
 from tests.cloud.world import World

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from cloud.i18n import CATALOG
 from cloud.web.desk import CANNED_REPLIES, JS_TEXTS
-from cloud.web.i18n import CATALOG
 from tests.cloud.tickets.helpers import submit
 from tests.cloud.world import World
 

@@ -192,10 +192,9 @@ def test_my_devices_and_the_repair_page_speak_chinese(client: TestClient, world:
 
 
 def test_metrics_have_display_names_and_units() -> None:
-    from cloud.telemetry.catalog import metric_name_zh
-    from cloud.web.texts.reporter import METRIC_UNITS, metric_label
+    from cloud.telemetry.catalog import METRIC_UNITS, metric_label
 
-    assert metric_name_zh("reaction_disk_temp") == "反应盘温度" and METRIC_UNITS["reaction_disk_temp"] == "°C"
+    assert metric_label("reaction_disk_temp") == "反应盘温度" and METRIC_UNITS["reaction_disk_temp"] == "°C"
     assert metric_label("wash_pressure", "en") == "Wash pressure"
     assert metric_label("wash_pressure", "zh-CN") == "清洗压力"
     assert metric_label("vendor_special_x", "zh-CN") == "vendor_special_x"  # unknown: the key is all there is

@@ -24,6 +24,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
+READY_TIMEOUT_S = 90
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as sock:
@@ -51,7 +54,8 @@ class LiveServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "medfix.cli", "cloud", "serve", "--port", str(self.port)],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
+        # Generous: on a loaded 2-core box the first start (imports, migrations, the bot's index) takes a while.
+        deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 output = self.process.stderr.read().decode() if self.process.stderr else ""
@@ -62,7 +66,7 @@ class LiveServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError("server did not become ready in 30 s")
+        raise RuntimeError(f"server did not become ready in {READY_TIMEOUT_S} s")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -11,13 +11,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from cloud.db import Base, make_engine
+from cloud.i18n import CATALOG, translate
 from cloud.migrate import downgrade, upgrade
 from cloud.models_index import import_all_models
 from cloud.tickets.checklists import CHECKLISTS, QC, all_texts, checklist_for, family_of
 from cloud.tickets.models import PrecheckAnswer, PrecheckOutcome
 from cloud.tickets.state import OPEN, Action, Party, Status, allowed_actions, next_status
 from cloud.web.desk import JS_TEXTS
-from cloud.web.i18n import CATALOG, translate
 
 TABLES = {"precheck_task", "precheck_item"}
 JS = Path(__file__).resolve().parents[3] / "cloud" / "web" / "static" / "js"

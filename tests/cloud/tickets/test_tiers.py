@@ -20,6 +20,7 @@ from cloud.auth.models import User
 from cloud.config import Settings
 from cloud.db import Base, make_engine
 from cloud.errors import Invalid, NotFound
+from cloud.i18n import CATALOG
 from cloud.migrate import downgrade, upgrade
 from cloud.models_index import import_all_models
 from cloud.tickets import precheck, service
@@ -27,7 +28,6 @@ from cloud.tickets.models import PrecheckAnswer, PrecheckOutcome, Ticket
 from cloud.tickets.service import Viewer
 from cloud.tickets.state import OPEN, Action, Party, Status, Tier, allowed_actions, next_status, tier_after
 from cloud.web.desk import JS_TEXTS
-from cloud.web.i18n import CATALOG
 from tests.cloud.tickets.helpers import act, reporter, submit
 from tests.cloud.world import World
 
@@ -322,7 +322,9 @@ def test_migration_0014_matches_the_models_and_is_reversible(tmp_path: Path) -> 
     import_all_models()
     with engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-    ticket = [d for d in diffs if "'ticket'" in repr(d) or "ix_ticket_tier" in repr(d)]
+    # Only what 0014 adds: later revisions add other ticket columns the model already has.
+    ticket = [d for d in diffs if "ix_ticket_tier" in repr(d) or ("'ticket'" in repr(d) and any(
+        f"'{c}'" in repr(d) for c in ("tier", "conversation", "ask_ids")))]
     assert ticket == []
     columns = {c["name"] for c in inspect(engine).get_columns("ticket")}
     assert {"tier", "conversation", "ask_ids"} <= columns

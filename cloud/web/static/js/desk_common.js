@@ -9,6 +9,9 @@ export function setTexts(texts) { TEXTS = texts || {}; }
 // One translation lookup: the server renders the texts of the page's language into the page.
 export function t(key) { return TEXTS[key] ?? key; }
 
+// A metric's display name (the page's texts carry metric.<key> for the known ones); an unknown metric keeps its key.
+export function metricName(key) { return TEXTS[`metric.${key}`] ?? key; }
+
 export function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }

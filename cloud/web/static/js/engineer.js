@@ -9,7 +9,7 @@ import {
 } from "./precheck.js";
 import { weuiDialog } from "./weui_dialog.js";
 
-// This page's own texts (declared in desk/engineer_ticket.html, translated in cloud/web/texts/reporter.py).
+// This page's own texts (declared in desk/engineer_ticket.html, translated in cloud/locale).
 let OWN = {};
 const own = (key) => OWN[key] ?? t(key);
 
@@ -206,12 +206,6 @@ export async function startEngineerTicket(config) {
     if (allowed.includes("arrive")) buttons.push(["arrive", "Arrived on site", "weui-btn_primary"]);
     if (allowed.includes("complete")) buttons.push(["complete", "Complete repair", "weui-btn_primary"]);
     // The actions sit right under the summary, so they are on screen without scrolling.
-    // The pre-check's alert links name metrics by key (precheck.js): show their display names here.
-    for (const link of root.querySelectorAll(".pc-alerts a")) {
-      link.title = link.textContent;
-      link.textContent = (config.metrics || {})[link.textContent] || link.textContent;
-      link.classList.remove("mono");
-    }
     root.querySelector(".weui-form-preview").after(bar);
     bar.innerHTML = buttons.map(([action, label, cls]) => `<button type="button" class="weui-btn ${cls}" data-action="${action}">${esc(t(label))}</button>`).join("");
   }

@@ -1,6 +1,6 @@
 // A predictive ticket's pre-check on the engineer's phone: the checklist, its answers, and the finish form.
 // engineer.js owns the page (loading, the bottom sheet, live updates); this module renders and calls the API.
-import { api, esc, formatTime, t } from "./desk_common.js";
+import { api, esc, formatTime, metricName, t } from "./desk_common.js";
 
 export const OUTCOMES = ["fault_confirmed", "false_alarm", "fixed"];
 
@@ -54,7 +54,7 @@ export function precheckHtml(task) {
   const chart = task.chart_url
     ? `<a class="pc-chart" id="pc-chart" href="${esc(task.chart_url)}">${esc(t("Alert chart"))} ›</a>` : "";
   const alerts = task.alerts.length > 1
-    ? `<div class="pc-alerts small">${task.alerts.map((a) => `<a class="mono" href="${esc(a.chart_url)}">${esc(a.metric)}</a>`).join(" · ")}</div>` : "";
+    ? `<div class="pc-alerts small">${task.alerts.map((a) => `<a href="${esc(a.chart_url)}" title="${esc(a.metric)}">${esc(metricName(a.metric))}</a>`).join(" · ")}</div>` : "";
   const footer = outcomeHtml(task, "pc-outcome") || (editable
     ? `<button type="button" class="weui-btn weui-btn_primary pc-finish" id="pc-finish" data-pc-finish>${esc(t("Finish pre-check"))}</button>` : "");
   return `<div class="weui-cells__title pc-title"><span>${esc(t("Pre-check checklist"))}</span>`

@@ -1,0 +1,1 @@
+"""Service reports (one PDF per ticket) and each hospital's monthly report."""
