@@ -1,1 +1,1 @@
-"""Maintenance profiles (维保画像): the fault taxonomy, each device's profile and score, risk ranking."""
+"""Maintenance profiles (维保画像): each device's profile and score, risk ranking, the on-site predictor."""
