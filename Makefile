@@ -28,6 +28,10 @@ BROWSER_DEBS := chromium fonts-noto-cjk
 MEDIA_DEBS := ffmpeg
 # Tesseract reads nameplate photos (Chinese and English) to find the device on the backup-report page.
 OCR_DEBS := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng
+# The service and monthly report PDFs embed a Chinese TrueType face (cloud/reports/pdf.py); the tests render
+# them to PNG with poppler's pdftoppm to look at them.
+REPORT_DEBS := fonts-wqy-microhei
+PDF_TEST_DEBS := poppler-utils
 # Debian packages are installed only when missing, and only as root (elsewhere the tests that need them skip).
 define install_debs
 	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -41,12 +45,12 @@ define install_debs
 	fi
 endef
 
-# What the running product needs: voice conversion and nameplate OCR.
+# What the running product needs: voice conversion, nameplate OCR and the reports' font.
 system:
-	$(call install_debs,$(MEDIA_DEBS) $(OCR_DEBS))
+	$(call install_debs,$(MEDIA_DEBS) $(OCR_DEBS) $(REPORT_DEBS))
 
 browser:
-	$(call install_debs,$(BROWSER_DEBS) $(MEDIA_DEBS) $(OCR_DEBS))
+	$(call install_debs,$(BROWSER_DEBS) $(MEDIA_DEBS) $(OCR_DEBS) $(REPORT_DEBS) $(PDF_TEST_DEBS))
 
 # PostgreSQL, Redis and Mosquitto for the integration tests; started only when they are down.
 services:

@@ -193,17 +193,20 @@ def run_http(url: str, token: str, bodies: list[bytes], clients: int) -> dict[st
 
 
 @contextmanager
-def scratch_database(backend: str, tmp: Path) -> Iterator[str]:
-    """The URL of a fresh database (a SQLite file, or a PostgreSQL database dropped afterwards)."""
+def scratch_database(backend: str, tmp: Path, server_url: str = PG_ADMIN) -> Iterator[str]:
+    """The URL of a fresh database (a SQLite file, or a PostgreSQL database dropped afterwards).
+
+    server_url: any PostgreSQL URL on the server to use (its database name is replaced by the scratch one)."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp}/bench-{uuid.uuid4().hex[:6]}.db"
         return
     name = f"medfix_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    server = server_url.replace("postgresql://", "postgresql+psycopg://", 1).rsplit("/", 1)[0]
+    admin = create_engine(server + "/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+        yield server + "/" + name
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

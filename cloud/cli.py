@@ -1,4 +1,4 @@
-"""`medfix cloud` (serve, score, migrate, user, import, gateway) and `medfix demo` (seed, run)."""
+"""`medfix cloud` (serve, score, migrate, user, import, gateway, kb, report) and `medfix demo` (seed, run)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from cloud.config import Settings, get_settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.errors import DomainError, Invalid
 from cloud.kb.cli import kb_app
+from cloud.reports.cli import report_app
 
 app = typer.Typer(help="The cloud service: API, pages, database.", no_args_is_help=True)
 user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
@@ -26,6 +27,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(import_app, name="import")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(kb_app, name="kb")
+app.add_typer(report_app, name="report")
 
 CLI_ACTOR = Actor.system("cli")
 

@@ -55,10 +55,25 @@ class Settings(BaseSettings):
     auto_close_hours: int = Field(72, description="A resolved ticket nobody confirms closes after this.")
     agent_capacity: int = Field(10, description="Default most open tickets an agent is given automatically.")
     sweep_interval_s: int = Field(30, description="How often the SLA timers (re-offer, escalate, auto-close) run.")
+    notify_inline: bool = Field(False, description="Run the notification flows on the committing thread right "
+                                "after commit (tests that check them at once) instead of the process's outbox "
+                                "worker (cloud/notify/outbox.py); either way nothing is lost.")
+    outbox_interval_s: int = Field(10, ge=0, description="How often notification work left over (a process that "
+                                   "died after commit, a failed attempt whose retry is due) is picked up (0 = never).")
     raw_retention_days: int = Field(30, ge=0, description="Raw readings older than this are deleted (0 = keep).")
     rollup_1m_retention_days: int = Field(180, ge=0, description="1-minute rollups kept this long (0 = keep).")
     rollup_1h_retention_days: int = Field(0, ge=0, description="1-hour rollups kept this long (0 = keep).")
     retention_interval_s: int = Field(3600, ge=0, description="How often retention runs (0 = never).")
+    monthly_report_interval_s: int = Field(3600, ge=0, description="How often the service checks whether a "
+                                           "hospital's month has turned and its monthly report is due (0 = never).")
+    profile_refresh_interval_s: int = Field(3600, ge=0, description="How often every device's maintenance score "
+                                            "and 30-day risk are recomputed (events recompute one device at once; "
+                                            "this catches ageing and fading faults); 0 = never.")
+    predictor_learn_interval_s: int = Field(60, ge=0, description="How often the on-site predictor learns the "
+                                            "tickets resolved since its last run; 0 = never.")
+    onsite_autodispatch: float = Field(0.0, ge=0, le=1, description="Dispatch a new report to the best-matching "
+                                       "engineer at once when the predicted on-site probability is at least this "
+                                       "(and the predictor has learned from 200 cases); 0 = off, the desk decides.")
     alert_scoring: bool = Field(True, description="Score ingested readings and raise predictive alerts here.")
     alert_checkpoint_interval_s: int = Field(60, description="How often changed anomaly detectors are saved "
                                              "(also on shutdown); 0 = only on shutdown.")

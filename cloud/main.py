@@ -30,27 +30,48 @@ from cloud.bot.flows import BotFlows, install_bot
 from cloud.config import Settings, get_settings
 from cloud.console import api as console_api
 from cloud.console.hub import Hub
+from cloud.dashboards import api as dashboards_api
+from cloud.dashboards import pages as dashboards_pages
 from cloud.db import make_engine, make_sessionmaker
 from cloud.errors import DomainError
 from cloud.events import EventBus
 from cloud.identify import api as identify_api
 from cloud.identify import pages as identify_pages
+from cloud.inflight import InflightLimit, request_slots
 from cloud.jobs import PeriodicJob
 from cloud.kb import api as kb_api
 from cloud.notify import api as notify_api
 from cloud.notify.channels import Channel, InAppChannel
+from cloud.notify.outbox import Outbox
+from cloud.profiles import api as profiles_api
+from cloud.profiles import pages as profiles_pages
+from cloud.profiles.flows import ProfileFlows
 from cloud.qr import api as qr_api
 from cloud.registry import api as registry_api
 from cloud.registry import backup_api
+from cloud.reports import api as reports_api
+from cloud.reports.flows import ReportFlows
+from cloud.reports.service import deliver_due
 from cloud.servicegroups import api as servicegroups_api
 from cloud.servicegroups import pages as servicegroups_pages
 from cloud.servicegroups.flows import GroupFlows
 from cloud.telemetry import api as telemetry_api
 from cloud.telemetry.retention import Retention, run_retention
 from cloud.tickets import api as tickets_api
+from cloud.tickets import faults_api
 from cloud.tickets.flows import TicketFlows
 from cloud.tickets.sweeper import sweep
-from cloud.web import admin_audit, admin_gateways, admin_hospitals, admin_users, claim_pages, fallback, kb_pages, pages
+from cloud.web import (
+    admin_audit,
+    admin_faults,
+    admin_gateways,
+    admin_hospitals,
+    admin_users,
+    claim_pages,
+    fallback,
+    kb_pages,
+    pages,
+)
 from cloud.web import charts as chart_pages
 from cloud.web import desk as desk_pages
 from cloud.web import report as report_pages
@@ -93,6 +114,8 @@ class Core:
     wechat: WeChat | None
     channels: list[Channel]
     bot_flows: BotFlows | None = None  # the live knowledge-base bot and its flows (cloud/bot)
+    reports: ReportFlows | None = None  # service reports rendered in the background (cloud/reports)
+    outbox: Outbox | None = None  # durable handlers (notification flows) worked off after commit (cloud/notify)
 
 
 def build_core(settings: Settings, channels: Sequence[Channel] = ()) -> Core:
@@ -101,13 +124,18 @@ def build_core(settings: Settings, channels: Sequence[Channel] = ()) -> Core:
     bus = EventBus()
     hub = Hub(settings.redis_url)
     sessions = make_sessionmaker(engine, bus)
+    outbox = Outbox(sessions, bus)  # runs the flows' durable handlers: inline until started, then in the background
     wechat = build_wechat(settings, sessions)  # None without an appid: the web channel alone
     all_channels: list[Channel] = [InAppChannel(hub), *([wechat.channel] if wechat else []), *channels]
-    TicketFlows(sessions, hub, all_channels).install(bus)
+    TicketFlows(sessions, hub, all_channels, public_url=settings.public_url).install(bus)
     AlertFlows(sessions, hub, all_channels).install(bus)
     GroupFlows(sessions, hub, all_channels).install(bus)
+    # Scores, risks and the on-site estimate follow tickets and alerts.
+    ProfileFlows(sessions, settings=settings).install(bus)
     bot_flows = install_bot(settings, sessions, bus, all_channels, wechat)
-    return Core(engine, bus, hub, sessions, wechat, all_channels, bot_flows)
+    reports = ReportFlows(sessions, settings.data_dir)
+    reports.install(bus)
+    return Core(engine, bus, hub, sessions, wechat, all_channels, bot_flows, reports, outbox)
 
 
 def partitioned(settings: Settings) -> bool:
@@ -170,6 +198,12 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await hub.start()
+        outbox = core.outbox
+        assert outbox is not None
+        if not settings.notify_inline:
+            outbox.start()  # requests answer right after commit; their notification work follows
+        leftovers = PeriodicJob("notification outbox", settings.outbox_interval_s, outbox.recover)
+        leftovers.start()  # a crashed process's notification work, and retries of failed attempts
         sweeper = PeriodicJob("ticket SLA sweep", settings.sweep_interval_s,
                               lambda: sweep(sessions, settings=settings))
         sweeper.start()
@@ -187,7 +221,20 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
         retention = PeriodicJob("time-series retention", settings.retention_interval_s,
                                 lambda: run_retention(sessions, Retention.from_settings(settings)))
         retention.start()
+        # Every device's score and risk also move without events (faults fade, devices age): cloud/profiles.
+        profiles = PeriodicJob("maintenance scores", settings.profile_refresh_interval_s,
+                               ProfileFlows(sessions).refresh_everything)
+        profiles.start()
+        learner = PeriodicJob("on-site predictor", settings.predictor_learn_interval_s, ProfileFlows(sessions).learn)
+        learner.start()
+        # Last month's report to each hospital's lab managers once its new month has begun (cloud/reports).
+        monthly_reports = PeriodicJob("monthly reports", settings.monthly_report_interval_s,
+                                      lambda: deliver_due(sessions, data_dir=settings.data_dir, channels=all_channels))
+        monthly_reports.start()
         yield
+        await monthly_reports.stop()
+        await learner.stop()
+        await profiles.stop()
         await retention.stop()
         if consumer is not None:
             consumer.stop()
@@ -197,6 +244,10 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
             await asyncio.to_thread(worker.stop)
         await scorer.stop()  # score what is queued, then the last checkpoint, once no more batches arrive
         await sweeper.stop()
+        if core.reports is not None:
+            await asyncio.to_thread(core.reports.stop)  # finish the reports already queued
+        await leftovers.stop()
+        await asyncio.to_thread(outbox.stop)  # notify about what is queued; anything left is recovered later
         await hub.stop()
         engine.dispose()
 
@@ -219,9 +270,13 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.state.wechat = wechat
     app.state.bot_flows = core.bot_flows
     app.state.bot = core.bot_flows.holder if core.bot_flows else None
+    app.state.report_flows = core.reports
+    app.state.outbox = core.outbox
 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
+    # No more requests inside than the pool has connections for them (cloud/inflight.py: else a burst deadlocks).
+    app.add_middleware(InflightLimit, limit=request_slots(engine))
 
     @app.get("/healthz", tags=["health"], response_class=PlainTextResponse)
     def healthz() -> str:
@@ -247,6 +302,8 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.include_router(audit_api.router)
     app.include_router(telemetry_api.router)
     app.include_router(tickets_api.router)
+    app.include_router(faults_api.router)  # the fault categories and a ticket's suggestion
+    app.include_router(admin_faults.router)
     app.include_router(alerts_api.router)
     app.include_router(console_api.router)
     app.include_router(notify_api.router)
@@ -259,9 +316,14 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     for admin_router in admin_registry.ROUTERS:
         app.include_router(admin_router)
     app.include_router(report_pages.router)
+    app.include_router(profiles_api.router)  # maintenance profiles, risk ranking, score override (issue #11)
+    app.include_router(profiles_pages.router)
+    app.include_router(reports_api.router)  # service and monthly report PDFs
     app.include_router(identify_api.router)
     app.include_router(identify_pages.router)
     app.include_router(chart_pages.router)
+    app.include_router(dashboards_api.router)  # statistics, drill-down and exports (cloud/dashboards)
+    app.include_router(dashboards_pages.router)
     app.include_router(kb_api.router)
     app.include_router(kb_pages.router)
     app.include_router(wechat_api.router)

@@ -9,6 +9,7 @@ def import_all_models() -> None:
     import cloud.audit.models
     import cloud.auth.models
     import cloud.bot.models
+    import cloud.dashboards.models
     import cloud.identify.models
     import cloud.kb.models
     import cloud.notify.models

@@ -302,7 +302,9 @@ def _predictive_ticket(session: Session, *, alert: Alert, device: Device, settin
         return ticket, False
     now = utcnow()
     urgency = SEVERITY_URGENCY[alert.severity]
-    priority = ticket_policy.priority_for(urgency, device.category)
+    # A device the risk ranking expects to fail soon gets its predictive ticket one level sooner (cloud/profiles).
+    priority = ticket_policy.predictive_priority(ticket_policy.priority_for(urgency, device.category),
+                                                 device.risk_30d)
     first_due, resolution_due = ticket_policy.due_times(priority, now, settings)
     ticket = Ticket(
         number=next_number(session, "ticket"), hospital_id=device.hospital_id, device_id=device.id,

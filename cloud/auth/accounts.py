@@ -63,8 +63,13 @@ def update_account(
     service_hospital_ids: Sequence[int] = (),
     categories: Sequence[str] = (),
     capacity: int | None = None,
+    is_lab_manager: bool = False,
 ) -> User:
-    """Set an account's name, phone, role and what goes with the role; all checked before anything changes."""
+    """Set an account's name, phone, role and what goes with the role; all checked before anything changes.
+
+    is_lab_manager: a lab user who manages the hospital's lab (its dashboards, its monthly report); only a lab
+    user can be one.
+    """
     user = get_user(session, user_id=user_id)
     if role == Role.lab_user and hospital_id is None:
         raise Invalid("a lab user belongs to a hospital", [{"field": "hospital_id", "message": "required"}])
@@ -78,15 +83,17 @@ def update_account(
     if capacity is not None and not 0 <= capacity <= 1000:
         raise Invalid("capacity is 0 to 1000", [{"field": "capacity", "message": "0 to 1000"}])
     before = _user_view(user)
-    before.update(service_hospital_ids=list(user.service_hospital_ids or []), categories=list(user.categories or []))
+    before.update(service_hospital_ids=list(user.service_hospital_ids or []), categories=list(user.categories or []),
+                  is_lab_manager=bool(user.is_lab_manager))
     user.full_name, user.phone, user.role = full_name.strip(), phone.strip(), role
     user.hospital_id = hospital_id
     user.service_hospital_ids, user.categories = served, known
     user.capacity = capacity if role in (Role.agent, Role.service_center) else None
+    user.is_lab_manager = is_lab_manager and role == Role.lab_user
     if role != Role.lab_user and user.verification != Verification.verified:
         user.verification, user.verified_at = Verification.verified, utcnow()  # staff start verified
     after = _user_view(user)
-    after.update(service_hospital_ids=served, categories=known)
+    after.update(service_hospital_ids=served, categories=known, is_lab_manager=user.is_lab_manager)
     record(session, actor=actor, action="update", entity="user", entity_id=user.id,
            hospital_id=user.hospital_id, before=before, after=after)
     return user

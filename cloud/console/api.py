@@ -42,7 +42,9 @@ async def pump(websocket: WebSocket, hub: Hub, connection: Connection,
                on_ping: Callable[[], Awaitable[None]] | None = None) -> None:
     """Forward queued messages until the browser goes away; answer its pings (and tell on_ping of each).
 
-    The one live-socket loop of the console and the service groups; the caller unregisters nothing itself."""
+    The one live-socket loop of the console and the service groups; the caller unregisters nothing itself.
+    One sending and one receiving task for the connection's life (not a task per message): with many consoles
+    open, every push costs each of them a queue get and a send, nothing more."""
 
     async def receive() -> None:
         while True:
@@ -52,24 +54,23 @@ async def pump(websocket: WebSocket, hub: Hub, connection: Connection,
                 if on_ping is not None:
                     await on_ping()
 
-    receiver = asyncio.create_task(receive())
-    try:
-        while not receiver.done():
-            getter = asyncio.create_task(connection.queue.get())
-            done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
-            if getter in done:
-                await websocket.send_json(getter.result())
-            else:
-                getter.cancel()
+    async def send() -> None:
+        while True:
+            text = await connection.queue.get()  # already JSON: serialized once for every connection
             if connection.overflowed:
                 await websocket.close(code=1013, reason="too slow; reconnect")
-                break
-    except WebSocketDisconnect:
-        pass
+                return
+            await websocket.send_text(text)
+
+    receiver = asyncio.create_task(receive())
+    sender = asyncio.create_task(send())
+    try:
+        await asyncio.wait({receiver, sender}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        receiver.cancel()
-        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
-            await receiver
+        for task in (receiver, sender):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+                await task
         hub.unregister(connection)
 
 

@@ -2,6 +2,9 @@
 
 In-process by default. With Redis configured every message goes through one Redis channel, so a ticket
 submitted to one API worker reaches consoles connected to any other worker.
+
+A message is serialized once when published; each worker parses it once for the connections' filters, and
+every connection is handed the same text to send, so a push to 50 consoles costs one encoding, not 50.
 """
 
 from __future__ import annotations
@@ -23,12 +26,17 @@ Message = dict[str, Any]
 Filter = Callable[[Message], bool]
 
 
+def encode(message: Message) -> str:
+    """The JSON text of a message, as it goes over Redis and to the browsers."""
+    return json.dumps(message, default=str, ensure_ascii=False, separators=(",", ":"))
+
+
 @dataclass(eq=False)
 class Connection:
-    """One browser connection: what it wants to hear and its outgoing queue."""
+    """One browser connection: what it wants to hear and its outgoing queue of JSON texts, ready to send."""
 
     wants: Filter
-    queue: asyncio.Queue[Message] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     overflowed: bool = False
 
 
@@ -37,6 +45,7 @@ class Hub:
 
     def __init__(self, redis_url: str = "") -> None:
         self.redis_url = redis_url
+        self.channel = REDIS_CHANNEL
         self._connections: set[Connection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -49,10 +58,15 @@ class Hub:
             import redis
             import redis.asyncio as aioredis
 
-            self._redis = redis.Redis.from_url(self.redis_url)
+            # Publishing happens on the committing thread: a Redis that stopped answering must cost a request
+            # a second at most, then the message goes to this worker's consoles only.
+            self._redis = redis.Redis.from_url(self.redis_url, socket_connect_timeout=1, socket_timeout=1)
+            # Pub/sub channels ignore Redis database numbers: the channel carries the number, so deployments (or
+            # test runs, benchmarks) on one Redis with different databases never hear each other.
+            self.channel = f"{REDIS_CHANNEL}:{self._redis.connection_pool.connection_kwargs.get('db', 0)}"
             subscriber = aioredis.Redis.from_url(self.redis_url)
             pubsub = subscriber.pubsub()
-            await pubsub.subscribe(REDIS_CHANNEL)
+            await pubsub.subscribe(self.channel)
             self._listener = asyncio.create_task(self._listen(subscriber, pubsub))
 
     async def stop(self) -> None:
@@ -74,10 +88,16 @@ class Hub:
                     log.exception("lost the Redis channel; retrying")
                     await asyncio.sleep(1)
                     with contextlib.suppress(Exception):
-                        await pubsub.subscribe(REDIS_CHANNEL)
+                        await pubsub.subscribe(self.channel)
                     continue
                 if item and item.get("type") == "message":
-                    self._fanout(json.loads(item["data"]))
+                    text = item["data"].decode() if isinstance(item["data"], bytes) else item["data"]
+                    try:
+                        message = json.loads(text)
+                    except ValueError:
+                        log.warning("ignored a message on %s that is not JSON", self.channel)
+                        continue
+                    self._fanout(message, text)
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
@@ -100,9 +120,10 @@ class Hub:
 
     def publish(self, message: Message) -> None:
         """Send message to every matching connection on every worker; callable from any thread."""
+        text = encode(message)
         if self._redis is not None:
             try:
-                self._redis.publish(REDIS_CHANNEL, json.dumps(message, default=str))
+                self._redis.publish(self.channel, text)
                 return
             except Exception:  # a Redis outage must not fail the request; this worker's consoles still hear it
                 log.exception("could not publish to Redis; delivering on this worker only")
@@ -114,11 +135,12 @@ class Hub:
         except RuntimeError:
             running = None
         if running is loop:
-            self._fanout(message)
+            self._fanout(message, text)
         else:
-            loop.call_soon_threadsafe(self._fanout, message)
+            loop.call_soon_threadsafe(self._fanout, message, text)
 
-    def _fanout(self, message: Message) -> None:
+    def _fanout(self, message: Message, text: str) -> None:
+        """Queue text for every connection whose filter accepts message (the same text object for all)."""
         for connection in list(self._connections):
             try:
                 if not connection.wants(message):
@@ -127,6 +149,6 @@ class Hub:
                 log.exception("connection filter failed")
                 continue
             try:
-                connection.queue.put_nowait(message)
+                connection.queue.put_nowait(text)
             except asyncio.QueueFull:
                 connection.overflowed = True

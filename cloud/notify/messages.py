@@ -13,13 +13,14 @@ class Text:
     body: str
 
 
-# Placeholders: {number} ticket number, {device} device label, {status}, {engineer}, {text}.
+# Placeholders: {number} ticket number, {device} device label, {status}, {engineer}, {text}, {report} the service
+# report's link (cloud/reports; filled once the ticket is resolved or closed).
 TICKET_TEXTS: dict[str, dict[str, Text]] = {
     "ticket.submitted": {
         "reporter": Text("报修已受理", "工单 {number}（{device}）已提交，客服将尽快处理。"),
         "agent": Text("新报修工单", "{device}：{text}"),
     },
-    "ticket.answer": {"reporter": Text("客服已答复", "工单 {number}：{text}。如已解决请确认。")},
+    "ticket.answer": {"reporter": Text("客服已答复", "工单 {number}：{text}。如已解决请确认。服务报告：{report}")},
     "ticket.escalate": {"reporter": Text("已转远程服务中心", "工单 {number} 已转远程服务中心诊断。"),
                         "center": Text("待远程诊断", "工单 {number}（{device}）转远程服务中心：{text}")},
     "ticket.dispatch": {
@@ -29,12 +30,14 @@ TICKET_TEXTS: dict[str, dict[str, Text]] = {
     "ticket.accept": {"reporter": Text("工程师已接单", "工程师 {engineer} 已接单（工单 {number}）。")},
     "ticket.decline": {"agent": Text("工程师退回派工", "工单 {number} 被退回待派：{text}")},
     "ticket.arrive": {"reporter": Text("工程师已到场", "工程师 {engineer} 已到达现场（工单 {number}）。")},
-    "ticket.complete": {"reporter": Text("维修完成，请确认", "工单 {number} 已处理完毕：{text}。请确认并评价。")},
+    "ticket.complete": {"reporter": Text(
+        "维修完成，请确认", "工单 {number} 已处理完毕，请确认并评价。服务报告：{report}\n处理结果：{text}")},
     "ticket.confirm": {
-        "engineer": Text("工单已关闭", "工单 {number} 已由报修人确认关闭。"),
-        "agent": Text("工单已关闭", "工单 {number} 已确认关闭。"),
+        "engineer": Text("工单已关闭", "工单 {number} 已由报修人确认关闭。服务报告：{report}"),
+        "agent": Text("工单已关闭", "工单 {number} 已确认关闭。服务报告：{report}"),
     },
-    "ticket.auto_close": {"reporter": Text("工单已自动关闭", "工单 {number} 超时未确认，已自动关闭。")},
+    "ticket.auto_close": {"reporter": Text("工单已自动关闭",
+                                           "工单 {number} 超时未确认，已自动关闭。服务报告：{report}")},
     "ticket.reopen": {
         "agent": Text("工单被重新打开", "工单 {number}：{text}"),
         "engineer": Text("工单被重新打开", "工单 {number}：{text}"),
@@ -75,6 +78,13 @@ ALERT_TEXTS: dict[str, dict[str, Text]] = {
     # Keyed "event:resolution" where a resolution needs its own words.
     "alert.resolved:false_alarm": {"engineer": Text("告警已标记为误报", "{device} 的 {metric} 告警已标记为误报"
                                                                       "（工单 {number}），该指标的告警阈值已上调。")},
+}
+
+
+# Reports (cloud/reports): {hospital}, {month} (2026年11月), {tickets} reported and {repaired} repaired in it.
+REPORT_TEXTS: dict[str, Text] = {
+    "report.monthly": Text("设备维保服务月报", "{hospital} {month}设备维保服务月报已生成：报修 {tickets} 次，"
+                                               "修复 {repaired} 次。点击查看报告（PDF）。"),
 }
 
 

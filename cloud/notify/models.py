@@ -1,10 +1,12 @@
-"""Notification tables: notification (what a person is told) and delivery (each channel's attempt)."""
+"""Notification tables: notification (what a person is told), delivery (each channel's attempt) and the outbox
+of committed events whose notification work is still to do."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cloud.db import Base, UTCDateTime, utcnow
@@ -47,3 +49,24 @@ class Delivery(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     notification: Mapped[Notification] = relationship(back_populates="deliveries")
+
+
+class OutboxEvent(Base):
+    """A committed event whose durable handlers (the notification flows) have not yet run to the end.
+
+    Written in the event's own transaction, so a committed change always has its row, whatever happens to the
+    process after the commit; deleted once the handlers succeeded (cloud/notify/outbox.py).
+    """
+
+    __tablename__ = "outbox_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # From then on any process's recovery pass may take it: the committing process had its chance (or a retry
+    # is due after a failure).
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a process works on it until then
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))

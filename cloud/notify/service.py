@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -38,23 +39,85 @@ def notify(
             session.flush()
     except IntegrityError:
         return None  # already told
-    message = Outgoing(user_id=user_id, notification_id=notification.id, event_key=event_key, kind=kind,
-                       title=text.title, body=text.body, link=link, subject=subject)
+    session.add_all(_send(notification, subject, channels))
+    return notification
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One person to tell about an event, in their words and with their link."""
+
+    user_id: int
+    text: Text
+    link: str
+
+
+def notify_many(
+    session: Session,
+    *,
+    event_key: str,
+    kind: str,
+    recipients: Sequence[Recipient],
+    channels: Sequence[Channel],
+    ticket_id: int | None = None,
+    subject: str = "",
+) -> list[Notification]:
+    """Tell several people about one event through every channel, in the same few statements however many.
+
+    A person listed twice is told once (the first entry wins). Commits session twice: the notification rows
+    first, then how each channel delivered them. A channel may write to the database itself (WeChat's token
+    lock), which SQLite refuses while another transaction holds its write lock.
+
+    Safe to run again for the same event (the outbox does after a failure): a person already told is not told
+    twice, except one whose notification has no delivery at all (the run before died between the two commits),
+    who is sent it now. Two processes on the same event at once collide on (event_key, user_id): the flush
+    raises and the outbox tries again later. Returns the notifications handed to the channels.
+    """
+    wanted: dict[int, Recipient] = {}
+    for recipient in recipients:
+        wanted.setdefault(recipient.user_id, recipient)
+    if not wanted:
+        return []
+    told = list(session.execute(select(Notification).where(
+        Notification.event_key == event_key, Notification.user_id.in_(list(wanted)))).scalars())
+    known = {notification.user_id for notification in told}
+    created = [Notification(user_id=user_id, ticket_id=ticket_id, event_key=event_key, kind=kind,
+                            title=r.text.title, body=r.text.body, link=r.link)
+               for user_id, r in wanted.items() if user_id not in known]
+    session.add_all(created)
+    session.commit()  # one multi-row INSERT for all of them
+    undelivered: list[Notification] = []
+    if told:
+        delivered = set(session.execute(select(Delivery.notification_id).where(
+            Delivery.notification_id.in_([n.id for n in told]))).scalars())
+        undelivered = [n for n in told if n.id not in delivered]
+    pending = created + undelivered
+    session.add_all([delivery for notification in pending for delivery in _send(notification, subject, channels)])
+    session.commit()
+    return pending
+
+
+def _send(notification: Notification, subject: str, channels: Sequence[Channel]) -> list[Delivery]:
+    """Hand one notification to every channel; how each went, as delivery rows to add."""
+    message = Outgoing(user_id=notification.user_id, notification_id=notification.id,
+                       event_key=notification.event_key, kind=notification.kind, title=notification.title,
+                       body=notification.body, link=notification.link, subject=subject)
+    deliveries = []
     for channel in channels:
         try:
             result = channel.send(message)
         except Exception as exc:  # a broken channel is recorded, never allowed to break the flow
             log.exception("channel %s failed", channel.name)
-            session.add(Delivery(notification_id=notification.id, channel=channel.name, status="failed",
-                                 error=str(exc)[:500]))
+            deliveries.append(Delivery(notification_id=notification.id, channel=channel.name, status="failed",
+                                       error=str(exc)[:500]))
             continue
-        session.add(Delivery(notification_id=notification.id, channel=channel.name,
-                             status="sent" if result.ok else "failed", error=result.error,
-                             external_id=result.external_id))
+        deliveries.append(Delivery(notification_id=notification.id, channel=channel.name,
+                                   status="sent" if result.ok else "failed", error=result.error,
+                                   external_id=result.external_id))
         if not result.ok:
-            log.log(logging.DEBUG if result.not_set_up else logging.WARNING,
-                    "channel %s could not deliver %s to user %s: %s", channel.name, kind, user_id, result.error)
-    return notification
+            log.log(logging.DEBUG if result.not_set_up else logging.WARNING, "channel %s could not deliver %s "
+                    "to user %s: %s", channel.name, notification.kind, notification.user_id, result.error)
+    return deliveries
 
 
 def unread(session: Session, *, user_id: int, limit: int = 50) -> list[Notification]:

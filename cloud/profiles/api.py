@@ -64,13 +64,8 @@ def get_risk(
     """The devices most likely to fail within 30 days, explained, with what to check; engineers see theirs."""
     if not user.is_staff:
         raise Forbidden("only staff see the risk ranking")
-    hospitals, categories = risk.engineer_scope(user)
-    if hospital_id is not None:
-        hospitals = {hospital_id} & hospitals if hospitals is not None else {hospital_id}
-    if category:
-        categories = {category} & categories if categories is not None else {category}
-    rows = risk.ranking(session, priors=service.PRIORS.get(session), language=_language(request),
-                        hospital_ids=hospitals, categories=categories, limit=limit)
+    rows = risk.ranking_for(session, user, language=_language(request), hospital_id=hospital_id, category=category,
+                            limit=limit)
     session.commit()
     return [{"device_id": r.device.id, "system_number": r.device.system_number, "model": r.device.model,
              "hospital_id": r.device.hospital_id, "hospital": r.device.hospital.name,

@@ -62,10 +62,9 @@ class ProfileFlows:
             ticket = session.get(Ticket, int(event.data["ticket_id"]))
             if ticket is None or ticket.onsite_probability is not None:
                 return
-            probability = predictor.estimate(session, ticket=ticket)
+            probability = predictor.store_estimate(session, ticket=ticket)
             if probability is None:
                 return
-            ticket.onsite_probability = probability
             emit(session, "ticket.estimated", ticket_id=ticket.id, number=ticket.number,
                  hospital_id=ticket.hospital_id, status=ticket.status.value, agent_id=ticket.agent_id,
                  engineer_id=ticket.engineer_id, onsite_probability=probability)

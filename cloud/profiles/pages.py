@@ -111,13 +111,8 @@ def engineer_device(device_id: int, request: Request, session: SessionDep, user:
 
 def _ranking(request: Request, session: Any, user: User, hospital_id: int | None, category: str | None,
              limit: int) -> list[risk.RiskRow]:
-    hospitals, categories = risk.engineer_scope(user)
-    if hospital_id is not None:
-        hospitals = {hospital_id} & hospitals if hospitals is not None else {hospital_id}
-    if category:
-        categories = {category} & categories if categories is not None else {category}
-    rows = risk.ranking(session, priors=service.PRIORS.get(session), language=_language(request),
-                        hospital_ids=hospitals, categories=categories, limit=limit)
+    rows = risk.ranking_for(session, user, language=_language(request), hospital_id=hospital_id, category=category,
+                            limit=limit)
     session.commit()
     return rows
 

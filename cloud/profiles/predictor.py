@@ -22,7 +22,7 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cloud.config import Settings
@@ -121,6 +121,19 @@ def estimate(session: Session, *, ticket: Ticket, alert_metric: str | None = Non
     if not model.ready:
         return None
     return round(model.predict_one(report_for(session, ticket=ticket, alert_metric=alert_metric)), 4)
+
+
+def store_estimate(session: Session, *, ticket: Ticket) -> float | None:
+    """Estimate a new ticket and keep the estimate on it without making it a new version of the ticket.
+
+    The estimate is the system's note made just after submission: a person who acts on the version they were
+    shown must not be refused ("the ticket changed meanwhile") because of it. An ORM-enabled UPDATE leaves the
+    version counter alone and still updates the ticket object in this session.
+    """
+    probability = estimate(session, ticket=ticket)
+    if probability is not None:
+        session.execute(update(Ticket).where(Ticket.id == ticket.id).values(onsite_probability=probability))
+    return probability
 
 
 def learn_pending(session: Session, *, now: datetime | None = None, limit: int = LEARN_BATCH) -> int:

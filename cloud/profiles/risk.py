@@ -21,6 +21,7 @@ from cloud.db import utcnow
 from cloud.i18n import translate
 from cloud.i18n_catalogs import N_
 from cloud.profiles.service import (
+    PRIORS,
     Assessment,
     FleetPriors,
     TicketFacts,
@@ -74,6 +75,19 @@ def engineer_scope(user: User) -> tuple[set[int] | None, set[str] | None]:
     if user.role != Role.engineer:
         return None, None
     return (set(user.service_hospital_ids) or None), (set(user.categories) or None)
+
+
+def ranking_for(session: Session, user: User, *, language: str, hospital_id: int | None = None,
+                category: str | None = None, limit: int = 20) -> list[RiskRow]:
+    """The ranking as this person may see it (an engineer: the hospitals and categories they serve), narrowed to
+    one hospital or category when asked; callers commit, as for ranking()."""
+    hospitals, categories = engineer_scope(user)
+    if hospital_id is not None:
+        hospitals = {hospital_id} & hospitals if hospitals is not None else {hospital_id}
+    if category:
+        categories = {category} & categories if categories is not None else {category}
+    return ranking(session, priors=PRIORS.get(session), language=language, hospital_ids=hospitals,
+                   categories=categories, limit=limit)
 
 
 def explain(assessment: Assessment, categories: Counter[str], *, language: str,

@@ -17,7 +17,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from cloud.auth.models import User
 from cloud.db import SessionDep
@@ -27,7 +26,6 @@ from cloud.i18n import pick_language, translate
 from cloud.registry.models import Hospital
 from cloud.reports import service
 from cloud.tickets import service as ticket_service
-from cloud.tickets.models import Ticket
 from cloud.web.pages import LANGUAGE_COOKIE, page_user, render
 
 router = APIRouter(include_in_schema=False)
@@ -59,9 +57,9 @@ def service_report_pdf(
 ) -> Response:
     """A ticket's service report (PDF), rendered now if the stored one is missing or out of date."""
     t = _translator(request)
-    ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar()
-    viewer = ticket_service.Viewer(user=user, reporter_key=k)
-    if ticket is None or not ticket_service.can_view(viewer, ticket, settings):
+    ticket = ticket_service.visible_by_number(session, number, ticket_service.Viewer(user=user, reporter_key=k),
+                                              settings)
+    if ticket is None:
         return _problem(request, user, 404, t("Ticket not found"),
                         t("Check the link you received, or sign in."))
     try:

@@ -14,9 +14,10 @@ from cloud.config import Settings
 from cloud.db import SessionDep
 from cloud.deps import CurrentUser, OptionalUser, PaginationDep, ScopeDep, SettingsDep
 from cloud.errors import Forbidden, NotFound
+from cloud.i18n import DEFAULT_LANGUAGE, pick_language
 from cloud.schemas import Page
 from cloud.tenancy import Scope
-from cloud.tickets import desk, precheck, service
+from cloud.tickets import desk, faults, policy, precheck, service
 from cloud.tickets.models import AttachmentKind, PrecheckTask, Ticket, TicketAttachment
 from cloud.tickets.schemas import (
     ActionIn,
@@ -44,6 +45,16 @@ router = APIRouter(prefix="/api/v1", tags=["tickets"])
 ReporterKey = Annotated[str | None, Header(alias="X-Reporter-Key", description="a reporter link's key")]
 
 
+def request_language(request: Request) -> str:
+    """The caller's language (the pages' cookie, else Accept-Language): names from the database come in it."""
+    from cloud.web.pages import LANGUAGE_COOKIE
+
+    return pick_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
+
+
+Language = Annotated[str, Depends(request_language)]
+
+
 def _attachment_out(ticket_id: int | None, attachment: TicketAttachment) -> AttachmentOut:
     return AttachmentOut(id=attachment.id, kind=attachment.kind, content_type=attachment.content_type,
                          size=attachment.size, duration_s=attachment.duration_s, transcript=attachment.transcript,
@@ -51,9 +62,10 @@ def _attachment_out(ticket_id: int | None, attachment: TicketAttachment) -> Atta
 
 
 def ticket_out(
-    session: Session, ticket: Ticket, viewer: Viewer, settings: Settings, *, with_timeline: bool = True
+    session: Session, ticket: Ticket, viewer: Viewer, settings: Settings, *, with_timeline: bool = True,
+    language: str = DEFAULT_LANGUAGE,
 ) -> TicketOut:
-    """A ticket as this viewer may see it (listings leave the timeline out)."""
+    """A ticket as this viewer may see it (listings leave the timeline out); category names in language."""
     staff = viewer.user is not None and viewer.user.is_staff
     engineer = session.get(User, ticket.engineer_id) if ticket.engineer_id else None
     device, group = ticket.device, ticket.group
@@ -62,6 +74,12 @@ def ticket_out(
         rating = {"overall": ticket.rating_overall, "speed": ticket.rating_speed,
                   "attitude": ticket.rating_attitude, "skill": ticket.rating_skill, "comment": ticket.rating_comment}
     hospital = device.hospital if device else group.hospital if group else None
+    category = device.category if device else None
+    entries = service.timeline(session, ticket=ticket, internal=staff) if with_timeline else None
+    for entry in entries or []:
+        if entry["details"].get("fault_category"):  # a resolution's category, by name in the timeline
+            entry["details"]["fault_category_name"] = faults.fault_label(
+                session, entry["details"]["fault_category"], category, language)
     return TicketOut(
         id=ticket.id, number=ticket.number, status=ticket.status, version=ticket.version, source=ticket.source,
         urgency=ticket.urgency, priority=ticket.priority, hospital_id=ticket.hospital_id,
@@ -73,13 +91,18 @@ def ticket_out(
         agent_id=ticket.agent_id, engineer_id=ticket.engineer_id,
         engineer_name=(engineer.full_name or engineer.username) if engineer else None, findings=ticket.findings,
         parts_used=ticket.parts_used, cancel_reason=ticket.cancel_reason, rating=rating, tier=ticket.tier,
+        onsite_probability=ticket.onsite_probability if staff else None,
+        onsite_route=policy.onsite_route(ticket.onsite_probability) if staff else None,
+        fault_category=ticket.fault_category,
+        fault_category_name=faults.fault_label(session, ticket.fault_category, category, language) or None,
+        root_cause=ticket.root_cause, parts=ticket.parts, reopen_count=ticket.reopen_count or 0,  # type: ignore[arg-type]
         conversation=ticket.conversation, ask_ids=ticket.ask_ids,  # type: ignore[arg-type]
         first_response_due_at=ticket.first_response_due_at, resolution_due_at=ticket.resolution_due_at,
         first_responded_at=ticket.first_responded_at, resolved_at=ticket.resolved_at, closed_at=ticket.closed_at,
         created_at=ticket.created_at, updated_at=ticket.updated_at,
         attachments=[_attachment_out(ticket.id, a) for a in ticket.attachments],
         allowed_actions=service.allowed_for(viewer, ticket, settings),
-        timeline=service.timeline(session, ticket=ticket, internal=staff) if with_timeline else None,  # type: ignore[arg-type]
+        timeline=entries,  # type: ignore[arg-type]
     )
 
 
@@ -119,6 +142,7 @@ def submit(
     settings: SettingsDep,
     user: OptionalUser,
     idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=8, max_length=100)],
+    language: Language = DEFAULT_LANGUAGE,
 ) -> SubmitOut:
     """Open a ticket exactly once per Idempotency-Key; a replay answers 200 with the same ticket."""
     viewer = Viewer(user=user)
@@ -129,7 +153,7 @@ def submit(
         response.status_code = status.HTTP_200_OK
     key = service.reporter_key(settings, ticket.number)
     reporter_view = Viewer(user=user, reporter_key=key)
-    return SubmitOut(ticket=ticket_out(session, ticket, reporter_view, settings), reporter_key=key,
+    return SubmitOut(ticket=ticket_out(session, ticket, reporter_view, settings, language=language), reporter_key=key,
                      reporter_url=f"{settings.public_url}/t/{ticket.number}?k={key}", created=created)
 
 
@@ -171,13 +195,14 @@ def list_tickets(
     page: PaginationDep,
     filters: FiltersDep,
     view: Annotated[desk.View, Query(description="mine, unassigned or all")] = desk.View.all,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> Page[TicketOut]:
     """Tickets the caller may see, searched and filtered; engineers with mine=true get the ones dispatched to them."""
     rows, total = desk.search(session, scope=scope, filters=filters, view=view, user_id=user.id, limit=page.limit,
                               offset=page.offset)
     viewer = Viewer(user=user)
     twins = desk.duplicates(session, rows)
-    items = [ticket_out(session, t, viewer, settings, with_timeline=False) for t in rows]
+    items = [ticket_out(session, t, viewer, settings, with_timeline=False, language=language) for t in rows]
     for item in items:
         item.possible_duplicates = twins.get(item.id, [])
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
@@ -200,18 +225,19 @@ def tier_counts(session: SessionDep, scope: ScopeDep, since: datetime | None = N
 
 @router.get("/tickets/{ticket_id}", response_model=TicketOut)
 def get_ticket(
-    ticket_id: int, session: SessionDep, settings: SettingsDep, user: OptionalUser, key: ReporterKey = None
+    ticket_id: int, session: SessionDep, settings: SettingsDep, user: OptionalUser, key: ReporterKey = None,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> TicketOut:
     """One ticket with its timeline and the caller's allowed actions."""
     viewer = Viewer(user=user, reporter_key=key)
     ticket = service.get_ticket(session, ticket_id=ticket_id, viewer=viewer, settings=settings)
-    return ticket_out(session, ticket, viewer, settings)
+    return ticket_out(session, ticket, viewer, settings, language=language)
 
 
 @router.post("/tickets/{ticket_id}/actions", response_model=TicketOut)
 def act(
     ticket_id: int, body: ActionIn, session: SessionDep, settings: SettingsDep, user: OptionalUser,
-    key: ReporterKey = None,
+    key: ReporterKey = None, language: Language = DEFAULT_LANGUAGE,
 ) -> TicketOut:
     """Take an action; 409 names the allowed actions when it is not possible now or the version is stale."""
     viewer = Viewer(user=user, reporter_key=key)
@@ -220,7 +246,7 @@ def act(
     ticket = service.get_ticket(session, ticket_id=ticket_id, viewer=viewer, settings=settings)
     service.apply_action(session, ticket=ticket, data=body, viewer=viewer, settings=settings)
     session.commit()
-    return ticket_out(session, ticket, viewer, settings)
+    return ticket_out(session, ticket, viewer, settings, language=language)
 
 
 @router.get("/tickets/{ticket_id}/related", response_model=RelatedOut)
@@ -312,7 +338,7 @@ def answer_precheck_item(
 @router.post("/tickets/{ticket_id}/precheck/finish", response_model=PrecheckFinishOut)
 def finish_precheck(
     ticket_id: int, body: PrecheckFinishIn, request: Request, session: SessionDep, settings: SettingsDep,
-    user: CurrentUser,
+    user: CurrentUser, language: Language = DEFAULT_LANGUAGE,
 ) -> PrecheckFinishOut:
     """End the pre-check: fault confirmed (the repair goes on), false alarm or fixed (the ticket resolves)."""
     viewer = Viewer(user=user)
@@ -320,8 +346,9 @@ def finish_precheck(
     scorer = getattr(request.app.state, "scorer", None)
     default = scorer.default_threshold if scorer is not None else 0.5
     precheck.finish(session, ticket=ticket, task=task, outcome=body.outcome, note=body.note, viewer=viewer,
-                    settings=settings, default_threshold=default, version=body.version)
+                    settings=settings, default_threshold=default, version=body.version,
+                    fault_category=body.fault_category, root_cause=body.root_cause, parts=body.parts)
     session.commit()
     return PrecheckFinishOut(
         precheck=_precheck_out(session, ticket, task, viewer, settings),
-        ticket=ticket_out(session, ticket, viewer, settings))
+        ticket=ticket_out(session, ticket, viewer, settings, language=language))

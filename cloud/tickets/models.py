@@ -1,4 +1,5 @@
-"""Ticket tables: ticket, ticket_attachment, and a predictive ticket's pre-check (precheck_task, precheck_item).
+"""Ticket tables: ticket, ticket_attachment, a predictive ticket's pre-check (precheck_task, precheck_item), and
+the managed list of fault categories a resolved ticket is filed under (fault_category).
 
 The timeline lives in audit_log (entity 'ticket').
 """
@@ -9,7 +10,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cloud.db import Base, UTCDateTime, utcnow
@@ -197,3 +198,22 @@ class PrecheckItem(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     task: Mapped[PrecheckTask] = relationship(back_populates="items")
+
+
+class FaultCategory(Base):
+    """One kind of fault (temperature control, optics/lamp, …) for devices of one category, or of all (None)."""
+
+    __tablename__ = "fault_category"
+    __table_args__ = (UniqueConstraint("device_category", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Device.category this entry applies to (chemistry, hematology, …); None: every category.
+    device_category: Mapped[str | None] = mapped_column(String(50), index=True)
+    code: Mapped[str] = mapped_column(String(50))  # stable: tickets keep it (ticket.fault_category)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100), default="")
+    # Solved without an engineer on site as a rule (operator error, reagents): a basic fault.
+    basic: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -6,8 +6,10 @@ optional note) and finish with an outcome:
 
 - fault confirmed: an internal note on the ticket; the repair goes on through the normal states.
 - false alarm: every alert of the ticket is marked a false alarm through `cloud.alerts.service.mark_false_alarm`
-  (its stream's threshold goes up a notch), the desk is told, and the ticket resolves with the findings.
-- fixed during the pre-check: the ticket resolves with the findings.
+  (its stream's threshold goes up a notch), the desk is told, and the ticket resolves with the findings, filed
+  under the fault category 'no fault found'.
+- fixed during the pre-check: the ticket resolves with the findings, filed under the fault category given, or the
+  one the alert's metric points at (cloud/profiles/faults.py), with the root cause and parts when given.
 
 Every check must be answered before finishing, except that a false alarm may be declared with a note alone.
 Resolving goes through `service.apply_action` (action `precheck`, which only this module may take). Callers commit.
@@ -30,10 +32,11 @@ from cloud.db import utcnow
 from cloud.errors import Conflict, Forbidden, Invalid, NotFound
 from cloud.events import emit
 from cloud.registry.models import Device
-from cloud.tickets import service
+from cloud.tickets import faults, service
 from cloud.tickets.checklists import checklist_for
+from cloud.tickets.faults import NO_FAULT
 from cloud.tickets.models import PrecheckAnswer, PrecheckItem, PrecheckOutcome, PrecheckTask, Ticket
-from cloud.tickets.schemas import ActionIn
+from cloud.tickets.schemas import ActionIn, PartIn
 from cloud.tickets.service import PRECHECK_FINISHING, Viewer
 from cloud.tickets.state import OPEN, Action, Party
 
@@ -170,6 +173,9 @@ def finish(
     default_threshold: float,
     version: int | None = None,
     now: datetime | None = None,
+    fault_category: str | None = None,
+    root_cause: str | None = None,
+    parts: list[PartIn] | None = None,
 ) -> PrecheckTask:
     """End the pre-check with outcome; see the module's description for what each outcome does to the ticket."""
     user = _require_work(viewer, ticket, task, settings)
@@ -185,6 +191,13 @@ def finish(
                       [{"field": f"items.{item.id}", "message": "unanswered"} for item in unanswered])
     elif outcome == PrecheckOutcome.fixed and not text:
         raise Invalid("the findings are required", [{"field": "note", "message": "required"}])
+    if outcome == PrecheckOutcome.fixed:
+        # Checked before anything changes: the category given, else the one the alert's metric points at.
+        category = device.category if (device := ticket.device) is not None else None
+        if fault_category:
+            faults.require(session, fault_category, category)
+        elif faults.suggest(session, ticket, text=text) is None:
+            faults.require(session, None, category)
     now = now or utcnow()
     task.outcome, task.outcome_note, task.finished_by, task.finished_at = outcome, text or None, user.id, now
     task.updated_at = now
@@ -213,9 +226,12 @@ def finish(
                              data=ActionIn(action=Action.note, text=FAULT_CONFIRMED_NOTE + text))
         return task
     session.info[PRECHECK_FINISHING] = ticket.id
+    if outcome == PrecheckOutcome.false_alarm:
+        fault_category, parts = NO_FAULT, None  # nothing was wrong, so nothing was replaced
     try:
         service.apply_action(session, ticket=ticket, viewer=viewer, settings=settings, now=now,
-                             data=ActionIn(action=Action.precheck, findings=text))
+                             data=ActionIn(action=Action.precheck, findings=text, fault_category=fault_category,
+                                           root_cause=root_cause, parts=parts))
     finally:
         session.info.pop(PRECHECK_FINISHING, None)
     if outcome == PrecheckOutcome.false_alarm:

@@ -107,8 +107,30 @@ class Escalation(BaseModel):
     ask_ids: list[int] = Field(default_factory=list, max_length=100)
 
 
+class PartIn(BaseModel):
+    """A part used in the repair: its name, the part number when known, how many."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    part_no: str | None = Field(None, max_length=100)
+    qty: int = Field(1, ge=1, le=999)
+
+    @field_validator("name", "part_no", mode="after")
+    @classmethod
+    def _strip(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = (value or "").strip()
+        if info.field_name == "name" and not value:
+            raise PydanticCustomError("part_name", "name the part")
+        return value or None
+
+
 class ActionIn(BaseModel):
-    """An action on a ticket; `version` is the version the caller saw (stale → 409)."""
+    """An action on a ticket; `version` is the version the caller saw (stale → 409).
+
+    The resolving actions (complete, answer, and self_serve optionally) carry what the fault was: a code of the fault
+    category list for the device (GET /api/v1/fault-categories), the root cause and the parts used.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -118,7 +140,10 @@ class ActionIn(BaseModel):
     reason: str | None = Field(None, max_length=400)
     engineer_id: int | None = None
     findings: str | None = Field(None, max_length=5000)
-    parts_used: str | None = Field(None, max_length=2000)
+    parts_used: str | None = Field(None, max_length=2000)  # free text, as older clients send it
+    fault_category: str | None = Field(None, max_length=50)
+    root_cause: str | None = Field(None, max_length=2000)
+    parts: list[PartIn] | None = Field(None, max_length=30)
     attachments: list[AttachmentRef] = Field(default_factory=list, max_length=10)
     rating_overall: int | None = Field(None, ge=1, le=5)
     rating_speed: int | None = Field(None, ge=1, le=5)
@@ -187,6 +212,17 @@ class TicketOut(BaseModel):
     cancel_reason: str | None
     rating: dict[str, Any] | None
     tier: Tier | None = None  # the level it was solved at; None while open
+    # The basic/advanced predictor's estimate at submission that an engineer must go on site, and the route it
+    # suggests: 'dispatch', 'remote' or None (cloud/profiles/predictor.py). Staff only.
+    onsite_probability: float | None = None
+    onsite_route: str | None = None
+    # What the fault was: the category's code and its name in the caller's language, the root cause, the parts;
+    # how often the reporter reopened it (0: fixed the first time).
+    fault_category: str | None = None
+    fault_category_name: str | None = None
+    root_cause: str | None = None
+    parts: list[PartIn] | None = None
+    reopen_count: int = 0
     conversation: list[ConversationTurn] | None = None  # the bot conversation it was escalated with
     ask_ids: list[int] | None = None
     first_response_due_at: datetime
@@ -249,6 +285,10 @@ class PrecheckFinishIn(BaseModel):
     outcome: PrecheckOutcome
     note: str | None = Field(None, max_length=5000)
     version: int | None = None  # the pre-check version the caller saw (stale: 409)
+    # Fixed: what the fault was (left out: the alert's metric decides); a false alarm is filed as no fault found.
+    fault_category: str | None = Field(None, max_length=50)
+    root_cause: str | None = Field(None, max_length=2000)
+    parts: list[PartIn] | None = Field(None, max_length=30)
 
 
 class PrecheckItemOut(BaseModel):
@@ -335,3 +375,58 @@ class RelatedOut(BaseModel):
 
     reporter: list[TicketOut]
     duplicates: list[TicketOut]
+
+
+class FaultCategoryOut(BaseModel):
+    """An entry of the fault category list; `name` is in the caller's language."""
+
+    id: int
+    code: str
+    name: str
+    name_zh: str
+    name_en: str
+    device_category: str | None  # None: every device category
+    basic: bool  # solved without an engineer on site as a rule
+    position: int
+    active: bool
+
+
+class FaultCategoryIn(BaseModel):
+    """A new entry (admin): for one device category, or for every one (None)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device_category: str | None = Field(None, max_length=50)
+    name_zh: str = Field(min_length=1, max_length=100)
+    name_en: str = Field("", max_length=100)
+    basic: bool = False
+
+
+class FaultCategoryPatch(BaseModel):
+    """Rename, (de)activate or move an entry (admin); moving is within the list `list_category` sees."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name_zh: str | None = Field(None, min_length=1, max_length=100)
+    name_en: str | None = Field(None, max_length=100)
+    basic: bool | None = None
+    active: bool | None = None
+    move: Literal["up", "down"] | None = None
+    list_category: str | None = Field(None, max_length=50)
+
+
+class FaultSuggestionOut(BaseModel):
+    """The category to preselect for resolving a ticket, and where it came from (null: nothing points anywhere)."""
+
+    code: str
+    name: str
+    source: Literal["findings", "alert", "precheck", "previous", "kb", "text"]
+    detail: str
+    source_label: str  # e.g. 来自报修描述中的“温度”
+
+
+class FaultSuggestionAnswer(BaseModel):
+    """The suggestion (or null) and the list to choose from for the ticket's device."""
+
+    suggestion: FaultSuggestionOut | None
+    categories: list[FaultCategoryOut]

@@ -27,7 +27,7 @@ from cloud.events import emit
 from cloud.numbering import next_number
 from cloud.registry.models import Device, DeviceGroup
 from cloud.tenancy import Scope
-from cloud.tickets import policy
+from cloud.tickets import faults, policy
 from cloud.tickets.models import Source, Ticket, TicketAttachment
 from cloud.tickets.schemas import ActionIn, AttachmentRef, Escalation, TicketSubmit
 from cloud.tickets.state import (
@@ -85,6 +85,13 @@ def parties(viewer: Viewer, ticket: Ticket, settings: Settings) -> frozenset[Par
     if viewer.reporter_key and hmac.compare_digest(viewer.reporter_key, reporter_key(settings, ticket.number)):
         found.add(Party.reporter)
     return frozenset(found)
+
+
+def visible_by_number(session: Session, number: str, viewer: Viewer, settings: Settings) -> Ticket | None:
+    """The ticket with this number if the viewer may see it (a reporter's link carries its key); None otherwise,
+    so a page cannot tell a missing ticket from another person's."""
+    ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar()
+    return ticket if ticket is not None and can_view(viewer, ticket, settings) else None
 
 
 def can_view(viewer: Viewer, ticket: Ticket, settings: Settings) -> bool:
@@ -244,7 +251,7 @@ def submit(
     first_due, resolution_due = policy.due_times(priority, now, settings)
     user = viewer.user
     ticket = Ticket(
-        number=next_number(session, "ticket"), hospital_id=hospital_id, device_id=device.id if device else None,
+        hospital_id=hospital_id, device_id=device.id if device else None,
         group_id=group.id if group else (device.group_id if device else None), source=data.source,
         status=Status.submitted, urgency=data.urgency, priority=priority, description=data.description.strip(),
         reporter_user_id=user_id, reporter_name=data.reporter_name or (user.full_name if user else ""),
@@ -252,6 +259,10 @@ def submit(
         request_hash=request_hash, first_response_due_at=first_due, resolution_due_at=resolution_due,
         agent_id=pick_agent(session, settings=settings), offered_at=now, created_at=now, updated_at=now,
     )
+    # The number last: its counter row stays locked until the commit and every submission waits for it, so
+    # nothing that can be done before (choosing the agent) may run while it is held. (Before the
+    # savepoint, not in it: on SQLite a SAVEPOINT that opens the transaction commits it on RELEASE.)
+    ticket.number = next_number(session, "ticket")
     try:
         with session.begin_nested():
             session.add(ticket)
@@ -441,6 +452,8 @@ def _apply_effects(session: Session, ticket: Ticket, data: ActionIn, now: dateti
             ticket.cancel_reason = reason
         else:
             ticket.resolved_at = None
+            ticket.reopen_count = (ticket.reopen_count or 0) + 1  # first-time-fix counts tickets never reopened
+            details["reopen_count"] = ticket.reopen_count
     elif action == Action.add_info:
         if not (data.text and data.text.strip()) and not data.attachments:
             raise Invalid("add a text or an attachment", [{"field": "text", "message": "nothing to add"}])
@@ -454,8 +467,45 @@ def _apply_effects(session: Session, ticket: Ticket, data: ActionIn, now: dateti
         ticket.rating_comment, ticket.rated_at = data.rating_comment, now
         details["rating"] = {"overall": data.rating_overall, "speed": data.rating_speed,
                              "attitude": data.rating_attitude, "skill": data.rating_skill}
+    if action in FAULT_ACTIONS:
+        details.update(_apply_fault(session, ticket, data))
     if data.attachments:
         details["attachments"] = _bind_attachments(session, data.attachments, ticket)
+    return details
+
+
+# The resolving actions and whether the person must name the fault category: the engineer completing and the desk
+# resolving remotely pick it (preselected with the suggestion); a predictive ticket's comes from its alert and
+# pre-check when not given; self-service takes the suggestion when there is one.
+FAULT_ACTIONS = {Action.complete: True, Action.answer: True, Action.precheck: True, Action.self_serve: False}
+
+
+def _apply_fault(session: Session, ticket: Ticket, data: ActionIn) -> dict[str, Any]:
+    """Record what the fault was (category, root cause, parts) on a resolving action; the timeline's details."""
+    category = ticket.device.category if ticket.device is not None else None
+    code = (data.fault_category or "").strip()
+    if code == faults.NO_FAULT and data.action == Action.precheck:
+        pass  # a false alarm: filed as no fault found by the pre-check itself, offered or not
+    elif code:
+        faults.require(session, code, category)
+    else:
+        suggestion = None
+        if ticket.source == Source.predictive or not FAULT_ACTIONS[data.action]:
+            suggestion = faults.suggest(session, ticket, text=data.findings or data.text)
+        if suggestion is None and FAULT_ACTIONS[data.action]:
+            faults.require(session, None, category)  # 422: choose the fault category
+        code = suggestion.code if suggestion is not None else ""
+    if not code:
+        return {}
+    ticket.fault_category = code
+    ticket.root_cause = (data.root_cause or "").strip() or None
+    parts = [part.model_dump(exclude_none=True) for part in data.parts or []]
+    ticket.parts = parts or None
+    details: dict[str, Any] = {"fault_category": code}
+    if ticket.root_cause:
+        details["root_cause"] = ticket.root_cause
+    if parts:
+        details["parts"] = parts
     return details
 
 

@@ -70,6 +70,9 @@ class Party(enum.StrEnum):
 
 OPEN = frozenset({Status.submitted, Status.escalated, Status.dispatched, Status.accepted, Status.on_site,
                   Status.reopened})
+# Statuses a service report describes (cloud/reports): the work is done (resolved, awaiting confirmation) or the
+# case is closed; the closing messages link it.
+REPORTABLE = frozenset({Status.resolved, Status.closed})
 FINAL = frozenset({Status.closed, Status.cancelled, Status.merged})
 DESK = frozenset({Party.agent, Party.admin})
 REMOTE = frozenset({Party.agent, Party.service_center, Party.admin})

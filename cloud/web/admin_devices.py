@@ -126,9 +126,12 @@ def _form(request: Request, session: Session, user: User, device: Device | None)
         qr_rows = list(session.execute(select(QrCode).where(
             QrCode.target_kind == TargetKind.device, QrCode.target_id == device.id).order_by(
             QrCode.created_at.desc(), QrCode.id.desc())).scalars())
+    from cloud.profiles.pages import score_panel  # the computed score and the override (cloud/profiles)
+
     return admin_render(request, session, "admin/device_edit.html", user, active="devices", device=device,
                         hospitals=plan_hospitals, categories=list(DeviceCategory), statuses=list(DeviceStatus),
-                        qr_rows=qr_rows, tz=device.hospital.time_zone if device else "Asia/Shanghai")
+                        qr_rows=qr_rows, tz=device.hospital.time_zone if device else "Asia/Shanghai",
+                        score=score_panel(session, device) if device else None)
 
 
 @router.get("/admin/devices/new")

@@ -99,6 +99,7 @@ def user_create(
     hospital_id: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
     service_hospital_ids: Annotated[list[str] | None, Form()] = None,
     categories: Annotated[list[str] | None, Form()] = None, capacity: Annotated[str, Form()] = "",
+    is_lab_manager: Annotated[str, Form()] = "",
 ) -> Response:
     """Create an account; without a password a one-time password is generated and shown once."""
     chosen, hospital, limit = _role(role), _int(hospital_id), number(capacity, integer=True)
@@ -122,7 +123,8 @@ def user_create(
         accounts.update_account(
             session, user_id=account.id, actor=actor(user), full_name=full_name, phone=phone, role=chosen,
             hospital_id=hospital, service_hospital_ids=[int(i) for i in service_hospital_ids or [] if i.isdigit()],
-            categories=categories or [], capacity=limit if isinstance(limit, int) else None)
+            categories=categories or [], capacity=limit if isinstance(limit, int) else None,
+            is_lab_manager=is_lab_manager == "yes")
     except Conflict:
         return refuse(request, "This username is taken.", field="username", status=409)
     except Invalid:
@@ -141,8 +143,9 @@ def user_update(
     role: Annotated[str, Form()] = "", hospital_id: Annotated[str, Form()] = "",
     service_hospital_ids: Annotated[list[str] | None, Form()] = None,
     categories: Annotated[list[str] | None, Form()] = None, capacity: Annotated[str, Form()] = "",
+    is_lab_manager: Annotated[str, Form()] = "",
 ) -> Response:
-    """Save an account's name, phone, role, hospital and coverage."""
+    """Save an account's name, phone, role, hospital, coverage and whether a lab user manages the lab."""
     auth_service.get_user(session, user_id=user_id)
     chosen, hospital, limit = _role(role), _int(hospital_id), number(capacity, integer=True)
     if problem := _check_common(request, chosen, hospital, limit):
@@ -152,7 +155,8 @@ def user_update(
         accounts.update_account(
             session, user_id=user_id, actor=actor(user), full_name=full_name, phone=phone, role=chosen,
             hospital_id=hospital, service_hospital_ids=[int(i) for i in service_hospital_ids or [] if i.isdigit()],
-            categories=categories or [], capacity=limit if isinstance(limit, int) else None)
+            categories=categories or [], capacity=limit if isinstance(limit, int) else None,
+            is_lab_manager=is_lab_manager == "yes")
     except Conflict:
         return refuse(request, "You cannot take the admin role from your own account.", field="role", status=409)
     except Invalid:

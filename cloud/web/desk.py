@@ -93,6 +93,15 @@ JS_TEXTS = (
     # the engineer's ticket page: address, hotline, the device's history, before/after photos, confirmations
     "Address", "Hotline", "Open in map", "Device history", "No earlier repairs of this device.", "Before repair",
     "After repair", "Cancel", "Confirm", "actor.system",
+    # what the fault was, on every resolving form (fault_fields.js) and in the timeline
+    "Fault category", "Suggested", "No suggestion: choose what fits.", "Choose…", "Root cause", "Root cause (optional)",
+    "Why it failed, if known", "Add part", "Part name", "Part no. (optional)", "Qty", "Remove",
+    "Choose the fault category.", "Name each part, or remove its row.", "The quantity is a whole number from 1 to 999.",
+    "A false alarm is filed under 'no fault found'.",
+    # the service report PDF of a resolved or closed ticket (cloud/reports)
+    "Service report", "View PDF",
+    # the on-site estimate at submission and its route, the device's profile (cloud/profiles)
+    "onsite.estimate", "onsite.hint", "onsite.route.dispatch", "onsite.route.remote", "Maintenance profile",
 )
 
 

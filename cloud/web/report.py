@@ -16,6 +16,7 @@ from cloud.db import SessionDep
 from cloud.deps import OptionalUser, SettingsDep
 from cloud.errors import NotFound
 from cloud.i18n import pick_language, translate
+from cloud.profiles.profile import repair_history
 from cloud.qr import service as qr_service
 from cloud.qr.models import TargetKind
 from cloud.registry.backup import find_by_identifier, find_group_by_identifier
@@ -131,8 +132,13 @@ def landing(code: str, request: Request, session: SessionDep, settings: Settings
                                group_id=group.id if group else None)
     can_follow = open_ticket is not None and ticket_service.can_view(ticket_service.Viewer(user=user), open_ticket,
                                                                      settings)
+    # The repair history the patent puts next to the score: what each fault was, and this year's count.
+    shown = recent + [t for member in per_member.values() for t in member]
+    history = repair_history(session, device=device, tickets=shown, language=pick_language(
+        request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")))
     return render(request, "h5/landing.html", user, kind=found.kind.value, device=device, group=group, code=found.code,
                   recent=recent, texts=texts, target_label=label, can_claim=can_claim, per_member=per_member,
+                  history=history,
                   open_ticket=open_ticket, can_follow=can_follow, added=request.query_params.get("added"),
                   wechat_sdk=WECHAT_SDK if getattr(request.app.state, "wechat", None) else None)
 
@@ -173,9 +179,9 @@ def ticket_page(
 ) -> Response:
     """The reporter's view of a ticket: live status, timeline, confirm and rate."""
     _ = _t(request)
-    ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar()
     viewer = ticket_service.Viewer(user=user, reporter_key=k)
-    if ticket is None or not ticket_service.can_view(viewer, ticket, settings):
+    ticket = ticket_service.visible_by_number(session, number, viewer, settings)
+    if ticket is None:
         response = render(request, "h5/message.html", user, icon="warn", title=_("Ticket not found"),
                           text=_("Check the link you received, or sign in."), link="/login", link_text=_("Sign in"))
         response.status_code = 404

@@ -117,9 +117,10 @@ def world(database: tuple[str, World]) -> World:
 @pytest.fixture
 def settings(database: tuple[str, World], tmp_path: Path) -> Settings:
     """Settings pointing at the test database and a private data folder."""
-    # The SLA timers run only when a test calls sweep(), so nothing changes behind a test's back.
+    # The SLA timers run only when a test calls sweep(), so nothing changes behind a test's back; notifications
+    # are done by the time a request answers (the outbox in the background: tests/cloud/tickets/test_notify_outbox.py).
     return Settings(database_url=database[0], data_dir=tmp_path / "data", sweep_interval_s=0, retention_interval_s=0,
-                    _env_file=None)  # type: ignore[call-arg]
+                    notify_inline=True, outbox_interval_s=0, _env_file=None)  # type: ignore[call-arg]
 
 
 @pytest.fixture

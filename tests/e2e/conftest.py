@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -77,11 +78,20 @@ class LiveServer:
                 self.process.kill()
 
 
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder with the demo seeded, made once: seeding a year of history takes seconds, copying it none."""
+    folder = tmp_path_factory.mktemp("demo-seeded")
+    medfix("demo", "seed", env=LiveServer(folder).env)
+    return folder
+
+
 @pytest.fixture(scope="module")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The product as `make run` starts it: migrated, demo data seeded, serving on a free port."""
-    server = LiveServer(tmp_path_factory.mktemp("demo"))
-    medfix("demo", "seed", env=server.env)
+def demo_server(tmp_path_factory: pytest.TempPathFactory, demo_data: Path) -> Iterator[LiveServer]:
+    """The product as `make run` starts it: migrated, demo data seeded, serving on a free port (its own copy)."""
+    folder = tmp_path_factory.mktemp("demo")
+    shutil.copytree(demo_data, folder, dirs_exist_ok=True)
+    server = LiveServer(folder)
     server.start()
     yield server
     server.stop()

@@ -70,7 +70,8 @@ def test_scan_report_follow_confirm_and_rate(demo_server: LiveServer, browser, t
     assert agent_view["attachments"][1]["transcript"] == "反应盘温度报警"
     assert agent_view["priority"] == 1
 
-    _act(demo_server, ticket_id, "agent", action="answer", text="请重新校准温控后重试", version=agent_view["version"])
+    _act(demo_server, ticket_id, "agent", action="answer", text="请重新校准温控后重试", version=agent_view["version"],
+         fault_category="temperature_control")
     page.wait_for_function("document.querySelector('#status-label').textContent === '已处理，待您确认'", timeout=5000)
     screenshot(page, "reporter-ticket-resolved")
     page.click("text=确认已修复")

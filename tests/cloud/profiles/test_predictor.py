@@ -55,6 +55,16 @@ def test_the_estimate_is_kept_at_submission_and_shown_to_the_desk_only(client, w
     assert desk["status"] == "submitted"
 
 
+def test_the_estimate_is_no_new_version_so_the_desk_acts_on_what_it_was_shown(client, world, db) -> None:
+    _teach(db, 120)
+    submitted = submit(client, world, description=ONSITE_TEXT).json()["ticket"]
+    stored = db.get(Ticket, submitted["id"])
+    assert stored.onsite_probability is not None and stored.version == submitted["version"]
+    answer = act(client, submitted["id"], world.headers("agent"), "reply", text="请先重启仪器",
+                 version=submitted["version"])
+    assert answer.status_code == 200, answer.text
+
+
 def test_every_resolution_teaches_the_model_once_in_the_learners_next_run(client, world, db) -> None:
     later = datetime.now(UTC) + timedelta(minutes=1)  # past the learner's margin
     ticket = submit(client, world, description=REMOTE_TEXT).json()["ticket"]
@@ -82,8 +92,11 @@ def test_every_resolution_teaches_the_model_once_in_the_learners_next_run(client
 def test_auto_dispatch_sends_an_engineer_for_a_confident_on_site_estimate(settings, world, db) -> None:  # noqa: ANN001
     _teach(db, 400)
     with TestClient(create_app(Settings(**{**settings.model_dump(), "onsite_autodispatch": 0.8}))) as client:
-        loud = submit(client, world, description=ONSITE_TEXT).json()["ticket"]
-        quiet = submit(client, world, description=REMOTE_TEXT).json()["ticket"]
+        loud_id = submit(client, world, description=ONSITE_TEXT).json()["ticket"]["id"]
+        quiet_id = submit(client, world, description=REMOTE_TEXT).json()["ticket"]["id"]
+        # Dispatched right after the submission committed (cloud/profiles/flows.py), as the desk then sees it.
+        loud = client.get(f"/api/v1/tickets/{loud_id}", headers=world.headers("agent")).json()
+        quiet = client.get(f"/api/v1/tickets/{quiet_id}", headers=world.headers("agent")).json()
         assert loud["status"] == "dispatched" and loud["engineer_id"] == world.users["engineer"]
         assert quiet["status"] == "submitted"
     row = db.execute(select(AuditLog).where(AuditLog.entity_id == loud["id"], AuditLog.entity == "ticket",

@@ -43,7 +43,8 @@ def test_reply_reaches_the_reporter_and_keeps_the_status(client: TestClient, wor
 
 def test_resolve_remotely_is_its_own_action(client: TestClient, world: World) -> None:
     body = submit(client, world).json()
-    answered = act(client, body["ticket"]["id"], world.headers("agent"), "answer", text="已远程修改参数")
+    answered = act(client, body["ticket"]["id"], world.headers("agent"), "answer", text="已远程修改参数",
+                   fault_category="communication_software")
     assert answered.json()["status"] == "resolved" and answered.json()["tier"] == "remote"
     still = act(client, body["ticket"]["id"], world.headers("agent"), "reply", text="请做质控后再上机")
     assert still.json()["status"] == "resolved"

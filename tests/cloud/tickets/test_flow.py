@@ -52,7 +52,8 @@ def test_full_dispatch_path_to_a_rated_closed_ticket(client: TestClient, world: 
     assert [t["id"] for t in mine["items"]] == [tid]
     assert act(client, tid, engineer, "accept").json()["status"] == "accepted"
     assert act(client, tid, engineer, "arrive").json()["status"] == "on_site"
-    done = act(client, tid, engineer, "complete", findings="更换反应盘温控传感器", parts_used="温控传感器 x1")
+    done = act(client, tid, engineer, "complete", findings="更换反应盘温控传感器", parts_used="温控传感器 x1",
+               fault_category="temperature_control")
     assert done.json()["status"] == "resolved" and done.json()["resolved_at"] is not None
     assert act(client, tid, rep, "confirm").json()["status"] == "closed"
     rated = act(client, tid, rep, "rate", rating_overall=5, rating_speed=4, rating_attitude=5, rating_skill=5,
@@ -66,7 +67,8 @@ def test_full_dispatch_path_to_a_rated_closed_ticket(client: TestClient, world: 
 def test_remote_answer_and_service_centre_path(client: TestClient, world: World) -> None:
     tid = submit(client, world).json()["ticket"]["id"]
     assert act(client, tid, world.headers("agent"), "escalate", text="请远程中心诊断").json()["status"] == "escalated"
-    answered = act(client, tid, world.headers("center"), "answer", text="已远程重启温控模块，请确认").json()
+    answered = act(client, tid, world.headers("center"), "answer", text="已远程重启温控模块，请确认",
+                   fault_category="temperature_control").json()
     assert answered["status"] == "resolved"
 
 
@@ -89,7 +91,7 @@ def test_invalid_action_is_409_with_the_allowed_actions(client: TestClient, worl
 def test_reopen_and_cancel_need_reasons(client: TestClient, world: World) -> None:
     body = submit(client, world).json()
     tid, rep = body["ticket"]["id"], reporter(body["reporter_key"])
-    act(client, tid, world.headers("agent"), "answer", text="请重新装载试剂")
+    act(client, tid, world.headers("agent"), "answer", text="请重新装载试剂", fault_category="reagent_fluidics")
     assert act(client, tid, rep, "reopen").status_code == 422
     assert act(client, tid, rep, "reopen", reason="仍然报警").json()["status"] == "reopened"
     cancelled = act(client, tid, world.headers("agent"), "cancel", reason="重复报修").json()

@@ -53,7 +53,7 @@ def test_the_reporter_link_follows_its_ticket_live(client: TestClient, world: Wo
     body = submit(client, world).json()
     ticket_id, key = body["ticket"]["id"], body["reporter_key"]
     with client.websocket_connect(f"/ws/tickets/{ticket_id}?k={key}") as ws:
-        act(client, ticket_id, world.headers("agent"), "answer", text="已远程处理")
+        act(client, ticket_id, world.headers("agent"), "answer", text="已远程处理", fault_category="other")
         message = ws.receive_json()
         assert (message["event"], message["status"]) == ("ticket.answer", "resolved")
 
@@ -80,7 +80,7 @@ def test_a_failing_channel_is_recorded_and_never_breaks_the_action(client: TestC
                                                                   recording: RecordingChannel) -> None:
     recording.fail_with = "template quota exceeded"
     ticket = submit(client, world, headers=world.headers("lab_a")).json()["ticket"]
-    answered = act(client, ticket["id"], world.headers("agent"), "answer", text="请重启仪器")
+    answered = act(client, ticket["id"], world.headers("agent"), "answer", text="请重启仪器", fault_category="other")
     assert answered.status_code == 200
     failed = db.execute(select(Delivery).where(Delivery.channel == "recording")).scalars().all()
     assert failed and all(d.status == "failed" and d.error == "template quota exceeded" for d in failed)
@@ -92,7 +92,7 @@ def test_the_desk_sees_which_notifications_failed(client: TestClient, world: Wor
                                                    recording: RecordingChannel) -> None:
     recording.fail_with = "user refused template messages (43004)"
     ticket = submit(client, world, headers=world.headers("lab_a")).json()["ticket"]
-    act(client, ticket["id"], world.headers("agent"), "answer", text="请重启仪器")
+    act(client, ticket["id"], world.headers("agent"), "answer", text="请重启仪器", fault_category="other")
     rows = client.get(f"/api/v1/tickets/{ticket['id']}/deliveries", headers=world.headers("agent")).json()
     failed = [r for r in rows if r["status"] == "failed"]
     assert failed and {r["channel"] for r in failed} == {"recording"}

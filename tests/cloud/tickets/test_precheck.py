@@ -68,7 +68,8 @@ def test_migration_0010_matches_the_models_and_is_reversible(tmp_path) -> None: 
     import_all_models()
     with engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-    assert [d for d in diffs if "precheck" in repr(d)] == []
+    later = ("ix_precheck_task_updated_at",)  # added by 0023 (the dashboards' incremental rollups)
+    assert [d for d in diffs if "precheck" in repr(d) and not any(name in repr(d) for name in later)] == []
     assert TABLES <= set(inspect(engine).get_table_names())
     downgrade(engine, "0009")
     assert not TABLES & set(inspect(engine).get_table_names())

@@ -85,7 +85,8 @@ def test_attachments_need_their_upload_key_and_bind_once(client: TestClient, wor
 def test_two_agents_at_once_one_wins_the_other_gets_409(client: TestClient, world: World) -> None:
     created = submit(client, world).json()["ticket"]
     tid, version = created["id"], created["version"]
-    first = act(client, tid, world.headers("agent"), "answer", text="请重启", version=version)
+    first = act(client, tid, world.headers("agent"), "answer", text="请重启", version=version,
+                fault_category="other")
     second = act(client, tid, world.headers("admin"), "dispatch", engineer_id=world.users["engineer"],
                  version=version)
     assert first.status_code == 200
@@ -104,7 +105,8 @@ def test_concurrent_actions_never_lose_an_update(client: TestClient, world: Worl
                          version=version).status_code)
 
     def answer() -> None:
-        codes.append(act(client, tid, world.headers("admin"), "answer", text="远程解决", version=version).status_code)
+        codes.append(act(client, tid, world.headers("admin"), "answer", text="远程解决", version=version,
+                         fault_category="other").status_code)
 
     threads = [threading.Thread(target=dispatch), threading.Thread(target=answer)]
     for thread in threads:
@@ -130,7 +132,7 @@ def test_signed_in_reporter_is_prefilled_and_acts_as_reporter(client: TestClient
     body = submit(client, world, headers=world.headers("lab_a"), reporter_name="", reporter_phone="").json()
     tid = body["ticket"]["id"]
     assert body["ticket"]["reporter_name"] == "lab_a"
-    act(client, tid, world.headers("agent"), "answer", text="已处理")
+    act(client, tid, world.headers("agent"), "answer", text="已处理", fault_category="other")
     assert act(client, tid, world.headers("lab_a"), "confirm").json()["status"] == "closed"
 
 

@@ -59,7 +59,7 @@ def test_overdue_tickets_escalate_once_per_level_and_tell_the_supervisor(
 
 def test_an_unconfirmed_resolution_closes_automatically(client: TestClient, world: World, app, settings) -> None:
     ticket = submit(client, world).json()["ticket"]
-    act(client, ticket["id"], world.headers("agent"), "answer", text="已远程处理")
+    act(client, ticket["id"], world.headers("agent"), "answer", text="已远程处理", fault_category="other")
     assert sweep(app.state.sessionmaker, settings=settings).closed == []
     later = utcnow() + timedelta(hours=settings.auto_close_hours + 1)
     assert sweep(app.state.sessionmaker, settings=settings, now=later).closed == [ticket["id"]]

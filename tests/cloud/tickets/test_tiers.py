@@ -100,7 +100,8 @@ def test_self_serve_closes_an_open_unworked_ticket_for_the_reporter_and_the_desk
 def test_a_remote_answer_is_remote_and_the_tier_survives_the_close(client: TestClient, world: World) -> None:
     ticket_id, key = _opened(client, world)
     assert _ok(client.get(f"/api/v1/tickets/{ticket_id}", headers=world.headers("agent")))["tier"] is None
-    answered = _ok(act(client, ticket_id, world.headers("agent"), "answer", text="请重启温控模块"))
+    answered = _ok(act(client, ticket_id, world.headers("agent"), "answer", text="请重启温控模块",
+                       fault_category="temperature_control"))
     assert (answered["status"], answered["tier"]) == ("resolved", "remote")
     closed = _ok(act(client, ticket_id, reporter(key), "confirm"))
     assert (closed["status"], closed["tier"]) == ("closed", "remote")
@@ -111,13 +112,14 @@ def test_a_remote_answer_is_remote_and_the_tier_survives_the_close(client: TestC
 def test_an_engineers_repair_is_on_site_and_a_reopened_case_is_solved_again(client: TestClient, world: World) -> None:
     ticket_id, key = _opened(client, world)
     engineer = world.headers("engineer")
-    _ok(act(client, ticket_id, world.headers("agent"), "answer", text="远程答复"))
+    _ok(act(client, ticket_id, world.headers("agent"), "answer", text="远程答复", fault_category="other"))
     reopened = _ok(act(client, ticket_id, reporter(key), "reopen", reason="还是报警"))
     assert (reopened["status"], reopened["tier"]) == ("reopened", None)
     _ok(act(client, ticket_id, world.headers("center"), "dispatch", engineer_id=world.users["engineer"]))
     for action in ("accept", "arrive"):
         _ok(act(client, ticket_id, engineer, action))
-    done = _ok(act(client, ticket_id, engineer, "complete", findings="更换反应盘温控传感器"))
+    done = _ok(act(client, ticket_id, engineer, "complete", findings="更换反应盘温控传感器",
+                    fault_category="temperature_control"))
     assert (done["status"], done["tier"]) == ("resolved", "on_site")
     listed = _ok(client.get("/api/v1/tickets?tier=on_site", headers=world.headers("agent")))
     assert [t["id"] for t in listed["items"]] == [ticket_id]
@@ -137,7 +139,7 @@ def test_self_served_by_the_reporter_closes_as_basic_and_counts(client: TestClie
     again = act(client, ticket_id, reporter(key), "self_serve")
     assert again.status_code == 409 and again.json()["allowed_actions"] == ["rate"]
     other_id, _ = _opened(client, world)
-    _ok(act(client, other_id, world.headers("agent"), "answer", text="远程答复"))
+    _ok(act(client, other_id, world.headers("agent"), "answer", text="远程答复", fault_category="other"))
     counts = _ok(client.get("/api/v1/tickets/tiers", headers=world.headers("admin")))
     assert counts == {"basic": 1, "remote": 1, "on_site": 0, "total": 2, "self_served_rate": 0.5}
     assert _ok(client.get("/api/v1/tickets/tiers", headers=world.headers("lab_b")))["total"] == 0  # other hospital
@@ -205,7 +207,8 @@ def test_a_bot_handover_puts_the_ticket_with_the_centre_with_its_conversation(
     mine = _ok(client.get(f"/api/v1/tickets/{ticket.id}", headers=world.headers("lab_a")))
     assert mine["conversation"] and "self_serve" in mine["allowed_actions"]
     # the centre resolves it remotely
-    answered = _ok(act(client, ticket.id, world.headers("center"), "answer", text="已远程调整温控参数"))
+    answered = _ok(act(client, ticket.id, world.headers("center"), "answer", text="已远程调整温控参数",
+                       fault_category="temperature_control"))
     assert (answered["status"], answered["tier"]) == ("resolved", "remote")
 
 
@@ -218,7 +221,8 @@ def test_the_centre_may_dispatch_a_handed_over_case_on_site(
     assert seen["conversation"][0]["text"] == CHAT[0]["text"]  # the engineer reads what was tried
     for action in ("accept", "arrive"):
         _ok(act(client, ticket.id, engineer, action))
-    done = _ok(act(client, ticket.id, engineer, "complete", findings="更换温控板"))
+    done = _ok(act(client, ticket.id, engineer, "complete", findings="更换温控板",
+                    fault_category="temperature_control"))
     assert done["tier"] == "on_site"
 
 

@@ -5,12 +5,14 @@ import {
 } from "./desk_common.js";
 import { bucketFor } from "./chart.js";
 import { answerCheck as saveAnswer, checkMetaHtml, loadPrecheck as fetchPrecheck, outcomeHtml } from "./precheck.js";
+import { faultFieldsHtml, faultSummary, installFaultFields, loadFaultChoices, readFaultFields } from "./fault_fields.js";
 
 // What each action asks for; the buttons shown come from the ticket's allowed_actions.
 // Replying keeps the ticket where it is; resolving remotely is its own button and asks for a confirmation.
 const FORMS = {
   reply: { field: "text", label: "desk.Message to the reporter", required: true, canned: true, primary: true },
-  answer: { field: "text", label: "Remote answer to the reporter", required: true, canned: true, confirm: true },
+  // Resolving remotely also files what the fault was (fault_fields.js).
+  answer: { field: "text", label: "Remote answer to the reporter", required: true, canned: true, confirm: true, fault: true },
   dispatch: { field: "text", label: "Message to the engineer (optional)", engineers: true, primary: true },
   reassign: { field: "text", label: "desk.Reason for the change (optional)", engineers: true, exclude: true },
   escalate: { field: "text", label: "Note for the remote centre (optional)" },
@@ -49,6 +51,21 @@ function conversationHtml(ticket) {
 }
 
 function scoreClass(score) { return score < 60 ? "low" : score < 80 ? "mid" : "high"; }
+
+// The basic/advanced predictor's estimate at submission: '预计需工程师上门 82%' (cloud/profiles/predictor.py).
+function onsiteBadge(ticket) {
+  if (ticket.onsite_probability == null) return "";
+  const percent = Math.round(ticket.onsite_probability * 100);
+  const level = ticket.onsite_route === "dispatch" ? "high" : ticket.onsite_route === "remote" ? "low" : "mid";
+  return ` <span class="onsite onsite-${level}" id="d-onsite" title="${esc(t("onsite.hint"))}">`
+    + `${esc(t("onsite.estimate"))} ${percent}%</span>`;
+}
+
+// The route the estimate suggests comes first among the actions, with a line saying why.
+function routeFirst(ticket, actions) {
+  const first = ticket.onsite_route === "dispatch" ? "dispatch" : ticket.onsite_route === "remote" ? "answer" : null;
+  return first && actions.includes(first) ? [first, ...actions.filter((a) => a !== first)] : actions;
+}
 
 // ECharts is only needed for predictive tickets: load it the first time one is opened.
 let echartsLoading = null;
@@ -124,10 +141,11 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
   let loadSeq = 0;
   let precheck = null; // the open ticket's pre-check as last fetched (a predictive ticket's only)
   let precheckSeq = 0;
+  let faultLoading = Promise.resolve(); // the open form's fault fields, while they load
 
   function headHtml() {
     return `<div class="d-head"><div><h2><span class="mono">${esc(ticket.number)}</span> ${statusBadge(ticket.status)}`
-      + ` <span class="prio prio-${ticket.priority}">P${ticket.priority}</span>${tierBadge(ticket.tier)}</h2>`
+      + ` <span class="prio prio-${ticket.priority}">P${ticket.priority}</span>${tierBadge(ticket.tier)}${onsiteBadge(ticket)}</h2>`
       + `<div class="muted small">${esc(t("Created"))} ${esc(formatTime(ticket.created_at))} · ${esc(t("Urgency"))}：${esc(t(ticket.urgency))}`
       + ` · ${esc(ticket.hospital_name)}</div></div><div class="d-sla">${slaBadge(ticket)}</div></div>`;
   }
@@ -138,7 +156,8 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
       [t("Model"), esc(ticket.device_model || "—")],
       [t("Department"), esc(ticket.device_department || "—")],
       [t("Group"), esc(ticket.group_name || "—")],
-      [t("Score"), `<span class="score" id="d-score">…</span>`],
+      [t("Score"), `<span class="score" id="d-score">…</span>`
+        + (ticket.device_id ? ` <a class="small" href="/devices/${ticket.device_id}/profile" target="_blank" rel="noopener" id="d-profile">${esc(t("Maintenance profile"))} ›</a>` : "")],
     ];
     return `<section class="d-card"><h3>${esc(t("Device"))}</h3><dl class="kv">${rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join("")}</dl>`
       + `<h4>${esc(t("Recent tickets of this device"))}</h4><ul class="recent" id="d-recent"><li class="muted small">${esc(t("Loading…"))}</li></ul></section>`;
@@ -159,7 +178,10 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
     const media = mediaHtml(ticket);
     const outcome = [];
     if (ticket.findings) outcome.push(`<dt>${esc(t("Findings"))}</dt><dd>${esc(ticket.findings)}</dd>`);
-    if (ticket.parts_used) outcome.push(`<dt>${esc(t("Parts used"))}</dt><dd>${esc(ticket.parts_used)}</dd>`);
+    for (const [label, value] of faultSummary(ticket)) outcome.push(`<dt>${esc(label)}</dt><dd class="d-fault">${value}</dd>`);
+    if (["resolved", "closed"].includes(ticket.status)) {  // the service report PDF (cloud/reports)
+      outcome.push(`<dt>${esc(t("Service report"))}</dt><dd><a href="/t/${encodeURIComponent(ticket.number)}/report.pdf" target="_blank" rel="noopener" id="d-report">${esc(t("View PDF"))}</a></dd>`);
+    }
     if (ticket.cancel_reason) outcome.push(`<dt>${esc(t("Reason"))}</dt><dd>${esc(ticket.cancel_reason)}</dd>`);
     return `<section class="d-pinned" id="d-pinned"><div class="d-pinned-text"><h3>${esc(t("Description"))}</h3>`
       + `<p class="d-desc">${richText(ticket.description)}</p>`
@@ -176,9 +198,11 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
   }
 
   function actionsHtml() {
-    const allowed = ORDER.filter((a) => ticket.allowed_actions.includes(a));
+    const allowed = routeFirst(ticket, ORDER.filter((a) => ticket.allowed_actions.includes(a)));
     if (!allowed.length) return `<div class="muted">${esc(t("No actions available now."))}</div>`;
-    return `<div class="d-buttons">${allowed.map((a) => `<button type="button" data-action="${a}" class="btn ${FORMS[a].primary ? "btn-primary" : FORMS[a].danger ? "btn-danger" : "btn-default"}">${esc(actionLabel(ticket, a))}</button>`).join("")}</div>`
+    const routed = ticket.onsite_route && allowed[0] === (ticket.onsite_route === "dispatch" ? "dispatch" : "answer");
+    const hint = routed ? `<div class="d-route small" id="d-route">${esc(t(`onsite.route.${ticket.onsite_route}`))}</div>` : "";
+    return `${hint}<div class="d-buttons">${allowed.map((a) => `<button type="button" data-action="${a}" class="btn ${FORMS[a].primary ? "btn-primary" : FORMS[a].danger ? "btn-danger" : "btn-default"}">${esc(actionLabel(ticket, a))}</button>`).join("")}</div>`
       + '<div class="d-form" id="d-form" hidden></div>';
   }
 
@@ -280,6 +304,7 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
     const others = history.status === "fulfilled" ? history.value.items.filter((x) => x.id !== ticket.id).slice(0, 5) : [];
     recent.innerHTML = others.length
       ? others.map((x) => `<li><a href="?ticket=${x.id}" data-open="${x.id}" class="mono">${esc(x.number)}</a> ${statusBadge(x.status)}`
+        + (x.fault_category_name ? ` <span class="ff-tag">${esc(x.fault_category_name)}</span>` : "")
         + ` <span class="muted small">${esc(formatTime(x.created_at))}</span><div class="small ellipsis">${esc(shortText(x.description))}</div></li>`).join("")
       : `<li class="muted small">${esc(t("No earlier tickets."))}</li>`;
   }
@@ -343,6 +368,7 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
       html += `<div class="field"><label for="f-text">${esc(t(spec.label))}</label>`
         + `<textarea id="f-text" name="${spec.field}" rows="3"${spec.required ? " required" : ""}></textarea></div>`;
     }
+    if (spec.fault) html += `<div class="field muted small" id="f-fault">${esc(t("Loading…"))}</div>`;
     html += '<div class="form-error" hidden></div><div class="form-buttons">'
       + `<button type="submit" class="btn ${spec.danger ? "btn-danger" : "btn-primary"}">${esc(actionLabel(ticket, action))}</button>`
       + `<button type="button" class="btn btn-default" data-close>${esc(t("Close"))}</button></div></form>`;
@@ -351,6 +377,20 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
     const text = box.querySelector("#f-text");
     if (text) text.focus();
     if (spec.engineers) loadEngineers(box.querySelector("#engineers"), spec.exclude ? ticket.engineer_id : null);
+    if (spec.fault) faultLoading = loadFault(box.querySelector("#f-fault"));
+  }
+
+  // The fault fields with the suggestion preselected; what the answer says refines it while it is typed.
+  async function loadFault(el) {
+    const id = ticket.id;
+    let choices;
+    try { choices = await loadFaultChoices(id); } catch { el.textContent = t("Network error; try again."); return; }
+    if (ticket.id !== id) return;
+    // A live change may have redrawn the form meanwhile (refresh keeps it): fill the copy on the page.
+    const box = container.contains(el) ? el : container.querySelector("#f-fault");
+    if (!box || box.querySelector("[data-ff]")) return;
+    box.classList.remove("muted", "small");
+    box.innerHTML = faultFieldsHtml(choices, { current: ticket.fault_category, prefix: "f-ff" });
   }
 
   async function loadEngineers(el, exclude) {
@@ -381,6 +421,13 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
       const value = formEl.querySelector("#f-text").value.trim();
       if (spec.required && !value) { errorEl.textContent = t("Required"); errorEl.hidden = false; return; }
       if (value) fields[spec.field] = value;
+    }
+    if (spec.fault) {
+      await faultLoading; // a quick click may come before the choices arrived
+      if (!formEl.querySelector("[data-ff]")) { errorEl.textContent = t("Network error; try again."); errorEl.hidden = false; return; }
+      const fault = readFaultFields(formEl);
+      if (fault.error) { errorEl.textContent = fault.error; errorEl.hidden = false; return; }
+      Object.assign(fields, fault.fields);
     }
     if (spec.engineers) {
       const picked = formEl.querySelector("input[name=engineer_id]:checked");
@@ -451,6 +498,7 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
     const link = event.target.closest("[data-open]");
     if (link) { event.preventDefault(); onOpen(Number(link.dataset.open)); }
   });
+  installFaultFields(container, { ticketId: () => ticket.id, textSelector: "#f-text" });
   container.addEventListener("submit", (event) => {
     event.preventDefault();
     submitForm(event.target);
@@ -467,7 +515,7 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
       if (!form) { ticket = updated; render(); return; }
       const typed = container.querySelector("#d-form");
       const keep = typed ? typed.innerHTML : "";
-      const values = [...container.querySelectorAll("#d-form textarea, #d-form input")].map((el) => [el.value, el.checked]);
+      const values = [...container.querySelectorAll("#d-form textarea, #d-form input, #d-form select")].map((el) => [el.value, el.checked]);
       const chosen = form.action;
       ticket = updated;
       render(t("This ticket has just changed."));
@@ -475,7 +523,7 @@ export function createDetail({ container, canned, onTicket, onOpen }) {
       if (box && keep) {
         box.innerHTML = keep;
         box.hidden = false;
-        [...box.querySelectorAll("textarea, input")].forEach((el, i) => {
+        [...box.querySelectorAll("textarea, input, select")].forEach((el, i) => {
           if (values[i]) { el.value = values[i][0]; el.checked = values[i][1]; }
         });
         container.querySelectorAll("[data-action]").forEach((b) => b.classList.toggle("chosen", b.dataset.action === chosen));

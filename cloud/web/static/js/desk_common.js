@@ -235,6 +235,12 @@ export function timelineHtml(entries) {
     const detail = [];
     if (e.details && e.details.engineer) detail.push(`→ ${esc(e.details.engineer)}`);
     if (e.details && e.details.parts_used) detail.push(`${esc(t("Parts used"))}：${esc(e.details.parts_used)}`);
+    // A resolution's fault category (by name, never the code), root cause and parts.
+    if (e.details && e.details.fault_category_name) detail.push(`${esc(t("Fault category"))}：${esc(e.details.fault_category_name)}`);
+    if (e.details && e.details.root_cause) detail.push(`${esc(t("Root cause"))}：${esc(e.details.root_cause)}`);
+    if (e.details && e.details.parts) {
+      detail.push(`${esc(t("Parts used"))}：${e.details.parts.map((p) => `${esc(p.name)}${p.part_no ? ` (${esc(p.part_no)})` : ""} ×${esc(p.qty)}`).join("、")}`);
+    }
     if (e.details && e.details.merged_from) {
       detail.push(`${esc(t("Merged from"))} <a href="?ticket=${esc(e.details.merged_from_id)}" data-open="${esc(e.details.merged_from_id)}" class="mono">${esc(e.details.merged_from)}</a>`);
       if (e.details.reporter) detail.push(`${esc(t("Reporter"))}：${esc(e.details.reporter)}`);

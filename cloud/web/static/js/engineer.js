@@ -8,6 +8,7 @@ import {
   answerCheck, finishFormHtml, finishPrecheck, finishProblem, loadPrecheck, noteFormHtml, precheckHtml,
 } from "./precheck.js";
 import { weuiDialog } from "./weui_dialog.js";
+import { faultFieldsHtml, faultSummary, installFaultFields, loadFaultChoices, readFaultFields } from "./fault_fields.js";
 
 // This page's own texts (declared in desk/engineer_ticket.html, translated in cloud/locale).
 let OWN = {};
@@ -56,11 +57,15 @@ function historyHtml(ticket, history) {
   if (!ticket.device_id || !history) return "";
   const others = history.filter((x) => x.id !== ticket.id);
   const body = others.length ? others.map((x) => `<a class="weui-cell weui-cell_access" href="/engineer/tickets/${x.id}">`
-    + `<div class="weui-cell__bd"><div><span class="mono">${esc(x.number)}</span> ${statusBadge(x.status)}</div>`
+    + `<div class="weui-cell__bd"><div><span class="mono">${esc(x.number)}</span> ${statusBadge(x.status)}`
+    + (x.fault_category_name ? ` <span class="ff-tag">${esc(x.fault_category_name)}</span>` : "") + "</div>"
     + `<div class="muted small">${esc(shortText(x.findings || x.description))}</div></div>`
     + `<div class="weui-cell__ft muted small">${esc(formatTime(x.created_at))}</div></a>`).join("")
     : `<div class="weui-cell"><div class="weui-cell__bd muted small">${esc(own("No earlier repairs of this device."))}</div></div>`;
-  return `<div class="weui-cells__title">${esc(own("Device history"))}</div><div class="weui-cells" id="eng-history">${body}</div>`;
+  // The device's numbers (score, risk, faults, repair times) one tap away (cloud/profiles).
+  const profile = `<a class="weui-cell weui-cell_access" href="/engineer/devices/${ticket.device_id}" id="eng-profile">`
+    + `<div class="weui-cell__bd">${esc(t("Maintenance profile"))}</div><div class="weui-cell__ft"></div></a>`;
+  return `<div class="weui-cells__title">${esc(own("Device history"))}</div><div class="weui-cells" id="eng-history">${profile}${body}</div>`;
 }
 
 function setLive(state) {
@@ -132,10 +137,8 @@ export async function startEngineerList(config) {
 // ---- one ticket ----
 const SHEETS = {
   decline: { title: "Decline", fields: [["reason", "Decline reason", "textarea", true]], warn: true },
-  complete: {
-    title: "Complete repair", photos: true,
-    fields: [["findings", "What did you find and fix?", "textarea", true], ["parts_used", "Parts replaced (optional)", "text", false]],
-  },
+  // What the fault was (category, root cause, parts: fault_fields.js) follows the findings.
+  complete: { title: "Complete repair", photos: true, fault: true, fields: [["findings", "What did you find and fix?", "textarea", true]] },
 };
 
 export async function startEngineerTicket(config) {
@@ -158,6 +161,7 @@ export async function startEngineerTicket(config) {
   let pendingUploads = 0;
   let hospital = null; // address, map and hotline of the ticket's hospital
   let history = null; // the device's other tickets
+  let faultLoading = Promise.resolve(); // the open sheet's fault fields, while they load
   enableLightbox(root);
 
   function previewItem(label, value) {
@@ -173,7 +177,9 @@ export async function startEngineerTicket(config) {
     const outcome = ticket.findings || repairPhotos
       ? `<div class="weui-cells__title">${esc(ticket.findings ? t("Findings") : own("Repair photos"))}</div><div class="media-box" id="eng-repair">`
         + (ticket.findings ? `<div>${esc(ticket.findings)}</div>` : "")
-        + (ticket.parts_used ? `<div class="muted small">${esc(t("Parts used"))}：${esc(ticket.parts_used)}</div>` : "")
+        + faultSummary(ticket).map(([label, value]) => `<div class="muted small eng-fault-row">${esc(label)}：<span class="eng-fault-value">${value}</span></div>`).join("")
+        + (["resolved", "closed"].includes(ticket.status)  // the service report PDF (cloud/reports)
+          ? `<div class="small"><a id="eng-report" href="/t/${encodeURIComponent(ticket.number)}/report.pdf" target="_blank" rel="noopener">${esc(t("Service report"))}（PDF）</a></div>` : "")
         + (repairPhotos ? `<div class="muted small stage-label">${esc(own("After repair"))}</div>${repairPhotos}` : "") + "</div>"
       : "";
     root.innerHTML = (notice ? `<div class="h5-notice" id="notice">${esc(notice)}</div>` : "")
@@ -289,7 +295,19 @@ export async function startEngineerTicket(config) {
     const photos = spec.photos
       ? `<label>${esc(t("Add photos"))}</label><div class="sheet-photos" id="s-photos"><label class="add-photo">＋`
         + '<input type="file" accept="image/*" multiple id="s-file"></label></div>' : "";
-    showSheet(spec.title, fields + photos, { action, warn: spec.warn });
+    const fault = spec.fault ? `<div id="s-fault" class="muted small">${esc(t("Loading…"))}</div>` : "";
+    showSheet(spec.title, fields + fault + photos, { action, warn: spec.warn });
+    if (spec.fault) faultLoading = fillFault(sheet.querySelector("#s-fault"), { prefix: "s-ff" });
+  }
+
+  // The fault fields, preselected with the suggestion (what the findings typed so far say refines it).
+  async function fillFault(box, options) {
+    const form = box.closest("form");
+    let choices;
+    try { choices = await loadFaultChoices(ticket.id); } catch { box.textContent = t("Network error; try again."); return; }
+    if (!form.isConnected) return;
+    box.classList.remove("muted", "small");
+    box.innerHTML = faultFieldsHtml(choices, { current: ticket.fault_category, ...options });
   }
 
   // ---- the pre-check ----
@@ -300,6 +318,7 @@ export async function startEngineerTicket(config) {
     if (!target || !precheck) return;
     if (target.hasAttribute("data-pc-finish")) {
       showSheet("Finish pre-check", finishFormHtml(precheck), { kind: "pc-finish" });
+      faultLoading = fillFault(sheet.querySelector("#pc-fault"), { prefix: "pc-ff" });
       return;
     }
     const item = precheckItem(target.closest("[data-item-id]").dataset.itemId);
@@ -324,7 +343,11 @@ export async function startEngineerTicket(config) {
     const note = form.note.value.trim();
     const problem = finishProblem(precheck, outcome, note);
     if (problem) { sheetError(problem); return false; }
-    const result = await precheckCall(() => finishPrecheck(ticket.id, { outcome, note, version: precheck.version }));
+    // Fixed during the pre-check: what the fault was, as on completing (a false alarm is filed by itself).
+    if (outcome === "fixed") await faultLoading;
+    const fault = outcome === "fixed" ? readFaultFields(form.querySelector("#pc-fault")) : { fields: {} };
+    if (fault.error) { sheetError(fault.error); return false; }
+    const result = await precheckCall(() => finishPrecheck(ticket.id, { outcome, note, version: precheck.version, ...fault.fields }));
     if (result === "saved") toast(t("Done"));
     return Boolean(result);
   }
@@ -379,6 +402,15 @@ export async function startEngineerTicket(config) {
     });
   });
   sheet.addEventListener("click", (event) => { if (event.target.closest("[data-close]")) closeSheet(); });
+  installFaultFields(sheet, { ticketId: () => ticket.id, textSelector: "#s-findings, #s-finish-note" });
+  // The pre-check's fault fields only matter when it ends as fixed.
+  sheet.addEventListener("change", (event) => {
+    if (event.target.name !== "outcome") return;
+    const box = sheet.querySelector("#pc-fault");
+    if (box) box.hidden = event.target.value !== "fixed";
+    const note = sheet.querySelector("#pc-no-fault");
+    if (note) note.hidden = event.target.value !== "false_alarm";
+  });
   sheet.addEventListener("input", () => { const el = sheet.querySelector(".sheet-error"); if (el) el.hidden = true; });
   sheet.addEventListener("change", (event) => { if (event.target.id === "s-file") uploadPhotos([...event.target.files]); });
   sheet.addEventListener("submit", async (event) => {
@@ -394,11 +426,19 @@ export async function startEngineerTicket(config) {
     if (pendingUploads > 0) { errorEl.textContent = t("Uploading…"); errorEl.hidden = false; return; }
     const fields = {};
     for (const el of form.querySelectorAll("textarea, input[type=text]")) {
+      if (el.closest("[data-ff]")) continue; // the fault fields are read below
       const value = el.value.trim();
       if (el.required && !value) { errorEl.textContent = t("Required"); errorEl.hidden = false; el.focus(); return; }
       if (value) fields[el.name] = value;
     }
     if (uploads.length) fields.attachments = uploads;
+    if (SHEETS[form.dataset.action].fault) {
+      await faultLoading; // a quick tap may come before the choices arrived
+      if (!form.querySelector("[data-ff]")) { errorEl.textContent = t("Network error; try again."); errorEl.hidden = false; return; }
+      const fault = readFaultFields(form);
+      if (fault.error) { errorEl.textContent = fault.error; errorEl.hidden = false; return; }
+      Object.assign(fields, fault.fields);
+    }
     if (!(await confirmAction(form.dataset.action))) return;
     const submit = sheet.querySelector("button[type=submit]");
     submit.disabled = true;

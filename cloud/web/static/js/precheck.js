@@ -77,7 +77,10 @@ export function finishFormHtml(task) {
     + OUTCOMES.map((outcome) => `<label class="pc-outcome-choice"><input type="radio" name="outcome" value="${outcome}">`
       + `<span><strong>${esc(t(`precheck.${outcome}`))}</strong><span class="muted small">${esc(t(`precheck.${outcome}.hint`))}</span></span></label>`).join("")
     + `</div><label for="s-finish-note">${esc(t("Findings / note"))}</label>`
-    + '<textarea id="s-finish-note" name="note" rows="4" maxlength="5000"></textarea>';
+    + '<textarea id="s-finish-note" name="note" rows="4" maxlength="5000"></textarea>'
+    // Fixed: what the fault was (engineer.js fills it in); a false alarm is filed as no fault found by itself.
+    + `<div id="pc-fault" class="muted small" hidden>${esc(t("Loading…"))}</div>`
+    + `<div id="pc-no-fault" class="pc-warning" hidden>${esc(t("A false alarm is filed under 'no fault found'."))}</div>`;
 }
 
 // What is wrong with a finish form before it is sent (null: send it).

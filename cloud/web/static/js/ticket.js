@@ -38,10 +38,11 @@ export function startTicketPage(texts) {
     if (!response.ok) {
       fail(response.status === 409 ? texts.changed : (data.detail || `HTTP ${response.status}`));
       await load();
-      return;
+      return false;
     }
     ticket = data;
     render();
+    return true;
   }
 
   function renderProgress() {
@@ -98,7 +99,14 @@ export function startTicketPage(texts) {
       ${[1, 2, 3, 4, 5].map((n) => `<button type="button" data-value="${n}" aria-label="${n}">★</button>`).join("")}</div>`;
   }
 
+  // What the reporter has chosen or typed survives the live updates that redraw the actions (a push may land
+  // between the stars and the submit button).
+  const rating = {};
+  const drafts = { comment: "", text: "" };
+
   function renderActions() {
+    const box = el("actions");
+    box.querySelectorAll("textarea[name]").forEach((area) => { drafts[area.name] = area.value; });
     const allowed = new Set(ticket.allowed_actions);
     const parts = [];
     if (allowed.has("confirm")) {
@@ -125,8 +133,8 @@ export function startTicketPage(texts) {
     if (allowed.has("cancel")) {
       parts.push(`<button class="weui-btn weui-btn_mini weui-btn_warn cancel-btn" data-do="cancel">${escapeHtml(texts.cancel)}</button>`);
     }
-    const box = el("actions");
     box.innerHTML = parts.join("");
+    box.querySelectorAll("textarea[name]").forEach((area) => { area.value = drafts[area.name] || ""; });
     box.querySelectorAll("[data-do]").forEach((button) => button.addEventListener("click", async () => {
       const action = button.dataset.do;
       if (action === "reopen" || action === "cancel") {
@@ -141,13 +149,15 @@ export function startTicketPage(texts) {
         await act(action);
       }
     }));
-    const rating = {};
-    box.querySelectorAll(".stars").forEach((group) => group.querySelectorAll("button").forEach((b) => {
-      b.addEventListener("click", () => {
+    const showStars = (group) => group.querySelectorAll("button").forEach(
+      (x) => x.classList.toggle("on", Number(x.dataset.value) <= (rating[group.dataset.name] || 0)));
+    box.querySelectorAll(".stars").forEach((group) => {
+      showStars(group);
+      group.querySelectorAll("button").forEach((b) => b.addEventListener("click", () => {
         rating[group.dataset.name] = Number(b.dataset.value);
-        group.querySelectorAll("button").forEach((x) => x.classList.toggle("on", Number(x.dataset.value) <= rating[group.dataset.name]));
-      });
-    }));
+        showStars(group);
+      }));
+    });
     el("rate-form")?.addEventListener("submit", async (e) => {
       e.preventDefault();
       if (!rating.rating_overall) { fail(texts.rateNeedOverall); return; }
@@ -156,7 +166,11 @@ export function startTicketPage(texts) {
     el("add-info")?.addEventListener("submit", async (e) => {
       e.preventDefault();
       const text = e.target.text.value.trim();
-      if (text) await act("add_info", { text });
+      if (text && await act("add_info", { text })) {
+        drafts.text = "";
+        const area = el("add-info")?.querySelector("textarea");
+        if (area) area.value = "";
+      }
     });
   }
 
