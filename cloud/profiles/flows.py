@@ -46,10 +46,15 @@ class ProfileFlows:
         self.settings = settings  # MEDFIX_ONSITE_AUTODISPATCH; None: never dispatch by itself
 
     def install(self, bus: EventBus) -> None:
-        """Subscribe to ticket and alert events."""
-        bus.subscribe("ticket.submitted", self.on_submitted)
-        bus.subscribe("ticket.", self.on_event)
-        bus.subscribe("alert.", self.on_event)
+        """Subscribe to the events that change a score, and to new tickets for their estimate.
+
+        Durable (cloud/events.py): the work runs on the process's outbox thread, off the request that committed
+        the change, and is retried if it fails. Both handlers may run twice for one event: a recomputation
+        gives the same result, and a ticket that already has its estimate is left alone.
+        """
+        for name in sorted(RESCORING):
+            bus.subscribe(name, self.on_event, durable=True)
+        bus.subscribe("ticket.submitted", self.on_submitted, durable=True)
 
     def on_submitted(self, event: DomainEvent) -> None:
         """Estimate whether a new report needs an engineer on site, right after it is committed.

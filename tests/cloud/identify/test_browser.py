@@ -11,6 +11,7 @@ from tests.cloud.identify.pictures import device_picture, jpeg, rephotograph
 from tests.e2e.conftest import (  # noqa: F401 - fixtures used by name
     LiveServer,
     browser,
+    demo_data,
     demo_server,
     page_errors,
     screenshot,
