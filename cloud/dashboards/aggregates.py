@@ -44,6 +44,7 @@ from cloud.dashboards import exposure as exposure_sql
 from cloud.dashboards import facts, rollups
 from cloud.dashboards.models import (
     MEASURE_COLUMNS,
+    DeviceRollup,
     EngineerRollup,
     ExposureRollup,
     FaultRollup,
@@ -455,11 +456,13 @@ def _grain(plan: _Plan, model: type, by: Iterable[str], *, exposure: bool = Fals
         needed -= {"origin"}
     grains = rollups.GRAINS[model]
     for grain in rollups.GRAIN_ORDER:
+        if grain in rollups.GROUP_GRAINS and "group_id" not in needed:
+            continue  # they hold device groups' rows only
         if grain in grains and needed <= set(grains[grain]):
             return grain
-    if f.models or f.department_ids or f.group_ids:
+    if f.department_ids or f.group_ids:
         return None  # narrow enough for the ticket and device indexes
-    return "fine"
+    return "fine"  # a model filter reads its fine rows through the (grain, model, month) index
 
 
 def _rollup_source(plan: _Plan, model: type, grain: str) -> Any:
@@ -522,7 +525,7 @@ def _key(value: Any) -> str | None:
 
 def _facts(session: Session, plan: _Plan, by: Sequence[str]) -> dict[tuple[Any, ...], dict[str, float]]:
     """Summed MEASURES and OPEN_MEASURES per group key (by: fact columns, 'bucket' for the month)."""
-    src = _source(plan, TicketRollup, by)
+    src = _source(plan, DeviceRollup if "device_id" in by else TicketRollup, by)
     out: dict[tuple[Any, ...], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for row in _sum_rows(session, src, by, MEASURE_COLUMNS):
         out[tuple(row[n] for n in by)].update({m: float(row[m] or 0) for m in MEASURE_COLUMNS})
@@ -577,7 +580,9 @@ def _exposure(session: Session, plan: _Plan, key: str | None, per_month: bool,
         cell[2] += float(hours or 0.0)
 
     kept = _exposure_kept(session) if plan.rollup and device_ids is None else None
-    grain = _grain(plan, ExposureRollup, [*by, *(["age_band"] if key == "age_band" else [])], exposure=True)
+    # Device time per device is always computed from the devices (the exposure rollup keeps no device).
+    grain = None if key == "device_id" else _grain(plan, ExposureRollup, [*by, *(["age_band"] if key == "age_band"
+                                                                                   else [])], exposure=True)
     # Whole months, and the running month as of the last hourly refresh (plan.now is then within the hour).
     stored = [i for i, (month, _, upper) in enumerate(plan.months)
               if grain is not None and kept is not None and kept[0] <= month <= kept[1]
@@ -586,13 +591,15 @@ def _exposure(session: Session, plan: _Plan, key: str | None, per_month: bool,
     if stored:
         table = ExposureRollup.__table__
         cols = {name: table.c[name] for name in exposure_sql.DEVICE_COLUMNS if name in table.c}
-        index = case(*[(table.c.month == plan.months[i][0], i) for i in stored], else_=-1)
+        # Summed over the months in SQL unless asked per month: a year per department is 12 times fewer rows.
+        index = case(*[(table.c.month == plan.months[i][0], i) for i in stored], else_=-1) if per_month \
+            else literal(0)
         group_cols = [table.c[n] for n in by] + ([table.c.age_band] if ages else [])
         stmt = select(*group_cols, index.label("bucket"), func.sum(table.c.device_months),
                       func.sum(table.c.service_h)).where(
             table.c.grain == grain, table.c.month.in_([plan.months[i][0] for i in stored]))
-        stmt = _apply(stmt, replace(f, source=None, age_bands=()), cols | {"age_band": table.c.age_band})
-        for row in session.execute(stmt.group_by(*group_cols, index)):
+        stmt = _apply(stmt, replace(f, source=None), cols | {"age_band": table.c.age_band})
+        for row in session.execute(stmt.group_by(*group_cols, *([index] if per_month else []))):
             values = list(row)
             band = values[len(by)] if ages else None
             if f.age_bands and band not in f.age_bands:
@@ -603,7 +610,7 @@ def _exposure(session: Session, plan: _Plan, key: str | None, per_month: bool,
             enumerate(plan.months) if i not in stored and lower < plan.now]
     if live:
         stmt = exposure_sql.exposure_select(plan.dialect, live, by=by, ages=ages,
-                                            where=_device_filters(f, device_ids))
+                                            where=_device_filters(f, device_ids), per_month=per_month)
         for row in session.execute(stmt):
             data = row._mapping
             band = data["age_band"] if ages else None
@@ -722,7 +729,7 @@ def breakdown(session: Session, filters: Filters, by: Dimension, *, language: st
               now: datetime | None = None, limit: int | None = None, source: str = "auto") -> list[Metrics]:
     """The numbers per member of a dimension (the profile per hospital, model, age band, …), most faults first."""
     column = DIMENSION_COLUMN[Dimension(by)]
-    plan = _plan(session, filters, now=now, needs_raw=by == Dimension.device, source=source)
+    plan = _plan(session, filters, now=now, source=source)  # per device: the device rollup
     values = _facts(session, plan, (column,))
     exposure = _exposure(session, plan, column, per_month=False) if by != Dimension.origin else {}
     whole = _exposure(session, plan, None, per_month=False).get((), [0.0, 0.0, 0.0])

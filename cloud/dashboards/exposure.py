@@ -66,10 +66,11 @@ def _bands() -> Any:
 
 
 def exposure_select(dialect: str, months: Sequence[tuple[int, datetime, datetime, float]], *, by: Sequence[str],
-                    ages: bool, where: Sequence[ColumnElement[bool]] = ()) -> Select[Any]:
+                    ages: bool, where: Sequence[ColumnElement[bool]] = (), per_month: bool = True) -> Select[Any]:
     """SELECT <by device columns>, [age_band], bucket, device_months, service_h GROUP BY them.
 
     months: (bucket index, from, until, the whole month's length in seconds); until is the month's end or now.
+    per_month False: the months summed together (bucket 0), a twelfth of the rows to hand back.
     """
     m = _months(months)
     install = _install_epoch(dialect)
@@ -89,11 +90,12 @@ def exposure_select(dialect: str, months: Sequence[tuple[int, datetime, datetime
         begin = case((Device.install_date.is_not(None), _greatest(dialect, m.c.lo, install)), else_=m.c.lo)
         seconds = _greatest(dialect, m.c.hi - begin, 0.0)
         source = select().select_from(Device).join(m, literal(True))
-    stmt = source.add_columns(*columns, m.c.idx.label("bucket"),
+    bucket = m.c.idx if per_month else literal(0)
+    stmt = source.add_columns(*columns, bucket.label("bucket"),
                               func.sum(seconds / m.c.length).label("device_months"),
                               func.sum(seconds / 3600.0).label("service_h"))
     if where:
         stmt = stmt.where(and_(*where))
-    group = [DEVICE_COLUMNS[name] for name in by] + ([columns[-1]] if ages else []) + [m.c.idx]
+    group = [DEVICE_COLUMNS[name] for name in by] + ([columns[-1]] if ages else []) + ([m.c.idx] if per_month else [])
     grouped: Select[Any] = stmt.group_by(*group)
     return grouped

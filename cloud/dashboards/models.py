@@ -6,7 +6,8 @@ dashboard number computed from a rollup is the same number computed from the raw
 
 Each table holds several grains (the `grain` column, see rollups.GRAINS): 'fine' rows keep every dimension and
 are read for a few hospitals at a time; the coarser grains leave some dimensions out (NULL) so that questions
-about every hospital at once read a few thousand rows instead of a few hundred thousand.
+about every hospital at once read a few thousand rows instead of a few hundred thousand. A model filter that
+no coarse grain covers reads the fine rows of that model through the (grain, model, month) index (migration 0027).
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ class TicketRollup(_Measures, Base):
 
     __tablename__ = "dash_rollup"
     __table_args__ = (Index("ix_dash_rollup_grain_hospital_id_month", "grain", "hospital_id", "month"),
-                      Index("ix_dash_rollup_grain_month", "grain", "month"))
+                      Index("ix_dash_rollup_grain_month", "grain", "month"),
+                      Index("ix_dash_rollup_grain_model_month", "grain", "model", "month"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     grain: Mapped[str] = mapped_column(String(8))
@@ -80,7 +82,8 @@ class FaultRollup(Base):
 
     __tablename__ = "dash_fault_rollup"
     __table_args__ = (Index("ix_dash_fault_rollup_grain_hospital_id_month", "grain", "hospital_id", "month"),
-                      Index("ix_dash_fault_rollup_grain_month", "grain", "month"))
+                      Index("ix_dash_fault_rollup_grain_month", "grain", "month"),
+                      Index("ix_dash_fault_rollup_grain_model_month", "grain", "model", "month"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     grain: Mapped[str] = mapped_column(String(8))
@@ -104,7 +107,8 @@ class EngineerRollup(_Measures, Base):
 
     __tablename__ = "dash_engineer_rollup"
     __table_args__ = (Index("ix_dash_engineer_rollup_grain_hospital_id_month", "grain", "hospital_id", "month"),
-                      Index("ix_dash_engineer_rollup_grain_month", "grain", "month"))
+                      Index("ix_dash_engineer_rollup_grain_month", "grain", "month"),
+                      Index("ix_dash_engineer_rollup_grain_model_month", "grain", "model", "month"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     grain: Mapped[str] = mapped_column(String(8))
@@ -119,12 +123,36 @@ class EngineerRollup(_Measures, Base):
     engineer_id: Mapped[int] = mapped_column(Integer)
 
 
+class DeviceRollup(_Measures, Base):
+    """Ticket facts per month and device (the device breakdown of a hospital), with the device dimensions.
+
+    Only a 'fine' grain: it is read for a few hospitals at a time, and its rows are written in hospital order so a
+    hospital's year lies on few pages (a large hospital: ~30,000 rows instead of 60,000 scattered tickets).
+    """
+
+    __tablename__ = "dash_device_rollup"
+    __table_args__ = (Index("ix_dash_device_rollup_grain_hospital_id_month", "grain", "hospital_id", "month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grain: Mapped[str] = mapped_column(String(8))
+    month: Mapped[date] = mapped_column(Date)
+    hospital_id: Mapped[int | None] = mapped_column(Integer)
+    department_id: Mapped[int | None] = mapped_column(Integer)
+    group_id: Mapped[int | None] = mapped_column(Integer)
+    category: Mapped[str | None] = mapped_column(String(50))
+    model: Mapped[str | None] = mapped_column(String(100))
+    age_band: Mapped[str | None] = mapped_column(String(10))
+    origin: Mapped[str | None] = mapped_column(String(12))
+    device_id: Mapped[int] = mapped_column(Integer)
+
+
 class ExposureRollup(Base):
     """Device-months and service hours per whole past month and device dimensions (see exposure.py)."""
 
     __tablename__ = "dash_exposure"
     __table_args__ = (Index("ix_dash_exposure_grain_hospital_id_month", "grain", "hospital_id", "month"),
-                      Index("ix_dash_exposure_grain_month", "grain", "month"))
+                      Index("ix_dash_exposure_grain_month", "grain", "month"),
+                      Index("ix_dash_exposure_grain_model_month", "grain", "model", "month"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     grain: Mapped[str] = mapped_column(String(8))

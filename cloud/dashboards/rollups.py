@@ -32,6 +32,7 @@ from cloud.dashboards import exposure, facts
 from cloud.dashboards.models import (
     MEASURE_COLUMNS,
     DeviceDims,
+    DeviceRollup,
     EngineerRollup,
     ExposureRollup,
     FaultRollup,
@@ -68,8 +69,15 @@ GRAINS: dict[type, dict[str, tuple[str, ...]]] = {
         "n4": ("hospital_id", "group_id", "origin"),  # only rows of device groups
         "n5": ("hospital_id", "origin"),
         "n6": ("hospital_id", "age_band", "origin"),
+        # Departments under an age filter; device groups under any device filter (groups hold few devices, so
+        # keeping every device dimension with them stays small); departments without a device filter.
+        "n7": ("hospital_id", "department_id", "age_band", "origin"),
+        "n8": ("hospital_id", "group_id", "category", "model", "age_band", "origin"),  # only rows of device groups
+        "n9": ("hospital_id", "department_id", "origin"),  # the table per department: a third of n3's rows
     },
-    EngineerRollup: {"fine": (*DIMS, "engineer_id"), "n1": ("engineer_id", "category", "origin")},
+    DeviceRollup: {"fine": (*DIMS, "device_id")},
+    EngineerRollup: {"fine": (*DIMS, "engineer_id"), "n1": ("engineer_id", "category", "origin"),
+                     "n2": ("engineer_id", "age_band", "origin")},
     FaultRollup: {"fine": (*DIMS, "fault_category"),
                   "n1": ("category", "model", "age_band", "origin", "fault_category")},
     ExposureRollup: {
@@ -80,15 +88,20 @@ GRAINS: dict[type, dict[str, tuple[str, ...]]] = {
         "n4": ("hospital_id", "group_id"),
         "n5": ("hospital_id",),
         "n6": ("hospital_id", "age_band"),
+        "n7": ("hospital_id", "department_id", "age_band"),
+        "n8": ("hospital_id", "group_id", "category", "model", "age_band"),
+        "n9": ("hospital_id", "department_id"),
     },
 }
 # The grains in the order a question tries them: the smallest that covers its dimensions wins.
-GRAIN_ORDER = ("n1", "n5", "n6", "n2", "n3", "n4")
+GRAIN_ORDER = ("n1", "n5", "n6", "n9", "n2", "n3", "n7", "n4", "n8")
+# Grains that keep only the rows of devices in a device group.
+GROUP_GRAINS = ("n4", "n8")
 # The running month's device time is kept as of the top of the hour (its share of a month: under 0.15 %).
 CURRENT_EXPOSURE_EVERY = timedelta(hours=1)
 FAULT_MEASURES = ("faults", "basic", "remote", "on_site")
 EXPOSURE_MEASURES = ("device_months", "service_h")
-TICKET_TABLES = (TicketRollup, EngineerRollup, FaultRollup)
+TICKET_TABLES = (TicketRollup, EngineerRollup, FaultRollup, DeviceRollup)
 
 
 def measures_of(model: type) -> tuple[str, ...]:
@@ -134,6 +147,14 @@ def _insert_fine(session: Session, month: date, start: datetime, end: datetime, 
     session.execute(insert(TicketRollup).from_select(
         ["grain", "month", *DIMS, *MEASURE_COLUMNS], base.group_by(*[dims[name] for name in DIMS])))
 
+    device = T.c.device_id
+    by_device = select(grain, month_col, *dim_cols, device.label("device_id"), *sums).select_from(
+        facts.joined()).where(where, device.is_not(None))
+    # In hospital order, so that one hospital's rows of a month lie together on disk (read by hospital).
+    session.execute(insert(DeviceRollup).from_select(
+        ["grain", "month", *DIMS, "device_id", *MEASURE_COLUMNS],
+        by_device.group_by(*[dims[name] for name in DIMS], device).order_by(dims["hospital_id"], device)))
+
     engineer = T.c.engineer_id
     by_engineer = select(grain, month_col, *dim_cols, engineer.label("engineer_id"), *sums).select_from(
         facts.joined()).where(where, engineer.is_not(None))
@@ -169,6 +190,8 @@ def _resum_coarse(session: Session, months: Iterable[date], models: Iterable[typ
     for month in sorted(set(months)):
         for model in models:
             grains = GRAINS[model]
+            if set(grains) == {"fine"}:
+                continue  # no coarse grains (the device rollup)
             table = model.__table__  # type: ignore[attr-defined]
             session.execute(delete(model).where(table.c.grain != "fine", table.c.month == month))
             measures = measures_of(model)
@@ -179,7 +202,7 @@ def _resum_coarse(session: Session, months: Iterable[date], models: Iterable[typ
                 stmt = select(literal(grain).label("grain"), table.c.month, *keys,
                               *[func.sum(table.c[m]).label(m) for m in measures]).where(
                     table.c.grain == "fine", table.c.month == month)
-                if grain == "n4":
+                if grain in GROUP_GRAINS:
                     stmt = stmt.where(table.c.group_id.is_not(None))
                 session.execute(insert(model).from_select(
                     ["grain", "month", *dims, *measures], stmt.group_by(table.c.month, *keys)))
@@ -294,7 +317,8 @@ def rebuild_all(session: Session) -> int:
     state = _state(session)
     state.exposure_from, state.exposure_until, state.exposure_current_at = first, until, now
     if session.get_bind().dialect.name == "postgresql":  # fresh statistics, or the planner guesses 3 rows
-        session.execute(text("ANALYZE dash_rollup, dash_engineer_rollup, dash_fault_rollup, dash_exposure"))
+        session.execute(text("ANALYZE dash_rollup, dash_engineer_rollup, dash_fault_rollup, dash_exposure, "
+                             "dash_device_rollup"))
     return len(months)
 
 

@@ -3,6 +3,7 @@ the raw tickets and from the monthly rollups alike, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from cloud.dashboards import aggregates as agg
 from cloud.dashboards import rollups
 from cloud.dashboards.aggregates import Dimension, Drill, Filters
 from cloud.errors import Invalid
-from cloud.registry.models import Device
+from cloud.registry.models import Device, DeviceGroup
 from cloud.tickets.models import Ticket
 from cloud.tickets.state import Status
 from tests.cloud.dashboards.history import NOW, SHANGHAI_JAN, SHANGHAI_MAR, History, build_history
@@ -214,3 +215,56 @@ def test_device_time_follows_the_registry(db: Session, world: World, history: Hi
         [3.0, 3.0 + feb_share])
     # t5 (02-15 02:00) was two hours after the install: the device was 0–1 years old.
     assert {m.key for m in agg.breakdown(db, _a(world), Dimension.age_band, now=NOW)} >= {"0-1"}
+
+
+def _spread_filters() -> list[Filters]:
+    """Filters over both hospitals that the coarse grains (and the fine rows by model) answer."""
+    base = Filters(start=SHANGHAI_JAN, end=SHANGHAI_MAR)
+    return [base, replace(base, models=("cobas c 702",)), replace(base, age_bands=("8+",)),
+            replace(base, age_bands=("0-1", "unknown")), replace(base, device_categories=("chemistry",)),
+            replace(base, source=agg.Origin.predictive)]
+
+
+@pytest.mark.parametrize("by", [Dimension.department, Dimension.group, Dimension.hospital, Dimension.model])
+def test_grains_under_model_and_age_filters_agree_with_the_raw_tickets(db: Session, world: World,
+                                                                      history: History, by: Dimension) -> None:
+    # Two of hospital A's devices stand in a line (a device group), so the group grains (n4, n8) hold rows.
+    group = DeviceGroup(system_number="MG-T0001", hospital_id=world.hospital_a, department_id=world.dept_a,
+                        name="流水线", compatible_models=[], tags=[])
+    db.add(group)
+    db.flush()
+    for device_id in world.devices_a[:2]:
+        device = db.get(Device, device_id)
+        assert device is not None
+        device.group_id = group.id
+    db.commit()
+    for filters in _spread_filters():
+        raw = [m.as_dict() for m in agg.breakdown(db, filters, by, now=NOW, source="raw")]
+        rolled = [m.as_dict() for m in agg.breakdown(db, filters, by, now=NOW, source="rollup")]
+        assert rolled == raw, filters
+    assert {m.key for m in agg.breakdown(db, _spread_filters()[1], Dimension.group, now=NOW)} == {str(group.id)}
+
+
+def test_engineers_under_model_and_age_filters_agree_with_the_raw_tickets(db: Session, world: World,
+                                                                          history: History) -> None:
+    for filters in _spread_filters():
+        raw = agg.engineers(db, filters, now=NOW, source="raw")
+        assert agg.engineers(db, filters, now=NOW, source="rollup") == raw, filters
+    # t1 (c 702, 0–1 years old) and t4 (c 502, 8+) were the engineer's in hospital A.
+    assert [r.tickets for r in agg.engineers(db, _spread_filters()[2], now=NOW, source="rollup")] == [1]
+
+
+def test_the_device_rollup_agrees_with_the_raw_tickets(db: Session, world: World, history: History) -> None:
+    for filters in [_a(world), _a(world, models=("cobas c 702",)), _a(world, age_bands=("8+",)),
+                    _a(world, source=agg.Origin.predictive), *_spread_filters()]:
+        raw = [m.as_dict() for m in agg.breakdown(db, filters, Dimension.device, now=NOW, source="raw")]
+        rolled = [m.as_dict() for m in agg.breakdown(db, filters, Dimension.device, now=NOW, source="rollup")]
+        assert rolled == raw, filters
+    # A changed ticket moves its device's row at the next refresh: t5 (a2) is cancelled, no fault any more.
+    ticket = db.get(Ticket, history.tickets["t5"])
+    assert ticket is not None
+    ticket.status = Status.cancelled
+    db.commit()
+    rolled = {m.key: m.faults for m in agg.breakdown(db, _a(world), Dimension.device, now=NOW, source="rollup")}
+    assert rolled == {m.key: m.faults for m in agg.breakdown(db, _a(world), Dimension.device, now=NOW, source="raw")}
+    assert rolled[str(world.devices_a[2])] == 0

@@ -18,6 +18,8 @@ INDEXES = {"ticket": {"ix_ticket_updated_at", "ix_ticket_hospital_id_created_at"
 
 def _ours(diff: object) -> bool:
     text_ = repr(diff)
+    if "_grain_model_month" in text_ or "dash_device_rollup" in text_:
+        return False  # added by 0027 (test_migration_0027)
     return any(t in text_ for t in TABLES) or any(i in text_ for names in INDEXES.values() for i in names)
 
 
