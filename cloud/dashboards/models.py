@@ -57,13 +57,8 @@ class _Measures:
     skill_sum: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class TicketRollup(_Measures, Base):
-    """Ticket facts summed per month (in the hospital's zone) and device dimensions; no device id, no engineer."""
-
-    __tablename__ = "dash_rollup"
-    __table_args__ = (Index("ix_dash_rollup_grain_hospital_id_month", "grain", "hospital_id", "month"),
-                      Index("ix_dash_rollup_grain_month", "grain", "month"),
-                      Index("ix_dash_rollup_grain_model_month", "grain", "model", "month"))
+class _Dimensions:
+    """The grain (which dimensions a row keeps; the others are NULL) and the dimensions of a ticket rollup row."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     grain: Mapped[str] = mapped_column(String(8))
@@ -77,7 +72,17 @@ class TicketRollup(_Measures, Base):
     origin: Mapped[str | None] = mapped_column(String(12))
 
 
-class FaultRollup(Base):
+class TicketRollup(_Dimensions, _Measures, Base):
+    """Ticket facts summed per month (in the hospital's zone) and device dimensions; no device id, no engineer."""
+
+    __tablename__ = "dash_rollup"
+    __table_args__ = (Index("ix_dash_rollup_grain_hospital_id_month", "grain", "hospital_id", "month"),
+                      Index("ix_dash_rollup_grain_month", "grain", "month"),
+                      Index("ix_dash_rollup_grain_model_month", "grain", "model", "month"))
+
+
+
+class FaultRollup(_Dimensions, Base):
     """Faults per fault category, with the tier that solved them, per month and device dimensions."""
 
     __tablename__ = "dash_fault_rollup"
@@ -85,16 +90,6 @@ class FaultRollup(Base):
                       Index("ix_dash_fault_rollup_grain_month", "grain", "month"),
                       Index("ix_dash_fault_rollup_grain_model_month", "grain", "model", "month"))
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    grain: Mapped[str] = mapped_column(String(8))
-    month: Mapped[date] = mapped_column(Date)
-    hospital_id: Mapped[int | None] = mapped_column(Integer)
-    department_id: Mapped[int | None] = mapped_column(Integer)
-    group_id: Mapped[int | None] = mapped_column(Integer)
-    category: Mapped[str | None] = mapped_column(String(50))
-    model: Mapped[str | None] = mapped_column(String(100))
-    age_band: Mapped[str | None] = mapped_column(String(10))
-    origin: Mapped[str | None] = mapped_column(String(12))
     fault_category: Mapped[str] = mapped_column(String(50))  # '' for faults not (yet) categorised
     faults: Mapped[int] = mapped_column(Integer, default=0)
     basic: Mapped[int] = mapped_column(Integer, default=0)
@@ -102,7 +97,7 @@ class FaultRollup(Base):
     on_site: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class EngineerRollup(_Measures, Base):
+class EngineerRollup(_Dimensions, _Measures, Base):
     """Ticket facts per month, hospital and assigned engineer (workload and ratings), with the device dimensions."""
 
     __tablename__ = "dash_engineer_rollup"
@@ -110,20 +105,10 @@ class EngineerRollup(_Measures, Base):
                       Index("ix_dash_engineer_rollup_grain_month", "grain", "month"),
                       Index("ix_dash_engineer_rollup_grain_model_month", "grain", "model", "month"))
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    grain: Mapped[str] = mapped_column(String(8))
-    month: Mapped[date] = mapped_column(Date)
-    hospital_id: Mapped[int | None] = mapped_column(Integer)
-    department_id: Mapped[int | None] = mapped_column(Integer)
-    group_id: Mapped[int | None] = mapped_column(Integer)
-    category: Mapped[str | None] = mapped_column(String(50))
-    model: Mapped[str | None] = mapped_column(String(100))
-    age_band: Mapped[str | None] = mapped_column(String(10))
-    origin: Mapped[str | None] = mapped_column(String(12))
     engineer_id: Mapped[int] = mapped_column(Integer)
 
 
-class DeviceRollup(_Measures, Base):
+class DeviceRollup(_Dimensions, _Measures, Base):
     """Ticket facts per month and device (the device breakdown of a hospital), with the device dimensions.
 
     Only a 'fine' grain: it is read for a few hospitals at a time, and its rows are written in hospital order so a
@@ -133,16 +118,6 @@ class DeviceRollup(_Measures, Base):
     __tablename__ = "dash_device_rollup"
     __table_args__ = (Index("ix_dash_device_rollup_grain_hospital_id_month", "grain", "hospital_id", "month"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    grain: Mapped[str] = mapped_column(String(8))
-    month: Mapped[date] = mapped_column(Date)
-    hospital_id: Mapped[int | None] = mapped_column(Integer)
-    department_id: Mapped[int | None] = mapped_column(Integer)
-    group_id: Mapped[int | None] = mapped_column(Integer)
-    category: Mapped[str | None] = mapped_column(String(50))
-    model: Mapped[str | None] = mapped_column(String(100))
-    age_band: Mapped[str | None] = mapped_column(String(10))
-    origin: Mapped[str | None] = mapped_column(String(12))
     device_id: Mapped[int] = mapped_column(Integer)
 
 
