@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, Float, Select, and_, case, cast, func, literal, select, union_all
+from sqlalchemy import ColumnElement, DateTime, Float, Select, and_, case, cast, func, literal, or_, select, union_all
 
 from cloud.dashboards import facts
 from cloud.registry.models import Device
@@ -99,3 +99,37 @@ def exposure_select(dialect: str, months: Sequence[tuple[int, datetime, datetime
     group = [DEVICE_COLUMNS[name] for name in by] + ([columns[-1]] if ages else []) + ([m.c.idx] if per_month else [])
     grouped: Select[Any] = stmt.group_by(*group)
     return grouped
+
+
+def per_device_select(dialect: str, months: Sequence[tuple[int, datetime, datetime, float]], *,
+                      where: Sequence[ColumnElement[bool]], in_service_before: Any) -> Select[Any]:
+    """SELECT device id, system number, model, device_months, service_h, at_end: each device's time summed over
+    the months (no age bands), without a row per device and month.
+
+    A device's time in a month is the month from its install date on, so over consecutive months it is every
+    month after the one it was installed in, plus the rest of that one: one CASE on the install instant against
+    the months' bounds, with the sums of the later months worked out here. (The same sum exposure_select makes
+    over device × month rows, up to the rounding of the last bit: 3,000 devices of a hospital in 3 ms instead of
+    36,000 rows in 50–100 ms.) at_end: 1 when the device is in service before in_service_before (a date).
+    """
+    ordered = sorted(months, key=lambda m: epoch(m[1]))
+    bounds = [(epoch(lo), epoch(hi), length) for _i, lo, hi, length in ordered]
+    shares = [max(hi - lo, 0.0) for lo, hi, _length in bounds]
+    # Months from k on, whole: device-months and seconds.
+    later_months = [sum(s / b[2] for s, b in zip(shares[k:], bounds[k:], strict=True)) for k in range(len(bounds))]
+    later_s = [sum(shares[k:]) for k in range(len(bounds))]
+    later_months.append(0.0)
+    later_s.append(0.0)
+    install = _install_epoch(dialect)
+    whens_months: list[Any] = [(Device.install_date.is_(None), literal(later_months[0], Float))]
+    whens_s: list[Any] = [(Device.install_date.is_(None), literal(later_s[0], Float))]
+    for k, (lo, hi, length) in enumerate(bounds):
+        whens_months += [(install <= lo, literal(later_months[k], Float)),
+                         (install < hi, (literal(hi, Float) - install) / length + later_months[k + 1])]
+        whens_s += [(install <= lo, literal(later_s[k], Float)),
+                    (install < hi, literal(hi, Float) - install + later_s[k + 1])]
+    at_end = case((or_(Device.install_date.is_(None), Device.install_date < in_service_before), 1), else_=0)
+    stmt = select(Device.id.label("device_id"), Device.system_number, Device.model,
+                  case(*whens_months, else_=0.0).label("device_months"),
+                  (case(*whens_s, else_=0.0) / 3600.0).label("service_h"), at_end.label("at_end"))
+    return stmt.where(and_(*where)) if where else stmt
