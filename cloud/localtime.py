@@ -28,3 +28,11 @@ def local_time(moment: datetime | None, time_zone: str | None = None, fmt: str =
         return ""
     aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
     return aware.astimezone(zone(time_zone)).strftime(fmt)
+
+
+def local_datetime(moment: datetime | None, time_zone: str | None = None) -> datetime | None:
+    """moment as a naive wall-clock datetime in time_zone, to the second (a spreadsheet cell has no zone)."""
+    if moment is None:
+        return None
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return aware.astimezone(zone(time_zone)).replace(tzinfo=None, microsecond=0)

@@ -52,6 +52,7 @@ from cloud.registry import backup_api
 from cloud.reports import api as reports_api
 from cloud.reports.flows import ReportFlows
 from cloud.reports.service import deliver_due
+from cloud.security import SecurityHeaders
 from cloud.servicegroups import api as servicegroups_api
 from cloud.servicegroups import pages as servicegroups_pages
 from cloud.servicegroups.flows import GroupFlows
@@ -63,11 +64,14 @@ from cloud.tickets.flows import TicketFlows
 from cloud.tickets.sweeper import sweep
 from cloud.web import (
     admin_audit,
+    admin_exports,
+    admin_exports_accounts,
     admin_faults,
     admin_gateways,
     admin_hospitals,
     admin_users,
     claim_pages,
+    desk_export,
     fallback,
     kb_pages,
     pages,
@@ -277,6 +281,8 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.add_exception_handler(DomainError, _domain_error)
     # No more requests inside than the pool has connections for them (cloud/inflight.py: else a burst deadlocks).
     app.add_middleware(InflightLimit, limit=request_slots(engine))
+    # nosniff, no framing by other sites, HSTS behind https (cloud/security.py); outermost, so errors get them too.
+    app.add_middleware(SecurityHeaders, https=settings.https)
 
     @app.get("/healthz", tags=["health"], response_class=PlainTextResponse)
     def healthz() -> str:
@@ -309,8 +315,9 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.include_router(notify_api.router)
     app.include_router(pages.router)
     app.include_router(desk_pages.router)
-    for admin_router in (admin_hospitals.router, admin_users.router, admin_gateways.router, admin_audit.router,
-                         claim_pages.router):
+    app.include_router(desk_export.router)  # the desk's ticket list as XLSX/CSV
+    for admin_router in (admin_exports.router, admin_exports_accounts.router, admin_hospitals.router,
+                         admin_users.router, admin_gateways.router, admin_audit.router, claim_pages.router):
         app.include_router(admin_router)  # the admin console (cloud/web/admin_*.py), my devices from a list
     from cloud.web import admin_registry  # devices (import before /{id}), groups, alert policies, WeChat status
     for admin_router in admin_registry.ROUTERS:

@@ -23,13 +23,13 @@ from cloud.dashboards.aggregates import Dimension, Drill, Filters
 from cloud.db import SessionDep
 from cloud.deps import CurrentUser
 from cloud.errors import DomainError, Invalid, NotFound
+from cloud.exports import download
 from cloud.i18n import pick_language, translate
 from cloud.i18n_catalogs import N_
 from cloud.localtime import local_time
 from cloud.registry.models import Department, Device, DeviceGroup, Hospital
 
 router = APIRouter(prefix="/api/v1/dashboards", tags=["dashboards"])
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # What a person reads for each mistake a filter can hold, by the error's field and reason (msgids; the English
 # `detail` stays as it is for programs).
@@ -308,9 +308,4 @@ def export(
     assert filters.start and filters.end
     span = f"{local_time(filters.start, filters.time_zone, '%Y%m%d')}-" \
            f"{local_time(filters.end - timedelta(seconds=1), filters.time_zone, '%Y%m%d')}"
-    name = f"medfix-{view}-{span}.{fmt}"
-    if fmt == "csv":
-        return Response(exports.to_csv(tables[0]), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
-    return Response(exports.to_xlsx(tables), media_type=XLSX,
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return download(tables, fmt, f"medfix-{view}-{span}.{fmt}")

@@ -4,29 +4,25 @@ A view is one table: summary (the cards), trend (per month), breakdown (per memb
 fault category), fault_trend, engineers, tickets (a drill-down list). CSV holds one view (UTF-8 with a byte order
 mark, so Excel opens Chinese text correctly); XLSX holds one view, or with view=dashboard every view of the page
 on a sheet of its own. Numbers stay numbers (rates as fractions formatted as percentages in XLSX), times are
-written in the reporting zone.
+written in the reporting zone. The file writer (CSV, XLSX) is cloud/exports.py, shared with every list export.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
 from cloud.dashboards import aggregates as agg
 from cloud.dashboards.aggregates import Dimension, Drill, Filters
+from cloud.exports import Table, to_csv, to_xlsx
 from cloud.i18n import translate
 from cloud.i18n_catalogs import N_
 from cloud.localtime import local_time
+
+__all__ = ["Table", "build", "to_csv", "to_xlsx"]
 
 VIEWS = ("summary", "trend", "breakdown", "faults", "fault_trend", "engineers", "tickets")
 DASHBOARD_VIEWS = ("summary", "trend", "breakdown", "faults", "fault_trend", "engineers")
@@ -54,17 +50,6 @@ DIMENSION_NAMES = {Dimension.hospital: N_("Hospital"), Dimension.department: N_(
 VIEW_TITLES = {"summary": N_("Summary"), "trend": N_("Monthly trend"), "breakdown": N_("By dimension"),
                "faults": N_("Fault categories"), "fault_trend": N_("Fault categories by month"),
                "engineers": N_("Engineers"), "tickets": N_("Tickets")}
-
-
-@dataclass
-class Table:
-    """One sheet: a title, headers, rows of plain values, and how each column is formatted."""
-
-    title: str
-    headers: list[str]
-    rows: list[list[Any]]
-    kinds: list[str]
-    row_kinds: list[str] | None = None  # for a 'mixed' column: each row's kind (the summary's values)
 
 
 def _metric_rows(items: Sequence[agg.Metrics], first: Callable[[agg.Metrics], Any]) -> list[list[Any]]:
@@ -134,56 +119,3 @@ def _tickets(session: Session, filters: Filters, what: Drill, language: str) -> 
                N_("Resolved"), N_("Repair time (h)"), N_("Reopened"), N_("Rating")]
     kinds = ["text"] * 13 + ["hours", "int", "int"]
     return Table(t(VIEW_TITLES["tickets"]), [t(h) for h in headers], rows, kinds)
-
-
-def to_csv(table: Table) -> bytes:
-    """One table as CSV (UTF-8 with BOM); rates as fractions, hours with two decimals."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(table.headers)
-    for row in table.rows:
-        writer.writerow([_plain(value, kind) for value, kind in zip(row, table.kinds + ["text"] * len(row),
-                                                                   strict=False)])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-def _plain(value: Any, kind: str) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return round(value, 4 if kind in ("pct", "mixed") else 2)
-    return value
-
-
-FORMATS = {"int": "0", "num": "0.00", "hours": "0.0", "pct": "0.0%"}
-
-
-def to_xlsx(tables: Sequence[Table]) -> bytes:
-    """Tables as an XLSX workbook, one sheet each, headers bold, numbers formatted."""
-    book = Workbook(write_only=False)
-    book.remove(book.active)
-    for index, table in enumerate(tables):
-        title = "".join(ch for ch in table.title if ch not in "[]:*?/\\")[:28] or f"Sheet{index + 1}"
-        sheet = book.create_sheet(title if title not in book.sheetnames else f"{title[:25]} {index + 1}")
-        sheet.append(table.headers)
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        for row in table.rows:
-            sheet.append([_cell(v) for v in row])
-        for column, kind in enumerate(table.kinds, start=1):
-            for offset, (cell,) in enumerate(sheet.iter_rows(min_row=2, min_col=column, max_col=column)):
-                row_kind = table.row_kinds[offset] if kind == "mixed" and table.row_kinds else kind
-                if row_kind in FORMATS:
-                    cell.number_format = FORMATS[row_kind]
-        for column, header in enumerate(table.headers, start=1):
-            sheet.column_dimensions[get_column_letter(column)].width = max(10, min(40, len(str(header)) * 2 + 2))
-        sheet.freeze_panes = "B2"
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=None)
-    return value

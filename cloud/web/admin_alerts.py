@@ -71,10 +71,10 @@ def alerts_page(request: Request, session: SessionDep, user: AdminPage) -> Respo
         request, session, "admin/alerts.html", user, active="alerts", policies=policies, windows=windows,
         devices=devices, device_by_id={d.id: d for d in devices}, now=now,
         metrics=[(m, metric_label(_, m)) for m in metrics], label={p.id: metric_label(_, p.metric) for p in policies},
-        window_state={w.id: _window_state(w, now) for w in windows})
+        window_state={w.id: window_state(w, now) for w in windows})
 
 
-def _window_state(window: MaintenanceWindow, now: datetime) -> str:
+def window_state(window: MaintenanceWindow, now: datetime) -> str:
     start, end = window.starts_at, window.ends_at
     return "window.active" if start <= now < end else ("window.ended" if end <= now else "window.planned")
 

@@ -53,6 +53,13 @@ def _int(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
+def list_filters(actor: str | None, entity: str | None, entity_id: str | None, action: str | None,
+                 since: str | None, until: str | None) -> dict[str, Any]:
+    """The page's filters as search_entries arguments (times typed in Beijing time); its export reads the same."""
+    return {"actor": actor or None, "entity": entity or None, "entity_id": _int(entity_id), "action": action or None,
+            "since": parse_local(since), "until": parse_local(until)}
+
+
 @router.get("/admin/audit")
 def audit(
     request: Request, session: SessionDep, user: AdminPage,
@@ -61,9 +68,8 @@ def audit(
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> Response:
     """Who did what to which record and when, newest first."""
-    rows, total = audit_service.search_entries(
-        session, actor=actor or None, entity=entity or None, entity_id=_int(entity_id), action=action or None,
-        since=parse_local(since), until=parse_local(until), limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    rows, total = audit_service.search_entries(session, **list_filters(actor, entity, entity_id, action, since, until),
+                                               limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     entities, actions = audit_service.distinct_values(session)
     hospital_ids = {r.hospital_id for r in rows if r.hospital_id is not None}
     hospitals = {h.id: h for h in session.execute(select(Hospital).where(Hospital.id.in_(hospital_ids))).scalars()}

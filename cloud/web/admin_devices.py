@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -93,6 +94,12 @@ def _device_fields(serial: str, manufacturer: str, model: str, category: str, in
 # --- list ------------------------------------------------------------------------------------------
 
 
+def list_filters(q: str | None, hospital_id: str | None, status: str | None) -> dict[str, Any]:
+    """The list page's query (search, hospital, status) as list_devices arguments; its export reads the same."""
+    return {"q": q or None, "hospital_id": _int(hospital_id),
+            "status": DeviceStatus(status) if status and status in DeviceStatus.__members__ else None}
+
+
 @router.get("/admin/devices")
 def devices(
     request: Request, session: SessionDep, user: StaffPage,
@@ -102,15 +109,14 @@ def devices(
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> Response:
     """All registered devices with search, hospital and status filters; admins pick devices to group them."""
-    hospital = _int(hospital_id)
-    status_filter = DeviceStatus(status) if status and status in DeviceStatus.__members__ else None
-    rows, total = registry_service.list_devices(
-        session, scope=Scope.everything(), q=q or None, hospital_id=hospital, status=status_filter,
-        limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    filters = list_filters(q, hospital_id, status)
+    rows, total = registry_service.list_devices(session, scope=Scope.everything(), **filters, limit=PAGE_SIZE,
+                                                offset=(page - 1) * PAGE_SIZE)
     group_names = {g.id: g.name for g in group_service.list_groups(session, scope=Scope.everything())}
     return admin_render(
         request, session, "admin/devices.html", user, active="devices", devices=rows, total=total, page=page,
-        pages=max(1, -(-total // PAGE_SIZE)), q=q or "", hospital_id=hospital, status=status_filter,
+        pages=max(1, -(-total // PAGE_SIZE)), q=q or "", hospital_id=filters["hospital_id"], status=filters["status"],
+        export_query=urlencode({k: v for k, v in (("q", q), ("hospital_id", hospital_id), ("status", status)) if v}),
         hospitals=registry_service.list_hospitals(session, scope=Scope.everything()),
         statuses=list(DeviceStatus), group_names=group_names, categories=list(DeviceCategory),
         can_print=user.role in LABEL_PRINTERS, can_edit=user.role == Role.admin)

@@ -41,7 +41,7 @@ def device_categories(session: Session) -> list[str]:
     return known + sorted(c for c in used if c and c not in known)
 
 
-def _list_param(session: Session, category: str | None) -> str | None:
+def list_param(session: Session, category: str | None) -> str | None:
     category = (category or "").strip() or None
     return category if category in device_categories(session) else None
 
@@ -62,15 +62,15 @@ def fault_categories_page(
 ) -> Response:
     """The list one device category sees (or the general list), with how many tickets each entry names."""
     _ = translator(request)
-    listed = _list_param(session, category)
+    listed = list_param(session, category)
     entries = faults.view(session, listed, include_inactive=True)
     return admin_render(
         request, session, "admin/fault_categories.html", user, active="faults", entries=entries,
-        counts=_counts(session, entries, listed), listed=listed,
+        counts=ticket_counts(session, entries, listed), listed=listed,
         categories=[(c, _(c)) for c in device_categories(session)], listed_label=_(listed) if listed else "")
 
 
-def _counts(session: Session, entries: list[faults.Entry], listed: str | None) -> dict[int, int]:
+def ticket_counts(session: Session, entries: list[faults.Entry], listed: str | None) -> dict[int, int]:
     """Tickets filed under each entry shown: a device category's own tickets, or in the general list every
     ticket of the code except those of device categories with an entry of their own for it."""
     used = faults.usage(session)
@@ -93,7 +93,7 @@ def create_category(request: Request, session: SessionDep, user: AdminPage, name
                     name_en: TextForm = "", scope: TextForm = "", basic: TextForm = "") -> Response:
     """Add an entry at the end of the list, for one device category or for every one."""
     try:
-        faults.create(session, device_category=_list_param(session, scope), name_zh=name_zh, name_en=name_en,
+        faults.create(session, device_category=list_param(session, scope), name_zh=name_zh, name_en=name_en,
                         basic=_flag(basic), actor=actor(user))
     except (Invalid, Conflict) as exc:
         session.rollback()
@@ -122,7 +122,7 @@ def move_category(category_id: int, request: Request, session: SessionDep, user:
     """One place up or down in the list shown."""
     try:
         faults.move(session, category_id=category_id, direction=-1 if direction == "up" else 1,
-                      device_category=_list_param(session, listed), actor=actor(user))
+                      device_category=list_param(session, listed), actor=actor(user))
     except NotFound as exc:
         session.rollback()
         return _refuse(request, exc)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
@@ -37,6 +38,15 @@ def _int(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
+def list_filters(q: str | None, role: str | None, hospital_id: str | None, active: str | None,
+                 verification: str | None) -> dict[str, Any]:
+    """The list page's query as search_users arguments; its export reads the same."""
+    return {"q": q or None, "role": Role(role) if role and role in Role.__members__ else None,
+            "hospital_id": _int(hospital_id), "active": {"yes": True, "no": False}.get(active or ""),
+            "verification": Verification(verification) if verification and verification in Verification.__members__
+            else None}
+
+
 @router.get("/admin/users")
 def users(
     request: Request, session: SessionDep, user: AdminPage,
@@ -45,19 +55,15 @@ def users(
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> Response:
     """Accounts with filters by role, hospital, active and verification."""
-    role_filter = Role(role) if role and role in Role.__members__ else None
-    verification_filter = Verification(verification) if verification and verification in Verification.__members__ \
-        else None
-    active_filter = {"yes": True, "no": False}.get(active or "")
-    rows, total = accounts.search_users(
-        session, q=q or None, role=role_filter, hospital_id=_int(hospital_id), active=active_filter,
-        verification=verification_filter, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    filters = list_filters(q, role, hospital_id, active, verification)
+    rows, total = accounts.search_users(session, **filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     hospitals = _hospitals(session)
     return admin_render(
         request, session, "admin/users.html", user, active="users", users=rows, total=total, page=page,
-        pages=max(1, -(-total // PAGE_SIZE)), q=q or "", roles=ROLES, role=role_filter, hospitals=hospitals,
+        pages=max(1, -(-total // PAGE_SIZE)), q=q or "", roles=ROLES, role=filters["role"], hospitals=hospitals,
         hospital_names={h.id: h.name for h in hospitals}, hospital_id=_int(hospital_id), active_filter=active or "",
-        verification=verification_filter, query=request.url.query)
+        verification=filters["verification"], query=request.url.query,
+        export_query=urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "page"]))
 
 
 def _form_page(request: Request, session: Session, user: User, account: User | None) -> Response:

@@ -128,9 +128,17 @@ function itemHtml(ticket) {
     + "</div></li>";
 }
 
+// The export links hold the same query as the list: the file is what the search, filters, view and tab show.
+function renderExportLinks() {
+  for (const link of document.querySelectorAll(".q-export [data-export]")) {
+    link.href = `/console/export.${link.dataset.export}?${query()}`;
+  }
+}
+
 function renderQueue() {
   renderViews();
   renderTabs();
+  renderExportLinks();
   const tab = currentTab();
   const rows = [...tickets.values()].filter(matches);
   rows.sort(tab.key === "closed" ? (a, b) => (a.updated_at < b.updated_at ? 1 : -1) : sortKey);
