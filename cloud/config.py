@@ -24,7 +24,10 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the API server binds to.")
     port: int = Field(8000, description="Port the API server binds to.")
     token_ttl_hours: int = Field(12, description="Lifetime of a login token or page session.")
-    cookie_secure: bool = Field(False, description="Mark the session cookie Secure (set behind HTTPS).")
+    cookie_secure: bool = Field(False, description="Mark the session cookie Secure (always on when public_url is "
+                                "https).")
+    report_by_id_per_minute: int = Field(10, description="Tries of the label-lost form (/report) per client address "
+                                         "and minute (shared through Redis when configured).")
     redis_url: str = Field("", description="Redis for cross-worker fan-out, caches and dedupe; empty = in-process.")
     mqtt_url: str = Field("", description="MQTT broker the cloud consumes edge batches from; empty = HTTP ingest only.")
     mqtt_topic_root: str = Field("medfix/v1", description="Topic prefix of gateway batches, acks and status.")
@@ -42,8 +45,9 @@ class Settings(BaseSettings):
     influx_timeout_s: float = Field(10.0, gt=0, description="Longest wait for InfluxDB; an ingest that cannot "
                                     "write in time fails with 503 and the edge re-sends.")
     log_level: str = Field("INFO", description="Python logging level.")
-    secret_key: str = Field("", description="Signs reporters' private ticket links; empty = a random key kept in "
-                            "<data_dir>/secret_key.")
+    secret_key: str = Field("", description="Signs reporters' private ticket links, sign-in state, by-ID passes and "
+                            "detector checkpoints; empty = a random key kept in <data_dir>/secret_key (one host only: "
+                            "several hosts must share one MEDFIX_SECRET_KEY).")
     upload_max_photo_mb: int = Field(10, description="Largest photo a reporter may upload.")
     upload_max_voice_mb: int = Field(5, description="Largest voice note a reporter may upload.")
     voice_max_seconds: int = Field(60, description="Longest voice note accepted.")
@@ -120,6 +124,16 @@ class Settings(BaseSettings):
                                           "than this before their next one (0 = no limit but the count).")
 
     @property
+    def https(self) -> bool:
+        """Whether the service is reached over HTTPS (its public URL says so)."""
+        return self.public_url.lower().startswith("https://")
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Mark cookies Secure: asked for, or implied by an https public URL."""
+        return self.cookie_secure or self.https
+
+    @property
     def wechat_enabled(self) -> bool:
         """Whether an Official Account is configured (otherwise everything runs on the web channel)."""
         return bool(self.wechat_appid)
@@ -133,20 +147,28 @@ class Settings(BaseSettings):
 
 
 def secret_key_bytes(settings: Settings) -> bytes:
-    """The signing key: MEDFIX_SECRET_KEY, or one generated once and kept in the data folder."""
+    """The signing key: MEDFIX_SECRET_KEY, or one generated once and kept in the data folder (mode 0600)."""
     if settings.secret_key:
         return settings.secret_key.encode()
     path = settings.data_dir / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{secrets.token_hex(4)}")
-        partial.write_text(secrets.token_hex(32))
-        partial.chmod(0o600)
+        partial = path.with_name(f"secret_key.{secrets.token_hex(4)}.part")
+        # Created 0600 from the first byte (never world-readable, whatever the umask), written and synced whole.
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.link(partial, path)  # atomic and first-writer-wins when several workers start at once
+            os.write(fd, secrets.token_hex(32).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            # Into place atomically, first writer wins: unlike a rename, a link never replaces the key another
+            # worker starting at the same moment already put there (and may already sign with).
+            os.link(partial, path)
         except FileExistsError:
             pass
-        partial.unlink()
+        finally:
+            partial.unlink()
     return path.read_text().strip().encode()
 
 

@@ -26,3 +26,13 @@ def need(condition: bool, what: str) -> None:
     if IN_CI:
         pytest.fail(f"{what} is required in CI (.ci/run starts it)")
     pytest.skip(f"{what} is not available here")
+
+
+@pytest.fixture
+def one_rate_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hold the rate limiter's clock inside one window, so a test that counts hits never straddles a minute."""
+    import types
+
+    import cloud.ratelimit
+
+    monkeypatch.setattr(cloud.ratelimit, "time", types.SimpleNamespace(time=lambda: 1_800_000_030.0))

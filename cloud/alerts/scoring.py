@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import pickle
 import threading
 import time
 from collections import deque
@@ -40,7 +39,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.alerts import service
+from cloud.alerts import checkpoint, service
 from cloud.alerts.models import Alert, AlertStatus, DetectorState
 from cloud.alerts.policy import Tracker, Verdict
 from cloud.config import Settings
@@ -114,6 +113,7 @@ class Scorer:
         self.factory = factory
         self.default_threshold = factory().threshold
         self.detector_name = type(factory()).__name__
+        self._checkpoint_key: bytes | None = None
         self.streams: dict[tuple[int, str], Stream] = {}
         self.replayed = 0  # readings fed from the reading table when streams were restored
         self.units: dict[tuple[int, str], str] = {}  # each stream's unit as the ingest last reported it
@@ -126,6 +126,13 @@ class Scorer:
         self._closing = False
         self._over_bound = False
         self._thread: threading.Thread | None = None
+
+    @property
+    def checkpoint_key(self) -> bytes:
+        """The key checkpoints are signed with (derived from the secret key on first use)."""
+        if self._checkpoint_key is None:
+            self._checkpoint_key = checkpoint.checkpoint_key(self.settings)
+        return self._checkpoint_key
 
     # --- wiring ---------------------------------------------------------------------------------------
 
@@ -375,10 +382,14 @@ class Scorer:
                                                           DetectorState.metric == metric)).scalar()
         if row is not None and row.detector == self.detector_name:
             try:
-                # Our own checkpoint from our own database; a model that no longer unpickles starts afresh.
-                stream.detector = pickle.loads(row.state)  # noqa: S301
-                stream.points = row.points
-                stream.last_t = row.last_observed_at.timestamp() if row.last_observed_at else None
+                # Only a checkpoint this service signed is unpickled (cloud/alerts/checkpoint.py); a model that
+                # no longer unpickles starts afresh.
+                restored = checkpoint.unseal(self.checkpoint_key, row.state, device_id=device_id, metric=metric,
+                                             detector_name=self.detector_name)
+                if restored is not None:
+                    stream.detector = restored
+                    stream.points = row.points
+                    stream.last_t = row.last_observed_at.timestamp() if row.last_observed_at else None
             except Exception:
                 log.warning("detector state of device %s metric %s is unreadable; starting afresh", *key)
         alert = service.unresolved_alert(session, device_id=device_id, metric=metric)
@@ -462,7 +473,8 @@ class Scorer:
                 row = DetectorState(device_id=device_id, metric=metric)
                 session.add(row)
             row.detector = self.detector_name
-            row.state = pickle.dumps(stream.detector, protocol=pickle.HIGHEST_PROTOCOL)
+            row.state = checkpoint.seal(self.checkpoint_key, device_id=device_id, metric=metric,
+                                        detector_name=self.detector_name, detector=stream.detector)
             row.points = stream.points
             row.last_observed_at = _at(stream.last_t) if stream.last_t is not None else None
             row.updated_at = now

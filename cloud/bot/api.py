@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,6 +14,7 @@ from cloud.bot.holder import holder_of
 from cloud.db import SessionDep
 from cloud.deps import OptionalUser, SettingsDep, require_roles
 from cloud.errors import DomainError, Invalid
+from cloud.ratelimit import RateLimiter, limiter_for
 from cloud.tenancy import Scope
 
 router = APIRouter(prefix="/api/v1/bot", tags=["bot"])
@@ -120,44 +119,8 @@ class ResolveOut(BaseModel):
     answer_text: str | None
 
 
-class RateLimiter:
-    """Fixed one-minute windows per key: Redis (shared by the workers) when configured, else in-process."""
-
-    def __init__(self, redis_url: str | None = None) -> None:
-        self._counts: dict[str, tuple[int, int]] = {}
-        self._lock = threading.Lock()
-        self._redis: Any = None
-        if redis_url:
-            import redis
-
-            self._redis = redis.Redis.from_url(redis_url, decode_responses=True)
-
-    def allow(self, key: str, limit: int) -> bool:
-        """Count one hit for key; False once it passed limit this minute."""
-        window = int(time.time() // 60)
-        if self._redis is not None:
-            try:
-                name = f"medfix:bot:rate:{key}:{window}"
-                count = int(self._redis.incr(name))
-                if count == 1:
-                    self._redis.expire(name, 120)
-                return count <= limit
-            except Exception:  # Redis down: fall back to this process's own count rather than refuse everyone
-                pass
-        with self._lock:
-            if len(self._counts) > 50_000:
-                self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
-            seen_window, count = self._counts.get(key, (window, 0))
-            count = count + 1 if seen_window == window else 1
-            self._counts[key] = (window, count)
-            return count <= limit
-
-
 def _limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter | None = getattr(request.app.state, "bot_rate_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.bot_rate_limiter = RateLimiter(request.app.state.settings.redis_url)
-    return limiter
+    return limiter_for(request.app.state, "bot")
 
 
 def _check_rate(request: Request, user: User | None) -> None:

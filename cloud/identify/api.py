@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
@@ -22,7 +19,9 @@ from cloud.identify import photos, service
 from cloud.identify.models import DevicePhoto
 from cloud.qr import service as qr_service
 from cloud.qr.models import TargetKind
+from cloud.ratelimit import client_address, limiter_for
 from cloud.registry.models import Device
+from cloud.security import UPLOAD_HEADERS
 from cloud.web.pages import LANGUAGE_COOKIE
 
 router = APIRouter(prefix="/api/v1", tags=["identify"])
@@ -66,30 +65,6 @@ class PhotoOut(BaseModel):
     thumbnail_url: str
     width: int
     height: int
-
-
-class _Window:
-    """Calls per client address in the last minute (in-process: a soft brake, not a quota)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.calls: dict[str, deque[float]] = {}
-
-    def hit(self, key: str, limit: int) -> bool:
-        now = time.monotonic()
-        with self.lock:
-            calls = self.calls.setdefault(key, deque())
-            while calls and now - calls[0] > 60:
-                calls.popleft()
-            if len(calls) >= limit:
-                return False
-            calls.append(now)
-            if len(self.calls) > 10_000:
-                self.calls = {k: v for k, v in self.calls.items() if v and now - v[-1] <= 60}
-            return True
-
-
-_WINDOW = _Window()
 
 
 def _language(request: Request) -> str:
@@ -136,7 +111,8 @@ def identify_photo(
     """Read the nameplate and match serial or system number; else offer the 3 most similar device photos."""
     language = _language(request)
     try:
-        if user is None and not _WINDOW.hit(request.client.host if request.client else "?", ANONYMOUS_PER_MINUTE):
+        if user is None and not limiter_for(request.app.state, "identify").allow(client_address(request),
+                                                                                ANONYMOUS_PER_MINUTE):
             raise RateLimited("Too many photos in a minute; please wait a moment.")
         if user is None and hospital_id is not None:
             raise NotAuthenticated("sign in first")  # as POST /hospitals/{id}/nearby-devices answers anonymous callers
@@ -197,5 +173,6 @@ def device_photo_file(
     """The stored photo, or its thumbnail with ?thumb=1."""
     path, content_type = service.photo_file(session, settings=settings, device_id=device_id, photo_id=photo_id,
                                             scope=scope, thumb=thumb)
-    return FileResponse(path, media_type=content_type, headers={"Cache-Control": "private, max-age=86400"})
+    return FileResponse(path, media_type=content_type,
+                        headers={"Cache-Control": "private, max-age=86400", **UPLOAD_HEADERS})
 

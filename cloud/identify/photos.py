@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cloud.errors import Invalid
+from cloud.files import keep
 from cloud.tickets.uploads import IMAGE_TYPES, MAX_IMAGE_PIXELS
 
 THUMB_SIZE = 240
@@ -112,11 +112,7 @@ def write_file(data_dir: Path, content: bytes, extension: str) -> tuple[str, str
     digest = hashlib.sha256(content).hexdigest()
     relative = Path("uploads") / digest[:2] / f"{digest}.{extension}"
     target = data_dir / relative
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(target.suffix + f".{secrets.token_hex(4)}.part")
-        partial.write_bytes(content)
-        partial.replace(target)  # atomic: a crash never leaves half a file under the final name
+    keep(target, content)  # fsynced and renamed into place; a short or empty leftover is written again
     return str(relative), digest
 
 

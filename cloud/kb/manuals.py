@@ -10,7 +10,6 @@ import hashlib
 import io
 import logging
 import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 from cloud.audit import service as audit
 from cloud.audit.service import Actor
 from cloud.errors import Invalid, NotFound
+from cloud.files import keep
 from cloud.kb.models import KbManual, KbManualSection
 
 log = logging.getLogger("medfix.kb.manuals")
@@ -140,11 +140,7 @@ def read_pdf(content: bytes) -> PdfReader:
 def _store(data_dir: Path, content: bytes, digest: str) -> str:
     relative = Path("kb") / "manuals" / f"{digest}.pdf"
     target = data_dir / relative
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(f".{secrets.token_hex(4)}.part")
-        partial.write_bytes(content)
-        partial.replace(target)  # atomic: never half a file under the final name
+    keep(target, content)  # fsynced and renamed into place; a short or empty leftover is written again
     return str(relative)
 
 

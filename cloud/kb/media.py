@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from cloud.errors import Invalid
+from cloud.files import keep
 
 log = logging.getLogger("medfix.kb.media")
 
@@ -35,11 +36,7 @@ def store_video(data_dir: Path, content: bytes) -> tuple[str, str | None]:
     digest = hashlib.sha256(content).hexdigest()
     relative = Path("kb") / "videos" / f"{digest}.mp4"
     target = data_dir / relative
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f"{digest}.{secrets.token_hex(4)}.part")
-        partial.write_bytes(content)
-        partial.replace(target)
+    keep(target, content)  # fsynced and renamed into place; a short or empty leftover is written again
     cover = target.with_suffix(".jpg")
     if cover.exists() or extract_cover(target, cover):
         return str(relative), str(relative.with_suffix(".jpg"))

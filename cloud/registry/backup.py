@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import re
+import time
 from functools import lru_cache
 
 from pypinyin import lazy_pinyin
@@ -13,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from cloud.audit.service import Actor, record
 from cloud.auth.models import User, Verification
+from cloud.config import Settings, secret_key_bytes
 from cloud.errors import Conflict, Forbidden, Invalid, NotFound
 from cloud.events import emit
 from cloud.registry.models import Device, DeviceClaim, DeviceGroup, Hospital
@@ -42,6 +46,43 @@ def find_by_identifier(session: Session, *, text: str) -> Device | None:
         or_(_squashed(Device.serial) == wanted, _squashed(Device.system_number) == wanted))).scalars().all())
     # Two manufacturers may share a serial; then the typed text is ambiguous and the user must be more precise.
     return matches[0] if len(matches) == 1 else None
+
+
+def find_by_serial_and_number(session: Session, *, serial: str, number: str) -> Device | None:
+    """The device whose nameplate serial and system number both match (what an anonymous reporter must know)."""
+    wanted_serial, wanted_number = normalize_identifier(serial), normalize_identifier(number)
+    if len(wanted_serial) < 3 or len(wanted_number) < 3:
+        return None
+    matches = list(session.execute(select(Device).where(
+        _squashed(Device.serial) == wanted_serial, _squashed(Device.system_number) == wanted_number)).scalars())
+    return matches[0] if len(matches) == 1 else None
+
+
+# A by-ID pass: what a reporter who proved serial and number holds instead of the label's code, for a while.
+PASS_PREFIX = "bp."
+PASS_TTL_S = 2 * 3600
+
+
+def _pass_signature(settings: Settings, device_id: int, expires: int) -> str:
+    message = f"by-id-pass:{device_id}:{expires}".encode()
+    return hmac.new(secret_key_bytes(settings), message, hashlib.sha256).hexdigest()[:32]
+
+
+def issue_pass(settings: Settings, *, device_id: int, now: float | None = None) -> str:
+    """A signed, expiring token that lets its holder report device_id (never the label's code)."""
+    expires = int((time.time() if now is None else now) + PASS_TTL_S)
+    return f"{PASS_PREFIX}{device_id}.{expires}.{_pass_signature(settings, device_id, expires)}"
+
+
+def pass_device(settings: Settings, token: str, *, now: float | None = None) -> int | None:
+    """The device a by-ID pass was issued for, or None when it is forged, malformed or expired."""
+    parts = token.removeprefix(PASS_PREFIX).split(".") if token.startswith(PASS_PREFIX) else []
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    device_id, expires = int(parts[0]), int(parts[1])
+    if not hmac.compare_digest(parts[2], _pass_signature(settings, device_id, expires)):
+        return None
+    return device_id if (time.time() if now is None else now) < expires else None
 
 
 def find_group_by_identifier(session: Session, *, text: str) -> DeviceGroup | None:

@@ -18,6 +18,7 @@ from cloud.db import SessionDep, utcnow
 from cloud.deps import SESSION_COOKIE, CurrentUser, SettingsDep
 from cloud.errors import DomainError, NotFound
 from cloud.registry.models import Device
+from cloud.security import UPLOAD_HEADERS
 from cloud.servicegroups import requests, service, views
 from cloud.servicegroups.models import RequestStatus, ServiceGroupMessage
 from cloud.servicegroups.schemas import (
@@ -162,7 +163,7 @@ def attachment_file(group_id: int, message_id: int, attachment_id: int, session:
     path = (settings.data_dir / attachment.path).resolve()
     if not path.is_file() or settings.data_dir.resolve() not in path.parents:
         raise NotFound("the file is missing")
-    return FileResponse(path, media_type=attachment.content_type)
+    return FileResponse(path, media_type=attachment.content_type, headers=UPLOAD_HEADERS)
 
 
 @router.post("/api/v1/service-groups/{group_id}/messages/{message_id}/ticket", response_model=ToTicketOut)

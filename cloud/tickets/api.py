@@ -16,6 +16,7 @@ from cloud.deps import CurrentUser, OptionalUser, PaginationDep, ScopeDep, Setti
 from cloud.errors import Forbidden, NotFound
 from cloud.i18n import DEFAULT_LANGUAGE, pick_language
 from cloud.schemas import Page
+from cloud.security import UPLOAD_HEADERS
 from cloud.tenancy import Scope
 from cloud.tickets import desk, faults, policy, precheck, service
 from cloud.tickets.models import AttachmentKind, PrecheckTask, Ticket, TicketAttachment
@@ -304,7 +305,7 @@ def attachment_file(
     path = (settings.data_dir / attachment.path).resolve()
     if not path.is_file() or settings.data_dir.resolve() not in path.parents:
         raise NotFound("the file is missing")
-    return FileResponse(path, media_type=attachment.content_type)
+    return FileResponse(path, media_type=attachment.content_type, headers=UPLOAD_HEADERS)
 
 
 def _precheck_out(session: Session, ticket: Ticket, task: PrecheckTask, viewer: Viewer, settings: Settings,

@@ -48,8 +48,8 @@ class TicketSubmit(BaseModel):
 
     device_id: int | None = None
     group_id: int | None = None
-    # The scanned label's code: how a reporter without an account shows they stand at the device.
-    qr_code: str | None = Field(None, max_length=40)
+    # The scanned label's code (or a by-ID pass): how a reporter without a trusted account shows presence.
+    qr_code: str | None = Field(None, max_length=64)
     description: str = Field(min_length=1, max_length=5000)
     urgency: Urgency = Urgency.normal
     reporter_name: str = Field("", max_length=100)

@@ -22,13 +22,14 @@ from cloud.audit.service import Actor, record
 from cloud.auth.models import Role, User, Verification
 from cloud.config import Settings, secret_key_bytes
 from cloud.db import utcnow
-from cloud.errors import Conflict, Forbidden, Invalid, NotFound
+from cloud.errors import Conflict, Invalid, NotFound
 from cloud.events import emit
 from cloud.numbering import next_number
 from cloud.registry.models import Device, DeviceGroup
 from cloud.tenancy import Scope
 from cloud.tickets import faults, policy
 from cloud.tickets.models import Source, Ticket, TicketAttachment
+from cloud.tickets.presence import check_label, may_skip_label
 from cloud.tickets.schemas import ActionIn, AttachmentRef, Escalation, TicketSubmit
 from cloud.tickets.state import (
     OPEN,
@@ -184,25 +185,6 @@ def _target(session: Session, data: TicketSubmit, scope: Scope) -> tuple[int, De
     return hospital_id, device, group
 
 
-def _check_label(session: Session, data: TicketSubmit, device: Device | None, group: DeviceGroup | None) -> None:
-    """Without an account the reporter must hold the device's (or its group's) label code."""
-    from cloud.qr.models import TargetKind
-    from cloud.qr.service import resolve
-
-    if not data.qr_code:
-        raise Forbidden("scan the device's QR label (or sign in) to report it")
-    try:
-        found = resolve(session, code=data.qr_code)
-    except NotFound:
-        raise Forbidden("this QR code is not valid; scan the label again") from None
-    if found.kind == TargetKind.device:
-        matches = device is not None and found.target_id == device.id and group is None
-    else:
-        matches = group is not None and found.target_id == group.id
-    if not matches:
-        raise Forbidden("the QR code belongs to another device")
-
-
 def pick_agent(session: Session, *, settings: Settings, exclude: set[int] | None = None) -> int | None:
     """The active agent with spare capacity and the fewest open tickets (None: everyone is full)."""
     open_load = (select(Ticket.agent_id, func.count().label("load"))
@@ -241,8 +223,8 @@ def submit(
     if existing is not None:
         return _replay(existing, request_hash), False
     hospital_id, device, group = _target(session, data, scope)
-    if viewer.user is None:
-        _check_label(session, data, device, group)
+    if not may_skip_label(viewer.user):
+        check_label(session, data, device, group, settings)
     if require_contact and (missing := data.contact_errors(viewer.user)):
         raise Invalid("name and phone are needed to reach you about the repair", missing)
     now = now or utcnow()

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from cloud.config import Settings
 from cloud.errors import Invalid
+from cloud.files import keep
 from cloud.tickets.models import AttachmentKind, TicketAttachment
 
 IMAGE_TYPES = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp"),
@@ -92,11 +93,7 @@ def store_upload(
     digest = hashlib.sha256(content).hexdigest()
     relative = Path("uploads") / digest[:2] / f"{digest}.{extension}"
     target = settings.data_dir / relative
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(target.suffix + f".{secrets.token_hex(4)}.part")
-        partial.write_bytes(content)
-        partial.replace(target)  # atomic: a crash never leaves half a file under the final name
+    keep(target, content)  # fsynced and renamed into place; a short or empty leftover is written again
     key = secrets.token_urlsafe(24)
     attachment = TicketAttachment(
         kind=kind, path=str(relative), content_type=content_type, size=len(content), sha256=digest,

@@ -25,6 +25,7 @@ from cloud.kb.importer import _message
 from cloud.kb.models import AttachmentKind, KbAttachment, KbEntry, KbStatus
 from cloud.kb.schemas import AttachmentIn, KbEntryIn
 from cloud.registry.schemas import DeviceCategory
+from cloud.security import UPLOAD_HEADERS
 from cloud.web.pages import PAGE_SIZE, page_user, render
 
 router = APIRouter(include_in_schema=False)
@@ -350,4 +351,5 @@ def _file(data_dir: Path, relative: str, media_type: str) -> Response:
     path = (data_dir / relative).resolve()
     if not relative or not path.is_file() or data_dir.resolve() not in path.parents:
         raise NotFound("文件不存在 (no such file)")
-    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, max-age=86400"})
+    return FileResponse(path, media_type=media_type,
+                        headers={"Cache-Control": "private, max-age=86400", **UPLOAD_HEADERS})

@@ -123,7 +123,7 @@ def login_submit(
     session.commit()
     response = RedirectResponse(_safe_next(next) or _home_for(user), status_code=303)
     response.set_cookie(SESSION_COOKIE, token, max_age=int(ttl.total_seconds()), httponly=True,
-                        samesite="lax", secure=settings.cookie_secure)
+                        samesite="lax", secure=settings.secure_cookies)
     return response
 
 

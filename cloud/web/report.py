@@ -19,10 +19,18 @@ from cloud.i18n import pick_language, translate
 from cloud.profiles.profile import repair_history
 from cloud.qr import service as qr_service
 from cloud.qr.models import TargetKind
-from cloud.registry.backup import find_by_identifier, find_group_by_identifier
-from cloud.registry.models import DeviceStatus
+from cloud.ratelimit import client_address, limiter_for
+from cloud.registry.backup import (
+    find_by_identifier,
+    find_by_serial_and_number,
+    find_group_by_identifier,
+    issue_pass,
+    pass_device,
+)
+from cloud.registry.models import Device, DeviceStatus
 from cloud.tickets import service as ticket_service
 from cloud.tickets.models import Ticket
+from cloud.tickets.presence import may_skip_label
 from cloud.tickets.schemas import ActionIn
 from cloud.tickets.state import OPEN, Action, Status
 from cloud.web.covers import router as covers_router
@@ -115,8 +123,18 @@ def landing(code: str, request: Request, session: SessionDep, settings: Settings
                       link=f"/r/{found.current_code}", link_text=_("Open the current page"))
     device = found.target if found.kind == TargetKind.device else None
     group = found.target if found.kind == TargetKind.device_group else None
+    return _landing_page(request, session, settings, user, device=device, group=group, code=found.code)
+
+
+def _landing_page(request: Request, session: Any, settings: Any, user: User | None, *, device: Any, group: Any,
+                  code: str, by_pass: bool = False) -> Response:
+    """The repair page of a device or group. by_pass: reached by typing serial and number (a by-ID pass in place
+    of the label's code), so it shows no repair history and no open ticket: the page is for reporting only."""
+    _ = _t(request)
+    kind = TargetKind.device if device is not None else TargetKind.device_group
     members = list(group.members) if group is not None else [device]
-    recent = _recent(session, device_ids=[d.id for d in members if d], group_id=group.id if group else None)
+    recent = [] if by_pass else _recent(session, device_ids=[d.id for d in members if d],
+                                        group_id=group.id if group else None)
     texts = {key: _(value) for key, value in {
         "uploading": "Uploading…", "uploadFailed": "Upload failed", "remove": "Remove", "holdToTalk": "Hold to talk",
         "releaseToSend": "Release to finish", "noRecording": "This browser cannot record; please type instead.",
@@ -124,19 +142,21 @@ def landing(code: str, request: Request, session: SessionDep, settings: Settings
         "describe": "Please describe the fault.", "waitUploads": "Please wait until the uploads finish.",
         "submitFailed": "Not sent; your input is kept, try again",
     }.items()} | {key: _(key) for key in CONTACT_KEYS} | {"server": server_messages(_)}
-    label = device.system_number if device else group.name  # type: ignore[union-attr]
-    can_claim = user is not None and user.verification == Verification.verified and \
-        user.hospital_id == found.target.hospital_id
-    per_member = _recent_per_member(session, device_ids=[d.id for d in members]) if group is not None else {}
-    open_ticket = _open_ticket(session, device_id=device.id if device else None,
-                               group_id=group.id if group else None)
+    label = device.system_number if device else group.name
+    target = device if device is not None else group
+    can_claim = not by_pass and user is not None and user.verification == Verification.verified and \
+        user.hospital_id == target.hospital_id
+    per_member = _recent_per_member(session, device_ids=[d.id for d in members]) \
+        if group is not None and not by_pass else {}
+    open_ticket = None if by_pass else _open_ticket(session, device_id=device.id if device else None,
+                                                    group_id=group.id if group else None)
     can_follow = open_ticket is not None and ticket_service.can_view(ticket_service.Viewer(user=user), open_ticket,
                                                                      settings)
     # The repair history the patent puts next to the score: what each fault was, and this year's count.
     shown = recent + [t for member in per_member.values() for t in member]
-    history = repair_history(session, device=device, tickets=shown, language=pick_language(
+    history = None if by_pass else repair_history(session, device=device, tickets=shown, language=pick_language(
         request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")))
-    return render(request, "h5/landing.html", user, kind=found.kind.value, device=device, group=group, code=found.code,
+    return render(request, "h5/landing.html", user, kind=kind.value, device=device, group=group, code=code,
                   recent=recent, texts=texts, target_label=label, can_claim=can_claim, per_member=per_member,
                   history=history,
                   open_ticket=open_ticket, can_follow=can_follow, added=request.query_params.get("added"),
@@ -214,32 +234,73 @@ def ticket_page(
 
 @router.get("/report")
 def report_by_id(request: Request, user: OptionalUser) -> Response:
-    """Backup path (a): type the nameplate serial or system number when the label is lost."""
-    return render(request, "h5/by_id.html", user, error=None, text="")
+    """Backup path (a): type the nameplate serial and the system number when the label is lost."""
+    return render(request, "h5/by_id.html", user, error=None, serial="", number="", trusted=_trusted(user))
+
+
+def _trusted(user: User | None) -> bool:
+    # Staff and verified lab users may see any device of their scope already (my devices, by hospital).
+    return may_skip_label(user)
 
 
 @router.post("/report")
 def report_by_id_submit(
-    request: Request, session: SessionDep, user: OptionalUser, identifier: Annotated[str, Form(max_length=100)]
+    request: Request, session: SessionDep, settings: SettingsDep, user: OptionalUser,
+    serial: Annotated[str, Form(max_length=100)] = "", number: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    """Find the device and continue on its repair page."""
+    """Find the device. Anyone may continue to report it with its serial and system number together (a pass,
+    never the label's code and no history); staff and verified users of its hospital need only one of them."""
     _ = _t(request)
-    device = find_by_identifier(session, text=identifier)
-    group = find_group_by_identifier(session, text=identifier) if device is None else None
-    if group is not None:
+    serial, number = serial.strip(), number.strip()
+
+    def again(error: str, status_code: int) -> Response:
+        response = render(request, "h5/by_id.html", user, error=error, serial=serial, number=number,
+                          trusted=_trusted(user))
+        response.status_code = status_code
+        return response
+
+    if not limiter_for(request.app.state, "report-by-id").allow(client_address(request),
+                                                                settings.report_by_id_per_minute):
+        return again(_("Too many tries from this network. Please wait a minute and try again."), 429)
+    not_found = _("No device has this serial and number. Check both, or search by hospital.")
+    if _trusted(user) and (serial or number):
+        assert user is not None
+        if serial and number:
+            found: Any = find_by_serial_and_number(session, serial=serial, number=number)
+            kind = TargetKind.device
+        else:
+            found = find_by_identifier(session, text=serial or number)
+            kind = TargetKind.device
+            if found is None:
+                found, kind = find_group_by_identifier(session, text=serial or number), TargetKind.device_group
+        if found is None or not (user.is_staff or found.hospital_id == user.hospital_id):
+            return again(not_found, 404)
         # A line's number (MG-…) leads to the group's label page: the whole line or one member.
-        row = qr_service.code_for(session, kind=TargetKind.device_group, target_id=group.id,
-                                  actor=Actor.system("report-by-id"))
+        row = qr_service.code_for(session, kind=kind, target_id=found.id, actor=Actor.system("report-by-id"))
         session.commit()
         return RedirectResponse(f"/r/{row.code}", status_code=303)
+    if not serial or not number:
+        return again(_("Type both the serial on the nameplate and the device number (MF-…)."), 422)
+    device = find_by_serial_and_number(session, serial=serial, number=number)
     if device is None:
-        response = render(request, "h5/by_id.html", user, text=identifier,
-                          error=_("No single device has this serial or number. Check it, or search by hospital."))
+        return again(not_found, 404)
+    return RedirectResponse(f"/report/device/{issue_pass(settings, device_id=device.id)}", status_code=303)
+
+
+@router.get("/report/device/{token}")
+def report_by_pass(token: str, request: Request, session: SessionDep, settings: SettingsDep,
+                   user: OptionalUser) -> Response:
+    """The repair form of a device found by serial and number: reporting only, for a couple of hours."""
+    device_id = pass_device(settings, token)
+    device = session.get(Device, device_id) if device_id is not None else None
+    if device is None:
+        _ = _t(request)
+        response = render(request, "h5/message.html", user, icon="warn", title=_("Link expired"),
+                          text=_("Type the serial and the device number again."),
+                          link="/report", link_text=_("Report by device ID"))
         response.status_code = 404
         return response
-    row = qr_service.code_for(session, kind=TargetKind.device, target_id=device.id, actor=Actor.system("report-by-id"))
-    session.commit()
-    return RedirectResponse(f"/r/{row.code}", status_code=303)
+    return _landing_page(request, session, settings, user, device=device, group=None, code=token, by_pass=True)
 
 
 @router.get("/report/hospital")

@@ -110,7 +110,7 @@ def register_submit(
     session.commit()
     response = RedirectResponse(_safe(next), status_code=303)
     response.set_cookie(SESSION_COOKIE, token, max_age=int(ttl.total_seconds()), httponly=True, samesite="lax",
-                        secure=settings.cookie_secure)
+                        secure=settings.secure_cookies)
     return response
 
 

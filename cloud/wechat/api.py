@@ -19,6 +19,20 @@ router = APIRouter(prefix="/wechat", tags=["wechat"])
 MAX_CALLBACK_BYTES = 256 * 1024  # WeChat's XML is a few KB; anything larger is not from WeChat
 
 
+async def read_capped(request: Request, limit: int) -> bytes | None:
+    """The request body, read no further than limit bytes (None: it is larger, or says so up front)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def wechat_of(request: Request) -> WeChat:
     """The app's WeChat parts, or 404 when no Official Account is configured."""
     wechat: WeChat | None = getattr(request.app.state, "wechat", None)
@@ -45,9 +59,9 @@ async def receive(request: Request, background: BackgroundTasks, signature: str 
                   nonce: str = "", encrypt_type: str = "", msg_signature: str = "") -> Response:
     """A message or event: answer at once; the effect runs after the response, once per message."""
     handler = wechat_of(request).handler
-    body = await request.body()
-    if len(body) > MAX_CALLBACK_BYTES:
-        return PlainTextResponse("forbidden", status_code=403)
+    body = await read_capped(request, MAX_CALLBACK_BYTES)
+    if body is None:
+        return PlainTextResponse("too large", status_code=413)
     try:
         inbound = handler.open(body, signature=signature, timestamp=timestamp, nonce=nonce,
                                encrypt_type=encrypt_type.lower(), msg_signature=msg_signature)

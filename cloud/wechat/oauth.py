@@ -100,7 +100,7 @@ def _sign_in(session: Session, request: Request, user: User, next_url: str) -> R
     session.commit()
     response = RedirectResponse(next_url, status_code=303)
     response.set_cookie(SESSION_COOKIE, token, max_age=int(ttl.total_seconds()), httponly=True, samesite="lax",
-                        secure=request.app.state.settings.cookie_secure)
+                        secure=request.app.state.settings.secure_cookies)
     response.delete_cookie(BIND_COOKIE, path="/wechat")
     return response
 
@@ -118,7 +118,7 @@ def start(request: Request, next: str = "/") -> Response:  # noqa: A002 - the qu
     response = RedirectResponse(oauth.authorize_url, status_code=302)
     # Ties the state to this browser: a callback URL forwarded to someone else cannot sign them in.
     response.set_cookie(STATE_COOKIE, nonce, max_age=STATE_TTL_S, httponly=True, samesite="lax", path="/wechat",
-                        secure=wechat.settings.cookie_secure)
+                        secure=wechat.settings.secure_cookies)
     return response
 
 
@@ -167,7 +167,7 @@ def _callback(request: Request, session: Session, wechat: WeChat, *, code: str, 
     wechat.store.set(f"oauth-bind:{token}", json.dumps({"openid": openid, "next": next_url}), BIND_TTL_S)
     response = RedirectResponse("/wechat/bind", status_code=303)
     response.set_cookie(BIND_COOKIE, token, max_age=BIND_TTL_S, httponly=True, samesite="lax", path="/wechat",
-                        secure=wechat.settings.cookie_secure)
+                        secure=wechat.settings.secure_cookies)
     response.delete_cookie(STATE_COOKIE, path="/wechat")
     return response
 

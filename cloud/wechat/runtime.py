@@ -49,10 +49,19 @@ class WeChat:
                 "signature": signature, "jsApiList": JS_API_LIST}
 
 
+class WeChatMisconfigured(RuntimeError):
+    """The WeChat settings would run the channel insecurely; the service refuses to start."""
+
+
 def build_wechat(settings: Settings, sessions: sessionmaker[Session]) -> WeChat | None:
     """The WeChat channel for settings, or None (everything then runs on the web channel)."""
     if not settings.wechat_enabled:
         return None
+    if not settings.wechat_token.strip():
+        # Without the token nothing tells WeChat's callbacks from forged ones: refuse to start rather than run so.
+        raise WeChatMisconfigured(
+            "MEDFIX_WECHAT_APPID is set but MEDFIX_WECHAT_TOKEN is empty: set the callback Token configured in the "
+            "Official Account console (or unset the appid to run without WeChat)")
     store = make_store(settings.redis_url, sessions)
     client = make_client(settings, store)
     handler = CallbackHandler(settings=settings, sessions=sessions, store=store)

@@ -102,7 +102,8 @@ def test_group_numbers_lead_to_the_group_page_with_repairs_per_member(client: Te
                    headers=world.headers("lab_a"))
     assert whole.status_code == 201, whole.text
     for typed in (number, number.lower().replace("-", " ")):
-        response = client.post("/report", data={"identifier": typed}, follow_redirects=False)
+        response = client.post("/report", data={"number": typed}, headers=world.headers("lab_a"),
+                               follow_redirects=False)
         assert response.status_code == 303, typed
     page = client.get(response.headers["location"], headers=ZH).text
     assert "各成员设备近期维修" in page and "E801 试剂针堵塞" in page and "暂无维修记录" in page

@@ -112,10 +112,13 @@ def test_backup_by_id_and_by_hospital_and_my_devices(demo_server: LiveServer, br
     context.grant_permissions(["geolocation"])
     page = context.new_page()
     page.goto(f"{demo_server.url}/report")
-    page.fill("input[name=identifier]", "c311 1288 90")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/r/*")
+    # Without an account the serial alone is not enough (issue #13): the nameplate serial and the device number.
+    page.fill("input[name=serial]", "c311 1288 90")
+    page.fill("input[name=number]", "mf 000008")
+    page.click("form.by-id button[type=submit]")
+    page.wait_for_url("**/report/device/*")
     assert page.locator(".sysno").inner_text() == "MF-000008"
+    assert page.locator("#report-form").count() == 1 and page.locator("#repair-history").count() == 0
 
     sign_in(page, demo_server, "labuser", "/report/hospital")
     page.fill("#hospital-q", "rjyy")

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.alerts import checkpoint
 from cloud.alerts.models import Alert, AlertStatus, DetectorState
 from cloud.config import Settings
 from cloud.main import create_app
@@ -40,7 +41,7 @@ def test_restart_restores_detector_state_and_scores_continue_identically(
     db.rollback()
     db.expire_all()
     row = db.execute(select(DetectorState)).scalar_one()
-    assert row.state == pickle.dumps(reference, protocol=pickle.HIGHEST_PROTOCOL)
+    assert checkpoint.payload_of(row.state) == pickle.dumps(reference, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def test_resent_readings_are_not_learned_twice(client: TestClient, db: Session, lab: Lab) -> None:

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.alerts import checkpoint
 from cloud.alerts.models import AlertStatus, DetectorState
 from cloud.config import Settings
 from cloud.main import create_app
@@ -61,7 +62,7 @@ def test_a_scorer_killed_between_checkpoints_is_continued_as_if_it_had_never_sto
     assert stream.last_t == (T0 + timedelta(seconds=STEP_S * 399)).timestamp()
     assert pickle.dumps(stream.detector) == pickle.dumps(uninterrupted)
     db.expire_all()
-    assert db.execute(select(DetectorState.state)).scalar_one() == pickle.dumps(
+    assert checkpoint.payload_of(db.execute(select(DetectorState.state)).scalar_one()) == pickle.dumps(
         uninterrupted, protocol=pickle.HIGHEST_PROTOCOL)
 
 

@@ -131,6 +131,7 @@ def test_a_repair_intent_offers_the_devices_repair_page_or_the_backup_paths(
     assert anonymous["repair_url"] is None and code not in anonymous["text"]
 
 
+@pytest.mark.usefixtures("one_rate_window")
 def test_anonymous_askers_are_rate_limited_per_address(client: TestClient, kb: dict[str, int]) -> None:
     statuses = [client.post("/api/v1/bot/ask", json={"text": "废液桶满了"}).status_code for _ in range(21)]
     assert statuses[:20] == [200] * 20 and statuses[20] == 429

@@ -151,3 +151,19 @@ def test_anonymous_report_needs_the_devices_label_code(client: TestClient, world
                         headers={"Idempotency-Key": uuid.uuid4().hex})
     assert wrong.status_code == 403
     assert _count(db) == 0
+
+
+def test_unverified_lab_users_need_the_label_like_anyone_without_a_trusted_account(client: TestClient,
+                                                                                   world: World, db) -> None:
+    # Issue #13 (2): a self-registered, unverified account must not report any device of the hospital by its id.
+    unverified = world.headers("lab_new")
+    for device_id in world.devices_a:
+        refused = submit(client, world, device_id=device_id, headers=unverified)
+        assert refused.status_code == 403, refused.text
+    assert _count(db) == 0
+    with_label = submit(client, world, device_id=world.devices_a[0], headers=unverified,
+                        qr_code=label_code(client, world, world.devices_a[0]))
+    assert with_label.status_code == 201
+    # Verified lab users of the hospital and staff still report by id.
+    assert submit(client, world, device_id=world.devices_a[1], headers=world.headers("lab_a")).status_code == 201
+    assert submit(client, world, device_id=world.devices_b[0], headers=world.headers("agent")).status_code == 201
