@@ -63,8 +63,14 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Two processes by default: the browser, subprocess and database tests wait as much as they compute, so two share
+# two cores well. Each process takes whole files (--dist loadfile): module fixtures such as a seeded demo server
+# are built once. Tests of different files may run at once: each uses databases, ports, MQTT topic roots and Redis
+# keys of its own.
+TEST_WORKERS ?= 2
+
 test: venv assets browser services lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # New UI texts from the templates, scripts and code into the gettext catalogs (cloud/locale; docs/i18n.md).
 messages: venv

@@ -120,7 +120,8 @@ def test_admin_creates_a_user_sees_the_password_once_and_works_the_queue(demo_se
     zhao = page.locator("#verification-table tr", has_text="赵老师")
     zhao.locator("button.primary").click()
     page.wait_for_selector(".toast.ok")
-    page.wait_for_load_state()
+    # the page reloads half a second after the toast: act on the reloaded queue, not on the one about to go
+    page.wait_for_selector("#verification-table tr:has-text('赵老师')", state="detached")
     qian = page.locator("#verification-table tr", has_text="钱老师")
     qian.locator("button.danger").click()  # no reason yet: refused in place
     _confirm(page)
