@@ -54,3 +54,21 @@ def test_the_desk_downloads_its_queue(demo_server: LiveServer, browser: Any) -> 
     assert {row[1] for row in rows[1:]} <= {"已关闭", "已取消", "已合并"}
     assert all(row[12][:2] == "20" for row in rows[1:])  # local wall-clock times, "2026-03-01 09:30"
     context.close()
+
+
+def test_the_preventive_ranking_downloads_every_ranked_device(demo_server: LiveServer, browser: Any) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN", accept_downloads=True)
+    page = context.new_page()
+    sign_in(page, demo_server, "agent", "/preventive")
+    page.wait_for_selector("#risk-table tbody tr")
+    shown = page.locator("#risk-table tbody tr td a.mono").all_inner_texts()
+    screenshot(page, "preventive-export")
+    with page.expect_download() as download:
+        page.click(".exports a[data-export=xlsx]")
+    assert download.value.suggested_filename.startswith("medfix-preventive-")
+    book = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()))
+    rows = list(book.active.iter_rows(values_only=True))
+    assert rows[0][:3] == ("排名", "系统编号", "厂家") and rows[0][7] == "30 天故障风险"
+    assert [row[1] for row in rows[1:len(shown) + 1]] == shown  # the page's top, then the rest of the ranking
+    assert len(rows) - 1 >= len(shown) and all(0 <= row[7] <= 1 for row in rows[1:])
+    context.close()
