@@ -50,9 +50,10 @@ import websockets
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 # The consoles read only what they measure: a regular-expression look at the raw frame instead of a JSON parse
-# of every message (each console also hears the in-app notification of every ticket, which it skips).
-SUBMITTED = re.compile(rb'"event":\s*"ticket\.submitted"')
-NUMBER = re.compile(rb'"number":\s*"([^"]+)"')
+# of every message (each console also hears the in-app notification and the on-site estimate of every ticket,
+# which it skips). They ask for batches as the desk's pages do (a frame may be a JSON array of messages): every
+# ticket.submitted message in a frame counts, its number found before the message's closing brace.
+SUBMITTED = re.compile(rb'"event":\s*"ticket\.submitted"[^{}]*?"number":\s*"([^"]+)"')
 
 
 def free_port() -> int:
@@ -92,7 +93,8 @@ def start_server(args: argparse.Namespace, database: str, data_dir: Path) -> tup
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    server.kill()
+    os.killpg(server.pid, signal.SIGKILL)  # its workers too: they would outlive the dropped database otherwise
+    server.wait(timeout=5)
     raise SystemExit("server did not start")
 
 
@@ -196,11 +198,9 @@ async def _consoles(ws_url: str, count: int, deflate: bool, pipe: multiprocessin
                 ready.set()
             while True:
                 frame = await ws.recv(decode=False)
-                if SUBMITTED.search(frame):
-                    received = time.monotonic()
-                    number = NUMBER.search(frame)
-                    if number:
-                        seen.setdefault(number.group(1).decode(), []).append(received)
+                received = time.monotonic()
+                for submitted in SUBMITTED.finditer(frame):
+                    seen.setdefault(submitted.group(1).decode(), []).append(received)
 
     tasks = [asyncio.create_task(console()) for _ in range(count)]
     if count == 0:  # submits alone: what the fan-out costs is the difference to a run with consoles
@@ -294,7 +294,7 @@ async def _measure(args: argparse.Namespace, url: str, meter: CpuMeter, http: Le
     headers = f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
-    ws_url = url.replace("http", "ws", 1) + f"/ws/console?token={token}"
+    ws_url = url.replace("http", "ws", 1) + f"/ws/console?token={token}&batch=1"  # as the desk's LiveSocket
     consoles = context.Process(target=consoles_main, args=(ws_url, args.consoles, not args.no_deflate, theirs),
                                daemon=True)
     consoles.start()

@@ -29,7 +29,11 @@ class NotAuthenticated(DomainError):
     status_code = 401
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` one on a worker thread, a hop that costs
+# more than the dependency itself.
+
+
+async def get_settings_dep(request: Request) -> Settings:
     """The settings the app was built with."""
     settings: Settings = request.app.state.settings
     return settings
@@ -57,7 +61,7 @@ def optional_user(
     return auth_service.user_for_token(session, token=token)
 
 
-def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     """The signed-in user; 401 when there is none."""
     if user is None:
         raise NotAuthenticated("sign in first")

@@ -32,8 +32,9 @@ from cloud.tenancy import Scope
 from cloud.tickets import policy as ticket_policy
 from cloud.tickets import precheck
 from cloud.tickets.models import Source, Ticket
+from cloud.tickets.queries import suggest_engineers
 from cloud.tickets.schemas import ActionIn
-from cloud.tickets.service import Viewer, apply_action, pick_agent, suggest_engineers
+from cloud.tickets.service import Viewer, apply_action, pick_agent
 from cloud.tickets.state import OPEN, Action, Status
 
 SYSTEM = Actor.system("predictive")

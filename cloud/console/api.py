@@ -60,7 +60,7 @@ async def pump(websocket: WebSocket, hub: Hub, connection: Connection,
             if connection.overflowed:
                 await websocket.close(code=1013, reason="too slow; reconnect")
                 return
-            await websocket.send_text(text)
+            await websocket.send_text(connection.next_frame(text))  # with batches, whatever queued up meanwhile
 
     receiver = asyncio.create_task(receive())
     sender = asyncio.create_task(send())
@@ -76,7 +76,9 @@ async def pump(websocket: WebSocket, hub: Hub, connection: Connection,
 
 @router.websocket("/ws/console")
 async def console_feed(websocket: WebSocket) -> None:
-    """Live ticket changes and notifications for a signed-in user (cookie session or ?token=)."""
+    """Live ticket changes and notifications for a signed-in user (cookie session or ?token=).
+
+    With ?batch=1 a frame may carry a JSON array of messages instead of one message (cloud/console/hub.py)."""
     token = websocket.query_params.get("token") or websocket.cookies.get(SESSION_COOKIE)
     factory = websocket.app.state.sessionmaker
     user = None
@@ -88,7 +90,7 @@ async def console_feed(websocket: WebSocket) -> None:
         return
     hub: Hub = websocket.app.state.hub
     await websocket.accept()
-    connection = hub.register(wants_for(user))
+    connection = hub.register(wants_for(user), batches=websocket.query_params.get("batch") == "1")
     await websocket.send_json({"type": "hello", "user_id": user.id, "role": user.role.value})
     await pump(websocket, hub, connection)
 

@@ -30,10 +30,13 @@ attempts back to 0 to have it retried) and is logged as an error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -62,9 +65,12 @@ class Outbox:
 
     def __init__(self, sessions: sessionmaker[Session], bus: EventBus, *, lease_s: float = 60.0,
                  retry_s: float = 10.0, retry_max_s: float = 3600.0, max_attempts: int = 12,
-                 batch: int = 200) -> None:
+                 batch: int = 200, around_event: Callable[[], AbstractContextManager[object]] | None = None) -> None:
         self.sessions = sessions
         self.bus = bus
+        # Wraps each event's handlers: the app's hub.collect, so what one event pushes to the consoles (the in-app
+        # notification, the on-site estimate) leaves in one message and reaches each console in one frame.
+        self.around_event = around_event or contextlib.nullcontext
         self.lease = timedelta(seconds=lease_s)
         self.retry_s = retry_s
         self.retry_max_s = retry_max_s
@@ -186,7 +192,8 @@ class Outbox:
             if row_id not in claimed:
                 continue  # another process has it, or it is already done
             try:
-                self.bus.run_durable(domain_event)
+                with self.around_event():
+                    self.bus.run_durable(domain_event)
             except Exception as exc:
                 attempts = claimed[row_id]
                 level = logging.ERROR if attempts >= self.max_attempts else logging.WARNING

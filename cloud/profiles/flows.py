@@ -50,9 +50,10 @@ class ProfileFlows:
 
         Durable (cloud/events.py): the work runs on the process's outbox thread, off the request that committed
         the change, and is retried if it fails. Both handlers may run twice for one event: a recomputation
-        gives the same result, and a ticket that already has its estimate is left alone.
+        gives the same result, and a ticket that already has its estimate is left alone. A new ticket's device is
+        recomputed by on_submitted, in the session and transaction of the estimate (one instead of two).
         """
-        for name in sorted(RESCORING):
+        for name in sorted(RESCORING - {"ticket.submitted"}):
             bus.subscribe(name, self.on_event, durable=True)
         bus.subscribe("ticket.submitted", self.on_submitted, durable=True)
 
@@ -64,11 +65,13 @@ class ProfileFlows:
         (never for a predictive ticket: its pre-check in the lab comes first).
         """
         with self.sessions() as session:
+            self._rescore(session, event)  # the new report changes its device's score
             ticket = session.get(Ticket, int(event.data["ticket_id"]))
-            if ticket is None or ticket.onsite_probability is not None:
-                return
-            probability = predictor.store_estimate(session, ticket=ticket)
-            if probability is None:
+            probability = None
+            if ticket is not None and ticket.onsite_probability is None:
+                probability = predictor.store_estimate(session, ticket=ticket)
+            if ticket is None or probability is None:
+                quick_commit(session)  # the score alone: derived data
                 return
             emit(session, "ticket.estimated", ticket_id=ticket.id, number=ticket.number,
                  hospital_id=ticket.hospital_id, status=ticket.status.value, agent_id=ticket.agent_id,
@@ -82,12 +85,15 @@ class ProfileFlows:
         if event.name not in RESCORING:
             return
         with self.sessions() as session:
-            priors = self.priors.get(session)
-            if event.name.startswith("ticket."):
-                refresh_device(session, ticket_id=int(event.data["ticket_id"]), priors=priors)
-            elif event.data.get("device_id") is not None:
-                refresh_device(session, device_id=int(event.data["device_id"]), priors=priors)
+            self._rescore(session, event)
             quick_commit(session)
+
+    def _rescore(self, session: Session, event: DomainEvent) -> None:
+        priors = self.priors.get(session)
+        if event.name.startswith("ticket."):
+            refresh_device(session, ticket_id=int(event.data["ticket_id"]), priors=priors)
+        elif event.data.get("device_id") is not None:
+            refresh_device(session, device_id=int(event.data["device_id"]), priors=priors)
 
     def learn(self) -> int:
         """The periodic learner: the on-site predictor learns the tickets resolved since its last run."""

@@ -175,8 +175,9 @@ def autodispatch(session: Session, *, ticket: Ticket, settings: Settings) -> boo
     if not threshold or ticket.device_id is None or ticket.onsite_probability is None \
             or ticket.onsite_probability < threshold or load(session).samples < ROUTING_MIN_SAMPLES:
         return False
+    from cloud.tickets.queries import suggest_engineers
     from cloud.tickets.schemas import ActionIn
-    from cloud.tickets.service import Viewer, apply_action, suggest_engineers
+    from cloud.tickets.service import Viewer, apply_action
     from cloud.tickets.state import Action
 
     engineers = suggest_engineers(session, ticket=ticket)

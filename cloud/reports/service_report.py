@@ -28,7 +28,7 @@ from cloud.i18n import translate
 from cloud.localtime import local_time
 from cloud.registry.models import Hospital
 from cloud.reports import pdf
-from cloud.tickets import service as ticket_service
+from cloud.tickets import queries as ticket_queries
 from cloud.tickets.faults import fault_label
 from cloud.tickets.models import AttachmentKind, PrecheckTask, Source, Ticket
 from cloud.tickets.state import Status
@@ -212,7 +212,7 @@ def collect(session: Session, ticket: Ticket, *, data_dir: Path, language: str =
         return local_time(moment, zone)
 
     engineer = session.get(User, ticket.engineer_id) if ticket.engineer_id else None
-    entries = ticket_service.timeline(session, ticket=ticket, internal=False)
+    entries = ticket_queries.timeline(session, ticket=ticket, internal=False)
     before_ids = {int(i) for e in entries if e["action"] in BEFORE_ACTIONS
                   for i in (e["details"].get("attachments") or [])}
     before: list[Photo] = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
@@ -18,7 +18,7 @@ from cloud.i18n import DEFAULT_LANGUAGE, pick_language
 from cloud.schemas import Page
 from cloud.security import UPLOAD_HEADERS
 from cloud.tenancy import Scope
-from cloud.tickets import desk, faults, policy, precheck, service
+from cloud.tickets import desk, faults, policy, precheck, queries, service
 from cloud.tickets.models import AttachmentKind, PrecheckTask, Ticket, TicketAttachment
 from cloud.tickets.schemas import (
     ActionIn,
@@ -46,8 +46,10 @@ router = APIRouter(prefix="/api/v1", tags=["tickets"])
 ReporterKey = Annotated[str | None, Header(alias="X-Reporter-Key", description="a reporter link's key")]
 
 
-def request_language(request: Request) -> str:
-    """The caller's language (the pages' cookie, else Accept-Language): names from the database come in it."""
+async def request_language(request: Request) -> str:
+    """The caller's language (the pages' cookie, else Accept-Language): names from the database come in it.
+
+    No I/O, so async: FastAPI would run a plain function on a worker thread (cloud/deps.py)."""
     from cloud.web.pages import LANGUAGE_COOKIE
 
     return pick_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
@@ -64,9 +66,11 @@ def _attachment_out(ticket_id: int | None, attachment: TicketAttachment) -> Atta
 
 def ticket_out(
     session: Session, ticket: Ticket, viewer: Viewer, settings: Settings, *, with_timeline: bool = True,
-    language: str = DEFAULT_LANGUAGE,
+    language: str = DEFAULT_LANGUAGE, timeline: list[dict[str, Any]] | None = None,
 ) -> TicketOut:
-    """A ticket as this viewer may see it (listings leave the timeline out); category names in language."""
+    """A ticket as this viewer may see it (listings leave the timeline out); category names in language.
+
+    timeline: the entries when the caller has them already (a new ticket's), instead of reading them."""
     staff = viewer.user is not None and viewer.user.is_staff
     engineer = session.get(User, ticket.engineer_id) if ticket.engineer_id else None
     device, group = ticket.device, ticket.group
@@ -76,7 +80,8 @@ def ticket_out(
                   "attitude": ticket.rating_attitude, "skill": ticket.rating_skill, "comment": ticket.rating_comment}
     hospital = device.hospital if device else group.hospital if group else None
     category = device.category if device else None
-    entries = service.timeline(session, ticket=ticket, internal=staff) if with_timeline else None
+    entries = timeline if timeline is not None else (
+        queries.timeline(session, ticket=ticket, internal=staff) if with_timeline else None)
     for entry in entries or []:
         if entry["details"].get("fault_category"):  # a resolution's category, by name in the timeline
             entry["details"]["fault_category_name"] = faults.fault_label(
@@ -147,15 +152,23 @@ def submit(
 ) -> SubmitOut:
     """Open a ticket exactly once per Idempotency-Key; a replay answers 200 with the same ticket."""
     viewer = Viewer(user=user)
-    ticket, created = service.submit(session, data=body, viewer=viewer, scope=_scope_for_submission(user),
-                                     idempotency_key=idempotency_key, settings=settings, require_contact=True)
+    ticket, created, row = service.submit_recorded(
+        session, data=body, viewer=viewer, scope=_scope_for_submission(user), idempotency_key=idempotency_key,
+        settings=settings, require_contact=True)
     session.commit()
     if not created:
         response.status_code = status.HTTP_200_OK
     key = service.reporter_key(settings, ticket.number)
     reporter_view = Viewer(user=user, reporter_key=key)
-    return SubmitOut(ticket=ticket_out(session, ticket, reporter_view, settings, language=language), reporter_key=key,
-                     reporter_url=f"{settings.public_url}/t/{ticket.number}?k={key}", created=created)
+    # A new ticket's timeline is its submission's audit row, and the ticket came with what the answer shows of
+    # its device: the answer is built without a query (a replay reads the ticket as it is now).
+    entries = None
+    if row is not None:
+        names = {user.id: user.full_name} if user is not None else {}
+        entries = queries.timeline_entries([row], names, internal=user is not None and user.is_staff)
+    return SubmitOut(ticket=ticket_out(session, ticket, reporter_view, settings, language=language, timeline=entries),
+                     reporter_key=key, reporter_url=f"{settings.public_url}/t/{ticket.number}?k={key}",
+                     created=created)
 
 
 def desk_filters(
@@ -221,7 +234,7 @@ def desk_counts(
 @router.get("/tickets/tiers", response_model=TierCounts)
 def tier_counts(session: SessionDep, scope: ScopeDep, since: datetime | None = None) -> TierCounts:
     """Solved cases by tier (basic = self-served, remote, on site) in the caller's scope, optionally since a time."""
-    return TierCounts(**service.tier_counts(session, scope=scope, since=since))
+    return TierCounts(**queries.tier_counts(session, scope=scope, since=since))
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketOut)
@@ -288,7 +301,7 @@ def engineers(
     if user.role not in (Role.agent, Role.service_center, Role.admin):
         raise Forbidden("only the service desk dispatches engineers")
     ticket = service.get_ticket(session, ticket_id=ticket_id, viewer=Viewer(user=user), settings=settings)
-    return [EngineerSuggestion(**s) for s in service.suggest_engineers(session, ticket=ticket)]
+    return [EngineerSuggestion(**s) for s in queries.suggest_engineers(session, ticket=ticket)]
 
 
 @router.get("/tickets/{ticket_id}/attachments/{attachment_id}")

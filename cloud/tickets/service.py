@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from cloud.audit.models import AuditLog
@@ -36,7 +36,6 @@ from cloud.tickets.state import (
     Action,
     Party,
     Status,
-    Tier,
     TransitionError,
     allowed_actions,
     next_status,
@@ -113,37 +112,6 @@ def get_ticket(session: Session, *, ticket_id: int, viewer: Viewer, settings: Se
     return ticket
 
 
-def list_tickets(
-    session: Session,
-    *,
-    scope: Scope,
-    statuses: list[Status] | None = None,
-    engineer_id: int | None = None,
-    device_id: int | None = None,
-    open_only: bool = False,
-    tiers: list[Tier] | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> tuple[list[Ticket], int]:
-    """Tickets in scope, most urgent and oldest first among open ones."""
-    stmt = select(Ticket)
-    if scope.hospital_id is not None:
-        stmt = stmt.where(Ticket.hospital_id == scope.hospital_id)
-    if statuses:
-        stmt = stmt.where(Ticket.status.in_(statuses))
-    if open_only:
-        stmt = stmt.where(Ticket.status.in_(list(OPEN | {Status.resolved})))
-    if engineer_id is not None:
-        stmt = stmt.where(Ticket.engineer_id == engineer_id)
-    if tiers:
-        stmt = stmt.where(Ticket.tier.in_(tiers))
-    if device_id is not None:
-        stmt = stmt.where(Ticket.device_id == device_id)
-    total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    rows = session.execute(stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit).offset(offset))
-    return list(rows.scalars()), int(total)
-
-
 def _request_hash(data: TicketSubmit, user_id: int | None) -> str:
     canonical = json.dumps({"user": user_id, **data.model_dump(mode="json")}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -160,10 +128,11 @@ def _bind_attachments(session: Session, refs: list[AttachmentRef], ticket: Ticke
         if attachment.ticket_id not in (None, ticket.id):
             raise Invalid("an attachment already belongs to another ticket",
                           [{"field": "attachments", "message": f"upload {ref.id} is taken"}])
-        attachment.ticket_id = ticket.id
+        attachment.ticket = ticket  # also into ticket.attachments, which a new ticket holds without loading it
         if ref.transcript and ref.transcript.strip():
             attachment.transcript = ref.transcript.strip()
         bound.append(attachment.id)
+    ticket.attachments.sort(key=lambda attachment: attachment.id)  # the relationship's order, as if loaded
     return bound
 
 
@@ -171,11 +140,13 @@ def _target(session: Session, data: TicketSubmit, scope: Scope) -> tuple[int, De
     group = None
     device = None
     if data.group_id is not None:
-        group = session.get(DeviceGroup, data.group_id)
+        group = session.get(DeviceGroup, data.group_id, options=[joinedload(DeviceGroup.hospital)])
         if group is None or not scope.allows(group.hospital_id):
             raise NotFound(f"device group {data.group_id} not found")
     if data.device_id is not None:
-        device = session.get(Device, data.device_id)
+        # With what the answer shows of it (hospital, department, group): one query, no lazy loads later.
+        device = session.get(Device, data.device_id, options=[joinedload(Device.hospital),
+                                                              joinedload(Device.department), joinedload(Device.group)])
         if device is None or not scope.allows(device.hospital_id):
             raise NotFound(f"device {data.device_id} not found")
         if group is not None and device.group_id != group.id:
@@ -217,11 +188,32 @@ def submit(
 
     require_contact (the public API): a reporter must leave a name and phone, or have them in their profile.
     """
+    ticket, created, _ = submit_recorded(session, data=data, viewer=viewer, scope=scope,
+                                         idempotency_key=idempotency_key, settings=settings, now=now,
+                                         require_contact=require_contact)
+    return ticket, created
+
+
+def submit_recorded(
+    session: Session,
+    *,
+    data: TicketSubmit,
+    viewer: Viewer,
+    scope: Scope,
+    idempotency_key: str,
+    settings: Settings,
+    now: datetime | None = None,
+    require_contact: bool = False,
+) -> tuple[Ticket, bool, AuditLog | None]:
+    """submit(), also handing back a new ticket's audit row: the whole of its timeline until the next change.
+
+    A new ticket comes with its device, group, hospital, department and attachments in memory, so the answer
+    to its submission needs no query after the commit (cloud/tickets/api.py)."""
     user_id = viewer.user.id if viewer.user else None
     request_hash = _request_hash(data, user_id)
     existing = session.execute(select(Ticket).where(Ticket.idempotency_key == idempotency_key)).scalar()
     if existing is not None:
-        return _replay(existing, request_hash), False
+        return _replay(existing, request_hash), False, None
     hospital_id, device, group = _target(session, data, scope)
     if not may_skip_label(viewer.user):
         check_label(session, data, device, group, settings)
@@ -232,9 +224,10 @@ def submit(
     priority = policy.priority_for(data.urgency, category, whole_group=device is None)
     first_due, resolution_due = policy.due_times(priority, now, settings)
     user = viewer.user
+    group = group or (device.group if device is not None else None)
     ticket = Ticket(
-        hospital_id=hospital_id, device_id=device.id if device else None,
-        group_id=group.id if group else (device.group_id if device else None), source=data.source,
+        hospital_id=hospital_id, device=device, device_id=device.id if device else None,
+        group=group, group_id=group.id if group else None, attachments=[], source=data.source,
         status=Status.submitted, urgency=data.urgency, priority=priority, description=data.description.strip(),
         reporter_user_id=user_id, reporter_name=data.reporter_name or (user.full_name if user else ""),
         reporter_phone=data.reporter_phone or (user.phone if user else ""), idempotency_key=idempotency_key,
@@ -252,7 +245,7 @@ def submit(
     except IntegrityError:
         # The same key raced us from another request: that one won, answer with its ticket.
         winner = session.execute(select(Ticket).where(Ticket.idempotency_key == idempotency_key)).scalar_one()
-        return _replay(winner, request_hash), False
+        return _replay(winner, request_hash), False, None
     bound = _bind_attachments(session, data.attachments, ticket)
     row = record(session, actor=viewer.actor, action="submit", entity="ticket", entity_id=ticket.id,
                  hospital_id=hospital_id, after={"status": ticket.status.value, "text": ticket.description,
@@ -262,7 +255,7 @@ def submit(
     emit(session, "ticket.submitted", ticket_id=ticket.id, number=ticket.number, hospital_id=hospital_id,
          status=ticket.status.value, agent_id=ticket.agent_id, engineer_id=None, priority=priority, seq=row.id,
          text=ticket.description[:200])
-    return ticket, True
+    return ticket, True, row
 
 
 def open_escalated(
@@ -310,18 +303,6 @@ def open_escalated(
     return apply_action(session, ticket=ticket, data=ActionIn(action=Action.escalate), viewer=Viewer(user=None),
                         settings=settings, now=now, recorded={"via": "bot", "conversation": len(ticket.conversation),
                                                               "ask_ids": ids})
-
-
-def tier_counts(session: Session, *, scope: Scope, since: datetime | None = None) -> dict[str, Any]:
-    """Solved cases (with a tier) by tier, closed or resolved since `since`; basic is the self-served share."""
-    stmt = select(Ticket.tier, func.count()).where(Ticket.tier.is_not(None)).group_by(Ticket.tier)
-    if scope.hospital_id is not None:
-        stmt = stmt.where(Ticket.hospital_id == scope.hospital_id)
-    if since is not None:
-        stmt = stmt.where(Ticket.resolved_at >= since)
-    counts = {tier.value: 0 for tier in Tier} | {str(t): int(n) for t, n in session.execute(stmt).all()}
-    total = sum(counts.values())
-    return {**counts, "total": total, "self_served_rate": counts[Tier.basic.value] / total if total else None}
 
 
 def _replay(ticket: Ticket, request_hash: str) -> Ticket:
@@ -491,46 +472,9 @@ def _apply_fault(session: Session, ticket: Ticket, data: ActionIn) -> dict[str, 
     return details
 
 
-def timeline(session: Session, *, ticket: Ticket, internal: bool) -> list[dict[str, Any]]:
-    """The ticket's history from its audit rows; internal notes only for staff."""
-    rows = list(session.execute(select(AuditLog).where(AuditLog.entity == "ticket", AuditLog.entity_id == ticket.id)
-                                .order_by(AuditLog.id)).scalars())
-    # People show by their full name (one query for all of them); system actors keep their label.
-    ids = {row.actor_id for row in rows if row.actor_id is not None}
-    names = dict(session.execute(select(User.id, User.full_name).where(User.id.in_(ids))).all()) if ids else {}
-    entries = []
-    for row in rows:
-        after = dict(row.after or {})
-        is_internal = bool(after.pop("internal", False))
-        if is_internal and not internal:
-            continue
-        person = (names.get(row.actor_id) or row.actor_label) if row.actor_id is not None else None
-        entries.append({"at": row.at, "action": row.action, "actor": row.actor_label, "actor_name": person,
-                        "status": after.pop("status", None), "text": after.pop("text", None),
-                        "internal": is_internal, "details": after})
-    return entries
-
-
 def allowed_for(viewer: Viewer, ticket: Ticket, settings: Settings) -> list[Action]:
     """What this viewer may do to the ticket now."""
     hidden = {Action.auto_close, Action.precheck, Action.merge}  # merge: only through tickets.desk.merge
     if ticket.rated_at is not None:
         hidden.add(Action.rate)
     return [a for a in allowed_actions(ticket.status, parties(viewer, ticket, settings)) if a not in hidden]
-
-
-def suggest_engineers(session: Session, *, ticket: Ticket) -> list[dict[str, Any]]:
-    """Active engineers, those matching the device category first, then by fewest open tickets."""
-    category = ticket.device.category if ticket.device else None
-    load = dict(session.execute(select(Ticket.engineer_id, func.count()).where(
-        Ticket.status.in_([Status.dispatched, Status.accepted, Status.on_site])).group_by(Ticket.engineer_id)).all())
-    engineers = session.execute(select(User).where(User.role == Role.engineer, User.is_active.is_(True))).scalars()
-    suggestions = []
-    for engineer in engineers:
-        if engineer.service_hospital_ids and ticket.hospital_id not in engineer.service_hospital_ids:
-            continue
-        matches = not engineer.categories or category in engineer.categories
-        suggestions.append({"id": engineer.id, "name": engineer.full_name or engineer.username,
-                            "open_tickets": int(load.get(engineer.id, 0)), "matches_category": matches})
-    suggestions.sort(key=lambda s: (not s["matches_category"], s["open_tickets"], s["id"]))
-    return suggestions

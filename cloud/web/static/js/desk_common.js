@@ -46,7 +46,8 @@ export function actOn(ticket, action, fields = {}) {
 
 export function isConflict(error) { return error instanceof ApiError && error.status === 409; }
 
-// The /ws/console feed with reconnect (exponential backoff with jitter) and a ping every 25 s.
+// The /ws/console feed with reconnect (exponential backoff with jitter) and a ping every 25 s. It asks for
+// batches: a frame is one message or a JSON array of them, handed to onMessage one at a time, in order.
 export class LiveSocket {
   constructor({ onMessage, onState, onReconnect }) {
     this.onMessage = onMessage;
@@ -61,7 +62,7 @@ export class LiveSocket {
 
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${location.host}/ws/console`);
+    const ws = new WebSocket(`${scheme}://${location.host}/ws/console?batch=1`);
     this.ws = ws;
     this.onState(this.everOpen ? "reconnecting" : "connecting");
     ws.onopen = () => {
@@ -75,9 +76,9 @@ export class LiveSocket {
     };
     ws.onmessage = (event) => {
       if (event.data === "pong") return;
-      let message;
-      try { message = JSON.parse(event.data); } catch { return; }
-      this.onMessage(message);
+      let data;
+      try { data = JSON.parse(event.data); } catch { return; }
+      for (const message of Array.isArray(data) ? data : [data]) this.onMessage(message);
     };
     ws.onclose = () => {
       clearInterval(this.pingTimer);
