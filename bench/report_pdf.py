@@ -75,7 +75,7 @@ def build(session: Any, data_dir: Path, month_tickets: int, history: int, report
     """The hospital and its tickets; returns (hospital id, ids of the tickets whose reports are timed)."""
     rng = random.Random(7)
     hospital = registry.create_hospital(session, actor=ACTOR, data=HospitalIn(
-        name="上海交通大学医学院附属瑞金医院", aliases=["瑞金医院"], invite_code="BENCH"))
+        name="上海交通大学医学院附属瑞金医院", aliases=["瑞金医院"]))
     departments = [registry.create_department(session, hospital_id=hospital.id, name=name, actor=ACTOR).id
                    for name in ("检验科", "急诊检验", "临床免疫", "分子诊断")]
     devices = []

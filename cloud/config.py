@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     auto_close_hours: int = Field(72, description="A resolved ticket nobody confirms closes after this.")
     agent_capacity: int = Field(10, description="Default most open tickets an agent is given automatically.")
     sweep_interval_s: int = Field(30, description="How often the SLA timers (re-offer, escalate, auto-close) run.")
+    token_purge_interval_s: int = Field(3600, description="How often expired and revoked sign-in tokens are "
+                                        "deleted (0 = never).")
     notify_inline: bool = Field(False, description="Run the notification flows on the committing thread right "
                                 "after commit (tests that check them at once) instead of the process's outbox "
                                 "worker (cloud/notify/outbox.py); either way nothing is lost.")

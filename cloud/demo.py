@@ -27,11 +27,13 @@ DEMO_ACTOR = Actor.system("demo-seed")
 HOSPITALS = [
     HospitalIn(name="上海交通大学医学院附属瑞金医院", aliases=["瑞金医院", "Ruijin Hospital"],
                address="上海市黄浦区瑞金二路197号", latitude=31.2117, longitude=121.4677, geofence_radius_m=800,
-               invite_code="RJ-2026", hotline="400-820-1234"),
+               hotline="400-820-1234"),
     HospitalIn(name="复旦大学附属中山医院", aliases=["中山医院", "Zhongshan Hospital"],
                address="上海市徐汇区枫林路180号", latitude=31.2007, longitude=121.4530, geofence_radius_m=800,
-               invite_code="ZS-2026", hotline="021-64041990"),
+               hotline="021-64041990"),
 ]
+# Known codes for the demo's walkthroughs (tests/e2e); real hospitals get random, expiring ones from the admin.
+DEMO_INVITE_CODES = ["RJ-2026", "ZS-2026"]
 DEPARTMENTS = {0: ["检验科", "急诊检验", "临床分子诊断中心"], 1: ["检验科", "急诊检验"]}
 
 # (hospital index, department, manufacturer, model, category, serial, installed, key device, status, score)
@@ -90,6 +92,8 @@ def seed(session: Session, *, data_dir: Path | None = None) -> bool:
     if session.execute(select(func.count(Hospital.id))).scalar_one():
         return False
     hospitals = [service.create_hospital(session, data=h, actor=DEMO_ACTOR) for h in HOSPITALS]
+    for hospital, code in zip(hospitals, DEMO_INVITE_CODES, strict=True):
+        hospital.invite_code = code
     departments = {}
     for index, names in DEPARTMENTS.items():
         for name in names:

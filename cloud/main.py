@@ -24,6 +24,7 @@ from cloud.alerts.partition import Publisher, ScoringWorker, build_publisher, bu
 from cloud.alerts.scoring import Scorer
 from cloud.audit import api as audit_api
 from cloud.auth import api as auth_api
+from cloud.auth.service import purge_expired_tokens
 from cloud.bot import api as bot_api
 from cloud.bot import pages as bot_pages
 from cloud.bot.flows import BotFlows, install_bot
@@ -71,6 +72,7 @@ from cloud.web import (
     admin_hospitals,
     admin_users,
     claim_pages,
+    content_exports,
     desk_export,
     fallback,
     kb_pages,
@@ -128,7 +130,8 @@ def build_core(settings: Settings, channels: Sequence[Channel] = ()) -> Core:
     bus = EventBus()
     hub = Hub(settings.redis_url)
     sessions = make_sessionmaker(engine, bus)
-    outbox = Outbox(sessions, bus)  # runs the flows' durable handlers: inline until started, then in the background
+    # Runs the flows' durable handlers: inline until started, then in the background; an event's pushes go together.
+    outbox = Outbox(sessions, bus, around_event=hub.collect)
     wechat = build_wechat(settings, sessions)  # None without an appid: the web channel alone
     all_channels: list[Channel] = [InAppChannel(hub), *([wechat.channel] if wechat else []), *channels]
     TicketFlows(sessions, hub, all_channels, public_url=settings.public_url).install(bus)
@@ -211,6 +214,9 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
         sweeper = PeriodicJob("ticket SLA sweep", settings.sweep_interval_s,
                               lambda: sweep(sessions, settings=settings))
         sweeper.start()
+        tokens = PeriodicJob("expired sign-in tokens", settings.token_purge_interval_s,
+                             lambda: purge_expired_tokens(sessions))
+        tokens.start()
         consumer = None
         if settings.mqtt_url:  # batches also arrive through the broker; HTTP ingest works either way
             from cloud.telemetry.mqtt import MqttConsumer
@@ -248,6 +254,7 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
             await asyncio.to_thread(worker.stop)
         await scorer.stop()  # score what is queued, then the last checkpoint, once no more batches arrive
         await sweeper.stop()
+        await tokens.stop()
         if core.reports is not None:
             await asyncio.to_thread(core.reports.stop)  # finish the reports already queued
         await leftovers.stop()
@@ -316,6 +323,7 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.include_router(pages.router)
     app.include_router(desk_pages.router)
     app.include_router(desk_export.router)  # the desk's ticket list as XLSX/CSV
+    app.include_router(content_exports.router)  # knowledge base, bot, preventive, profile, WeChat lists as XLSX/CSV
     for admin_router in (admin_exports.router, admin_exports_accounts.router, admin_hospitals.router,
                          admin_users.router, admin_gateways.router, admin_audit.router, claim_pages.router):
         app.include_router(admin_router)  # the admin console (cloud/web/admin_*.py), my devices from a list

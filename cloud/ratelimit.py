@@ -6,6 +6,7 @@ One limiter per app and purpose (`limiter_for(app_state, "bot")`); keys are what
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
@@ -62,3 +63,87 @@ def limiter_for(state: Any, namespace: str) -> RateLimiter:
 def client_address(request: Any) -> str:
     """The caller's address as the server sees it (behind the proxy: uvicorn's --proxy-headers sets it)."""
     return request.client.host if request.client else "-"
+
+
+class Lockout:
+    """Failed attempts per key with exponential backoff (sign-in, invite codes): after `free` failures in a row,
+    each further one locks the key for base_s, then twice that, and so on up to max_s; a success clears it.
+
+    Redis (shared by the workers) when configured, else this process's memory; a Redis outage falls back too."""
+
+    def __init__(self, redis_url: str | None = None, *, namespace: str, free: int = 5, base_s: int = 30,
+                 max_s: int = 900) -> None:
+        self.namespace, self.free, self.base_s, self.max_s = namespace, free, base_s, max_s
+        self._state: dict[str, tuple[int, float]] = {}  # key -> (failures in a row, locked until)
+        self._lock = threading.Lock()
+        self._redis: Any = None
+        if redis_url:
+            import redis
+
+            self._redis = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=2)
+
+    def _name(self, key: str) -> str:
+        return f"medfix:{self.namespace}:lockout:{key}"
+
+    def _now(self, now: float | None) -> float:
+        return time.time() if now is None else now
+
+    def retry_after(self, key: str, *, now: float | None = None) -> int:
+        """Seconds until key may try again (0: now)."""
+        until = 0.0
+        if self._redis is not None:
+            try:
+                until = float(self._redis.hget(self._name(key), "until") or 0)
+                return max(0, math.ceil(until - self._now(now)))
+            except Exception:  # Redis down: this process's memory
+                pass
+        with self._lock:
+            until = self._state.get(key, (0, 0.0))[1]
+        return max(0, math.ceil(until - self._now(now)))
+
+    def _delay(self, failures: int) -> int:
+        over = failures - self.free
+        return 0 if over < 0 else min(self.max_s, self.base_s * 2 ** min(over, 20))
+
+    def failed(self, key: str, *, now: float | None = None) -> int:
+        """Count a failure; the seconds key is now locked for (0: not yet)."""
+        at = self._now(now)
+        if self._redis is not None:
+            try:
+                name = self._name(key)
+                failures = int(self._redis.hincrby(name, "n", 1))
+                delay = self._delay(failures)
+                if delay:
+                    self._redis.hset(name, "until", at + delay)
+                self._redis.expire(name, self.max_s * 4)  # a quiet day forgets old failures
+                return delay
+            except Exception:
+                pass
+        with self._lock:
+            if len(self._state) > MAX_KEYS:
+                self._state = {k: v for k, v in self._state.items() if v[1] > at}
+            failures = self._state.get(key, (0, 0.0))[0] + 1
+            delay = self._delay(failures)
+            self._state[key] = (failures, at + delay if delay else 0.0)
+            return delay
+
+    def succeeded(self, key: str) -> None:
+        """Forget key's failures."""
+        if self._redis is not None:
+            try:
+                self._redis.delete(self._name(key))
+            except Exception:
+                pass
+        with self._lock:
+            self._state.pop(key, None)
+
+
+def lockout_for(state: Any, namespace: str, **limits: int) -> Lockout:
+    """The app's lockout for namespace (app.state), made on first use with the app's Redis when configured."""
+    lockouts: dict[str, Lockout] | None = getattr(state, "lockouts", None)
+    if lockouts is None:
+        lockouts = state.lockouts = {}
+    lockout = lockouts.get(namespace)
+    if lockout is None:
+        lockout = lockouts[namespace] = Lockout(state.settings.redis_url, namespace=namespace, **limits)
+    return lockout

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from cloud.audit.service import Actor
-from cloud.auth import service
-from cloud.auth.models import Role, Verification
+from cloud.auth import service, throttle
+from cloud.auth.models import Role, User, Verification
 from cloud.auth.schemas import InviteCode, Registration, TokenOut, UserCreate, UserOut, UserUpdate
 from cloud.db import SessionDep
 from cloud.deps import SESSION_COOKIE, ActorDep, AdminUser, CurrentUser, SettingsDep, token_ttl
-from cloud.errors import DomainError
+from cloud.errors import DomainError, Forbidden
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -26,12 +26,16 @@ class BadCredentials(DomainError):
 
 @router.post("/auth/token", response_model=TokenOut)
 def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep
+    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep,
+    settings: SettingsDep,
 ) -> TokenOut:
-    """OAuth2 password flow: a bearer token for valid credentials."""
+    """OAuth2 password flow: a bearer token for valid credentials (failures back off per name and address)."""
+    throttle.check(request, form.username)
     user = service.authenticate(session, username=form.username, password=form.password)
     if user is None:
+        throttle.failed(request, form.username)
         raise BadCredentials("wrong username or password")
+    throttle.succeeded(request, form.username)
     ttl = token_ttl(settings)
     token = service.issue_token(session, user=user, ttl=ttl)
     session.commit()
@@ -57,7 +61,7 @@ def me(user: CurrentUser) -> UserOut:
 
 
 @router.post("/auth/register", response_model=UserOut, status_code=status.HTTP_201_CREATED)
-def register(body: Registration, session: SessionDep) -> UserOut:
+def register(request: Request, body: Registration, session: SessionDep) -> UserOut:
     """A lab user signs up for their hospital; verified at once with a valid invite code."""
     user = service.create_user(
         session, username=body.username, password=body.password, role=Role.lab_user,
@@ -65,17 +69,28 @@ def register(body: Registration, session: SessionDep) -> UserOut:
         actor=Actor.system("self-registration"),
     )
     if body.invite_code:
-        service.verify_with_invite_code(session, user=user, invite_code=body.invite_code)
+        _verify(request, session, user=user, invite_code=body.invite_code, who=f"name:{body.username}")
     session.commit()
     return UserOut.model_validate(user)
 
 
 @router.post("/auth/verify", response_model=UserOut)
-def verify_self(body: InviteCode, session: SessionDep, user: CurrentUser) -> UserOut:
-    """A lab user verifies with their hospital's invite code."""
-    service.verify_with_invite_code(session, user=user, invite_code=body.invite_code)
+def verify_self(request: Request, body: InviteCode, session: SessionDep, user: CurrentUser) -> UserOut:
+    """A lab user verifies with their hospital's invite code (wrong codes back off per account and address)."""
+    _verify(request, session, user=user, invite_code=body.invite_code, who=f"user:{user.id}")
     session.commit()
     return UserOut.model_validate(user)
+
+
+def _verify(request: Request, session: SessionDep, *, user: User, invite_code: str, who: str) -> None:
+    throttle.check(request, who, kind="invite")
+    try:
+        service.verify_with_invite_code(session, user=user, invite_code=invite_code)
+    except Forbidden as exc:
+        if exc.extra.get("code") != "invite_code_expired":  # a guess, not yesterday's right code
+            throttle.failed(request, who, kind="invite")
+        raise
+    throttle.succeeded(request, who, kind="invite")
 
 
 @router.get("/users", response_model=list[UserOut])

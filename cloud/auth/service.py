@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pwdlib import PasswordHash
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from cloud.audit.service import Actor, record
 from cloud.auth.models import AuthToken, Role, User, Verification
+from cloud.auth.throttle import hash_slot
 from cloud.db import utcnow
 from cloud.errors import Conflict, Forbidden, Invalid, NotFound
 from cloud.events import emit
@@ -24,8 +25,9 @@ _DUMMY_HASH = _hasher.hash("medfix-timing-equaliser")
 
 
 def hash_password(password: str) -> str:
-    """An Argon2id hash of password."""
-    return _hasher.hash(password)
+    """An Argon2id hash of password (in one of the few hashing slots: cloud/auth/throttle.py)."""
+    with hash_slot():
+        return _hasher.hash(password)
 
 
 def _user_view(user: User) -> dict[str, object]:
@@ -83,10 +85,11 @@ def create_user(
 def authenticate(session: Session, *, username: str, password: str) -> User | None:
     """The active user with these credentials, or None."""
     user = session.execute(select(User).where(func.lower(User.username) == username.lower())).scalar()
-    if user is None:
-        _hasher.verify(password, _DUMMY_HASH)
-        return None
-    valid, new_hash = _hasher.verify_and_update(password, user.password_hash)
+    with hash_slot():
+        if user is None:
+            _hasher.verify(password, _DUMMY_HASH)
+            return None
+        valid, new_hash = _hasher.verify_and_update(password, user.password_hash)
     if not valid or not user.is_active:
         return None
     if new_hash is not None:
@@ -107,11 +110,28 @@ def issue_token(session: Session, *, user: User, ttl: timedelta) -> str:
 
 
 def user_for_token(session: Session, *, token: str) -> User | None:
-    """The active user a live token belongs to, or None."""
-    row = session.execute(select(AuthToken).where(AuthToken.token_hash == _digest(token))).scalar()
+    """The active user a live token belongs to, or None (one query: the token with its user)."""
+    row = session.execute(select(AuthToken).options(joinedload(AuthToken.user))
+                          .where(AuthToken.token_hash == _digest(token))).scalar()
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow() or not row.user.is_active:
         return None
     return row.user
+
+
+def purge_tokens(session: Session, *, now: datetime | None = None) -> int:
+    """Delete expired and revoked tokens (nothing can use them again); how many went. The caller commits."""
+    now = now or utcnow()
+    result = session.execute(delete(AuthToken).where(or_(AuthToken.expires_at <= now,
+                                                         AuthToken.revoked_at.is_not(None))))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def purge_expired_tokens(sessions: sessionmaker[Session]) -> int:
+    """The periodic job's run (cloud/main.py): purge_tokens in its own transaction."""
+    with sessions() as session:
+        count = purge_tokens(session)
+        session.commit()
+    return count
 
 
 def revoke_token(session: Session, *, token: str) -> None:

@@ -24,6 +24,8 @@ from cloud.events import DomainEvent, EventBus
 from cloud.notify.channels import Channel
 from cloud.notify.messages import Text
 from cloud.notify.service import notify
+from cloud.registry.models import Device
+from cloud.tickets.presence import may_skip_label
 
 log = logging.getLogger("medfix.bot.flows")
 
@@ -65,7 +67,8 @@ class BotFlows:
         out from here too, as an urgent notification (one per ask per agent: the event key dedupes).
 
         "Not solved" about a known device, from a signed-in user, also opens a ticket with the remote service
-        centre carrying the conversation (tier 2), off the feedback request's thread."""
+        centre carrying the conversation (tier 2), off the feedback request's thread; for an unverified user, who may
+        not bind a device without its label, the agents and the centre get the named device as text instead."""
         data = event.data
         if data.get("reason") == "not_solved" and data.get("device_id") and data.get("user_id"):
             self._futures = [f for f in self._futures if not f.done()]
@@ -106,6 +109,13 @@ class BotFlows:
                                              up_to_ask_id=int(data["ask_id"]))
             if reporter is None or not asks:
                 return
+            if not may_skip_label(reporter):
+                # Finding 2: a ticket binds the device only for who may vouch for it (staff, verified users)
+                # or holds its label. The desk gets the named device as text and reaches the user instead.
+                self._tell_desk_unverified(session, reporter=reporter, data=data,
+                                           question=service.conversation_turns(session, asks))
+                session.commit()
+                return
             ticket = ticket_service.open_escalated(
                 session, settings=self.settings, device_id=int(data["device_id"]), reporter=reporter, text="",
                 ask_ids=[ask.id for ask in asks], conversation=service.conversation_turns(session, asks))
@@ -118,6 +128,28 @@ class BotFlows:
                     text=replies.ESCALATED.format(number=ticket.number),
                     meta={"ticket_id": ticket.id, "ticket_number": ticket.number})
             session.commit()
+
+    def _tell_desk_unverified(self, session: Session, *, reporter: User, data: dict[str, Any],
+                              question: list[dict[str, Any]]) -> None:
+        """Tell the agents and the service centre about an unverified user's unsolved question on a device they
+        named (not proven): a person checks the device with the user and opens the ticket."""
+        device = session.get(Device, int(data["device_id"]))
+        named = device.system_number if device is not None else f"#{data['device_id']}"
+        said = [str(turn.get("text") or "") for turn in question if turn.get("who") == "user"]
+        text = Text(replies.UNVERIFIED_TITLE, replies.UNVERIFIED_BODY.format(
+            name=reporter.full_name or reporter.username, phone=reporter.phone or "-", device=named,
+            text=(said[-1] if said else str(data.get("text") or ""))[:120]))
+        desk = session.execute(select(User.id).where(User.role.in_([Role.agent, Role.service_center]),
+                                                     User.is_active.is_(True))).scalars().all()
+        for user_id in desk:
+            notify(session, user_id=int(user_id), event_key=f"bot.unverified:{data.get('ask_id')}",
+                   kind="bot.unverified", text=text, link=f"/admin/bot?ask={data.get('ask_id')}",
+                   channels=self.channels, subject=text.title)
+        log.info("ask %s: unverified user %s named device %s; the desk was told instead of opening a ticket",
+                 data.get("ask_id"), reporter.id, named)
+        if not desk:
+            log.warning("ask %s: no active agent or service centre user to hand the unverified user over to",
+                        data.get("ask_id"))
 
     # ---- service groups -------------------------------------------------------------------------------------
 

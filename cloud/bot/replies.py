@@ -32,3 +32,6 @@ NOT_YOUR_ASK = "这条提问不存在，或不是您提的"
 HANDOFF_TITLE = "机器人转人工"
 URGENT_TITLE = "【紧急】安全问题转人工"
 HANDOFF_BODY = "{where}提问：{text}"
+UNVERIFIED_TITLE = "未验证用户转人工（未开工单）"
+UNVERIFIED_BODY = ("未验证用户 {name}（电话 {phone}）说设备 {device} 的问题没解决：{text}。"
+                   "该设备是用户自述、未经标签核实，请先联系用户确认设备后再开工单。")

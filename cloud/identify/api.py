@@ -15,13 +15,16 @@ from cloud.db import SessionDep
 from cloud.deps import AdminUser, NotAuthenticated, OptionalUser, ScopeDep, SettingsDep
 from cloud.errors import DomainError, NotFound
 from cloud.i18n import pick_language, translate
+from cloud.i18n_catalogs import N_
 from cloud.identify import photos, service
 from cloud.identify.models import DevicePhoto
 from cloud.qr import service as qr_service
 from cloud.qr.models import TargetKind
 from cloud.ratelimit import client_address, limiter_for
+from cloud.registry.backup import issue_pass
 from cloud.registry.models import Device
 from cloud.security import UPLOAD_HEADERS
+from cloud.tickets.presence import may_skip_label
 from cloud.web.pages import LANGUAGE_COOKIE
 
 router = APIRouter(prefix="/api/v1", tags=["identify"])
@@ -83,17 +86,25 @@ def _read(upload: UploadFile, settings: Settings) -> bytes:
     return upload.file.read(settings.upload_max_photo_mb * 1024 * 1024 + 1)
 
 
-def _matches(session: Session, result: service.Identification) -> list[MatchOut]:
+def _matches(session: Session, result: service.Identification, settings: Settings, *,
+             by_pass: bool) -> list[MatchOut]:
     devices: list[Device] = [c.device for c in result.candidates]
-    codes = qr_service.codes_for(session, kind=TargetKind.device, targets=devices, actor=Actor.system("identify"))
+    if by_pass:  # an untrusted caller proved serial and number: a by-ID pass, never the label's code
+        urls = {d.id: f"/report/device/{issue_pass(settings, device_id=d.id)}" for d in devices}
+    else:
+        codes = qr_service.codes_for(session, kind=TargetKind.device, targets=devices,
+                                     actor=Actor.system("identify"))
+        urls = {d.id: f"/r/{codes[d.id].code}" for d in devices}
     return [MatchOut(device_id=c.device.id, system_number=c.device.system_number,
                      manufacturer=c.device.manufacturer, model=c.device.model,
                      department=c.device.department.name if c.device.department else None,
                      thumbnail_url=photos.data_url(c.thumbnail) if c.thumbnail else None, score=c.score,
-                     url=f"/r/{codes[c.device.id].code}") for c in result.candidates]
+                     url=urls[c.device.id]) for c in result.candidates]
 
 
 NONE_MESSAGE = "No readable nameplate and no similar device photo. Photograph the nameplate closer, or type the serial."
+NONE_UNTRUSTED = N_("No device found. Photograph the whole nameplate so that the serial and the device number "
+                    "(MF-…) both show, or type both on the report-by-ID page.")
 MESSAGES = {"nameplate": "Found by the nameplate.", "photo": "Similar devices; tap the right one."}
 
 
@@ -108,8 +119,11 @@ def identify_photo(
     latitude: Annotated[float | None, Form(ge=-90, le=90)] = None,
     longitude: Annotated[float | None, Form(ge=-180, le=180)] = None,
 ) -> IdentifyOut:
-    """Read the nameplate and match serial or system number; else offer the 3 most similar device photos."""
+    """Read the nameplate and match serial or system number; else offer the 3 most similar device photos.
+    Anonymous and unverified callers find a device only when the photo shows its serial and system number
+    together, and get a by-ID pass to report it (/report/device/<pass>), never its label's code."""
     language = _language(request)
+    untrusted = not may_skip_label(user)  # anonymous or unverified: serial and number together, and a pass
     try:
         if user is None and not limiter_for(request.app.state, "identify").allow(client_address(request),
                                                                                 ANONYMOUS_PER_MINUTE):
@@ -120,15 +134,15 @@ def identify_photo(
                                         longitude=longitude)
         content = _read(photo, settings)
         if hospital is None:
-            result = service.identify_exact(session, settings=settings, content=content)
+            result = service.identify_exact(session, settings=settings, content=content, both=untrusted)
         else:
             result = service.identify(session, settings=settings, content=content, hospital_id=hospital)
     except DomainError as exc:
         exc.message = translate(exc.message, language)  # the page shows it as is
         raise
-    matches = _matches(session, result)
+    matches = _matches(session, result, settings, by_pass=untrusted)
     session.commit()  # repair-page codes issued on first use must persist: the user follows them next
-    message = MESSAGES.get(result.method, NONE_MESSAGE)
+    message = MESSAGES.get(result.method, NONE_UNTRUSTED if untrusted else NONE_MESSAGE)
     return IdentifyOut(method=result.method, text=result.text[:2000], matches=matches,
                        message=translate(message, language))
 

@@ -145,26 +145,37 @@ def identify(session: Session, *, settings: Settings, content: bytes, hospital_i
 _TOKEN = re.compile(r"[0-9A-Za-z][0-9A-Za-z\-_/.]{2,}")
 
 
-def identify_exact(session: Session, *, settings: Settings, content: bytes) -> Identification:
+def identify_exact(session: Session, *, settings: Settings, content: bytes, both: bool = False) -> Identification:
     """Without a hospital: only a serial or system number read exactly, as if typed on /report (no fuzzing,
-    no photo comparison, no thumbnails: that would show devices the caller has no right to browse)."""
+    no photo comparison, no thumbnails: that would show devices the caller has no right to browse).
+
+    both: the caller has no trusted account, so the photo must show the serial and the system number of one
+    device together (the rule of reporting by ID anonymously); one of them alone names nothing."""
     image, _type, _ext = photos.open_photo(content, max_mb=settings.upload_max_photo_mb)
-    texts = []
+    texts: list[str] = []
+    seen: set[str] = set()
     try:
         for _name, text in ocr.read_passes(image):
             texts.append(text)
             tokens = _TOKEN.findall(text)
             pairs = [f"{a}{b}" for a, b in zip(tokens, tokens[1:], strict=False)]
-            for token in dict.fromkeys([*tokens, *pairs]):
-                if len(backup.normalize_identifier(token)) < 5:  # too short to name one device for sure
-                    continue
+            read = [token for token in dict.fromkeys([*tokens, *pairs])
+                    if len(backup.normalize_identifier(token)) >= 5]  # shorter ones name no device for sure
+            seen.update(backup.normalize_identifier(token) for token in read)
+            for token in read:
                 device = backup.find_by_identifier(session, text=token)
-                if device is not None:
-                    return Identification(method="nameplate", text=text.strip(),
-                                          candidates=[Candidate(device, 1.0, None)], ocr_passes=len(texts))
+                if device is None or (both and not _shows_both(device, seen)):
+                    continue
+                return Identification(method="nameplate", text=text.strip(),
+                                      candidates=[Candidate(device, 1.0, None)], ocr_passes=len(texts))
     except ocr.OcrUnavailable:
         pass
     return Identification(method="none", text=max(texts, key=len, default="").strip(), ocr_passes=len(texts))
+
+
+def _shows_both(device: Device, seen: set[str]) -> bool:
+    return backup.normalize_identifier(device.serial) in seen and \
+        backup.normalize_identifier(device.system_number) in seen
 
 
 def list_photos(session: Session, *, device_id: int) -> list[DevicePhoto]:

@@ -62,7 +62,6 @@ class HospitalIn(BaseModel):
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
     geofence_radius_m: int = Field(1000, ge=10, le=50_000)
-    invite_code: str | None = Field(None, min_length=4, max_length=64)
     time_zone: TimeZone = "Asia/Shanghai"
     hotline: Hotline = ""
 
@@ -84,7 +83,6 @@ class HospitalUpdate(BaseModel):
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
     geofence_radius_m: int | None = Field(None, ge=10, le=50_000)
-    invite_code: str | None = Field(None, min_length=4, max_length=64)
     time_zone: TimeZone | None = None
     hotline: Hotline | None = None
 

@@ -136,15 +136,21 @@ def invite_code_expired(hospital: Hospital, *, now: datetime | None = None) -> b
     return expires is not None and expires <= (now or utcnow())
 
 
+INVITE_DEFAULT_DAYS = 30
+INVITE_MAX_DAYS = 365
+
+
 def rotate_invite_code(session: Session, *, hospital_id: int, valid_days: int | None, actor: Actor) -> Hospital:
-    """Give a hospital a new invite code valid for valid_days (None: no expiry); the old code stops at once."""
-    if valid_days is not None and not 1 <= valid_days <= 3650:
-        raise Invalid("an invite code is valid for 1 to 3650 days",
-                      [{"field": "valid_days", "message": "1 to 3650"}])
+    """Give a hospital a new random invite code valid for valid_days (None: INVITE_DEFAULT_DAYS; every code
+    expires, finding 5 of issue #13); the old code stops at once. Admins never choose a code."""
+    valid_days = INVITE_DEFAULT_DAYS if valid_days is None else valid_days
+    if not 1 <= valid_days <= INVITE_MAX_DAYS:
+        raise Invalid(f"an invite code is valid for 1 to {INVITE_MAX_DAYS} days",
+                      [{"field": "valid_days", "message": f"1 to {INVITE_MAX_DAYS}"}])
     hospital = get_hospital(session, hospital_id=hospital_id, scope=Scope.everything())
     before = _hospital_view(hospital)
     hospital.invite_code = new_invite_code()
-    hospital.invite_code_expires_at = utcnow() + timedelta(days=valid_days) if valid_days else None
+    hospital.invite_code_expires_at = utcnow() + timedelta(days=valid_days)
     flush_unique(session, "invite code clash; try again")
     record(session, actor=actor, action="rotate_invite_code", entity="hospital", entity_id=hospital.id,
            hospital_id=hospital.id, before=before, after=_hospital_view(hospital))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -12,10 +14,13 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud.auth import service as auth_service
+from cloud.auth import throttle
 from cloud.auth.models import Role, User
 from cloud.db import SessionDep
 from cloud.deps import SESSION_COOKIE, OptionalUser, SettingsDep, token_ttl
+from cloud.errors import DomainError
 from cloud.i18n import pick_language, translations
+from cloud.i18n_catalogs import N_
 from cloud.localtime import local_time
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -25,6 +30,8 @@ TEMPLATES.env.add_extension("jinja2.ext.i18n")
 # {{ ticket.created_at | localtime(hospital_tz) }}: every page shows times in the hospital's zone.
 TEMPLATES.env.filters["localtime"] = local_time
 LANGUAGE_COOKIE = "medfix_lang"
+LOGIN_CSRF_COOKIE = "medfix_login_csrf"
+FORM_EXPIRED = N_("The sign-in form has expired. Please try again.")
 PAGE_SIZE = 25
 
 router = APIRouter(include_in_schema=False)
@@ -96,10 +103,22 @@ def index(user: OptionalUser) -> Response:
     return RedirectResponse(_home_for(user), status_code=303)
 
 
+def _login_form(request: Request, settings: Any, *, next: str, error: str | None, status_code: int = 200,
+                username: str = "", user: Any = None) -> Response:
+    # Double-submit token: a page of another site can post this form, but cannot read or set this cookie.
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    response = render(request, "login.html", user, next=_safe_next(next) or "", error=error, username=username,
+                      csrf=token)
+    response.status_code = status_code
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/login",
+                        secure=settings.secure_cookies)
+    return response
+
+
 @router.get("/login")
-def login_page(request: Request, user: OptionalUser, next: str | None = None) -> Response:
+def login_page(request: Request, settings: SettingsDep, user: OptionalUser, next: str | None = None) -> Response:
     """The sign-in form."""
-    return render(request, "login.html", user, next=_safe_next(next) or "", error=None)
+    return _login_form(request, settings, next=next or "", error=None, user=user)
 
 
 @router.post("/login")
@@ -110,14 +129,23 @@ def login_submit(
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
 ) -> Response:
     """Check the credentials and start a page session in an HttpOnly cookie."""
-    user = auth_service.authenticate(session, username=username, password=password)
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not cookie or not hmac.compare_digest(cookie.encode(), csrf.encode()):
+        return _login_form(request, settings, next=next, error=FORM_EXPIRED, status_code=403, username=username)
+    try:
+        throttle.check(request, username)
+        user = auth_service.authenticate(session, username=username, password=password)
+    except DomainError as exc:  # locked for a while, or every hashing slot busy
+        return _login_form(request, settings, next=next, error=exc.message, status_code=exc.status_code,
+                           username=username)
     if user is None:
-        response = render(request, "login.html", None, next=_safe_next(next) or "",
-                          error="Wrong username or password", username=username)
-        response.status_code = 401
-        return response
+        throttle.failed(request, username)
+        return _login_form(request, settings, next=next, error="Wrong username or password", status_code=401,
+                           username=username)
+    throttle.succeeded(request, username)
     ttl = token_ttl(settings)
     token = auth_service.issue_token(session, user=user, ttl=ttl)
     session.commit()

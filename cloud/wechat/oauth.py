@@ -25,6 +25,7 @@ from wechatpy.exceptions import WeChatOAuthException
 
 from cloud.audit.service import Actor
 from cloud.auth import service as auth_service
+from cloud.auth import throttle
 from cloud.auth.models import Role, User
 from cloud.config import secret_key_bytes
 from cloud.db import SessionDep
@@ -226,8 +227,16 @@ def bind_submit(
         return _bind_page(request, session, pending, error=_("Please give your name and phone number."),
                           form=form, status=422)
     if invite:
+        who = f"openid:{pending['openid']}"
+        try:
+            throttle.check(request, who, kind="invite")
+        except DomainError as exc:
+            return _bind_page(request, session, pending, error=_(exc.message), form=form, status=exc.status_code)
         hospital = session.execute(select(Hospital).where(Hospital.invite_code == invite)).scalar()
+        if hospital is not None and chosen is not None and hospital.id != chosen:
+            hospital = None  # the hospital the user picked is known: only its own code counts
         if hospital is None:
+            throttle.failed(request, who, kind="invite")
             return _bind_page(request, session, pending, error=_("This invite code is not known. Check it, or ask "
                                                                   "an admin to approve you instead."),
                               form=form, status=422)
@@ -235,6 +244,7 @@ def bind_submit(
             return _bind_page(request, session, pending, error=_("This invite code has expired. Ask your hospital "
                                                                   "for the new one, or ask an admin to approve you."),
                               form=form, status=422)
+        throttle.succeeded(request, who, kind="invite")
         verified = True
     else:
         hospital = session.get(Hospital, chosen) if chosen else None

@@ -53,3 +53,15 @@ def test_the_database_refuses_to_update_or_delete_audit_rows(db, world: World) -
         db.execute(delete(AuditLog))
     db.rollback()
     assert db.execute(text("SELECT count(*) FROM audit_log WHERE actor_label = 'someone else'")).scalar() == 0
+
+
+def test_postgresql_refuses_to_truncate_the_audit_log(db, world: World) -> None:
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("TRUNCATE is PostgreSQL's; SQLite has none (DELETE is refused above)")
+    before = db.query(AuditLog).count()
+    assert before > 0
+    for statement in ("TRUNCATE audit_log", "TRUNCATE user_account CASCADE"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.execute(text(statement))
+        db.rollback()
+    assert db.query(AuditLog).count() == before

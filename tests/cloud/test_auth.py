@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.cloud.world import PASSWORD, World
+from tests.cloud.world import PASSWORD, World, sign_in_form
 
 
 def test_password_login_returns_a_bearer_token_that_works(client: TestClient, world: World) -> None:
@@ -49,7 +49,7 @@ def test_logout_revokes_the_token(client: TestClient, world: World) -> None:
 
 
 def test_page_login_sets_an_httponly_cookie_session(client: TestClient, world: World) -> None:
-    response = client.post("/login", data={"username": "admin", "password": PASSWORD}, follow_redirects=False)
+    response = sign_in_form(client, "admin")
     assert response.status_code == 303
     cookie = response.headers["set-cookie"]
     assert "medfix_session=" in cookie and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
@@ -57,7 +57,7 @@ def test_page_login_sets_an_httponly_cookie_session(client: TestClient, world: W
 
 
 def test_cookie_session_changes_need_the_csrf_header(client: TestClient, world: World) -> None:
-    client.post("/login", data={"username": "admin", "password": PASSWORD})
+    sign_in_form(client, "admin")
     body = {"name": "新院区", "latitude": 31.0, "longitude": 121.0}
     refused = client.post("/api/v1/hospitals", json=body)
     assert refused.status_code == 403

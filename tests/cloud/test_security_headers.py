@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from cloud.config import Settings
 from cloud.main import create_app
 from tests.cloud.tickets.helpers import png_bytes, submit, upload
-from tests.cloud.world import PASSWORD, World
+from tests.cloud.world import World, sign_in_form
 
 
 def test_pages_and_api_answers_carry_nosniff_and_refuse_foreign_framing(client: TestClient, world: World) -> None:
@@ -36,7 +36,7 @@ def test_https_public_url_turns_on_hsts_and_secure_cookies(settings: Settings, w
     https = settings.model_copy(update={"public_url": "https://medfix.example.cn", "cookie_secure": False})
     with TestClient(create_app(https), base_url="https://testserver") as client:
         assert client.get("/healthz").headers["Strict-Transport-Security"].startswith("max-age=")
-        response = client.post("/login", data={"username": "agent", "password": PASSWORD}, follow_redirects=False)
+        response = sign_in_form(client, "agent")
         assert response.status_code == 303
         cookie = response.headers["set-cookie"]
         assert "secure" in cookie.lower() and "httponly" in cookie.lower()

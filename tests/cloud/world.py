@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -40,10 +42,11 @@ def build_world(session: Session) -> World:
     world = World()
     a = service.create_hospital(session, actor=ACTOR, data=HospitalIn(
         name="上海交通大学医学院附属瑞金医院", aliases=["瑞金医院"], latitude=31.2117, longitude=121.4677,
-        geofence_radius_m=800, invite_code="RJ-INVITE"))
+        geofence_radius_m=800))
     b = service.create_hospital(session, actor=ACTOR, data=HospitalIn(
-        name="复旦大学附属中山医院", aliases=["中山医院"], latitude=31.2007, longitude=121.4530,
-        invite_code="ZS-INVITE"))
+        name="复旦大学附属中山医院", aliases=["中山医院"], latitude=31.2007, longitude=121.4530))
+    # Fixed codes the tests type (real ones are random and expire: registry_service.rotate_invite_code).
+    a.invite_code, b.invite_code = "RJ-INVITE", "ZS-INVITE"
     world.hospital_a, world.hospital_b = a.id, b.id
     world.dept_a = service.create_department(session, hospital_id=a.id, name="检验科", actor=ACTOR).id
     world.dept_b = service.create_department(session, hospital_id=b.id, name="检验科", actor=ACTOR).id
@@ -69,3 +72,12 @@ def build_world(session: Session) -> World:
         world.tokens[username] = issue_token(session, user=user, ttl=timedelta(days=7))
     session.commit()
     return world
+
+
+def sign_in_form(client: Any, username: str, password: str = PASSWORD, **form: str) -> Any:
+    """Post the HTML sign-in form as a browser does: its page first, for the form's CSRF token and cookie."""
+    page = client.get("/login")
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None, page.text
+    return client.post("/login", data={"username": username, "password": password, "csrf": found.group(1), **form},
+                       follow_redirects=False)

@@ -117,3 +117,23 @@ def test_only_admins_upload_or_remove_device_photos(client, world, role) -> None
     response = client.post(f"/api/v1/devices/{device_id}/photos", headers=world.headers(role),
                            files={"photo": ("d.jpg", jpeg(device_picture(5)), "image/jpeg")})
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("role", [None, "lab_new"])
+def test_untrusted_callers_need_serial_and_number_on_the_photo_and_get_a_pass(client, db, world, role) -> None:  # noqa: ANN001
+    # Finding 1 of issue #13 on the photo path: one identifier read is no proof of standing at the device.
+    device = _device(db, world.hospital_a, "2018-04417")
+    headers = world.headers(role) if role else None
+    serial_only = Plate("Beckman Coulter", "AU5800", "全自动生化分析仪", device.serial, None)
+    body = _post(client, nameplate_photo(serial_only, seed=7), headers).json()
+    assert body["method"] == "none" and body["matches"] == []
+    assert "序列号" in body["message"] or "编号" in body["message"]
+    both = Plate("Beckman Coulter", "AU5800", "全自动生化分析仪", device.serial, device.system_number)
+    body = _post(client, nameplate_photo(both, seed=3, hard=False), headers).json()
+    assert [m["device_id"] for m in body["matches"]] == [device.id]
+    url = body["matches"][0]["url"]
+    assert url.startswith("/report/device/bp.") and "/r/" not in url
+    assert client.get(url).status_code == 200
+    # A signed-in verified user of the hospital keeps the label's repair page.
+    trusted = _post(client, nameplate_photo(serial_only, seed=7), world.headers("lab_a")).json()
+    assert trusted["matches"][0]["url"].startswith("/r/")

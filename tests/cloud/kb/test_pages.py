@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from fastapi.testclient import TestClient
 
 from cloud.kb.models import KbRevision
-from tests.cloud.world import PASSWORD, World
+from tests.cloud.world import World, sign_in_form
 
 CSRF = {"X-Requested-With": "medfix"}
 
 
 def _sign_in(client: TestClient, username: str) -> None:
-    answer = client.post("/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
+    answer = sign_in_form(client, username)
     assert answer.status_code == 303
 
 

@@ -10,13 +10,13 @@ from cloud.db import utcnow
 from cloud.events import emit
 from cloud.notify.channels import RecordingChannel
 from cloud.servicegroups import service
-from tests.cloud.world import PASSWORD, World
+from tests.cloud.world import World, sign_in_form
 
 GROUPS = "/api/v1/service-groups"
 
 
 def _sign_in(client: TestClient, username: str) -> None:
-    response = client.post("/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
+    response = sign_in_form(client, username)
     assert response.status_code == 303
 
 
