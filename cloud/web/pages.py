@@ -103,15 +103,24 @@ def index(user: OptionalUser) -> Response:
     return RedirectResponse(_home_for(user), status_code=303)
 
 
-def _login_form(request: Request, settings: Any, *, next: str, error: str | None, status_code: int = 200,
-                username: str = "", user: Any = None) -> Response:
-    # Double-submit token: a page of another site can post this form, but cannot read or set this cookie.
+def render_login_form(request: Request, settings: Any, template: str, user: Any = None, **context: Any) -> Response:
+    """A page holding a form that posts to /login, with the form's CSRF token (`csrf` in the template).
+
+    Double-submit token: a page of another site can post the form, but cannot read or set this cookie, which
+    travels only to /login and the pages under it (the reporter's sign-in is /login/reporter).
+    """
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
-    response = render(request, "login.html", user, next=_safe_next(next) or "", error=error, username=username,
-                      csrf=token)
-    response.status_code = status_code
+    response = render(request, template, user, csrf=token, **context)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/login",
                         secure=settings.secure_cookies)
+    return response
+
+
+def _login_form(request: Request, settings: Any, *, next: str, error: str | None, status_code: int = 200,
+                username: str = "", user: Any = None) -> Response:
+    response = render_login_form(request, settings, "login.html", user, next=_safe_next(next) or "", error=error,
+                                 username=username)
+    response.status_code = status_code
     return response
 
 

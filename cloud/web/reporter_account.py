@@ -21,7 +21,7 @@ from cloud.registry.backup import search_hospitals
 from cloud.registry.models import Hospital
 from cloud.tenancy import Scope
 from cloud.tickets.schemas import valid_phone
-from cloud.web.pages import LANGUAGE_COOKIE, render
+from cloud.web.pages import LANGUAGE_COOKIE, render, render_login_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -37,9 +37,10 @@ def _safe(next_url: str) -> str:
 
 
 @router.get("/login/reporter")
-def sign_in_page(request: Request, user: OptionalUser, next: str = "/report/hospital") -> Response:
+def sign_in_page(request: Request, settings: SettingsDep, user: OptionalUser,
+                 next: str = "/report/hospital") -> Response:
     """The reporter's sign-in choices on a phone: an account, a new lab account, and what the invite code is for."""
-    return render(request, "h5/sign_in.html", user, next=_safe(next))
+    return render_login_form(request, settings, "h5/sign_in.html", user, next=_safe(next))
 
 
 def _hospital_for(session: Any, *, name: str, invite_code: str) -> tuple[Hospital | None, str | None]:

@@ -3,6 +3,7 @@ time, the HTML form carries a CSRF token, and expired or revoked tokens are purg
 
 from __future__ import annotations
 
+import re
 import threading
 import types
 import uuid
@@ -108,3 +109,13 @@ def test_the_lockout_is_shared_through_redis() -> None:
     assert first.retry_after("x", now=105.0) == 6
     second.succeeded("x")
     assert first.retry_after("x", now=105.0) == 0
+
+
+def test_the_reporters_phone_sign_in_carries_the_token_too(client: TestClient, world: World,
+                                                          one_rate_window: None) -> None:
+    page = client.get("/login/reporter?next=/report/hospital")
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None and "medfix_login_csrf=" in page.headers["set-cookie"]
+    signed_in = client.post("/login", data={"username": "lab_a", "password": PASSWORD, "csrf": found.group(1),
+                                            "next": "/report/hospital"}, follow_redirects=False)
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/report/hospital"
