@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     profile_refresh_interval_s: int = Field(3600, ge=0, description="How often every device's maintenance score "
                                             "and 30-day risk are recomputed (events recompute one device at once; "
                                             "this catches ageing and fading faults); 0 = never.")
+    dashboard_refresh_interval_s: int = Field(60, ge=0, description="How often the dashboards' monthly rollups "
+                                              "take in ticket and device changes and the running month's device "
+                                              "time, so a dashboard request seldom has to; 0 = only requests do.")
     predictor_learn_interval_s: int = Field(60, ge=0, description="How often the on-site predictor learns the "
                                             "tickets resolved since its last run; 0 = never.")
     onsite_autodispatch: float = Field(0.0, ge=0, le=1, description="Dispatch a new report to the best-matching "

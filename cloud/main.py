@@ -33,6 +33,7 @@ from cloud.console import api as console_api
 from cloud.console.hub import Hub
 from cloud.dashboards import api as dashboards_api
 from cloud.dashboards import pages as dashboards_pages
+from cloud.dashboards.rollups import refresh_job
 from cloud.db import make_engine, make_sessionmaker
 from cloud.errors import DomainError
 from cloud.events import EventBus
@@ -237,12 +238,17 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
         profiles.start()
         learner = PeriodicJob("on-site predictor", settings.predictor_learn_interval_s, ProfileFlows(sessions).learn)
         learner.start()
+        # The dashboards' rollups, so the hourly device-time work never lands on a person's request.
+        dashboards = PeriodicJob("dashboard rollups", settings.dashboard_refresh_interval_s,
+                                 lambda: refresh_job(sessions))
+        dashboards.start()
         # Last month's report to each hospital's lab managers once its new month has begun (cloud/reports).
         monthly_reports = PeriodicJob("monthly reports", settings.monthly_report_interval_s,
                                       lambda: deliver_due(sessions, data_dir=settings.data_dir, channels=all_channels))
         monthly_reports.start()
         yield
         await monthly_reports.stop()
+        await dashboards.stop()
         await learner.stop()
         await profiles.stop()
         await retention.stop()

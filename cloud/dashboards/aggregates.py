@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from cloud.dashboards import rollups
 from cloud.dashboards.charts import (
     breakdown,
+    breakdown_page,
     breakdown_trend,
     engineers,
     fault_label_of,
@@ -79,7 +80,8 @@ from cloud.errors import Invalid
 __all__ = [
     "AGE_BANDS", "AGE_BAND_NAMES", "DIMENSION_COLUMN", "DRILL_MEASURES", "MAX_IDLE_DEVICES", "MAX_MONTHS", "WINDOWS",
     "Dimension", "Drill", "EngineerRow", "FaultRow", "Filters", "Metrics", "Origin", "Profile", "Series",
-    "TicketPage", "TicketRow", "_months_back", "breakdown", "breakdown_trend", "drill", "drill_ids", "engineers",
+    "TicketPage", "TicketRow", "_months_back", "breakdown", "breakdown_page", "breakdown_trend", "drill", "drill_ids",
+    "engineers",
     "fault_label_of", "fault_names", "fault_trend", "faults", "member_labels", "metrics", "month_filters",
     "month_range", "profile", "reporting_zone", "ticket_rows", "trend",
 ]

@@ -151,12 +151,16 @@ def breakdown(
     by: Annotated[str, Query(description="hospital, department, group, category, model, age_band, device, "
                                          "origin")] = "hospital",
     limit: Annotated[int | None, Query(ge=1, le=5000)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    """The numbers per member of a dimension (the profile per hospital, model, age band, …)."""
+    """The numbers per member of a dimension (the profile per hospital, model, age band, …), most faults first;
+    `limit`/`offset` page it (a large hospital has thousands of devices) and `total` says how many members."""
     dim = dimension(request, by)
-    rows = agg.breakdown(session, filters, dim, language=language_of(request), limit=limit)
+    rows, total = agg.breakdown_page(session, filters, dim, language=language_of(request), limit=limit,
+                                     offset=offset)
     session.commit()
-    return {"by": dim.value, "rows": [m.as_dict() for m in rows]}
+    return {"by": dim.value, "rows": [m.as_dict() for m in rows], "total": total, "offset": offset,
+            "limit": limit}
 
 
 @router.get("/breakdown/trend")

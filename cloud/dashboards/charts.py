@@ -36,6 +36,7 @@ from cloud.dashboards.sources import (
     _grain,
     _key,
     _plan,
+    _ranking_facts,
     _raw_source,
     _raw_source_open,
     _rollup_source,
@@ -120,34 +121,60 @@ def trend(session: Session, filters: Filters, *, now: datetime | None = None, so
 def breakdown(session: Session, filters: Filters, by: Dimension, *, language: str = "zh-CN",
               now: datetime | None = None, limit: int | None = None, source: str = "auto") -> list[Metrics]:
     """The numbers per member of a dimension (the profile per hospital, model, age band, …), most faults first."""
+    return breakdown_page(session, filters, by, language=language, now=now, limit=limit, source=source)[0]
+
+
+def breakdown_page(session: Session, filters: Filters, by: Dimension, *, language: str = "zh-CN",
+                   now: datetime | None = None, limit: int | None = None, offset: int = 0, source: str = "auto"
+                   ) -> tuple[list[Metrics], int]:
+    """One page of the breakdown (most faults, then most tickets, then by name) and how many members it has.
+
+    Members are ranked on their summed facts before any Metrics is built: a large hospital's 2,750 devices made
+    2,750 Metrics (a third of the answer's time) for a table that shows a hundred."""
     column = DIMENSION_COLUMN[Dimension(by)]
     plan = _plan(session, filters, now=now, source=source)  # per device: the device rollup
-    values = _facts(session, plan, (column,))
+    # A page of devices is ranked on two sums and measured in full for its members only (thousands of devices).
+    paged = by == Dimension.device and limit is not None
+    values = _ranking_facts(session, plan, column) if paged else _facts(session, plan, (column,))
     names: dict[str, str] | None = None
     if by == Dimension.device and not plan.filters.age_bands:  # device time and names in one query
         exposure, names = _per_device(session, plan)
     else:
         exposure = _exposure(session, plan, column, per_month=False) if by != Dimension.origin else {}
-    whole = _exposure(session, plan, None, per_month=False).get((), [0.0, 0.0, 0.0])
     keys = {k[0] for k in values}
     if by != Dimension.origin and not (by == Dimension.device and len(exposure) > MAX_IDLE_DEVICES):
         keys |= {k[0] for k in exposure}  # members without tickets too (thousands of quiet devices: not)
     if by == Dimension.origin:
         keys |= {o.value for o in Origin if not filters.source or filters.source == o}
+    if by not in (Dimension.department, Dimension.category, Dimension.model):
+        keys.discard(None)
     if names is None:
         labels = member_labels(session, by, keys, language)
     else:  # devices with tickets here that have moved out of the filters since are named by id
         labels = {**names, **member_labels(session, by, [k for k in keys if _key(k) not in names], language)}
+    none_label = translate("(none)", language)
+
+    def label_of(member: Any) -> str:
+        return labels.get(_key(member), _key(member) or none_label)
+
+    def rank(member: Any) -> tuple[float, float, str]:
+        facts = values.get((member,))
+        return (-facts.get("faults", 0.0), -facts.get("tickets", 0.0), label_of(member)) if facts \
+            else (0.0, 0.0, label_of(member))
+
+    ranked = sorted(keys, key=rank)
+    page = ranked[offset:offset + limit] if limit else ranked[offset:]
+    whole = _exposure(session, plan, None, per_month=False).get((), [0.0, 0.0, 0.0]) \
+        if by == Dimension.origin else None
+    if paged:
+        values = _facts(session, plan, (column,), members=[m for m in page if m is not None])
     rows = []
-    for member in keys:
-        if member is None and by not in (Dimension.department, Dimension.category, Dimension.model):
-            continue
-        share = whole if by == Dimension.origin else exposure.get((member,), [0.0, 0.0, 0.0])
+    for member in page:
+        share = whole if whole is not None else exposure.get((member,), [0.0, 0.0, 0.0])
         m = _metrics(values.get((member,), {}), share)
-        m.key, m.label = _key(member), labels.get(_key(member), _key(member) or translate("(none)", language))
+        m.key, m.label = _key(member), label_of(member)
         rows.append(m)
-    rows.sort(key=lambda r: (-r.faults, -r.tickets, r.label))
-    return rows[:limit] if limit else rows
+    return rows, len(ranked)
 
 
 def breakdown_trend(session: Session, filters: Filters, by: Dimension, *, top: int = 8, language: str = "zh-CN",

@@ -116,7 +116,9 @@ class DeviceRollup(_Dimensions, _Measures, Base):
     """
 
     __tablename__ = "dash_device_rollup"
-    __table_args__ = (Index("ix_dash_device_rollup_grain_hospital_id_month", "grain", "hospital_id", "month"),)
+    __table_args__ = (Index("ix_dash_device_rollup_grain_hospital_id_month", "grain", "hospital_id", "month"),
+                      # one page of a device breakdown (migration 0029)
+                      Index("ix_dash_device_rollup_grain_device_id_month", "grain", "device_id", "month"))
 
     device_id: Mapped[int] = mapped_column(Integer)
 

@@ -42,6 +42,7 @@ JS_TEXTS = (
     N_("tier.remote"), N_("tier.on_site"), N_("desk.source.reported"), N_("desk.source.predictive"),
     N_("Confirmed by pre-check"), N_("False alarms"), N_("Engineer"), N_("Open now"), N_("Repaired"), N_("Ratings"),
     N_("Share"), N_("Not categorised"), N_("Month"), N_("Value"), N_("(none)"), N_("Previous"), N_("Next"),
+    N_("Rows {first}–{last} of {total}"),
     N_("No tickets."), N_("hours"), N_("Hospital"), N_("Department"), N_("Device group"),
     N_("Category"), N_("Model"), N_("Age"), N_("Device"), N_("desk.Source"), N_("All"), N_("Status"),
     N_("Tier"), N_("Fault category"), N_("Reported"), N_("Resolved"), N_("Repair time (h)"), N_("Rating"),

@@ -13,9 +13,13 @@ matter here (their maintenance score follows every ticket), so a device counts a
 dimensions differ from the snapshot the rollups were built with (dash_device_dims): then the partitions of its
 tickets and the exposure of its hospitals (before and after a move) are rebuilt.
 
-`refresh()` runs before a dashboard query reads the rollups; with nothing new it costs three index look-ups.
-PostgreSQL serialises refreshes with a transaction-level advisory lock, so two requests never rebuild the same
-partition at once (which would double its rows); SQLite serialises writers by itself.
+`refresh()` runs in a background job every minute (`refresh_job`, `dashboard_refresh_interval_s`) and before a
+dashboard query reads the rollups; with nothing new it costs three index look-ups. The job takes the heavy part,
+the running month's device time of every device each hour (seconds on 50,000 devices), which a request then
+leaves to it for a while longer (REQUEST_EXPOSURE_EVERY). PostgreSQL serialises refreshes with a
+transaction-level advisory lock, so two never rebuild the same partition at once (which would double its rows);
+a request that finds the lock taken reads the rollups as they were last committed instead of waiting. SQLite
+serialises writers by itself.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, literal, or_, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.dashboards import exposure, facts
 from cloud.dashboards.models import (
@@ -99,6 +103,9 @@ GRAIN_ORDER = ("n1", "n5", "n6", "n9", "n2", "n3", "n7", "n4", "n8")
 GROUP_GRAINS = ("n4", "n8")
 # The running month's device time is kept as of the top of the hour (its share of a month: under 0.15 %).
 CURRENT_EXPOSURE_EVERY = timedelta(hours=1)
+# A request redoes that only when the background job has not for this much longer (no job running: tests, a
+# service started with the job off), so a person never waits for it while the job runs.
+REQUEST_EXPOSURE_EVERY = CURRENT_EXPOSURE_EVERY + timedelta(minutes=30)
 FAULT_MEASURES = ("faults", "basic", "remote", "on_site")
 EXPOSURE_MEASURES = ("device_months", "service_h")
 TICKET_TABLES = (TicketRollup, EngineerRollup, FaultRollup, DeviceRollup)
@@ -360,9 +367,17 @@ def _changed_partitions(session: Session, since: datetime, devices: list[int]) -
     return {(int(h), _aware(created)) for h, created in rows}
 
 
-def _lock(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
+class RefreshBusy(Exception):
+    """Another transaction is refreshing the rollups right now (refresh(wait=False))."""
+
+
+def _lock(session: Session, *, wait: bool) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    if wait:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK})
+    elif not session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK}).scalar_one():
+        raise RefreshBusy
 
 
 def _state(session: Session) -> RollupState:
@@ -373,14 +388,16 @@ def _state(session: Session) -> RollupState:
     return state
 
 
-def refresh(session: Session, *, force: bool = False) -> int:
+def refresh(session: Session, *, force: bool = False, exposure_every: timedelta = CURRENT_EXPOSURE_EVERY,
+            wait: bool = True) -> int:
     """Fold ticket and registry changes into the rollups; returns how many partitions were rebuilt (the caller
     commits).
 
     Nothing is rebuilt while nothing changed since the last refresh, except once after the margin has passed
     since the latest change: a transaction that stamped its change before that refresh but committed after it
     is picked up then. `force` looks back over the margin regardless. A month that has ended since is added to
-    the exposure rollup.
+    the exposure rollup; the running month's device time is redone when older than `exposure_every`.
+    wait=False: raise RefreshBusy rather than wait while another transaction refreshes (PostgreSQL).
     """
     now = utcnow()
     state = session.get(RollupState, 1)
@@ -390,9 +407,9 @@ def refresh(session: Session, *, force: bool = False) -> int:
             latest is None or latest <= state.watermark) and (
             now < state.watermark + MARGIN or state.refreshed_at >= state.watermark + MARGIN) and (
             state.exposure_until == current) and (
-            state.exposure_current_at is not None and now - state.exposure_current_at < CURRENT_EXPOSURE_EVERY):
+            state.exposure_current_at is not None and now - state.exposure_current_at < exposure_every):
         return 0
-    _lock(session)
+    _lock(session, wait=wait)
     session.expire_all()
     state = _state(session)
     if state.refreshed_at is None or state.watermark is None:
@@ -422,10 +439,20 @@ def refresh(session: Session, *, force: bool = False) -> int:
         # Months that ended since the last refresh, and the running month up to now (hourly, or after changes).
         ended = _stored_months(state.exposure_until or first, current)
         if ended or hospitals or state.exposure_current_at is None or \
-                now - state.exposure_current_at >= CURRENT_EXPOSURE_EVERY:
+                now - state.exposure_current_at >= exposure_every:
             _rebuild_exposure(session, None, [*ended, current], cap=now)
             state.exposure_until, state.exposure_current_at = current, now
     state.watermark = max(filter(None, (state.watermark, latest)))
     state.refreshed_at = now
     session.flush()
     return len(partitions)
+
+
+def refresh_job(sessions: sessionmaker[Session]) -> int:
+    """The background job: one refresh in its own transaction; returns how many partitions were rebuilt."""
+    with sessions() as session:
+        rebuilt = refresh(session)
+        session.commit()
+    if rebuilt:
+        log.info("dashboard rollups: %s partition(s) refreshed", rebuilt)
+    return rebuilt

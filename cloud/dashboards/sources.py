@@ -69,7 +69,11 @@ def _refreshed(session: Session) -> bool:
     build of several parallel requests), in which case this one reads the raw tickets instead."""
     try:
         with session.begin_nested():
-            rollups.refresh(session)
+            rollups.refresh(session, exposure_every=rollups.REQUEST_EXPOSURE_EVERY, wait=False)
+    except rollups.RefreshBusy:
+        # PostgreSQL: the background job (or another request) is folding changes in. Until it commits, the rollups
+        # read here are the last committed ones, a minute old at most, and answer at once.
+        return True
     except (IntegrityError, OperationalError):
         log.info("rollups busy elsewhere; answering from the raw tickets")
         return False
@@ -228,6 +232,16 @@ def _facts(session: Session, plan: _Plan, by: Sequence[str], members: Sequence[A
         else:
             out[key] = values
     return out
+
+
+def _ranking_facts(session: Session, plan: _Plan, column: str) -> dict[tuple[Any, ...], dict[str, float]]:
+    """Faults and tickets per member of `column`: what a breakdown is ranked by, without the other measures.
+
+    A large hospital's device breakdown sums 30,000 per-device rows; 2 sums instead of 25 per row, and the 25 only
+    for the page's members (_facts with members)."""
+    src = _source(plan, DeviceRollup if column == "device_id" else TicketRollup, (column,))
+    return {(row[0],): {"faults": row[1], "tickets": row[2]}
+            for row in session.execute(_sum_select(src, (column,), ("faults", "tickets"), as_float=True))}
 
 
 def _sum_select(src: Any, by: Sequence[str], measures: Sequence[str], *, as_float: bool = False) -> Select[Any]:

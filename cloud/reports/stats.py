@@ -127,8 +127,9 @@ def monthly_stats(session: Session, *, hospital: Hospital, month: Month, now: da
             stats.departments.append(DepartmentLine(name or "", row.devices, row.tickets, row.repair_rate))
     stats.departments.sort(key=lambda d: (-d.tickets, -d.devices, d.name))
 
+    # Ranked most faults, then most tickets first: devices without tickets can only follow the leaders.
     leaders = [row for row in agg.breakdown(session, filters, agg.Dimension.device, language=language, now=now,
-                                            source=SOURCE) if row.tickets and row.key][:TOP_DEVICES]
+                                            limit=TOP_DEVICES, source=SOURCE) if row.tickets and row.key]
     if leaders:
         devices = {d.id: d for d in session.execute(select(Device).where(
             Device.id.in_([int(r.key) for r in leaders if r.key]))).scalars()}

@@ -120,7 +120,8 @@ def settings(database: tuple[str, World], tmp_path: Path) -> Settings:
     # The SLA timers run only when a test calls sweep(), so nothing changes behind a test's back; notifications
     # are done by the time a request answers (the outbox in the background: tests/cloud/tickets/test_notify_outbox.py).
     return Settings(database_url=database[0], data_dir=tmp_path / "data", sweep_interval_s=0, retention_interval_s=0,
-                    notify_inline=True, outbox_interval_s=0, token_purge_interval_s=0, _env_file=None)  # type: ignore[call-arg]
+                    notify_inline=True, outbox_interval_s=0, token_purge_interval_s=0, dashboard_refresh_interval_s=0,
+                    _env_file=None)  # type: ignore[call-arg]
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from cloud.dashboards import aggregates as agg
@@ -162,6 +163,58 @@ def test_the_rollups_follow_changes_to_tickets(db: Session, world: World, histor
     assert agg.metrics(db, _a(world), now=NOW, source="raw").faults == 7
 
 
+def test_the_background_job_keeps_the_running_months_device_time_so_requests_need_not(
+        app, db: Session, world: World, history: History) -> None:  # noqa: ANN001
+    # Redoing the running month's device time takes seconds on 50,000 devices: the job does it hourly, and a
+    # request leaves it to the job for half an hour longer; only then (no job running) does it itself.
+    rollups.refresh(db)
+    db.commit()
+    state = db.get(rollups.RollupState, 1)
+    assert state is not None and state.exposure_current_at is not None
+
+    def age(minutes: int) -> datetime:
+        assert state is not None
+        state.exposure_current_at = datetime.now(UTC) - timedelta(minutes=minutes)
+        db.commit()
+        return state.exposure_current_at
+
+    stamped = age(70)
+    agg.metrics(db, _a(world), source="rollup")
+    db.commit()
+    db.refresh(state)
+    assert state.exposure_current_at == stamped  # the request left it to the job
+    rollups.refresh_job(app.state.sessionmaker)  # the job, in its own transaction
+    db.refresh(state)
+    assert state.exposure_current_at > stamped + timedelta(minutes=69)
+    stamped = age(100)
+    agg.metrics(db, _a(world), source="rollup")
+    db.commit()
+    db.refresh(state)
+    assert state.exposure_current_at > stamped + timedelta(minutes=99)  # no job for that long: the request did
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_request_answers_from_the_committed_rollups_while_a_refresh_holds_the_lock(
+        app, db: Session, world: World, history: History, backend: str) -> None:  # noqa: ANN001
+    assert agg.metrics(db, _a(world), now=NOW, source="rollup").faults == 6
+    db.commit()
+    ticket = db.get(Ticket, history.tickets["t7"])
+    assert ticket is not None
+    ticket.status = Status.closed  # a fault after all: the next refresh counts it
+    ticket.updated_at = datetime.now(UTC) + timedelta(seconds=1)
+    db.commit()
+    with app.state.sessionmaker() as job:  # the background job, in the middle of its refresh
+        job.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": rollups.ADVISORY_LOCK})
+        with pytest.raises(rollups.RefreshBusy):
+            rollups.refresh(db, wait=False)
+        db.rollback()
+        # Without waiting for it: the rollups as last committed (t7 not yet a fault), not the raw tickets.
+        assert agg.metrics(db, _a(world), now=NOW).faults == 6
+        db.rollback()
+        job.rollback()
+    assert agg.metrics(db, _a(world), now=NOW).faults == 7
+
+
 def test_impossible_filters_say_why(db: Session, world: World) -> None:
     with pytest.raises(Invalid, match="end of the time range is before its start"):
         agg.metrics(db, Filters(start=SHANGHAI_MAR, end=SHANGHAI_JAN), now=NOW)
@@ -268,6 +321,25 @@ def test_the_device_rollup_agrees_with_the_raw_tickets(db: Session, world: World
     rolled = {m.key: m.faults for m in agg.breakdown(db, _a(world), Dimension.device, now=NOW, source="rollup")}
     assert rolled == {m.key: m.faults for m in agg.breakdown(db, _a(world), Dimension.device, now=NOW, source="raw")}
     assert rolled[str(world.devices_a[2])] == 0
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_page_of_the_device_breakdown_is_the_same_slice_of_the_whole_ranking(db: Session, world: World,
+                                                                              history: History, source: str) -> None:
+    # The page is ranked on faults and tickets alone and measured only for its members: every number of every
+    # page must still equal the one in the whole list, in the same order.
+    for filters in (_a(world), _a(world, models=("cobas c 702",)), *_spread_filters()):
+        whole = [m.as_dict() for m in agg.breakdown(db, filters, Dimension.device, now=NOW, source=source)]
+        pages = []
+        for offset in range(0, len(whole) + 2, 2):
+            rows, total = agg.breakdown_page(db, filters, Dimension.device, now=NOW, source=source, limit=2,
+                                             offset=offset)
+            assert total == len(whole), filters
+            pages += [m.as_dict() for m in rows]
+        assert pages == whole, filters
+    first, total = agg.breakdown_page(db, _a(world), Dimension.device, now=NOW, source=source, limit=1)
+    assert total == 4 and first[0].key == str(world.devices_a[3]) and first[0].faults == 2
+    assert agg.breakdown_page(db, _a(world), Dimension.device, now=NOW, source=source, limit=5, offset=9) == ([], 4)
 
 
 def test_device_time_per_device_in_one_query_agrees_with_the_monthly_sum(db: Session, world: World,

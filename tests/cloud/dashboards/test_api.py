@@ -43,6 +43,19 @@ def test_the_desk_sees_hospital_a_numbers(client: TestClient, world: World, hist
     assert everything["summary"]["tickets"] == 9  # hospital B's b1 too
 
 
+def test_the_breakdown_comes_in_pages_with_its_total(client: TestClient, world: World, history: History) -> None:
+    headers = world.headers("admin")
+    params = {**JAN_FEB, "hospital_id": world.hospital_a, "by": "device"}
+    whole = client.get("/api/v1/dashboards/breakdown", headers=headers, params=params).json()
+    assert whole["total"] == len(whole["rows"]) == 4
+    second = client.get("/api/v1/dashboards/breakdown", headers=headers,
+                        params={**params, "limit": 3, "offset": 3}).json()
+    assert (second["total"], second["offset"], second["limit"]) == (4, 3, 3)
+    assert second["rows"] == whole["rows"][3:]
+    bad = client.get("/api/v1/dashboards/breakdown", headers=headers, params={**params, "offset": -1})
+    assert bad.status_code == 422
+
+
 def test_a_lab_manager_sees_only_their_hospital(client: TestClient, db: Session, world: World,
                                                 history: History) -> None:
     headers = world.headers("lab_a")

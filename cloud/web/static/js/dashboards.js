@@ -47,6 +47,9 @@ export function startDashboards(cfg) {
   const charts = {};
   let options = cfg.options;
   let seq = 0;
+  const TABLE_PAGE = 100;  // rows of the profile table per page
+  let tableOffset = 0;
+  const tablePager = document.getElementById("profile-pager");
 
   const el = {
     start: document.getElementById("f-start"), end: document.getElementById("f-end"),
@@ -268,6 +271,14 @@ export function startDashboards(cfg) {
       + cell(num(r.rating, 2), "rated", r) + "</tr>");
     document.getElementById("profile-table").innerHTML = `<thead><tr>${head.map((h, i) => `<th class="${i ? "num" : ""}">${esc(h)}</th>`).join("")}</tr></thead>`
       + `<tbody>${body.join("") || `<tr><td colspan="${head.length}" class="muted">${esc(t("No data in this range."))}</td></tr>`}</tbody>`;
+    // A large hospital has thousands of devices: the table shows a page, most faults first; the export has all.
+    const total = data.total ?? data.rows.length;
+    const last = tableOffset + data.rows.length;
+    tablePager.innerHTML = total > TABLE_PAGE
+      ? `<button type="button" class="link" data-step="-1" ${tableOffset === 0 ? "disabled" : ""}>‹ ${esc(t("Previous"))}</button>`
+        + `<span class="muted">${esc(t("Rows {first}–{last} of {total}").replace("{first}", int(tableOffset + 1)).replace("{last}", int(last)).replace("{total}", int(total)))}</span>`
+        + `<button type="button" class="link" data-step="1" ${last >= total ? "disabled" : ""}>${esc(t("Next"))} ›</button>`
+      : "";
   }
 
   function exportLinks() {
@@ -289,7 +300,7 @@ export function startDashboards(cfg) {
         getJson(`/api/v1/dashboards/breakdown?${q}&by=${oneHospital ? "department" : "hospital"}`),
         getJson(`/api/v1/dashboards/faults?${q}`),
         getJson(`/api/v1/dashboards/engineers?${q}`),
-        getJson(`/api/v1/dashboards/breakdown?${q}&by=${el.tableBy.value}`),
+        getJson(`/api/v1/dashboards/breakdown?${q}&by=${el.tableBy.value}&limit=${TABLE_PAGE}&offset=${tableOffset}`),
       ]);
       if (mine !== seq) return;
       showError("");
@@ -311,6 +322,7 @@ export function startDashboards(cfg) {
   }
 
   async function onFilterChange(event) {
+    tableOffset = 0;
     const next = readForm();
     const hospitalChanged = event && event.target === el.hospital;
     if (hospitalChanged) next.delete("department_id");
@@ -339,7 +351,13 @@ export function startDashboards(cfg) {
     onFilterChange({ target: el.hospital });
   });
   el.trendBy.addEventListener("change", reload);
-  el.tableBy.addEventListener("change", reload);
+  el.tableBy.addEventListener("change", () => { tableOffset = 0; reload(); });
+  tablePager.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-step]");
+    if (!button || button.disabled) return;
+    tableOffset = Math.max(0, tableOffset + Number(button.dataset.step) * TABLE_PAGE);
+    reload();
+  });
 
   fillFilters();
   if (cfg.error) { showError(cfg.error); return; }
