@@ -177,12 +177,14 @@ class CpuMeter:
 
 # --- consoles, in their own process ----------------------------------------------------------------------------
 
-def consoles_main(ws_url: str, count: int, deflate: bool, pipe: multiprocessing.connection.Connection) -> None:
+def consoles_main(ws_url: str, token: str, count: int, deflate: bool,
+                  pipe: multiprocessing.connection.Connection) -> None:
     """Connect count consoles; tell the parent when all listen; collect receipt times until told to stop."""
-    asyncio.run(_consoles(ws_url, count, deflate, pipe))
+    asyncio.run(_consoles(ws_url, token, count, deflate, pipe))
 
 
-async def _consoles(ws_url: str, count: int, deflate: bool, pipe: multiprocessing.connection.Connection) -> None:
+async def _consoles(ws_url: str, token: str, count: int, deflate: bool,
+                    pipe: multiprocessing.connection.Connection) -> None:
     seen: dict[str, list[float]] = {}
     connected = 0
     ready = asyncio.Event()
@@ -190,8 +192,10 @@ async def _consoles(ws_url: str, count: int, deflate: bool, pipe: multiprocessin
     async def console() -> None:
         nonlocal connected
         # Offer permessage-deflate as browsers do (the server decides whether to compress each push per console).
+        # The token goes in the handshake's header, never in the URL (security finding 7 of issue #13).
         async with websockets.connect(ws_url, max_queue=None, compression="deflate" if deflate else None,
-                                      ping_interval=None) as ws:
+                                      ping_interval=None,
+                                      additional_headers={"Authorization": f"Bearer {token}"}) as ws:
             await ws.recv()  # hello
             connected += 1
             if connected == count:
@@ -294,8 +298,8 @@ async def _measure(args: argparse.Namespace, url: str, meter: CpuMeter, http: Le
     headers = f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
-    ws_url = url.replace("http", "ws", 1) + f"/ws/console?token={token}&batch=1"  # as the desk's LiveSocket
-    consoles = context.Process(target=consoles_main, args=(ws_url, args.consoles, not args.no_deflate, theirs),
+    ws_url = url.replace("http", "ws", 1) + "/ws/console?batch=1"  # as the desk's LiveSocket
+    consoles = context.Process(target=consoles_main, args=(ws_url, token, args.consoles, not args.no_deflate, theirs),
                                daemon=True)
     consoles.start()
     loop = asyncio.get_running_loop()

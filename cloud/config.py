@@ -29,6 +29,16 @@ class Settings(BaseSettings):
     report_by_id_per_minute: int = Field(10, description="Tries of the label-lost form (/report) per client address "
                                          "and minute (shared through Redis when configured).")
     redis_url: str = Field("", description="Redis for cross-worker fan-out, caches and dedupe; empty = in-process.")
+    invite_attempts_per_minute: int = Field(10, ge=1, description="Tries of the forms that take a hospital's "
+                                            "invite code (/register, /report/bind) per client address and minute.")
+    max_body_kb: int = Field(1024, ge=16, description="Largest request body of any route, in KiB; routes that take "
+                             "files allow what their files need (cloud/bodylimit.py), the ingest "
+                             "ingest_max_body_bytes. Larger bodies are refused with 413 before they are read.")
+    allowed_origins: list[str] = Field([], description="Origins (scheme://host[:port]) besides public_url's and the "
+                                       "server's own whose pages may open the live WebSockets.")
+    ws_recheck_s: float = Field(30.0, gt=0, description="How often a live WebSocket re-checks its sign-in; a "
+                                "signed-out, expired or disabled account's socket is closed (4401).")
+
     mqtt_url: str = Field("", description="MQTT broker the cloud consumes edge batches from; empty = HTTP ingest only.")
     mqtt_topic_root: str = Field("medfix/v1", description="Topic prefix of gateway batches, acks and status.")
     mqtt_share_group: str = Field(
@@ -51,6 +61,18 @@ class Settings(BaseSettings):
     upload_max_photo_mb: int = Field(10, description="Largest photo a reporter may upload.")
     upload_max_voice_mb: int = Field(5, description="Largest voice note a reporter may upload.")
     voice_max_seconds: int = Field(60, description="Longest voice note accepted.")
+    uploads_per_minute: int = Field(30, ge=1, description="Photo and voice uploads per uploader (account, else "
+                                    "client address) and minute.")
+    upload_daily_files: int = Field(100, ge=0, description="Uploads per reporter (account, else client address) and "
+                                    "day; 0 = no quota.")
+    upload_daily_mb: int = Field(300, ge=0, description="Megabytes uploaded per reporter and day; 0 = no quota.")
+    upload_daily_hospital_mb: int = Field(3000, ge=0, description="Megabytes uploaded by one hospital's accounts "
+                                          "per day; 0 = no quota.")
+    upload_unattached_hours: int = Field(24, ge=1, description="Uploads no ticket or chat message took within "
+                                         "this many hours are deleted, rows and files.")
+    upload_sweep_interval_s: int = Field(3600, ge=0, description="How often unattached uploads are swept "
+                                         "(0 = never).")
+
     sla_first_response_minutes: dict[int, int] = Field(
         {1: 15, 2: 30, 3: 60, 4: 240}, description="First-response target per priority (1 = most urgent).")
     sla_resolution_hours: dict[int, int] = Field(

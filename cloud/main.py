@@ -25,6 +25,7 @@ from cloud.alerts.scoring import Scorer
 from cloud.audit import api as audit_api
 from cloud.auth import api as auth_api
 from cloud.auth.service import purge_expired_tokens
+from cloud.bodylimit import BodyLimit
 from cloud.bot import api as bot_api
 from cloud.bot import pages as bot_pages
 from cloud.bot.flows import BotFlows, install_bot
@@ -54,7 +55,7 @@ from cloud.registry import backup_api
 from cloud.reports import api as reports_api
 from cloud.reports.flows import ReportFlows
 from cloud.reports.service import deliver_due
-from cloud.security import SecurityHeaders
+from cloud.security import RedactedAccessLog, SecurityHeaders
 from cloud.servicegroups import api as servicegroups_api
 from cloud.servicegroups import pages as servicegroups_pages
 from cloud.servicegroups.flows import GroupFlows
@@ -64,6 +65,7 @@ from cloud.tickets import api as tickets_api
 from cloud.tickets import faults_api
 from cloud.tickets.flows import TicketFlows
 from cloud.tickets.sweeper import sweep
+from cloud.tickets.unattached import sweep_unattached
 from cloud.web import (
     admin_audit,
     admin_exports,
@@ -185,6 +187,9 @@ def _quiet_ingest_log() -> None:
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, QuietIngestLog) for f in access.filters):
         access.addFilter(QuietIngestLog())
+    for logger in (access, logging.getLogger("uvicorn.error")):  # request lines; WebSocket handshakes
+        if not any(isinstance(f, RedactedAccessLog) for f in logger.filters):
+            logger.addFilter(RedactedAccessLog())  # no link keys or OAuth codes in the logs (cloud/security.py)
 
 
 def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] = ()) -> FastAPI:
@@ -218,6 +223,10 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
         tokens = PeriodicJob("expired sign-in tokens", settings.token_purge_interval_s,
                              lambda: purge_expired_tokens(sessions))
         tokens.start()
+        # Photos and voice notes no ticket or chat message took within a day (cloud/tickets/unattached.py).
+        uploads = PeriodicJob("unattached uploads", settings.upload_sweep_interval_s,
+                              lambda: sweep_unattached(sessions, settings))
+        uploads.start()
         consumer = None
         if settings.mqtt_url:  # batches also arrive through the broker; HTTP ingest works either way
             from cloud.telemetry.mqtt import MqttConsumer
@@ -261,6 +270,7 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
         await scorer.stop()  # score what is queued, then the last checkpoint, once no more batches arrive
         await sweeper.stop()
         await tokens.stop()
+        await uploads.stop()
         if core.reports is not None:
             await asyncio.to_thread(core.reports.stop)  # finish the reports already queued
         await leftovers.stop()
@@ -294,6 +304,8 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.add_exception_handler(DomainError, _domain_error)
     # No more requests inside than the pool has connections for them (cloud/inflight.py: else a burst deadlocks).
     app.add_middleware(InflightLimit, limit=request_slots(engine))
+    # Bodies over the route's limit are refused before they are read (cloud/bodylimit.py), without taking a slot.
+    app.add_middleware(BodyLimit, settings=settings)
     # nosniff, no framing by other sites, HSTS behind https (cloud/security.py); outermost, so errors get them too.
     app.add_middleware(SecurityHeaders, https=settings.https)
 

@@ -1,7 +1,9 @@
-"""Fixed one-minute windows per key: Redis (shared by every worker) when configured, else this process's count.
+"""Fixed windows per key (one minute unless said otherwise): Redis (shared by every worker) when configured, else
+this process's count.
 
 One limiter per app and purpose (`limiter_for(app_state, "bot")`); keys are whatever the caller counts by
 (an IP address, a user id). A Redis outage falls back to the in-process count rather than refuse everyone.
+Daily quotas are the same limiter with a day's window, charged by amount (`take`: files, bytes).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ MAX_KEYS = 50_000  # in-process memory bound: older windows are dropped beyond i
 class RateLimiter:
     """Counts hits per key in fixed one-minute windows; allow() says whether one more is within the limit."""
 
-    def __init__(self, redis_url: str | None = None, *, namespace: str = "bot") -> None:
+    def __init__(self, redis_url: str | None = None, *, namespace: str = "bot", window_s: int = WINDOW_S) -> None:
         self.namespace = namespace
+        self.window_s = window_s
         self._counts: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
         self._redis: Any = None
@@ -30,33 +33,47 @@ class RateLimiter:
 
     def allow(self, key: str, limit: int, *, now: float | None = None) -> bool:
         """Count one hit for key; False once it passed limit in this window."""
-        window = int((time.time() if now is None else now) // WINDOW_S)
+        return self._add(key, 1, now) <= limit
+
+    def take(self, key: str, amount: int, limit: int, *, now: float | None = None) -> bool:
+        """Charge amount to key's window if it stays within limit (True); else charge nothing (False)."""
+        if self._add(key, amount, now) <= limit:
+            return True
+        self._add(key, -amount, now)  # a refused charge uses up nothing
+        return False
+
+    def give_back(self, key: str, amount: int, *, now: float | None = None) -> None:
+        """Undo a charge that went through (the next one was refused)."""
+        self._add(key, -amount, now)
+
+    def _add(self, key: str, amount: int, now: float | None) -> int:
+        window = int((time.time() if now is None else now) // self.window_s)
         if self._redis is not None:
             try:
                 name = f"medfix:{self.namespace}:rate:{key}:{window}"
-                count = int(self._redis.incr(name))
-                if count == 1:
-                    self._redis.expire(name, 2 * WINDOW_S)
-                return count <= limit
+                count = int(self._redis.incrby(name, amount))
+                if count == amount:
+                    self._redis.expire(name, 2 * self.window_s)
+                return count
             except Exception:  # Redis down: fall back to this process's own count rather than refuse everyone
                 pass
         with self._lock:
             if len(self._counts) > MAX_KEYS:
                 self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
             seen_window, count = self._counts.get(key, (window, 0))
-            count = count + 1 if seen_window == window else 1
+            count = count + amount if seen_window == window else amount
             self._counts[key] = (window, count)
-            return count <= limit
+            return count
 
 
-def limiter_for(state: Any, namespace: str) -> RateLimiter:
+def limiter_for(state: Any, namespace: str, *, window_s: int = WINDOW_S) -> RateLimiter:
     """The app's limiter for namespace (app.state), made on first use with the app's Redis when configured."""
     limiters: dict[str, RateLimiter] | None = getattr(state, "rate_limiters", None)
     if limiters is None:
         limiters = state.rate_limiters = {}
     limiter = limiters.get(namespace)
     if limiter is None:
-        limiter = limiters[namespace] = RateLimiter(state.settings.redis_url, namespace=namespace)
+        limiter = limiters[namespace] = RateLimiter(state.settings.redis_url, namespace=namespace, window_s=window_s)
     return limiter
 
 

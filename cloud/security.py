@@ -1,4 +1,5 @@
-"""Security headers on every HTTP response, and the stricter ones for files users uploaded.
+"""Security headers on every HTTP response, the stricter ones for files users uploaded, and secrets kept out of the
+access log.
 
 The pages carry inline scripts (`<script type="module">` blocks) and inline styles, so the policy does not
 restrict script or style sources; it says what the pages never need: to be framed by another site (the consoles
@@ -6,6 +7,9 @@ must not be clickjacked), plugins, or a <base> elsewhere. A response that sets i
 """
 
 from __future__ import annotations
+
+import logging
+import re
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,3 +43,31 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+# Query parameters that carry a secret: sign-in tokens, a reporter link's key, OAuth codes and state.
+SECRET_PARAMS = frozenset({"token", "access_token", "k", "key", "code", "state", "invite_code", "password"})
+_SECRET_VALUE = re.compile(r"(?<=[?&])([^=&#]+)=([^&#]*)")
+
+
+def redact_url(target: str) -> str:
+    """target (a path with its query) with the values of SECRET_PARAMS replaced by ***."""
+    if "?" not in target:
+        return target
+
+    def hide(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return f"{name}=***" if name.lower() in SECRET_PARAMS and match.group(2) else match.group(0)
+
+    return _SECRET_VALUE.sub(hide, target)
+
+
+class RedactedAccessLog(logging.Filter):
+    """Keeps secrets in URLs (a reporter link's ?k=, an OAuth ?code=) out of uvicorn's logs: the access log's
+    request lines and the error log's "WebSocket /path?query" lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any(isinstance(a, str) and a.startswith("/") and "?" in a for a in args):
+            record.args = tuple(redact_url(a) if isinstance(a, str) and a.startswith("/") else a for a in args)
+        return True

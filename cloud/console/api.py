@@ -11,8 +11,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from cloud.auth import service as auth_service
 from cloud.auth.models import Role, User, Verification
+from cloud.console import guard
 from cloud.console.hub import Connection, Hub, Message
-from cloud.deps import SESSION_COOKIE
 from cloud.tickets.models import Ticket
 from cloud.tickets.service import Viewer, can_view
 
@@ -39,12 +39,14 @@ def wants_for(user: User) -> Any:
 
 
 async def pump(websocket: WebSocket, hub: Hub, connection: Connection,
-               on_ping: Callable[[], Awaitable[None]] | None = None) -> None:
-    """Forward queued messages until the browser goes away; answer its pings (and tell on_ping of each).
+               on_ping: Callable[[], Awaitable[None]] | None = None, *,
+               recheck: guard.Recheck | None = None) -> None:
+    """Forward queued messages until the browser goes away; answer its pings (and tell on_ping of each); every
+    ws_recheck_s ask recheck whether the sign-in still holds, and close with 4401 once it does not.
 
-    The one live-socket loop of the console and the service groups; the caller unregisters nothing itself.
-    One sending and one receiving task for the connection's life (not a task per message): with many consoles
-    open, every push costs each of them a queue get and a send, nothing more."""
+    The one live-socket loop of the console, the ticket feed and the service groups; the caller unregisters
+    nothing itself. One sending and one receiving task for the connection's life (not a task per message): with
+    many consoles open, every push costs each of them a queue get and a send, nothing more."""
 
     async def receive() -> None:
         while True:
@@ -62,54 +64,85 @@ async def pump(websocket: WebSocket, hub: Hub, connection: Connection,
                 return
             await websocket.send_text(connection.next_frame(text))  # with batches, whatever queued up meanwhile
 
-    receiver = asyncio.create_task(receive())
-    sender = asyncio.create_task(send())
+    async def watch() -> None:
+        assert recheck is not None
+        every = websocket.app.state.settings.ws_recheck_s
+        while True:
+            await asyncio.sleep(every)
+            if not await recheck():
+                code, reason = guard.SIGNED_OUT
+                await websocket.close(code=code, reason=reason)
+                return
+
+    tasks = {asyncio.create_task(receive()), asyncio.create_task(send())}
+    if recheck is not None:
+        tasks.add(asyncio.create_task(watch()))
     try:
-        await asyncio.wait({receiver, sender}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (receiver, sender):
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
                 await task
         hub.unregister(connection)
 
 
+async def refuse(websocket: WebSocket, refusal: tuple[int, str]) -> None:
+    """Close the handshake with refusal's code and reason."""
+    code, reason = refusal
+    await websocket.close(code=code, reason=reason)
+
+
 @router.websocket("/ws/console")
 async def console_feed(websocket: WebSocket) -> None:
-    """Live ticket changes and notifications for a signed-in user (cookie session or ?token=).
+    """Live ticket changes and notifications for a signed-in user (session cookie, or Authorization: Bearer on the
+    handshake; never a token in the URL), from an allowed origin; closes with 4401 once the sign-in ends.
 
     With ?batch=1 a frame may carry a JSON array of messages instead of one message (cloud/console/hub.py)."""
-    token = websocket.query_params.get("token") or websocket.cookies.get(SESSION_COOKIE)
-    factory = websocket.app.state.sessionmaker
-    user = None
-    if token:
-        with factory() as session:
-            user = auth_service.user_for_token(session, token=token)
-    if user is None:
+    if not guard.origin_allowed(websocket, websocket.app.state.settings):
+        await refuse(websocket, guard.FOREIGN_ORIGIN)
+        return
+    token = guard.socket_token(websocket)
+    user = await asyncio.to_thread(guard.user_of, websocket, token)
+    if user is None or token is None:
         await websocket.close(code=4401, reason="sign in first")
         return
     hub: Hub = websocket.app.state.hub
     await websocket.accept()
     connection = hub.register(wants_for(user), batches=websocket.query_params.get("batch") == "1")
     await websocket.send_json({"type": "hello", "user_id": user.id, "role": user.role.value})
-    await pump(websocket, hub, connection)
+    await pump(websocket, hub, connection, recheck=guard.still_signed_in(websocket, token))
+
+
+def _may_view(websocket: WebSocket, ticket_id: int, token: str | None, key: str | None) -> bool:
+    settings = websocket.app.state.settings
+    with websocket.app.state.sessionmaker() as session:
+        user = auth_service.user_for_token(session, token=token) if token else None
+        ticket = session.get(Ticket, ticket_id)
+        return ticket is not None and can_view(Viewer(user=user, reporter_key=key), ticket, settings)
 
 
 @router.websocket("/ws/tickets/{ticket_id}")
 async def ticket_feed(websocket: WebSocket, ticket_id: int) -> None:
-    """Live status of one ticket for whoever may see it (its reporter link key, or a session)."""
-    factory = websocket.app.state.sessionmaker
-    settings = websocket.app.state.settings
-    token = websocket.cookies.get(SESSION_COOKIE)
-    with factory() as session:
-        user = auth_service.user_for_token(session, token=token) if token else None
-        ticket = session.get(Ticket, ticket_id)
-        allowed = ticket is not None and can_view(Viewer(user=user, reporter_key=websocket.query_params.get("k")),
-                                                  ticket, settings)
+    """Live status of one ticket for whoever may see it: a session, or its reporter link key sent as the first
+    message (`{"type": "auth", "k": "..."}`, never in the URL). Re-checked every ws_recheck_s."""
+    if not guard.origin_allowed(websocket, websocket.app.state.settings):
+        await refuse(websocket, guard.FOREIGN_ORIGIN)
+        return
+    token = guard.socket_token(websocket)
+    key: str | None = None
+    allowed = await asyncio.to_thread(_may_view, websocket, ticket_id, token, None)
+    await websocket.accept()
+    if not allowed:  # a reporter's link: its key comes first
+        key = await guard.first_message_key(websocket)
+        allowed = key is not None and await asyncio.to_thread(_may_view, websocket, ticket_id, token, key)
     if not allowed:
         await websocket.close(code=4404, reason="ticket not found")
         return
     hub: Hub = websocket.app.state.hub
-    await websocket.accept()
     connection = hub.register(lambda m: m.get("type") == "ticket" and m.get("ticket_id") == ticket_id)
-    await pump(websocket, hub, connection)
+
+    async def recheck() -> bool:
+        return await asyncio.to_thread(_may_view, websocket, ticket_id, token, key)
+
+    await pump(websocket, hub, connection, recheck=recheck)

@@ -12,10 +12,12 @@ from sqlalchemy import select
 
 from cloud.auth import service as auth_service
 from cloud.auth.models import User
+from cloud.console import guard
 from cloud.console.api import pump as console_pump
+from cloud.console.api import refuse
 from cloud.console.hub import Connection, Hub, Message
 from cloud.db import SessionDep, utcnow
-from cloud.deps import SESSION_COOKIE, CurrentUser, SettingsDep
+from cloud.deps import CurrentUser, SettingsDep
 from cloud.errors import DomainError, NotFound
 from cloud.registry.models import Device
 from cloud.security import UPLOAD_HEADERS
@@ -200,7 +202,8 @@ def _presence(websocket: WebSocket, user_id: int, group_id: int | None, online: 
         session.commit()
 
 
-async def _pump(websocket: WebSocket, hub: Hub, connection: Connection, user_id: int, group_id: int | None) -> None:
+async def _pump(websocket: WebSocket, hub: Hub, connection: Connection, user_id: int, group_id: int | None,
+                recheck: guard.Recheck) -> None:
     """Forward the hub's messages (the console's loop); a ping answers pong and keeps the member marked online."""
     refreshed = utcnow()
 
@@ -211,15 +214,19 @@ async def _pump(websocket: WebSocket, hub: Hub, connection: Connection, user_id:
             await asyncio.to_thread(_presence, websocket, user_id, group_id, True)
 
     try:
-        await console_pump(websocket, hub, connection, on_ping=keep_online)
+        await console_pump(websocket, hub, connection, on_ping=keep_online, recheck=recheck)
     finally:
         await asyncio.to_thread(_presence, websocket, user_id, group_id, False)
 
 
 @router.websocket("/ws/groups")
 async def group_feed(websocket: WebSocket) -> None:
-    """Live messages of one group (?group_id=) or of all my groups; authenticated like /ws/console."""
-    token = websocket.query_params.get("token") or websocket.cookies.get(SESSION_COOKIE)
+    """Live messages of one group (?group_id=) or of all my groups; authenticated like /ws/console (session cookie
+    or Authorization: Bearer, an allowed origin, re-checked every ws_recheck_s)."""
+    if not guard.origin_allowed(websocket, websocket.app.state.settings):
+        await refuse(websocket, guard.FOREIGN_ORIGIN)
+        return
+    token = guard.socket_token(websocket)
     raw_group = websocket.query_params.get("group_id")
     group_id = int(raw_group) if raw_group and raw_group.isdigit() else None
     factory = websocket.app.state.sessionmaker
@@ -251,4 +258,5 @@ async def group_feed(websocket: WebSocket) -> None:
     await websocket.accept()
     connection = hub.register(wants_for(user.id, group_ids))
     await websocket.send_json({"type": "hello", "user_id": user.id, "group_id": group_id})
-    await _pump(websocket, hub, connection, user.id, group_id)
+    assert token is not None
+    await _pump(websocket, hub, connection, user.id, group_id, guard.still_signed_in(websocket, token))

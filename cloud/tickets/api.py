@@ -18,7 +18,7 @@ from cloud.i18n import DEFAULT_LANGUAGE, pick_language
 from cloud.schemas import Page
 from cloud.security import UPLOAD_HEADERS
 from cloud.tenancy import Scope
-from cloud.tickets import desk, faults, policy, precheck, queries, service
+from cloud.tickets import desk, faults, policy, precheck, queries, quota, service
 from cloud.tickets.models import AttachmentKind, PrecheckTask, Ticket, TicketAttachment
 from cloud.tickets.schemas import (
     ActionIn,
@@ -114,6 +114,7 @@ def ticket_out(
 
 @router.post("/uploads", response_model=UploadOut, status_code=status.HTTP_201_CREATED)
 async def upload(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     user: OptionalUser,
@@ -122,9 +123,13 @@ async def upload(
     duration_s: Annotated[int | None, Form(ge=0)] = None,
     transcript: Annotated[str | None, Form(max_length=5000)] = None,
 ) -> UploadOut:
-    """Keep a photo or voice note before submission; the answer's id and key attach it to a ticket."""
+    """Keep a photo or voice note before submission; the answer's id and key attach it to a ticket.
+
+    429 beyond uploads_per_minute or a daily quota (cloud/tickets/quota.py); unused uploads go after a day."""
+    quota.check_rate(request, settings, user)
     limit = max(settings.upload_max_photo_mb, settings.upload_max_voice_mb) * 1024 * 1024
     content = await file.read(limit + 1)
+    quota.charge(request, settings, user, len(content))
     stored = store_upload(session, settings=settings, kind=kind, content=content,
                           uploaded_by=user.id if user else None, duration_s=duration_s, transcript=transcript)
     session.commit()

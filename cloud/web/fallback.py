@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud.i18n import pick_language, translate
+from cloud.i18n_catalogs import N_
 
 log = logging.getLogger("medfix.web")
 
@@ -26,6 +27,8 @@ _ERROR_TEXTS = {
     404: ("Page not found", "The address may be mistyped, or the page was moved."),
     405: ("Page not found", "The address may be mistyped, or the page was moved."),
     403: ("No access", "Your account may not open this page."),
+    413: (N_("Too much at once"), N_("What you sent is larger than this page accepts. Choose a smaller file, or "
+                                     "send less at once.")),
     500: ("Something went wrong", "The service could not finish this request. Please try again in a moment."),
 }
 

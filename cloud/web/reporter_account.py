@@ -11,12 +11,15 @@ from sqlalchemy import select
 
 from cloud.audit.service import Actor
 from cloud.auth import service as auth_service
+from cloud.auth import throttle
 from cloud.auth.models import Role
 from cloud.auth.schemas import Registration
 from cloud.db import SessionDep
 from cloud.deps import SESSION_COOKIE, OptionalUser, SettingsDep, token_ttl
 from cloud.errors import DomainError
 from cloud.i18n import pick_language, translate
+from cloud.i18n_catalogs import N_
+from cloud.ratelimit import client_address, limiter_for
 from cloud.registry.backup import search_hospitals
 from cloud.registry.models import Hospital
 from cloud.tenancy import Scope
@@ -55,6 +58,22 @@ def _hospital_for(session: Any, *, name: str, invite_code: str) -> tuple[Hospita
                   else "No hospital has this name. Check it, or enter the invite code.")
 
 
+TOO_MANY_TRIES = N_("Too many tries from this network. Please wait a minute and try again.")
+
+
+def _guessing(request: Request, settings: Any, *, who: str) -> str | None:
+    """Why this try is refused (untranslated), or None: too many tries from the address this minute (as the
+    label-lost form counts them), or who or the address locked after wrong invite codes."""
+    if not limiter_for(request.app.state, "invite-forms").allow(client_address(request),
+                                                                settings.invite_attempts_per_minute):
+        return TOO_MANY_TRIES
+    try:
+        throttle.check(request, who, kind="invite")
+    except throttle.TooManyAttempts as exc:
+        return exc.message
+    return None
+
+
 @router.get("/register")
 def register_page(request: Request, user: OptionalUser, next: str = "/report/hospital") -> Response:
     """Self-registration of a lab user, verified at once with the hospital's invite code."""
@@ -74,6 +93,14 @@ def register_submit(
     form = {"full_name": full_name, "phone": phone, "hospital": hospital, "invite_code": invite_code,
             "username": username}
     errors: dict[str, str] = {}
+    # An invite code proves a hospital: guesses are limited per address and minute, and wrong codes lock the
+    # address out for a while, together with the other forms that take one (cloud/auth/throttle.py).
+    limited = _guessing(request, settings, who=f"register:{client_address(request)}")
+    if limited:
+        errors["invite_code" if invite_code else "hospital"] = _(limited)
+        response = render(request, "h5/register.html", None, next=_safe(next), errors=errors, form=form)
+        response.status_code = 429
+        return response
     if not full_name.strip():
         errors["full_name"] = _("Please enter your name.")
     if not valid_phone(phone):
@@ -81,6 +108,8 @@ def register_submit(
     found, problem = _hospital_for(session, name=hospital, invite_code=invite_code)
     if problem:
         errors["invite_code" if invite_code else "hospital"] = _(problem)
+        if invite_code:
+            throttle.failed(request, f"register:{client_address(request)}", kind="invite")
     try:
         body = Registration(username=username.strip(), password=password, full_name=full_name.strip() or "-",
                             phone=phone.strip() or "00000", hospital_id=found.id if found else 0,
@@ -117,20 +146,32 @@ def register_submit(
 
 @router.post("/report/bind")
 def bind_submit(
-    request: Request, session: SessionDep, user: OptionalUser,
+    request: Request, session: SessionDep, settings: SettingsDep, user: OptionalUser,
     invite_code: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    """A signed-in, unverified lab user binds to their hospital with its invite code."""
+    """A signed-in, unverified lab user binds to their hospital with its invite code (guesses limited as on
+    /register)."""
     _ = _t(request)
     if user is None:
         return RedirectResponse("/report/hospital", status_code=303)
+
+    def again(error: str, status_code: int) -> Response:
+        response = render(request, "h5/by_hospital.html", user, verified=False, texts={}, wechat_sdk=None,
+                          bind_error=error)
+        response.status_code = status_code
+        return response
+
+    who = f"user:{user.id}"  # the account, as /api/v1/auth/verify counts it
+    limited = _guessing(request, settings, who=who)
+    if limited:
+        return again(_(limited), 429)
     try:
         auth_service.verify_with_invite_code(session, user=user, invite_code=invite_code)
-    except DomainError:
+    except DomainError as exc:
         session.rollback()
-        response = render(request, "h5/by_hospital.html", user, verified=False, texts={}, wechat_sdk=None,
-                          bind_error=_("register.invite_code"))
-        response.status_code = 403
-        return response
+        if exc.extra.get("code") != "invite_code_expired":  # a guess, not yesterday's right code
+            throttle.failed(request, who, kind="invite")
+        return again(_("register.invite_code"), 403)
+    throttle.succeeded(request, who, kind="invite")
     session.commit()
     return RedirectResponse("/report/hospital", status_code=303)

@@ -24,6 +24,7 @@ from wechatpy.exceptions import WeChatClientException
 from cloud.db import SessionDep
 from cloud.deps import OptionalUser
 from cloud.errors import DomainError, Invalid, NotFound
+from cloud.tickets import quota
 from cloud.tickets.models import AttachmentKind
 from cloud.tickets.schemas import UploadOut
 from cloud.tickets.uploads import sniff_audio, store_upload
@@ -115,7 +116,9 @@ def fetch_media(body: MediaIn, request: Request, session: SessionDep, user: Opti
         raise NotFound("WeChat is not configured")
     settings = wechat.settings
     # Network and conversion first, database writes after: nothing holds a transaction while WeChat answers.
+    quota.check_rate(request, settings, user)  # the same brakes as /api/v1/uploads (cloud/tickets/quota.py)
     content = download(wechat.client, body.media_id, backoff_s=settings.wechat_retry_backoff_s)
+    quota.charge(request, settings, user, len(content))
     kind = AttachmentKind.photo if body.kind == "photo" else AttachmentKind.voice
     original_type, playable = "", content
     if kind == AttachmentKind.voice:

@@ -62,7 +62,7 @@ def test_whatever_queued_meanwhile_leaves_in_the_next_frame_only_for_batch_conso
 
 
 def test_a_batch_console_hears_every_message_of_a_submission(client: TestClient, world: World) -> None:
-    with client.websocket_connect(f"/ws/console?token={world.tokens['agent']}&batch=1") as ws:
+    with client.websocket_connect("/ws/console?batch=1", headers=world.headers("agent")) as ws:
         assert ws.receive_json()["type"] == "hello"
         ticket = submit(client, world).json()["ticket"]
         heard: list[dict] = []

@@ -36,7 +36,8 @@ def test_ticket_on_worker_a_reaches_console_on_worker_b(two_workers) -> None:  #
                        headers={"Authorization": f"Bearer {agent}"}).json()["items"][0]
 
     async def scenario() -> tuple[dict, float]:
-        async with websockets.connect(f"ws://127.0.0.1:{second.port}/ws/console?token={agent}") as ws:
+        async with websockets.connect(f"ws://127.0.0.1:{second.port}/ws/console",
+                                      additional_headers={"Authorization": f"Bearer {agent}"}) as ws:
             assert json.loads(await ws.recv())["type"] == "hello"
             started = time.monotonic()
             async with httpx.AsyncClient() as http:

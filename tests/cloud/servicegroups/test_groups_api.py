@@ -98,9 +98,10 @@ def test_empty_and_oversized_messages_are_refused(client: TestClient, world: Wor
 
 def test_a_message_reaches_the_desk_socket_and_not_another_hospital(client: TestClient, world: World) -> None:
     group_id = _group_of(client, world)["id"]
-    with client.websocket_connect(f"/ws/groups?token={world.tokens['agent']}") as desk:
+    with client.websocket_connect("/ws/groups", headers=world.headers("agent")) as desk:
         assert desk.receive_json()["type"] == "hello"
-        with client.websocket_connect(f"/ws/groups?group_id={group_id}&token={world.tokens['lab_a']}") as phone:
+        with client.websocket_connect(f"/ws/groups?group_id={group_id}",
+                                      headers=world.headers("lab_a")) as phone:
             assert phone.receive_json()["group_id"] == group_id
             posted = _post(client, world, group_id, "lab_a", "E801 提示 试剂针堵塞")
             pushed = desk.receive_json()
@@ -108,11 +109,11 @@ def test_a_message_reaches_the_desk_socket_and_not_another_hospital(client: Test
             assert pushed["message"]["author"]["name"] == "lab_a"
             assert phone.receive_json()["message"]["text"] == "E801 提示 试剂针堵塞"
     with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(
-            f"/ws/groups?group_id={group_id}&token={world.tokens['lab_b']}") as ws:
+            f"/ws/groups?group_id={group_id}", headers=world.headers("lab_b")) as ws:
         ws.receive_json()
     assert refused.value.code == 4404
     with pytest.raises(WebSocketDisconnect) as unverified, client.websocket_connect(
-            f"/ws/groups?group_id={group_id}&token={world.tokens['lab_new']}") as ws:
+            f"/ws/groups?group_id={group_id}", headers=world.headers("lab_new")) as ws:
         ws.receive_json()
     assert unverified.value.code == 4403
 

@@ -19,7 +19,7 @@ def _next_ticket_message(ws) -> dict:  # noqa: ANN001
 
 
 def test_a_new_ticket_reaches_a_connected_console(client: TestClient, world: World) -> None:
-    with client.websocket_connect(f"/ws/console?token={world.tokens['agent']}") as ws:
+    with client.websocket_connect("/ws/console", headers=world.headers("agent")) as ws:
         assert ws.receive_json()["type"] == "hello"
         ticket = submit(client, world).json()["ticket"]
         message = _next_ticket_message(ws)
@@ -33,7 +33,7 @@ def test_console_without_a_valid_session_is_refused(client: TestClient, world: W
     from starlette.websockets import WebSocketDisconnect
 
     try:
-        with client.websocket_connect("/ws/console?token=nonsense") as ws:
+        with client.websocket_connect("/ws/console", headers={"Authorization": "Bearer nonsense"}) as ws:
             ws.receive_json()
         raise AssertionError("the connection should have been closed")
     except WebSocketDisconnect as closed:
@@ -41,7 +41,7 @@ def test_console_without_a_valid_session_is_refused(client: TestClient, world: W
 
 
 def test_lab_users_hear_only_their_hospital(client: TestClient, world: World) -> None:
-    with client.websocket_connect(f"/ws/console?token={world.tokens['lab_b']}") as ws:
+    with client.websocket_connect("/ws/console", headers=world.headers("lab_b")) as ws:
         ws.receive_json()
         submit(client, world, device_id=world.devices_a[0])
         mine = submit(client, world, device_id=world.devices_b[0]).json()["ticket"]
@@ -52,7 +52,8 @@ def test_lab_users_hear_only_their_hospital(client: TestClient, world: World) ->
 def test_the_reporter_link_follows_its_ticket_live(client: TestClient, world: World) -> None:
     body = submit(client, world).json()
     ticket_id, key = body["ticket"]["id"], body["reporter_key"]
-    with client.websocket_connect(f"/ws/tickets/{ticket_id}?k={key}") as ws:
+    with client.websocket_connect(f"/ws/tickets/{ticket_id}") as ws:
+        ws.send_json({"type": "auth", "k": key})  # the link's key comes first, never in the URL
         act(client, ticket_id, world.headers("agent"), "answer", text="已远程处理", fault_category="other")
         message = ws.receive_json()
         assert (message["event"], message["status"]) == ("ticket.answer", "resolved")

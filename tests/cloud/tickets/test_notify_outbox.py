@@ -72,7 +72,7 @@ def _ticket_messages(ws: Any) -> Iterator[dict[str, Any]]:  # noqa: ANN401
 
 def test_the_submit_answers_and_the_console_hears_before_the_notifications_are_done(
         client: TestClient, world: World, gated: GatedChannel, db: Session) -> None:
-    with client.websocket_connect(f"/ws/console?token={world.tokens['agent']}") as ws:
+    with client.websocket_connect("/ws/console", headers=world.headers("agent")) as ws:
         assert ws.receive_json()["type"] == "hello"
         response = submit(client, world, headers=world.headers("lab_a"))
         assert response.status_code == 201  # answered while the notification work is still held at the gate
@@ -198,8 +198,9 @@ def test_both_workers_consoles_hear_each_ticket_once(background: Settings, world
     quiet = [RecordingChannel(), RecordingChannel()]
     with TestClient(create_app(settings, channels=[quiet[0]])) as one, \
             TestClient(create_app(settings, channels=[quiet[1]])) as two:
-        url = f"/ws/console?token={world.tokens['agent']}"
-        with one.websocket_connect(url) as first, two.websocket_connect(url) as second:
+        agent = world.headers("agent")
+        with one.websocket_connect("/ws/console", headers=agent) as first, \
+                two.websocket_connect("/ws/console", headers=agent) as second:
             assert first.receive_json()["type"] == second.receive_json()["type"] == "hello"
             number = submit(one, world, headers=world.headers("lab_a")).json()["ticket"]["number"]
             # The pushes of one channel arrive in order: once the next ticket's is there, a copy would have been too.

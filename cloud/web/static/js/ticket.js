@@ -186,9 +186,14 @@ export function startTicketPage(texts) {
 
   function live(delay = 1000) {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}/ws/tickets/${id}${key ? `?k=${encodeURIComponent(key)}` : ""}`);
+    // The link's key goes as the first message, never in the socket's URL (URLs end up in access logs).
+    const socket = new WebSocket(`${scheme}://${location.host}/ws/tickets/${id}`);
     socket.onmessage = () => load();
-    socket.onopen = () => { delay = 1000; el("live-note").classList.add("on"); };
+    socket.onopen = () => {
+      if (key) socket.send(JSON.stringify({ type: "auth", k: key }));
+      delay = 1000;
+      el("live-note").classList.add("on");
+    };
     socket.onclose = () => {
       el("live-note").classList.remove("on");
       setTimeout(() => live(Math.min(delay * 2, 30000)), delay);

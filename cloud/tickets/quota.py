@@ -1,0 +1,70 @@
+"""Upload brakes (security finding 3 of issue #13): anyone may upload a photo or a voice note before reporting, so
+uploads are limited per minute and per day: files and megabytes per reporter (the account, else the address),
+megabytes per hospital (its accounts together). Counted in Redis when configured (shared by the workers), else
+in the process (cloud/ratelimit.py); a refused upload uses up nothing of the daily quotas."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from cloud.auth.models import User
+from cloud.config import Settings
+from cloud.errors import DomainError
+from cloud.i18n import pick_language, translate
+from cloud.i18n_catalogs import N_
+from cloud.ratelimit import RateLimiter, client_address, limiter_for
+
+DAY_S = 86_400
+MB = 1024 * 1024
+TOO_FAST = N_("Too many uploads in a short time. Please wait a minute and try again.")
+REPORTER_FULL = N_("You have reached today's upload limit. Please try again tomorrow, or describe the fault in "
+                   "words.")
+HOSPITAL_FULL = N_("Your hospital has reached today's upload limit. Please try again tomorrow, or describe the "
+                   "fault in words.")
+
+
+class UploadLimited(DomainError):
+    """Too many uploads this minute, or a daily quota is used up."""
+
+    status_code = 429
+
+
+def _refuse(request: Any, text: str, retry_after: int) -> UploadLimited:
+    from cloud.web.fallback import LANGUAGE_COOKIE
+
+    language = pick_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
+    return UploadLimited(translate(text, language), code="upload_limited", retry_after=retry_after)
+
+
+def check_rate(request: Any, settings: Settings, user: User | None) -> None:
+    """UploadLimited when the uploader sent more than uploads_per_minute this minute."""
+    if not limiter_for(request.app.state, "uploads").allow(_reporter(request, user), settings.uploads_per_minute):
+        raise _refuse(request, TOO_FAST, 60)
+
+
+def _reporter(request: Any, user: User | None) -> str:
+    return f"user:{user.id}" if user is not None else f"address:{client_address(request)}"
+
+
+def charge(request: Any, settings: Settings, user: User | None, size: int) -> None:
+    """Count one upload of size bytes against today's quotas; UploadLimited (nothing counted) when one is full."""
+    state = request.app.state
+    reporter = _reporter(request, user)
+    charges: list[tuple[RateLimiter, str, int, int, str]] = [
+        (limiter_for(state, "upload-files", window_s=DAY_S), reporter, 1, settings.upload_daily_files, REPORTER_FULL),
+        (limiter_for(state, "upload-bytes", window_s=DAY_S), reporter, size, settings.upload_daily_mb * MB,
+         REPORTER_FULL),
+    ]
+    if user is not None and user.hospital_id is not None:
+        charges.append((limiter_for(state, "upload-hospital-bytes", window_s=DAY_S), f"hospital:{user.hospital_id}",
+                        size, settings.upload_daily_hospital_mb * MB, HOSPITAL_FULL))
+    taken: list[tuple[RateLimiter, str, int]] = []
+    for limiter, key, amount, limit, text in charges:
+        if not limit:  # 0: no quota
+            continue
+        if not limiter.take(key, amount, limit):
+            for done, done_key, done_amount in taken:
+                done.give_back(done_key, done_amount)
+            raise _refuse(request, text, int(DAY_S - time.time() % DAY_S) + 1)  # the day's window ends
+        taken.append((limiter, key, amount))
