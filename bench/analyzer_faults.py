@@ -1,0 +1,424 @@
+"""Predictive alerts on labelled analyzer faults (issue #14): event precision, recall, false alarms, delays; JSON.
+
+Each seed is a hospital with one gateway and ``--devices`` chemistry analyzers whose run data (seven metrics, one
+reading a minute for ``--days`` days) comes from protocols/simulators/analyzer_behaviour.py: faults of seven kinds
+(heater drift, lamp decline, lamp drop, probe clog, electrode failure, error burst, pump fault) among benign
+changes (the lab's daily rhythm, the morning ISE calibration, reagent lot changes, planned maintenance).
+
+What runs is the product as deployed: the real cloud app under uvicorn in its own process, on a scratch PostgreSQL
+database. The planned maintenance is declared beforehand as an admin declares it (POST /api/v1/maintenance-windows).
+Each gateway posts its readings in time order through POST /api/v1/ingest, in batches of ``--batch`` readings (a
+gateway delivering a backlog: edge `backlog_batch_max_items`), the seeds' gateways side by side. Then the cloud is
+stopped with SIGTERM (its shutdown scores everything queued and checkpoints the detectors, so the bench can check
+that every reading was scored), started again, and the alerts are read back from GET /api/v1/alerts.
+
+Scoring (events, per device):
+* an alert is a *true detection* when its start (``started_at``, stream time) lies in a fault window of its
+  device, from the fault's first abnormal reading until ``--tolerance`` minutes after the repair (the return to
+  normal, e.g. a new lamp, is part of the incident), on the metric the fault moves (the simulated faults move
+  only their own metric, so an alert on another metric in the window is a false alarm that happened to fall
+  there: with a few false alarms a day, counting it would inflate recall); ``overall_device_level`` also gives
+  the looser count (any metric of the device), as the issue words it;
+* every other alert is a *false alarm*; each is put down to the benign change (or fault recovery) that most
+  plausibly caused it on that metric, to guide the fix (``false_alarms_by_cause``);
+* precision = true alerts / alerts; recall = faults with at least one true alert / faults;
+  false alarms per device per week = false alarms / (devices x days / 7); detection delay = first true alert's
+  start - fault start, median per fault kind.
+
+    .venv/bin/python bench/analyzer_faults.py                      # 6 devices x 14 days x seeds 1,2,3
+    .venv/bin/python bench/analyzer_faults.py --quick              # 2 devices x 3 days x seed 1 (about a minute)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from bench.ingest import scratch_database  # noqa: E402
+from cloud.alerts.models import DetectorState  # noqa: E402
+from cloud.audit.service import Actor  # noqa: E402
+from cloud.auth.models import Role  # noqa: E402
+from cloud.auth.service import create_user, issue_token  # noqa: E402
+from cloud.db import make_engine, make_sessionmaker  # noqa: E402
+from cloud.migrate import upgrade  # noqa: E402
+from cloud.registry import service as registry  # noqa: E402
+from cloud.registry.schemas import DeviceCategory, DeviceIn, HospitalIn  # noqa: E402
+from cloud.telemetry import service as telemetry  # noqa: E402
+from protocols.simulators.analyzer_behaviour import (  # noqa: E402
+    FAULT_KINDS,
+    METRIC_UNITS,
+    FaultWindow,
+    Scenario,
+    readings,
+    scenario,
+    week_start,
+)
+from protocols.telemetry import Batch, Reading, encode_batch  # noqa: E402
+from tests.edge.cloud_process import CloudProcess  # noqa: E402
+from tests.edge.cloud_server import free_port  # noqa: E402
+
+AIMS = {"precision": 0.9, "recall": 0.9, "false_alarms_per_device_week": 1.0}
+ALL_METRICS = ("*",)
+# Which metrics each benign change moves, and for how long after it a false alarm is put down to it (minutes).
+CAUSES: dict[str, tuple[tuple[str, ...], int, int]] = {
+    "planned_maintenance": (ALL_METRICS, 0, 24 * 60),  # (metrics, minutes before its start, minutes after its end)
+    "reagent_lot_change": (("ise_na_mv",), 0, 24 * 60),
+    # From the start of its half-hour: the detector's time-of-day profile (48 slots) smears the 15-minute step over
+    # the slot, so a device can alarm at a normal reading a few minutes before its own calibration.
+    "daily_calibration": (("ise_na_mv",), 30, 120),
+    "daily_rhythm": (("sample_probe_pressure", "error_count", "vacuum", "reaction_disk_temp", "test_count"), 30, 120),
+}
+LEARNING_MINUTES = 24 * 60  # a false alarm this early is put down to the detector still learning the stream
+
+
+@dataclass(frozen=True)
+class AlertSeen:
+    """An alert as the alerts API returned it, with the device's key on the gateway."""
+
+    device_key: str
+    metric: str
+    started_at: datetime
+    last_abnormal_at: datetime
+    peak_score: float
+
+
+@dataclass
+class Tally:
+    """Counts of one seed (or all of them)."""
+
+    devices: int = 0
+    days: float = 0.0
+    faults: int = 0
+    detected: int = 0
+    alerts: int = 0
+    true_alerts: int = 0
+    false_alarms: int = 0
+    delays: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    faults_by_kind: Counter[str] = field(default_factory=Counter)
+    detected_by_kind: Counter[str] = field(default_factory=Counter)
+    on_fault_metric: int = 0  # true alerts on (one of) the fault's own metrics
+    causes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    def add(self, other: Tally) -> None:
+        """Fold another seed's counts into these."""
+        self.devices += other.devices
+        self.days = other.days
+        for name in ("faults", "detected", "alerts", "true_alerts", "false_alarms", "on_fault_metric"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for kind, values in other.delays.items():
+            self.delays[kind] += values
+        self.faults_by_kind.update(other.faults_by_kind)
+        self.detected_by_kind.update(other.detected_by_kind)
+        for cause, metrics in other.causes.items():
+            self.causes[cause].update(metrics)
+
+    def summary(self, *, details: bool) -> dict[str, Any]:
+        """Precision, recall, false alarms per device-week (and, with details, per kind and per cause)."""
+        weeks = self.devices * self.days / 7
+        out: dict[str, Any] = {
+            "precision": round(self.true_alerts / self.alerts, 3) if self.alerts else None,
+            "recall": round(self.detected / self.faults, 3) if self.faults else None,
+            "false_alarms_per_device_week": round(self.false_alarms / weeks, 2) if weeks else None,
+            "faults": self.faults, "detected": self.detected, "alerts": self.alerts, "true_alerts": self.true_alerts,
+            "true_alerts_on_fault_metric": self.on_fault_metric, "false_alarms": self.false_alarms,
+            "device_weeks": round(weeks, 2),
+        }
+        if details:
+            out["by_fault_kind"] = {kind: {
+                "faults": self.faults_by_kind[kind], "detected": self.detected_by_kind[kind],
+                "recall": round(self.detected_by_kind[kind] / self.faults_by_kind[kind], 3)
+                if self.faults_by_kind[kind] else None,
+                "median_delay_min": round(statistics.median(self.delays[kind]), 1) if self.delays[kind] else None,
+            } for kind in FAULT_KINDS}
+            out["false_alarms_by_cause"] = {cause: dict(sorted(metrics.items()))
+                                            for cause, metrics in sorted(self.causes.items())}
+        return out
+
+
+def cause_of(alert: AlertSeen, sc: Scenario) -> str:
+    """The benign change (or fault recovery) that most plausibly made a false alarm: the latest that fits."""
+    t = alert.started_at
+    if t < sc.start + timedelta(minutes=LEARNING_MINUTES):
+        return "learning (first day)"
+    best: tuple[datetime, str] | None = None
+
+    def consider(start: datetime, name: str) -> None:
+        nonlocal best
+        if best is None or start > best[0]:
+            best = (start, name)
+
+    for event in sc.benign:
+        if event.device_key != alert.device_key:
+            continue
+        metrics, before, after = CAUSES[event.kind]
+        if metrics != ALL_METRICS and alert.metric not in metrics:
+            continue
+        if event.start - timedelta(minutes=before) <= t <= event.end + timedelta(minutes=after):
+            consider(event.start, event.kind)
+    for fault in sc.faults:
+        if fault.device_key == alert.device_key and fault.end <= t <= fault.end + timedelta(hours=24):
+            consider(fault.end, "after a fault (beyond the tolerance)")
+    return best[1] if best is not None else "none found (noise)"
+
+
+def score(sc: Scenario, alerts: Iterable[AlertSeen], *, tolerance_min: float, same_metric: bool = True) -> Tally:
+    """Match one seed's alerts to its fault windows (see the module's docstring); same_metric: on the fault's own."""
+    tally = Tally(devices=len(sc.devices), days=sc.minutes / 1440, faults=len(sc.faults))
+    tally.faults_by_kind.update(f.kind for f in sc.faults)
+    first: dict[FaultWindow, datetime] = {}
+    tolerance = timedelta(minutes=tolerance_min)
+    for alert in sorted(alerts, key=lambda a: a.started_at):
+        tally.alerts += 1
+        fault = next((f for f in sc.faults if f.device_key == alert.device_key
+                      and (alert.metric in f.metrics or not same_metric)
+                      and f.start <= alert.started_at <= f.end + tolerance), None)
+        if fault is None:
+            tally.false_alarms += 1
+            tally.causes[cause_of(alert, sc)][alert.metric] += 1
+            continue
+        tally.true_alerts += 1
+        tally.on_fault_metric += alert.metric in fault.metrics
+        first.setdefault(fault, alert.started_at)
+    for fault, at in first.items():
+        tally.detected += 1
+        tally.detected_by_kind[fault.kind] += 1
+        tally.delays[fault.kind].append((at - fault.start).total_seconds() / 60)
+    return tally
+
+
+# --- the run ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Site:
+    """One seed's hospital: its scenario, gateway and devices."""
+
+    sc: Scenario
+    gateway: str = ""
+    token: str = ""
+    device_ids: dict[str, int] = field(default_factory=dict)
+
+
+def set_up(url: str, scenarios: Sequence[Scenario]) -> tuple[list[Site], str]:
+    """Migrate; per scenario a hospital, a gateway and its mapped devices; an admin; returns sites and admin token."""
+    engine = make_engine(url)
+    upgrade(engine)
+    actor = Actor.system("bench-analyzer-faults")
+    sites = []
+    with make_sessionmaker(engine)() as session:
+        for sc in scenarios:
+            site = Site(sc)
+            hospital = registry.create_hospital(session, data=HospitalIn.model_validate(
+                {"name": f"bench-seed-{sc.seed}"}), actor=actor)
+            session.flush()
+            site.gateway = f"gw-{sc.seed}-{uuid.uuid4().hex[:6]}"
+            gateway, site.token = telemetry.create_gateway(session, name=site.gateway, hospital_id=hospital.id,
+                                                           actor=actor)
+            for key in sc.devices:
+                device = registry.create_device(session, actor=actor, data=DeviceIn.model_validate({
+                    "serial": key.upper(), "manufacturer": "Bench", "model": "chemistry analyzer",
+                    "category": DeviceCategory.chemistry, "hospital_id": hospital.id}))
+                telemetry.map_device(session, gateway_id=gateway.id, device_key=key, device_id=device.id,
+                                     actor=actor)
+                site.device_ids[key] = device.id
+            sites.append(site)
+        admin = create_user(session, username=f"bench-admin-{uuid.uuid4().hex[:6]}", password=uuid.uuid4().hex,
+                            role=Role.admin, actor=actor, verified=True)
+        token = issue_token(session, user=admin, ttl=timedelta(days=1))
+        session.commit()
+    engine.dispose()
+    return sites, token
+
+
+def declare_maintenance(client: httpx.Client, sites: Sequence[Site]) -> int:
+    """Declare every planned maintenance through the admin API; returns how many windows."""
+    n = 0
+    for site in sites:
+        for event in site.sc.benign:
+            if event.declared:
+                response = client.post("/api/v1/maintenance-windows", json={
+                    "device_id": site.device_ids[event.device_key], "starts_at": event.start.isoformat(),
+                    "ends_at": event.end.isoformat(), "reason": f"bench: {event.detail}"})
+                response.raise_for_status()
+                n += 1
+    return n
+
+
+def post_site(base: str, site: Site, batch_size: int) -> int:
+    """Post one gateway's readings in time order, one batch after another, as its uplink would; returns readings."""
+    headers = {"Authorization": f"Bearer {site.token}", "Content-Encoding": "gzip",
+               "Content-Type": "application/json"}
+    stream, sequence, sent = uuid.uuid4().hex[:12], 0, 0
+    pending: list[Reading] = []
+    with httpx.Client(base_url=base, timeout=600) as client:
+        def flush() -> None:
+            nonlocal sequence, sent, pending
+            body = encode_batch(Batch(gateway_id=site.gateway, stream_id=stream, sequence=sequence,
+                                      created_at=pending[-1].observed_at, readings=pending), compress=True)
+            client.post("/api/v1/ingest", content=body, headers=headers).raise_for_status()
+            sequence, sent, pending = sequence + 1, sent + len(pending), []
+
+        for at, key, metric, value, unit in readings(site.sc):
+            pending.append(Reading(device_key=key, metric=metric, observed_at=at, value=value, unit=unit))
+            if len(pending) >= batch_size:
+                flush()
+        if pending:
+            flush()
+    return sent
+
+
+def stop_gracefully(proc: CloudProcess, timeout: float = 900.0) -> None:
+    """SIGTERM and wait: the app's shutdown scores what is queued and writes the last checkpoint."""
+    child = proc.proc
+    assert child is not None
+    child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(timeout=30)
+        raise
+    proc.proc = None
+
+
+def read_alerts(client: httpx.Client, site: Site) -> list[AlertSeen]:
+    """Every alert of the site's devices, from the alerts API (all pages)."""
+    keys = {device_id: key for key, device_id in site.device_ids.items()}
+    out: list[AlertSeen] = []
+    for device_id, key in keys.items():
+        offset = 0
+        while True:
+            page = client.get("/api/v1/alerts", params={"device_id": device_id, "limit": 500, "offset": offset})
+            page.raise_for_status()
+            body = page.json()
+            out += [AlertSeen(key, a["metric"], datetime.fromisoformat(a["started_at"]),
+                              datetime.fromisoformat(a["last_abnormal_at"]), a["peak_score"]) for a in body["items"]]
+            offset += len(body["items"])
+            if not body["items"] or offset >= body["total"]:
+                break
+    return out
+
+
+def scored_points(url: str) -> int:
+    """Readings the detectors' last checkpoints cover (all of them once the cloud shut down cleanly)."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        n = int(conn.execute(select(func.coalesce(func.sum(DetectorState.points), 0))).scalar_one())
+    engine.dispose()
+    return n
+
+
+def write_alerts(path: Path, sites: Sequence[Site], alerts: dict[int, list[AlertSeen]], tolerance_min: float) -> None:
+    """One JSON line per alert: seed, device, metric, start, peak score, and the fault it matched or its cause."""
+    with path.open("w") as fh:
+        for site in sites:
+            sc = site.sc
+            for alert in sorted(alerts[sc.seed], key=lambda a: a.started_at):
+                fault = next((f for f in sc.faults if f.device_key == alert.device_key and alert.metric in f.metrics
+                              and f.start <= alert.started_at <= f.end + timedelta(minutes=tolerance_min)), None)
+                local = alert.started_at.astimezone(timezone(timedelta(hours=sc.utc_offset_h)))
+                fh.write(json.dumps({
+                    "seed": sc.seed, "device": alert.device_key, "metric": alert.metric,
+                    "started_at": alert.started_at.isoformat(), "local": local.strftime("%a %H:%M"),
+                    "minute": sc.index(alert.started_at), "peak_score": round(alert.peak_score, 3),
+                    "fault": fault.kind if fault else None,
+                    "cause": None if fault else cause_of(alert, sc)}) + "\n")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Set up, declare, post, drain, read back, score."""
+    t0 = time.perf_counter()
+    # A Monday's local midnight, so the whole run lies in the past and every run has the same week pattern.
+    monday = week_start(datetime.now(UTC) - timedelta(days=args.days + 1))
+    scenarios = [scenario(seed, devices=args.devices, days=args.days, start=monday) for seed in args.seeds]
+    with tempfile.TemporaryDirectory(prefix="medfix-faults-") as tmp, \
+            scratch_database("postgresql", Path(tmp), args.database) as url:
+        sites, admin_token = set_up(url, scenarios)
+        proc = CloudProcess(url, Path(tmp), free_port(), Path(tmp) / "cloud.log")
+        proc.start(timeout=60)
+        base = f"http://127.0.0.1:{proc.port}"
+        admin = {"Authorization": f"Bearer {admin_token}"}
+        try:
+            with httpx.Client(base_url=base, headers=admin, timeout=120) as client:
+                windows = declare_maintenance(client, sites)
+            t_post = time.perf_counter()
+            with ThreadPoolExecutor(len(sites)) as pool:
+                posted = sum(pool.map(lambda s: post_site(base, s, args.batch), sites))
+            post_s = time.perf_counter() - t_post
+            t_drain = time.perf_counter()
+            stop_gracefully(proc)
+            drain_s = time.perf_counter() - t_drain
+            scored = scored_points(url)
+            proc.start(timeout=60)
+            with httpx.Client(base_url=base, headers=admin, timeout=120) as client:
+                alerts = {site.sc.seed: read_alerts(client, site) for site in sites}
+        finally:
+            proc.stop()
+    if args.out is not None:
+        write_alerts(args.out, sites, alerts, args.tolerance)
+    total, loose = Tally(), Tally()
+    per_seed = {}
+    for site in sites:
+        tally = score(site.sc, alerts[site.sc.seed], tolerance_min=args.tolerance)
+        per_seed[str(site.sc.seed)] = tally.summary(details=False)
+        total.add(tally)
+        loose.add(score(site.sc, alerts[site.sc.seed], tolerance_min=args.tolerance, same_metric=False))
+    overall = total.summary(details=True)
+    met = {"precision": (overall["precision"] or 0) >= AIMS["precision"],
+           "recall": (overall["recall"] or 0) >= AIMS["recall"],
+           "false_alarms_per_device_week": overall["false_alarms_per_device_week"] is not None
+           and overall["false_alarms_per_device_week"] <= AIMS["false_alarms_per_device_week"]}
+    return {
+        "python": platform.python_version(), "devices": args.devices, "days": args.days, "seeds": args.seeds,
+        "metrics_per_device": list(METRIC_UNITS), "first_day": scenarios[0].start.isoformat(),
+        "batch_readings": args.batch, "tolerance_min": args.tolerance, "maintenance_windows_declared": windows,
+        "readings_posted": posted, "readings_scored": scored,
+        "every_reading_scored": scored == posted, "overall": overall,
+        "overall_device_level": loose.summary(details=False), "per_seed": per_seed,
+        "aims": AIMS, "met": met,
+        "runtime_s": {"post": round(post_s, 1), "drain_after_post": round(drain_s, 1),
+                      "readings_per_s": round(posted / post_s), "total": round(time.perf_counter() - t0, 1)},
+    }
+
+
+def main() -> None:
+    """Parse arguments, run, print JSON."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=int, default=6)
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--batch", type=int, default=2000, help="readings per ingest batch")
+    parser.add_argument("--tolerance", type=float, default=60.0, help="minutes after a fault's end still counted")
+    parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="a PostgreSQL URL on the server to use (the bench makes and drops a scratch database)")
+    parser.add_argument("--quick", action="store_true", help="2 devices x 3 days x seed 1 (a smoke run)")
+    parser.add_argument("--out", type=Path, default=None, help="also write every alert with its verdict (JSON lines)")
+    args = parser.parse_args()
+    if args.quick:
+        args.devices, args.days, args.seeds = 2, 3, "1"
+    args.seeds = [int(s) for s in str(args.seeds).split(",")]
+    print(json.dumps(run(args), indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
