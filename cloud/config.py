@@ -149,6 +149,13 @@ class Settings(BaseSettings):
                                            "replays after its checkpoint when it is restored (0 = no replay).")
     scoring_replay_horizon_s: int = Field(86_400, ge=0, description="Restored streams replay no stored reading older "
                                           "than this before their next one (0 = no limit but the count).")
+    scoring_lateness_s: float = Field(0.0, ge=0, description="Lateness tolerance of the alert scoring, in reading "
+                                      "time: a reading is scored only once its stream has a reading this much "
+                                      "newer, so a reading arriving up to this much behind its stream's newest "
+                                      "one is still scored in time order and the alerts do not depend on arrival "
+                                      "order (docs/timeseries.md). Alerts wait this long in reading time; 0 = "
+                                      "score at once, and a reading older than its stream's last scored one is "
+                                      "never scored.")
 
     @property
     def https(self) -> bool:

@@ -9,7 +9,9 @@ P partitions:
   renewed every tick with a compare-and-renew script. Workers heartbeat into a sorted set; each takes at most
   ceil(P / live workers) partitions and hands extras back (checkpoint, then release), so they spread evenly.
 - The owner reads its partition's stream with XREADGROUP under one shared consumer name, scores, and acks (and
-  deletes) the entries only after the checkpoint that covers them is committed. When a worker dies its lease
+  deletes) the entries only after the checkpoint that covers them is committed (readings a stream still holds
+  back for the lateness tolerance are acked too: the next owner replays them from the reading table, see
+  cloud/alerts/scoring.py). When a worker dies its lease
   lapses; the next owner restores the streams from `detector_state` and first re-reads the entries the dead
   owner left unacked, so the detectors end in the very state they would have reached without the move.
 - Fencing: a checkpoint commits only if the lease is still ours with a safety margin left (checked after the
@@ -350,14 +352,18 @@ class ScoringWorker:
     def _consume(self, block_ms: int | None) -> int:
         fed = 0
         for p in sorted(self._backlog & set(self.held)):
+            after: Any = "0"
             while True:  # the previous owner's unacked entries first, in order
-                reply = self.redis.xreadgroup(GROUP, CONSUMER, {self.keys.stream(p): "0"}, count=self.read_count)
+                # From after the last one read: they stay pending until the checkpoint acks them, so reading from
+                # "0" again would return the same first read_count entries for ever.
+                reply = self.redis.xreadgroup(GROUP, CONSUMER, {self.keys.stream(p): after}, count=self.read_count)
                 entries = reply[0][1] if reply else []
                 if not entries:
                     break
                 fed += self._feed(p, entries)
                 if len(entries) < self.read_count:
                     break
+                after = entries[-1][0]
             self._backlog.discard(p)
         if not self.held:
             if block_ms:

@@ -2,9 +2,22 @@
 
 How it is fed: `telemetry.service.ingest_batch` emits `telemetry.ingested` with the batch's numeric,
 good-quality, mapped readings; the app's bus delivers it after the ingest commits (HTTP and MQTT alike), so
-a rolled-back batch is never scored and a duplicate batch (answered from the ledger) emits nothing. Within a
-feed readings are scored in timestamp order; a reading not newer than the stream's last scored one (a
-re-packed re-send, or a late straggler) is skipped, so each stream stays strictly online.
+a rolled-back batch is never scored and a duplicate batch (answered from the ledger) emits nothing.
+
+Determinism: the alerts are those of scoring each stream's readings once each, in reading-time order, whatever
+the batch boundaries, arrival order, number of workers and restarts. The rules that make it so, each in one place:
+
+- Reading time, never arrival: each stream holds its readings back (`Stream.pending`, cloud/alerts/streams.py)
+  until it has a reading `scoring_lateness_s` newer (`Stream.release`), so a batch arriving up to that much late
+  (in reading time, behind its stream's newest reading) still lands in order. A reading not newer than the
+  stream's last scored one (a re-send, or later than the tolerance) is skipped (`Stream.hold`), so each stream
+  stays strictly online.
+- The alert rules (cloud/alerts/policy.py) run on reading times only; wall-clock times (opened_at,
+  resolved_at) are recorded, never decided on.
+- A checkpoint holds the detector *and* the alert tracker as of the stream's last scored reading (`Saved`);
+  a restored stream replays the stored readings after it (`_replay`: those scored after the checkpoint by a
+  process that died, and those held back, whose hand-over entries may already be acked), and the decisions
+  the replay makes again are idempotent (`service.open_alert` finds the episode's alert by its start).
 
 Off the request thread: once `start()`ed, `on_ingested` only appends the batch to a bounded in-process queue
 and returns; one scoring thread drains the queue, scoring every batch waiting in one `feed_batches()` call (one
@@ -17,9 +30,10 @@ until everything queued has been scored (tests, benchmarks).
 
 Detectors are restored lazily from `detector_state` the first time a stream is seen by this process, and
 checkpointed every `alert_checkpoint_interval_s` (by the scoring thread) and on close. A restored stream first
-replays the readings the `reading` table holds for it after the checkpoint's last reading (at most
-`scoring_replay_max_points`, none older than `scoring_replay_horizon_s` before the new reading), through the
-detector and the alert rules, so a crash between two checkpoints loses no learning.
+replays the readings the `reading` table holds for it after the checkpoint's last reading (before the new
+readings at most `scoring_replay_max_points`, none older than `scoring_replay_horizon_s` before the first new
+reading; after it, at most as many again), through the detector and the alert rules, so a crash between two
+checkpoints loses no learning and no decision.
 """
 
 from __future__ import annotations
@@ -31,17 +45,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.alerts import checkpoint, service
 from cloud.alerts.models import Alert, AlertStatus, DetectorState
-from cloud.alerts.policy import Tracker, Verdict
+from cloud.alerts.policy import Verdict
+from cloud.alerts.streams import Batch, Row, Saved, Stream, apply_unit
 from cloud.config import Settings
 from cloud.db import utcnow
 from cloud.events import DomainEvent, EventBus
@@ -53,50 +67,8 @@ log = logging.getLogger("medfix.alerts.scoring")
 INGESTED = "telemetry.ingested"
 # The biggest single feed of the scoring thread (readings): bounds one transaction, not the queue.
 DRAIN_MAX_READINGS = 50_000
-
-
-class Sample(NamedTuple):
-    """One reading to score: the device, the metric, its time (epoch seconds) and value.
-
-    A plain tuple, so the event's (device_id, metric, epoch_t, value) tuples are Samples already.
-    """
-
-    device_id: int
-    metric: str
-    t: float
-    value: float
-
-
-Batch = tuple[int | None, Sequence[Sequence[Any]]]  # (gateway_id, samples as (device_id, metric, t, value))
 _ORDER = itemgetter(0, 1, 2)  # rows are (t, device_id, metric, value, gateway_id)
-
-# Units of physical quantities. A stream in one of these is never a counter, however it moves: a regulated
-# temperature read at 0.1 °C that sits at 37.0 and then creeps up one way looks exactly like a lamp-hours
-# counter to the detector, and must be scored as the drift it is (models/anomaly/context.py, stream kinds).
-MEASURED_UNITS = frozenset({
-    "°c", "℃", "degc", "c", "k", "°f", "℉", "degf",  # temperature
-    "pa", "hpa", "kpa", "mpa", "bar", "mbar", "psi", "mmhg", "mmh2o", "cmh2o", "inh2o", "atm",  # pressure
-    "v", "mv", "kv", "a", "ma", "µa", "ua", "w", "kw", "ω", "ohm",  # electrical
-    "hz", "rpm", "l/min", "ml/min", "µl/min", "ul/min",  # rates of a running machine
-})
-
-
-def measures_a_quantity(unit: str | None) -> bool:
-    """True when a reading's unit names a physical quantity (never a counter)."""
-    return bool(unit) and unit.strip().lower().replace(" ", "") in MEASURED_UNITS
-
-
-@dataclass
-class Stream:
-    """A stream's detector and alert tracker in memory."""
-
-    detector: Detector
-    tracker: Tracker = field(default_factory=Tracker)
-    points: int = 0
-    last_t: float | None = None
-    alert_id: int | None = None
-    last_score: float = 0.0
-    dirty: bool = False
+_END_OF_TIME = datetime(2262, 4, 11, tzinfo=UTC)  # the last instant every time-series backend can name
 
 
 def _at(t: float) -> datetime:
@@ -159,7 +131,7 @@ class Scorer:
                 known[key] = str(u)
                 stream = self.streams.get(key)
                 if stream is not None:  # a stream whose unit changed (re-configured device) follows it
-                    _apply_unit(stream.detector, str(u))
+                    apply_unit(stream.detector, str(u))
 
     def submit(self, gateway_id: int | None, samples: Sequence[Sequence[Any]]) -> bool:
         """Queue a batch for the scoring thread; False when no thread runs (the caller scores it itself).
@@ -274,38 +246,45 @@ class Scorer:
 
     def feed_batches(self, batches: Iterable[Batch]) -> dict[tuple[int, str], float]:
         """Score several batches together (one session, one commit), in time order; returns last scores."""
-        rows: list[tuple[float, int, str, float, int | None]] = []
+        incoming: dict[tuple[int, str], list[tuple[float, float, int | None]]] = {}
+        for gateway_id, samples in batches:
+            for d, m, t, v in samples:
+                got = incoming.get((d, m))
+                if got is None:
+                    got = incoming[(d, m)] = []
+                got.append((t, v, gateway_id))
+        if not incoming:
+            return {}
         with self._lock:
             streams = self.streams
-            # streams not in memory yet -> their first reading here: (time, gateway)
-            new: dict[tuple[int, str], tuple[float, int | None]] = {}
-            append = rows.append
-            for gateway_id, samples in batches:
-                for d, m, t, v in samples:
-                    append((t, d, m, v, gateway_id))
-                    if (d, m) not in streams:
-                        first = new.get((d, m))
-                        if first is None or t < first[0]:
-                            new[(d, m)] = (t, gateway_id)
-            if not rows:
-                return {}
             try:
                 with self.sessions() as session:
-                    for key, (first, gateway) in new.items():
-                        self._restore(session, key, first, gateway, rows)
-                    rows.sort(key=_ORDER)
-                    scored = self._score(session, rows)
+                    rows: list[Row] = []
+                    for key, got in incoming.items():
+                        stream = streams.get(key)
+                        if stream is None:
+                            stream = self._restore(session, key)
+                            stream.hold(got)
+                            self._replay(session, key, stream, first=min(t for t, _v, _g in got),
+                                         gateway_id=got[0][2])
+                        else:
+                            stream.hold(got)
+                        stream.release(key, self.settings.scoring_lateness_s, rows)
+                    scored: dict[tuple[int, str], float] = {}
+                    if rows:
+                        rows.sort(key=_ORDER)
+                        scored = self._score(session, rows)
                     session.commit()
             except Exception:
                 # Nothing of this feed was committed, yet the detectors learned part of it: forget its streams, so
-                # their next readings restore them from the checkpoint and replay the stored readings instead.
-                for key in {(r[1], r[2]) for r in rows}:
+                # their next readings restore them from the checkpoint and replay the stored readings instead (the
+                # readings they held back are stored too).
+                for key in incoming:
                     streams.pop(key, None)
                 raise
         return scored
 
-    def _score(self, session: Session, rows: list[tuple[float, int, str, float, int | None]],
-               ) -> dict[tuple[int, str], float]:
+    def _score(self, session: Session, rows: list[Row]) -> dict[tuple[int, str], float]:
         streams = self.streams
         devices = {r[1] for r in rows}
         windows = service.windows_covering(session, device_ids=devices, start=_at(rows[0][0]), end=_at(rows[-1][0]))
@@ -356,7 +335,7 @@ class Scorer:
                 service.note_abnormal(session, alert=alert, at=_at(t), score=score)
             elif alert is not None and verdict is Verdict.resolved:
                 alert.last_score = score
-                service.resolve_alert(session, alert=alert, resolution="recovered")
+                service.resolve_alert(session, alert=alert, resolution=service.RECOVERED)
                 alert_box[0], stream.alert_id = None, None
             elif alert is not None:
                 alert.last_score = score
@@ -367,19 +346,21 @@ class Scorer:
         if stream.alert_id is None:
             return None
         alert = session.get(Alert, stream.alert_id)
-        if alert is None or alert.status == AlertStatus.resolved:
+        # Resolved as recovered: by this stream's own rules, before a restart whose replay is deciding it again
+        # (resolving it once more changes nothing); any other resolution is a person's, which ends the episode.
+        if alert is None or (alert.status == AlertStatus.resolved and alert.resolution != service.RECOVERED):
             stream.tracker.close()
             stream.alert_id = None
             return None
         return alert
 
-    def _restore(self, session: Session, key: tuple[int, str], first: float, gateway_id: int | None,
-                 rows: list[tuple[float, int, str, float, int | None]]) -> Stream:
-        """Bring a stream into memory from its checkpoint, adding to rows the stored readings it missed."""
+    def _restore(self, session: Session, key: tuple[int, str]) -> Stream:
+        """Bring a stream into memory from its checkpoint (the replay of what it missed follows the hold)."""
         device_id, metric = key
         stream = Stream(detector=self.factory())
         row = session.execute(select(DetectorState).where(DetectorState.device_id == device_id,
                                                           DetectorState.metric == metric)).scalar()
+        saved: Saved | None = None
         if row is not None and row.detector == self.detector_name:
             try:
                 # Only a checkpoint this service signed is unpickled (cloud/alerts/checkpoint.py); a model that
@@ -387,45 +368,65 @@ class Scorer:
                 restored = checkpoint.unseal(self.checkpoint_key, row.state, device_id=device_id, metric=metric,
                                              detector_name=self.detector_name)
                 if restored is not None:
-                    stream.detector = restored
+                    if isinstance(restored, Saved):
+                        saved = restored
+                        stream.detector = restored.detector
+                    else:  # written before checkpoints held the tracker: the tracker follows the alert rows
+                        stream.detector = restored
                     stream.points = row.points
                     stream.last_t = row.last_observed_at.timestamp() if row.last_observed_at else None
             except Exception:
                 log.warning("detector state of device %s metric %s is unreadable; starting afresh", *key)
-        alert = service.unresolved_alert(session, device_id=device_id, metric=metric)
-        if alert is not None:
-            stream.tracker.adopt(alert.last_abnormal_at.timestamp())
-            stream.alert_id = alert.id
+        if saved is not None:
+            stream.tracker, stream.alert_id = saved.tracker, saved.alert_id
         else:
-            last = service.last_resolved_alert(session, device_id=device_id, metric=metric)
-            if last is not None:
-                stream.tracker.cool_from = last.last_abnormal_at.timestamp()
-        _apply_unit(stream.detector, self.units.get(key))
-        missed = self._missed(session, key, after=stream.last_t, before=first, gateway_id=gateway_id)
-        rows.extend((t, device_id, metric, v, g) for t, v, g in missed)
-        self.replayed += len(missed)
+            alert = service.unresolved_alert(session, device_id=device_id, metric=metric)
+            if alert is not None:
+                stream.tracker.adopt(alert.last_abnormal_at.timestamp())
+                stream.alert_id = alert.id
+            else:
+                last = service.last_resolved_alert(session, device_id=device_id, metric=metric)
+                if last is not None:
+                    stream.tracker.cool_from = last.last_abnormal_at.timestamp()
+        apply_unit(stream.detector, self.units.get(key))
+        stream.newest = stream.last_t
         self.streams[key] = stream
         return stream
 
-    def _missed(self, session: Session, key: tuple[int, str], *, after: float | None, before: float,
-                gateway_id: int | None) -> list[tuple[float, float, int | None]]:
-        """The stored readings of a stream after its checkpoint and before `before` (bounded), oldest first.
+    def _replay(self, session: Session, key: tuple[int, str], stream: Stream, *, first: float,
+                gateway_id: int | None) -> None:
+        """Hold, besides a restored stream's new readings, the stored ones after its checkpoint that it missed.
 
-        These were stored but never scored into the checkpoint: scored by a process that died before its next
-        checkpoint, or never handed to a scorer at all (a failed hand-over).
+        Before `first` (its first new reading): readings scored by a process that died before its next
+        checkpoint, or never handed to a scorer at all (a failed hand-over). After it: readings a previous
+        owner held back (their hand-over entries were acked with its checkpoint) or scored after its checkpoint
+        while this feed is a late one; those still to come here are the same readings, held once.
         """
         limit = self.settings.scoring_replay_max_points
         if limit <= 0:
-            return []
+            return
+        device_id, metric = key
+        held = len(stream.pending)
+        missed = self._missed(session, key, after=stream.last_t, before=first)
+        # Through the time-series store, so the replay reads wherever the readings live (SQL or InfluxDB).
+        store = timeseries_store(session, self.settings)
+        after = store.recent(device_id, metric, _at(first), _END_OF_TIME, limit=limit)
+        stream.hold([(t, v, gateway_id) for t, v in missed])
+        stream.hold([(at.timestamp(), v, gateway_id) for at, v in after])
+        self.replayed += len(stream.pending) - held
+
+    def _missed(self, session: Session, key: tuple[int, str], *, after: float | None, before: float,
+                ) -> list[tuple[float, float]]:
+        """The stored readings of a stream after its checkpoint and before `before` (bounded), oldest first."""
+        limit = self.settings.scoring_replay_max_points
         horizon = self.settings.scoring_replay_horizon_s
         floor = before - horizon if horizon > 0 else -math.inf
         # > the checkpoint's last reading; from the horizon's start on (a point exactly there is not worth a branch)
         since = after if after is not None and after >= floor else (floor if floor > -math.inf else None)
         device_id, metric = key
-        # Through the time-series store, so the replay reads wherever the readings live (SQL or InfluxDB).
         store = timeseries_store(session, self.settings)
         found = store.recent(device_id, metric, _at(since) if since is not None else None, _at(before), limit=limit)
-        return [(at.timestamp(), value, gateway_id) for at, value in found]
+        return [(at.timestamp(), value) for at, value in found]
 
     # --- checkpoints ----------------------------------------------------------------------------------
 
@@ -473,14 +474,9 @@ class Scorer:
                 row = DetectorState(device_id=device_id, metric=metric)
                 session.add(row)
             row.detector = self.detector_name
+            saved = Saved(detector=stream.detector, tracker=stream.tracker, alert_id=stream.alert_id)
             row.state = checkpoint.seal(self.checkpoint_key, device_id=device_id, metric=metric,
-                                        detector_name=self.detector_name, detector=stream.detector)
+                                        detector_name=self.detector_name, detector=saved)
             row.points = stream.points
             row.last_observed_at = _at(stream.last_t) if stream.last_t is not None else None
             row.updated_at = now
-
-
-def _apply_unit(detector: Detector, unit: str | None) -> None:
-    # Only detectors with stream kinds have the switch (the gaussian baseline has none).
-    if unit is not None and hasattr(detector, "counters"):
-        detector.counters = not measures_a_quantity(unit)

@@ -40,6 +40,7 @@ from cloud.tickets.state import OPEN, Action, Status
 SYSTEM = Actor.system("predictive")
 CHART_MARGIN = timedelta(hours=2)  # the chart link shows this much before the alert started
 ACKNOWLEDGERS = frozenset({Role.engineer, Role.agent, Role.service_center, Role.admin})
+RECOVERED = "recovered"  # the resolution the scorer gives an alert whose stream went back to normal
 
 
 def _link_time(moment: datetime) -> str:
@@ -238,7 +239,12 @@ def _event(session: Session, name: str, alert: Alert, **extra: object) -> None:
 def open_alert(session: Session, *, device_id: int, metric: str, started_at: datetime, at: datetime, score: float,
                settings: Settings) -> Alert:
     """Open the stream's alert (or carry on the one already open) and put it on the device's predictive ticket."""
-    existing = unresolved_alert(session, device_id=device_id, metric=metric)
+    # The episode's own alert, whatever its status: a stream restored from its checkpoint replays readings that a
+    # process which died had already scored, and deciding them again must not open a second alert for them.
+    existing = session.execute(select(Alert).where(Alert.device_id == device_id, Alert.metric == metric,
+                                                   Alert.started_at == started_at)).scalar()
+    if existing is None:
+        existing = unresolved_alert(session, device_id=device_id, metric=metric)
     if existing is not None:
         note_abnormal(session, alert=existing, at=at, score=score)
         return existing

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.alerts.models import DetectorState
 from cloud.alerts.partition import Keys, Publisher, ScoringWorker, partition_of
-from cloud.alerts.scoring import INGESTED, Sample, Scorer
+from cloud.alerts.scoring import INGESTED, Scorer
+from cloud.alerts.streams import Sample
 from cloud.config import Settings
 from cloud.events import DomainEvent
 from tests.cloud.world import World

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.alerts.models import Alert
-from cloud.alerts.scoring import measures_a_quantity
+from cloud.alerts.streams import measures_a_quantity
 from tests.cloud.alerts.conftest import Lab
 
 # One reading every 10 s: an hour at exactly 37.0 (a regulated bath read at 0.1 °C), then +0.1 every minute.
