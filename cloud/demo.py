@@ -147,7 +147,7 @@ def _seed_tickets(session: Session, by_serial: dict[str, Device], users: dict[st
     def open_ticket(serial: str, text: str, urgency: str, key: str) -> Ticket:
         ticket, _ = submit(session, data=TicketSubmit(device_id=by_serial[serial].id, description=text,
                                                       urgency=urgency), viewer=reporter,
-                           scope=Scope(hospital_id=by_serial[serial].hospital_id), idempotency_key=key,
+                           scope=Scope.of_hospital(by_serial[serial].hospital_id), idempotency_key=key,
                            settings=settings)
         store_estimate(session, ticket=ticket)  # what ProfileFlows does after a submission in the service
         return ticket

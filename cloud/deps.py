@@ -15,7 +15,7 @@ from cloud.auth.models import Role, User, Verification
 from cloud.config import Settings
 from cloud.db import SessionDep
 from cloud.errors import DomainError, Forbidden
-from cloud.tenancy import Scope
+from cloud.tenancy import Scope, engineer_scope
 
 SESSION_COOKIE = "medfix_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -88,12 +88,16 @@ AdminUser = Annotated[User, Depends(require_roles(Role.admin))]
 
 
 def tenant_scope(user: CurrentUser) -> Scope:
-    """What the user may read: staff everything, a verified lab user their own hospital."""
+    """What the user may read: the desk everything, an engineer the hospitals they serve (every hospital while none
+    is listed) and the tickets assigned to them, a verified lab user their own hospital."""
+    served = engineer_scope(user)
+    if served is not None:
+        return served
     if user.is_staff:
         return Scope.everything()
     if user.verification != Verification.verified:
         raise Forbidden("your account is not verified yet; use your hospital's invite code or ask an admin")
-    return Scope(hospital_id=user.hospital_id)
+    return Scope.of_hospital(user.hospital_id)
 
 
 ScopeDep = Annotated[Scope, Depends(tenant_scope)]

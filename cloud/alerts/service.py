@@ -350,8 +350,7 @@ def list_alerts(
 ) -> tuple[list[Alert], int]:
     """Alerts in scope, newest first, with the total count."""
     stmt = select(Alert)
-    if scope.hospital_id is not None:
-        stmt = stmt.where(Alert.hospital_id == scope.hospital_id)
+    stmt = scope.restrict(stmt, Alert.hospital_id)
     if statuses:
         stmt = stmt.where(Alert.status.in_(statuses))
     if device_id is not None:

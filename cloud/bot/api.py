@@ -136,7 +136,7 @@ def _scope(user: User | None) -> Scope:
     # Anonymous reporters may ask about any device (the repair page is public); lab users only their hospital's.
     if user is None or user.is_staff:
         return Scope.everything()
-    return Scope(hospital_id=user.hospital_id)
+    return Scope.of_hospital(user.hospital_id)
 
 
 @router.post("/ask", response_model=AskOut)

@@ -75,7 +75,9 @@ def hospital_for(
                       [{"field": "latitude", "message": "required"}])
     if user is None:  # the API answers 401 before this; a service caller without a user gets no devices
         raise Forbidden("sign in first")
-    scope = Scope(hospital_id=user.hospital_id)  # what tenant_scope gives a lab user
+    # A verified lab user: their hospital, as tenant_scope gives; anyone else past the checks below is bound by the
+    # geofence of the hospital they name, not by a hospital of their own.
+    scope = Scope.of_hospital(user.hospital_id) if user.hospital_id is not None else Scope.everything()
     # The very checks of reporting by hospital: verified, in scope, inside the geofence (refusals audited).
     backup.devices_near(session, hospital_id=hospital_id, latitude=latitude, longitude=longitude, user=user,
                         scope=scope)

@@ -26,6 +26,7 @@ from cloud.profiles import risk
 from cloud.profiles.service import PRIORS, Assessment, assess_device, ticket_facts
 from cloud.registry.models import Device
 from cloud.telemetry.catalog import metric_label
+from cloud.tenancy import engineer_scope
 from cloud.tickets.models import PrecheckOutcome, PrecheckTask, Ticket
 from cloud.tickets.state import OPEN
 from models.maintenance.score import WINDOW_DAYS
@@ -78,7 +79,11 @@ class DeviceProfile:
 
 
 def may_view(user: User, device: Device) -> bool:
-    """Staff see every device's profile; a hospital's lab manager sees their own hospital's."""
+    """Staff see every device's profile (an engineer who serves listed hospitals: theirs); a hospital's lab
+    manager sees their own hospital's."""
+    served = engineer_scope(user)
+    if served is not None:
+        return served.allows(device.hospital_id)
     if user.is_staff:
         return True
     return (user.is_lab_manager and user.verification == Verification.verified

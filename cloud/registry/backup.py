@@ -105,8 +105,7 @@ def search_hospitals(session: Session, *, query: str, scope: Scope, limit: int =
     if not wanted:
         return []
     stmt = select(Hospital).order_by(Hospital.name)
-    if scope.hospital_id is not None:
-        stmt = stmt.where(Hospital.id == scope.hospital_id)
+    stmt = scope.restrict(stmt, Hospital.id)
     found = []
     for hospital in session.execute(stmt).scalars():
         names = [hospital.name, *(hospital.aliases or [])]

@@ -49,8 +49,7 @@ def model_warnings(group: DeviceGroup) -> list[dict[str, Any]]:
 def list_groups(session: Session, *, scope: Scope, hospital_id: int | None = None) -> list[DeviceGroup]:
     """Groups in scope with their members loaded."""
     stmt = select(DeviceGroup).options(selectinload(DeviceGroup.members), selectinload(DeviceGroup.hospital))
-    if scope.hospital_id is not None:
-        stmt = stmt.where(DeviceGroup.hospital_id == scope.hospital_id)
+    stmt = scope.restrict(stmt, DeviceGroup.hospital_id)
     if hospital_id is not None:
         stmt = stmt.where(DeviceGroup.hospital_id == hospital_id)
     return list(session.execute(stmt.order_by(DeviceGroup.system_number)).scalars())

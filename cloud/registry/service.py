@@ -41,8 +41,7 @@ def _hospital_view(h: Hospital) -> dict[str, Any]:
 def list_hospitals(session: Session, *, scope: Scope) -> list[Hospital]:
     """Hospitals visible in scope, by name."""
     stmt = select(Hospital).options(selectinload(Hospital.departments)).order_by(Hospital.name)
-    if scope.hospital_id is not None:
-        stmt = stmt.where(Hospital.id == scope.hospital_id)
+    stmt = scope.restrict(stmt, Hospital.id)
     return list(session.execute(stmt).scalars())
 
 
@@ -197,8 +196,7 @@ def list_devices(
 ) -> tuple[list[Device], int]:
     """Devices in scope matching the filters, by system number, with the total count."""
     stmt = select(Device)
-    if scope.hospital_id is not None:
-        stmt = stmt.where(Device.hospital_id == scope.hospital_id)
+    stmt = scope.restrict(stmt, Device.hospital_id)
     if hospital_id is not None:
         stmt = stmt.where(Device.hospital_id == hospital_id)
     if department_id is not None:

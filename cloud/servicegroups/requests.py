@@ -182,7 +182,7 @@ def to_ticket(session: Session, *, message_id: int, user: User, settings: Settin
     ticket, created = tickets.submit(
         session, data=TicketSubmit(device_id=device.id, description=text[:5000], attachments=refs,
                                    source=Source.desk),
-        viewer=tickets.Viewer(user=viewer_user), scope=Scope(hospital_id=group.hospital_id),
+        viewer=tickets.Viewer(user=viewer_user), scope=Scope.of_hospital(group.hospital_id),
         idempotency_key=f"servicegroup-message-{message.id}", settings=settings)
     message.ticket_id = ticket.id
     message.meta = {**message.meta, "device_id": device.id}

@@ -72,6 +72,9 @@ def ticket_out(
 
     timeline: the entries when the caller has them already (a new ticket's), instead of reading them."""
     staff = viewer.user is not None and viewer.user.is_staff
+    # The reporter's phone number: the desk's, and an engineer's only on a ticket assigned to them (finding 6).
+    sees_phone = staff and (viewer.user is None or viewer.user.role != Role.engineer
+                            or ticket.engineer_id == viewer.user.id)
     engineer = session.get(User, ticket.engineer_id) if ticket.engineer_id else None
     device, group = ticket.device, ticket.group
     rating = None
@@ -93,7 +96,7 @@ def ticket_out(
         device_system_number=device.system_number if device else None, device_model=device.model if device else None,
         device_department=device.department.name if device and device.department else None,
         group_id=ticket.group_id, group_name=group.name if group else None, description=ticket.description,
-        reporter_name=ticket.reporter_name, reporter_phone=ticket.reporter_phone if staff else None,
+        reporter_name=ticket.reporter_name, reporter_phone=ticket.reporter_phone if sees_phone else None,
         agent_id=ticket.agent_id, engineer_id=ticket.engineer_id,
         engineer_name=(engineer.full_name or engineer.username) if engineer else None, findings=ticket.findings,
         parts_used=ticket.parts_used, cancel_reason=ticket.cancel_reason, rating=rating, tier=ticket.tier,
@@ -141,7 +144,7 @@ def _scope_for_submission(user: User | None) -> Scope:
     # Anyone may report a device they can name (QR labels carry no secret beyond the device);
     # a signed-in lab user, though, may only report their own hospital's devices.
     if user is not None and not user.is_staff:
-        return Scope(hospital_id=user.hospital_id)
+        return Scope.of_hospital(user.hospital_id)
     return Scope.everything()
 
 

@@ -63,8 +63,7 @@ def _like(text: str) -> str:
 
 
 def _filtered(stmt: Select[Any], scope: Scope, filters: Filters) -> Select[Any]:
-    if scope.hospital_id is not None:
-        stmt = stmt.where(Ticket.hospital_id == scope.hospital_id)
+    stmt = scope.restrict(stmt, Ticket.hospital_id, engineer_column=Ticket.engineer_id)
     if filters.hospital_id is not None:
         stmt = stmt.where(Ticket.hospital_id == filters.hospital_id)
     if filters.statuses:

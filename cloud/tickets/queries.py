@@ -30,8 +30,7 @@ def list_tickets(
 ) -> tuple[list[Ticket], int]:
     """Tickets in scope, most urgent and oldest first among open ones."""
     stmt = select(Ticket)
-    if scope.hospital_id is not None:
-        stmt = stmt.where(Ticket.hospital_id == scope.hospital_id)
+    stmt = scope.restrict(stmt, Ticket.hospital_id, engineer_column=Ticket.engineer_id)
     if statuses:
         stmt = stmt.where(Ticket.status.in_(statuses))
     if open_only:
@@ -50,8 +49,7 @@ def list_tickets(
 def tier_counts(session: Session, *, scope: Scope, since: datetime | None = None) -> dict[str, Any]:
     """Solved cases (with a tier) by tier, closed or resolved since `since`; basic is the self-served share."""
     stmt = select(Ticket.tier, func.count()).where(Ticket.tier.is_not(None)).group_by(Ticket.tier)
-    if scope.hospital_id is not None:
-        stmt = stmt.where(Ticket.hospital_id == scope.hospital_id)
+    stmt = scope.restrict(stmt, Ticket.hospital_id, engineer_column=Ticket.engineer_id)
     if since is not None:
         stmt = stmt.where(Ticket.resolved_at >= since)
     counts = {tier.value: 0 for tier in Tier} | {str(t): int(n) for t, n in session.execute(stmt).all()}

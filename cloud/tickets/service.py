@@ -26,7 +26,7 @@ from cloud.errors import Conflict, Invalid, NotFound
 from cloud.events import emit
 from cloud.numbering import next_number
 from cloud.registry.models import Device, DeviceGroup
-from cloud.tenancy import Scope
+from cloud.tenancy import Scope, engineer_scope
 from cloud.tickets import faults, policy
 from cloud.tickets.models import Source, Ticket, TicketAttachment
 from cloud.tickets.presence import check_label, may_skip_label
@@ -95,8 +95,12 @@ def visible_by_number(session: Session, number: str, viewer: Viewer, settings: S
 
 
 def can_view(viewer: Viewer, ticket: Ticket, settings: Settings) -> bool:
-    """Staff see every ticket, a verified lab user their hospital's, a reporter their own."""
+    """The desk sees every ticket, an engineer those of the hospitals they serve (all while none is listed) and
+    those assigned to them, a verified lab user their hospital's, a reporter their own."""
     user = viewer.user
+    served = engineer_scope(user) if user is not None else None
+    if served is not None:
+        return served.allows(ticket.hospital_id, engineer_id=ticket.engineer_id)
     if user is not None and user.is_staff:
         return True
     if user is not None and user.verification == Verification.verified and user.hospital_id == ticket.hospital_id:
@@ -292,7 +296,7 @@ def open_escalated(
     existing = session.execute(select(Ticket).where(Ticket.idempotency_key == key)).scalar()
     if existing is not None:
         return existing
-    scope = Scope(hospital_id=reporter.hospital_id) if reporter is not None and not reporter.is_staff \
+    scope = Scope.of_hospital(reporter.hospital_id) if reporter is not None and not reporter.is_staff \
         else Scope.everything()
     ticket, created = submit(session, data=data, viewer=Viewer(user=reporter), scope=scope, idempotency_key=key,
                              settings=settings, now=now)

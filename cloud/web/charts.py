@@ -15,6 +15,7 @@ from cloud.i18n import pick_language, translate
 from cloud.registry.models import Device
 from cloud.telemetry.catalog import METRIC_UNITS, metric_label
 from cloud.telemetry.store import timeseries_store
+from cloud.tenancy import engineer_scope
 from cloud.web.pages import LANGUAGE_COOKIE, LoginRequired, render
 
 router = APIRouter(include_in_schema=False)
@@ -44,7 +45,11 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 def may_see(user: User, device: Device) -> bool:
-    """Staff see every device; a verified lab user the devices of their own hospital."""
+    """Staff see every device (an engineer who serves listed hospitals: theirs); a verified lab user the devices
+    of their own hospital."""
+    served = engineer_scope(user)
+    if served is not None:
+        return served.allows(device.hospital_id)
     if user.is_staff:
         return True
     return user.verification == Verification.verified and user.hospital_id == device.hospital_id

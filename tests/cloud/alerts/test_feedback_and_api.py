@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from cloud.alerts import checkpoint
 from cloud.alerts.models import Alert, AlertStatus, DetectorState
+from cloud.auth.models import User
 from cloud.config import Settings
 from cloud.main import create_app
 from models.anomaly import production_detector
@@ -148,3 +149,21 @@ def test_disabled_policy_raises_nothing(client: TestClient, db: Session, lab: La
     lab.send(client, normal(LEARN, 1))
     lab.send(client, drift())
     assert alerts(db) == []
+
+
+def test_an_engineer_marks_false_alarms_only_in_the_hospitals_they_serve(client: TestClient, db: Session, lab: Lab,
+                                                                         world: World) -> None:
+    alert = _open_alert(client, db, lab)  # in hospital A
+    engineer = db.get(User, world.users["engineer"])
+    assert engineer is not None
+    engineer.service_hospital_ids = [world.hospital_b]
+    db.commit()
+    headers = world.headers("engineer")
+    assert client.get("/api/v1/alerts", headers=headers).json()["items"] == []
+    refused = client.post(f"/api/v1/alerts/{alert.id}/false-alarm", json={}, headers=headers)
+    assert refused.status_code == 404
+    db.refresh(alert)
+    assert alert.false_alarm is not True
+    engineer.service_hospital_ids = [world.hospital_a, world.hospital_b]
+    db.commit()
+    assert client.post(f"/api/v1/alerts/{alert.id}/false-alarm", json={}, headers=headers).status_code == 200
