@@ -101,7 +101,10 @@ ReadingValue = StrictBool | StrictInt | StrictFloat | StrictStr
 
 
 def _as_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00+08:00 is before the first UTC instant Python has
+        raise ValueError(f"{value.isoformat()} is out of range once converted to UTC") from exc
 
 
 class _WireModel(BaseModel):
@@ -307,7 +310,9 @@ def _decode(data: bytes, model: type[_Message], max_decoded_bytes: int) -> _Mess
         raise PayloadTooLargeError(f"{name} payload is {len(raw)} bytes, over the {max_decoded_bytes} limit")
     try:
         document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError as exc:
+        raise MalformedPayloadError(f"{name} payload is nested too deeply to parse") from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer over Python's 4300-digit limit
         raise MalformedPayloadError(f"{name} payload is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise MalformedPayloadError(f"{name} payload must be a JSON object, got {type(document).__name__}")

@@ -6,6 +6,7 @@ import os
 import socket
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -36,3 +37,28 @@ def one_rate_window(monkeypatch: pytest.MonkeyPatch) -> None:
     import cloud.ratelimit
 
     monkeypatch.setattr(cloud.ratelimit, "time", types.SimpleNamespace(time=lambda: 1_800_000_030.0))
+
+
+# --- hypothesis profiles (the codec fuzz tests: tests/protocols/test_fuzz_*.py, tests/edge/test_fuzz_*.py) ---
+# "ci" (the default) is bounded and reproducible: the same examples on every run, nothing written to disk;
+# 100 examples a test keeps the 50 fuzz tests near 20 s of CPU on a small box.
+# "deep" is for long local runs: HYPOTHESIS_PROFILE=deep pytest tests/protocols -k fuzz (see docs/architecture.md).
+settings.register_profile(
+    "ci",
+    max_examples=100,
+    deadline=500,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "deep",
+    max_examples=20_000,
+    deadline=None,
+    derandomize=False,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -47,16 +47,21 @@ def content_digest(text: str) -> str:
 
 
 def parse_astm_time(value: str, tz: tzinfo) -> datetime | None:
-    """Parse an ASTM ``YYYYMMDD[HHMM[SS]]`` timestamp in the instrument's time zone; None if it is not one."""
+    """Parse an ASTM ``YYYYMMDD[HHMM[SS]]`` timestamp in the instrument's time zone; None if it is not one.
+
+    None too for a date with no UTC instant (year 1 east of UTC, year 9999 west of it).
+    """
     digits = value.strip()
     formats = {14: "%Y%m%d%H%M%S", 12: "%Y%m%d%H%M", 8: "%Y%m%d"}
     fmt = formats.get(len(digits))
     if fmt is None or not digits.isdigit():
         return None
     try:
-        return datetime.strptime(digits, fmt).replace(tzinfo=tz)
-    except ValueError:
+        moment = datetime.strptime(digits, fmt).replace(tzinfo=tz)
+        moment.astimezone(UTC)  # 00010101 at +08:00 has no UTC instant: a clock that was never set
+    except (ValueError, OverflowError):
         return None
+    return moment
 
 
 @dataclass

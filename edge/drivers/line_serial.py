@@ -39,6 +39,7 @@ __all__ = ["LineDriverStatus", "LineRule", "LineSerialDriver", "parse_line"]
 log = logging.getLogger(__name__)
 
 _MAX_LINE = 4096  # a device that never sends a newline must not grow the buffer without bound
+_CODE_LIMIT = 128  # Event.code max_length
 _INT = re.compile(r"[+-]?\d+")
 
 
@@ -70,7 +71,10 @@ class LineRule:
 def _convert(text: str) -> bool | int | float | str:
     stripped = text.strip()
     if _INT.fullmatch(stripped):
-        return int(stripped)
+        try:
+            return int(stripped)
+        except ValueError:  # over Python's 4300-digit limit: float() makes it inf, then it is kept as text
+            pass
     try:
         return float(stripped)
     except ValueError:
@@ -105,6 +109,7 @@ def parse_line(
                 )
             return out
         code = groups.pop(rule.code_group, None)
+        code = code[:_CODE_LIMIT] if code is not None else None  # Event.code max_length: a device may print more
         text = groups.pop(rule.text_group, None) or line
         retention = rule.retention or (
             RetentionClass.CLINICAL if rule.event_kind is EventKind.ERROR_CODE else RetentionClass.TELEMETRY

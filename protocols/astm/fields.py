@@ -82,14 +82,18 @@ def unescape(text: str, delims: Delimiters) -> str:
     return pattern.sub(replace, text)
 
 
+#: Characters that would end a record (CR, LF) or break E1381 framing (STX ETX EOT ENQ ACK NAK ETB): sent as &Xhh&.
+_HEX_ESCAPED = frozenset("\r\n\x02\x03\x04\x05\x06\x15\x17")
+
+
 def escape(text: str, delims: Delimiters) -> str:
-    """Escape delimiter characters in a component value so it survives being built into a record."""
+    """Escape delimiter characters in a component value so it survives being built into a record and framed."""
     out: list[str] = []
     codes = {delims.escape: "E", delims.field: "F", delims.component: "S", delims.repeat: "R"}
     for char in text:
         if char in codes:
             out.append(f"{delims.escape}{codes[char]}{delims.escape}")
-        elif char in "\r\n":
+        elif char in _HEX_ESCAPED:
             out.append(f"{delims.escape}X{ord(char):02X}{delims.escape}")
         else:
             out.append(char)
@@ -146,6 +150,8 @@ class Record:
             parts.append(
                 delims.repeat.join(delims.component.join(escape(c, delims) for c in comps) for comps in repeats)
             )
+        if self.type == "H" and len(parts) < 2:
+            parts.append(delims.definition)  # a bare H still defines the delimiters, or it would not parse back
         # Trailing empty fields are kept: what was parsed builds back byte for byte.
         return delims.field.join(parts)
 

@@ -17,6 +17,7 @@ to ignore characters they do not expect, except where the table says otherwise).
 
 from __future__ import annotations
 
+import codecs
 import enum
 from collections import deque
 from collections.abc import Callable
@@ -188,6 +189,10 @@ class Link:
         self._per_record = per_record
         self._withhold = withhold_last_ack
         self._strict = strict_frame_numbers
+        try:
+            codecs.lookup(encoding)
+        except LookupError as exc:
+            raise LocalProtocolError(f"unknown text encoding for the link: {encoding!r}") from exc
         self._encoding = encoding
         self._parser = FrameParser()
         self._state = State.IDLE
@@ -257,10 +262,19 @@ class Link:
     def send_message(self, text: str, now: float) -> int:
         """Queue message text (records joined by CR) for the instrument; return its id.
 
-        If the line is idle the ENQ is written at once; events appear on the next poll.
+        LocalProtocolError if the text holds characters the link's encoding cannot carry or framing
+        control bytes (records built with :mod:`protocols.astm.records` never do). If the line is idle
+        the ENQ is written at once; events appear on the next poll.
         """
         self._now = now
-        frames = build_frames(text.encode(self._encoding), max_text=self._max_text, per_record=self._per_record)
+        try:
+            data = text.encode(self._encoding)
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start : exc.end]
+            raise LocalProtocolError(
+                f"message text cannot be sent in the link's {self._encoding} encoding: {bad!r} at {exc.start}"
+            ) from exc
+        frames = build_frames(data, max_text=self._max_text, per_record=self._per_record)
         message_id = self._take_id()
         self._queue.append(_Outgoing(message_id, text, frames))
         self._maybe_start_send()

@@ -206,7 +206,12 @@ def remove_scale(value: int | float, data_type: DataType, *, scale: float = 1.0,
     """Invert apply_scale for a write: raw = (value - offset) / scale, rounded for integer types."""
     if scale == 0:
         raise RegisterCodecError("scale must not be zero")
-    raw = (value - offset) / scale if (scale != 1.0 or offset != 0.0) else value
+    try:
+        raw = (value - offset) / scale if (scale != 1.0 or offset != 0.0) else value
+    except OverflowError as exc:  # an integer beyond any float meets a float scale/offset
+        raise RegisterCodecError(
+            f"{value!r} is out of range for {data_type} with scale {scale}, offset {offset}"
+        ) from exc
     if data_type in _INTEGER_TYPES:
         if isinstance(raw, float) and not math.isfinite(raw):
             raise RegisterCodecError(f"cannot write non-finite {raw!r} to {data_type}")

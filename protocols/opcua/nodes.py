@@ -178,7 +178,10 @@ def convert_value(raw: object, spec: NodeSpec, *, status_code: int = 0, status_n
         return Converted("null", Quality.BAD, problem or "no value")
     value, issue = _scalar(raw)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        value = _scaled(value, spec)
+        try:
+            value = _scaled(value, spec)
+        except OverflowError:  # an integer beyond any float meets a float scale/offset
+            return Converted("overflow", Quality.BAD, problem or "value out of float range once scaled")
         if isinstance(value, float) and not math.isfinite(value):
             # Reading forbids NaN/inf: the text goes out with quality bad (see protocols/telemetry.py).
             return Converted(repr(value), Quality.BAD, problem or f"non-finite value {value!r}")
@@ -204,7 +207,10 @@ def _scalar(raw: object) -> tuple[TelemetryValue, str | None]:
         return raw, None
     if isinstance(raw, datetime):
         moment = raw if raw.tzinfo is not None else raw.replace(tzinfo=UTC)  # OPC UA DateTime is UTC
-        return moment.astimezone(UTC).isoformat(), None
+        try:
+            return moment.astimezone(UTC).isoformat(), None
+        except OverflowError:  # e.g. 0001-01-01 at +08:00: no UTC instant Python can hold
+            return moment.isoformat(), "date and time out of range in UTC, sent with its own offset"
     if isinstance(raw, bytes | bytearray):
         return _bounded(bytes(raw).hex()), None
     text = getattr(raw, "Text", None)  # LocalizedText
