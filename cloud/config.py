@@ -127,6 +127,18 @@ class Settings(BaseSettings):
         description="Template data field -> text with {title} {body} {kind} {number} {time} {link} placeholders.")
     wechat_retry_backoff_s: list[float] = Field([0.5, 1.0, 2.0], description="Waits between retries of a "
                                                 "template message after a transient error.")
+    media_workers: int = Field(1, ge=0, le=8, description="Threads per API process that fetch WeChat media and "
+                               "convert voice notes (each runs at most one ffmpeg at a time); 0 = none here.")
+    media_interval_s: float = Field(5.0, ge=0, description="How often pending WeChat media are looked for (left by "
+                                    "a crash, or due for another try); 0 = only when a request hands one over.")
+    media_lease_s: int = Field(300, ge=10, description="How long a worker holds a pending WeChat media item before "
+                               "another process may take it over (longer than a fetch and a conversion).")
+    media_max_attempts: int = Field(3, ge=1, description="Tries to fetch and convert one WeChat media item (a crash "
+                                    "counts as one) before it is marked failed.")
+    media_conversions_per_minute: int = Field(10, ge=1, description="WeChat photos and voice notes handed to the "
+                                              "background worker per uploader (account, else address) and minute.")
+    ffmpeg_path: str = Field("", description="The ffmpeg program converting voice notes; empty = ffmpeg on PATH.")
+    ffmpeg_timeout_s: float = Field(30.0, gt=0, description="A voice note's conversion is stopped after this.")
     wechat_permanent_qr_cap: int = Field(100_000, description="Permanent parametric QR codes an account may hold.")
     scoring_partitions: int = Field(0, ge=0, description="0 = each API process scores its own ingest in a "
                                     "scoring thread (default); N with redis_url = devices split into N partitions, "

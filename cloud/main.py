@@ -86,6 +86,7 @@ from cloud.web import desk as desk_pages
 from cloud.web import report as report_pages
 from cloud.wechat import api as wechat_api
 from cloud.wechat import sandbox
+from cloud.wechat.media_worker import MediaWorker
 from cloud.wechat.runtime import WeChat, build_wechat
 
 log = logging.getLogger("medfix.cloud")
@@ -227,6 +228,10 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
         uploads = PeriodicJob("unattached uploads", settings.upload_sweep_interval_s,
                               lambda: sweep_unattached(sessions, settings))
         uploads.start()
+        # WeChat photos and voice notes: fetched and converted off the request (cloud/wechat/media_worker.py).
+        media_worker = app.state.media_worker
+        if media_worker is not None:
+            media_worker.start()
         consumer = None
         if settings.mqtt_url:  # batches also arrive through the broker; HTTP ingest works either way
             from cloud.telemetry.mqtt import MqttConsumer
@@ -271,6 +276,8 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
         await sweeper.stop()
         await tokens.stop()
         await uploads.stop()
+        if media_worker is not None:
+            await asyncio.to_thread(media_worker.stop)  # the current items end; pending rows wait for the next start
         if core.reports is not None:
             await asyncio.to_thread(core.reports.stop)  # finish the reports already queued
         await leftovers.stop()
@@ -299,6 +306,7 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.state.bot = core.bot_flows.holder if core.bot_flows else None
     app.state.report_flows = core.reports
     app.state.outbox = core.outbox
+    app.state.media_worker = MediaWorker(sessions, settings, wechat.client, app.state) if wechat is not None else None
 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)

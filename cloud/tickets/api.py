@@ -59,9 +59,11 @@ Language = Annotated[str, Depends(request_language)]
 
 
 def _attachment_out(ticket_id: int | None, attachment: TicketAttachment) -> AttachmentOut:
+    has_file = ticket_id is not None and bool(attachment.path)  # a pending WeChat upload has none yet
     return AttachmentOut(id=attachment.id, kind=attachment.kind, content_type=attachment.content_type,
                          size=attachment.size, duration_s=attachment.duration_s, transcript=attachment.transcript,
-                         url=f"/api/v1/tickets/{ticket_id}/attachments/{attachment.id}" if ticket_id else "")
+                         url=f"/api/v1/tickets/{ticket_id}/attachments/{attachment.id}" if has_file else "",
+                         state=attachment.state)
 
 
 def ticket_out(

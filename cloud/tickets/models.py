@@ -129,6 +129,9 @@ class TicketAttachment(Base):
     # Proof of having uploaded it: only the uploader can bind it to a ticket.
     upload_key_hash: Mapped[str] = mapped_column(String(64))
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    # ready; pending while WeChat media is fetched and converted in the background (cloud/wechat/media_worker.py);
+    # failed when that did not work (a voice note then keeps its original recording, if it was fetched).
+    state: Mapped[str] = mapped_column(String(20), default="ready", server_default="ready")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     ticket: Mapped[Ticket | None] = relationship(back_populates="attachments")

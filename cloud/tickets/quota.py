@@ -20,6 +20,8 @@ MB = 1024 * 1024
 TOO_FAST = N_("Too many uploads in a short time. Please wait a minute and try again.")
 REPORTER_FULL = N_("You have reached today's upload limit. Please try again tomorrow, or describe the fault in "
                    "words.")
+CONVERSIONS_TOO_FAST = N_("Too many WeChat photos and voice notes in a short time. Please wait a minute and try "
+                          "again.")
 HOSPITAL_FULL = N_("Your hospital has reached today's upload limit. Please try again tomorrow, or describe the "
                    "fault in words.")
 
@@ -39,25 +41,44 @@ def _refuse(request: Any, text: str, retry_after: int) -> UploadLimited:
 
 def check_rate(request: Any, settings: Settings, user: User | None) -> None:
     """UploadLimited when the uploader sent more than uploads_per_minute this minute."""
-    if not limiter_for(request.app.state, "uploads").allow(_reporter(request, user), settings.uploads_per_minute):
+    if not limiter_for(request.app.state, "uploads").allow(reporter_key(request, user), settings.uploads_per_minute):
         raise _refuse(request, TOO_FAST, 60)
 
 
-def _reporter(request: Any, user: User | None) -> str:
+def check_conversions(request: Any, settings: Settings, user: User | None) -> None:
+    """UploadLimited when the uploader asked for more than media_conversions_per_minute WeChat media fetches and
+    voice conversions this minute (each costs the background worker a download and an ffmpeg run)."""
+    if not limiter_for(request.app.state, "media-conversions").allow(reporter_key(request, user),
+                                                                     settings.media_conversions_per_minute):
+        raise _refuse(request, CONVERSIONS_TOO_FAST, 60)
+
+
+def reporter_key(request: Any, user: User | None) -> str:
+    """Whom uploads are counted against: the account, else the client address."""
     return f"user:{user.id}" if user is not None else f"address:{client_address(request)}"
 
 
-def charge(request: Any, settings: Settings, user: User | None, size: int) -> None:
-    """Count one upload of size bytes against today's quotas; UploadLimited (nothing counted) when one is full."""
-    state = request.app.state
-    reporter = _reporter(request, user)
+def charge(request: Any, settings: Settings, user: User | None, size: int, *, files: int = 1) -> None:
+    """Count files uploads of size bytes against today's quotas; UploadLimited (nothing counted) when one is full."""
+    refused = charge_reporter(request.app.state, settings, reporter_key(request, user),
+                              user.hospital_id if user is not None else None, size, files=files)
+    if refused is not None:
+        raise _refuse(request, refused, int(DAY_S - time.time() % DAY_S) + 1)  # the day's window ends
+
+
+def charge_reporter(state: Any, settings: Settings, reporter: str, hospital_id: int | None, size: int, *,
+                    files: int = 1) -> str | None:
+    """Charge today's quotas of reporter (and hospital); the refusal text (nothing counted) when one is full.
+
+    The background worker of WeChat media charges the bytes it fetched this way, without a request."""
     charges: list[tuple[RateLimiter, str, int, int, str]] = [
-        (limiter_for(state, "upload-files", window_s=DAY_S), reporter, 1, settings.upload_daily_files, REPORTER_FULL),
+        (limiter_for(state, "upload-files", window_s=DAY_S), reporter, files, settings.upload_daily_files,
+         REPORTER_FULL),
         (limiter_for(state, "upload-bytes", window_s=DAY_S), reporter, size, settings.upload_daily_mb * MB,
          REPORTER_FULL),
     ]
-    if user is not None and user.hospital_id is not None:
-        charges.append((limiter_for(state, "upload-hospital-bytes", window_s=DAY_S), f"hospital:{user.hospital_id}",
+    if hospital_id is not None:
+        charges.append((limiter_for(state, "upload-hospital-bytes", window_s=DAY_S), f"hospital:{hospital_id}",
                         size, settings.upload_daily_hospital_mb * MB, HOSPITAL_FULL))
     taken: list[tuple[RateLimiter, str, int]] = []
     for limiter, key, amount, limit, text in charges:
@@ -66,5 +87,6 @@ def charge(request: Any, settings: Settings, user: User | None, size: int) -> No
         if not limiter.take(key, amount, limit):
             for done, done_key, done_amount in taken:
                 done.give_back(done_key, done_amount)
-            raise _refuse(request, text, int(DAY_S - time.time() % DAY_S) + 1)  # the day's window ends
+            return text
         taken.append((limiter, key, amount))
+    return None

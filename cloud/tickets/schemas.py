@@ -162,6 +162,9 @@ class AttachmentOut(BaseModel):
     duration_s: int | None
     transcript: str | None
     url: str
+    # ready; pending while a WeChat photo or voice note is fetched and converted; failed (a voice note then
+    # plays its original recording when there is one: url is set).
+    state: str = "ready"
 
 
 class UploadOut(AttachmentOut):

@@ -50,9 +50,9 @@ def sweep_batch(session: Session, *, older_than: timedelta, now: datetime | None
     if not stale:
         return 0, set(), rows[-1].id
     ids = [row.id for row in stale]
-    paths = {row.path for row in stale}
+    paths = {row.path for row in stale if row.path}
     media = session.execute(select(WechatMedia).where(WechatMedia.attachment_id.in_(ids))).scalars().all()
-    paths |= {m.original_path for m in media}
+    paths |= {m.original_path for m in media if m.original_path}  # "" while a WeChat fetch is pending
     session.execute(delete(WechatMedia).where(WechatMedia.attachment_id.in_(ids)))
     session.execute(delete(TicketAttachment).where(TicketAttachment.id.in_(ids)))
     return len(ids), paths, rows[-1].id

@@ -63,17 +63,25 @@ def _check_photo(content: bytes) -> tuple[str, str]:
     return IMAGE_TYPES[kind]
 
 
-def store_upload(
-    session: Session,
-    *,
-    settings: Settings,
-    kind: AttachmentKind,
-    content: bytes,
-    uploaded_by: int | None,
-    duration_s: int | None = None,
-    transcript: str | None = None,
-) -> StoredUpload:
-    """Check and keep an uploaded photo or voice note; the caller commits."""
+@dataclass(frozen=True)
+class KeptFile:
+    """A checked upload written under the data folder."""
+
+    path: str  # relative to the data folder
+    content_type: str
+    size: int
+    sha256: str
+
+
+def check_duration(settings: Settings, duration_s: int | None) -> None:
+    """Invalid when a voice note's stated length is over voice_max_seconds (or not positive)."""
+    if duration_s is not None and not 0 < duration_s <= settings.voice_max_seconds:
+        raise Invalid(f"voice notes may last up to {settings.voice_max_seconds} s",
+                      [{"field": "duration_s", "message": "too long"}])
+
+
+def keep_upload(settings: Settings, *, kind: AttachmentKind, content: bytes) -> KeptFile:
+    """Check a photo or voice note by its content and keep it by hash (Invalid when it is not acceptable)."""
     limit_mb = settings.upload_max_photo_mb if kind == AttachmentKind.photo else settings.upload_max_voice_mb
     if len(content) > limit_mb * 1024 * 1024:
         raise Invalid(f"the file is larger than {limit_mb} MB", [{"field": "file", "message": "too large"}])
@@ -87,19 +95,46 @@ def store_upload(
             raise Invalid("the voice note is not a recording we can play",
                           [{"field": "file", "message": "not audio"}])
         content_type, extension = sniffed
-        if duration_s is not None and not 0 < duration_s <= settings.voice_max_seconds:
-            raise Invalid(f"voice notes may last up to {settings.voice_max_seconds} s",
-                          [{"field": "duration_s", "message": "too long"}])
     digest = hashlib.sha256(content).hexdigest()
     relative = Path("uploads") / digest[:2] / f"{digest}.{extension}"
-    target = settings.data_dir / relative
-    keep(target, content)  # fsynced and renamed into place; a short or empty leftover is written again
+    keep(settings.data_dir / relative, content)  # fsynced and renamed into place; a short leftover is written again
+    return KeptFile(path=str(relative), content_type=content_type, size=len(content), sha256=digest)
+
+
+def new_upload(session: Session, *, kind: AttachmentKind, uploaded_by: int | None, duration_s: int | None = None,
+               transcript: str | None = None, state: str = "ready") -> StoredUpload:
+    """An upload row with its secret key and no file yet (pending WeChat media; store_upload fills one at once)."""
     key = secrets.token_urlsafe(24)
     attachment = TicketAttachment(
-        kind=kind, path=str(relative), content_type=content_type, size=len(content), sha256=digest,
-        duration_s=duration_s, transcript=(transcript or None), uploaded_by=uploaded_by,
+        kind=kind, path="", content_type="", size=0, sha256="", duration_s=duration_s,
+        transcript=(transcript or None), uploaded_by=uploaded_by, state=state,
         upload_key_hash=hashlib.sha256(key.encode()).hexdigest(),
     )
     session.add(attachment)
-    session.flush()
     return StoredUpload(attachment=attachment, key=key)
+
+
+def fill_upload(attachment: TicketAttachment, kept: KeptFile) -> None:
+    """Point an upload row at its kept file."""
+    attachment.path, attachment.content_type = kept.path, kept.content_type
+    attachment.size, attachment.sha256 = kept.size, kept.sha256
+
+
+def store_upload(
+    session: Session,
+    *,
+    settings: Settings,
+    kind: AttachmentKind,
+    content: bytes,
+    uploaded_by: int | None,
+    duration_s: int | None = None,
+    transcript: str | None = None,
+) -> StoredUpload:
+    """Check and keep an uploaded photo or voice note; the caller commits."""
+    if kind == AttachmentKind.voice:
+        check_duration(settings, duration_s)
+    kept = keep_upload(settings, kind=kind, content=content)
+    stored = new_upload(session, kind=kind, uploaded_by=uploaded_by, duration_s=duration_s, transcript=transcript)
+    fill_upload(stored.attachment, kept)
+    session.flush()
+    return stored

@@ -226,7 +226,8 @@ def ticket_page(
             "changed": "The ticket was just updated; please check and try again.",
             "before": "Before repair", "after": "After repair", "photosTitle": "Photos", "withdraw": "dialog.withdraw",
             "keep": "dialog.keep", "needReason": "Please give a reason.", "dialogCancel": "Cancel",
-            "selfServeTitle": "Solved by self-service", "confirmOk": "Confirm",
+            "selfServeTitle": "Solved by self-service", "confirmOk": "Confirm", "mediaPending": "media.pending",
+            "mediaFailed": "media.fetch_failed",
         }.items()},
     }
     return render(request, "h5/ticket.html", user, ticket=ticket, key=k, device_label=device_label, texts=texts)

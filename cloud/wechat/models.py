@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db import Base, UTCDateTime, utcnow
@@ -70,7 +70,10 @@ class WechatPermanentQr(Base):
 
 
 class WechatMedia(Base):
-    """A voice or image media_id fetched from WeChat: the upload it became and the original file kept."""
+    """A voice or image media_id from WeChat: the upload it becomes and the original file kept.
+
+    Fetched and converted off the request (cloud/wechat/media_worker.py): pending rows are claimed for a lease
+    (claimed_until), so a row whose process died is taken up again once the lease ran out."""
 
     __tablename__ = "wechat_media"
 
@@ -78,6 +81,13 @@ class WechatMedia(Base):
     media_id: Mapped[str] = mapped_column(String(128), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     attachment_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_attachment.id", ondelete="SET NULL"))
-    original_path: Mapped[str] = mapped_column(String(300))  # relative to the data folder (AMR for voice)
+    original_path: Mapped[str] = mapped_column(String(300))  # under the data folder (AMR for voice); "" until fetched
     original_type: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20), default="ready", server_default="ready", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a pending row is not tried before this
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a worker has it until then
+    error: Mapped[str | None] = mapped_column(String(300))
+    reporter: Mapped[str | None] = mapped_column(String(80))  # whose quotas the fetched bytes are charged to
+    hospital_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

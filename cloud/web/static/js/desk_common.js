@@ -193,16 +193,31 @@ export function deviceLabel(ticket) {
   return ticket.group_name ? `${ticket.group_name} (${t("whole group")})` : "";
 }
 
+// A WeChat photo or voice note still being fetched or converted (state pending), or one that failed.
+function mediaState(a) {
+  if (a.state !== "pending" && a.state !== "failed") return "";
+  let text = t("media.pending");
+  if (a.state === "failed") text = a.kind === "voice" && a.url ? t("media.voice_failed") : t("media.fetch_failed");
+  return `<span class="media-state media-state--${esc(a.state)}">${esc(text)}</span>`;
+}
+
 export function mediaHtml(ticket) {
   const photos = ticket.attachments.filter((a) => a.kind === "photo");
   const voices = ticket.attachments.filter((a) => a.kind === "voice");
   let html = "";
   if (photos.length) {
-    html += `<div class="photos">${photos.map((p) => `<button type="button" class="thumb" data-full="${esc(p.url)}">`
-      + `<img src="${esc(p.url)}" alt="${esc(t("Photos"))}" loading="lazy"></button>`).join("")}</div>`;
+    html += `<div class="photos">${photos.map((p) => (p.url && p.state !== "failed"
+      ? `<button type="button" class="thumb" data-full="${esc(p.url)}">`
+        + `<img src="${esc(p.url)}" alt="${esc(t("Photos"))}" loading="lazy"></button>`
+      : mediaState(p))).join("")}</div>`;
   }
   for (const v of voices) {
-    html += `<div class="voice"><audio controls preload="metadata" src="${esc(v.url)}"></audio>`
+    // A failed conversion keeps the original recording (AMR): offered for download, few browsers play it.
+    const original = t("media.original");
+    const player = !v.url ? "" : v.state === "failed"
+      ? `<a href="${esc(v.url)}" download>${esc(original)}</a>`
+      : `<audio controls preload="metadata" src="${esc(v.url)}"></audio>`;
+    html += `<div class="voice">${mediaState(v)}${player}`
       + (v.duration_s ? `<span class="muted small">${v.duration_s}″</span>` : "")
       + (v.transcript ? `<div class="transcript"><span class="muted small">${esc(t("Transcript"))}：</span>${esc(v.transcript)}</div>` : "")
       + "</div>";

@@ -61,8 +61,11 @@ export function startTicketPage(texts) {
     }
     const photos = ticket.attachments.filter((a) => a.kind === "photo");
     const withKey = (url) => (key ? `${url}?k=${encodeURIComponent(key)}` : url);
-    const grid = (items) => (items.length ? `<div class="photo-stage__grid">${items.map((p) =>
-      `<button type="button" class="thumb" data-full="${escapeHtml(withKey(p.url))}"><img src="${escapeHtml(withKey(p.url))}" alt="" loading="lazy"></button>`).join("")}</div>`
+    // A WeChat photo still being fetched (pending) or one WeChat never handed over (failed) has no picture yet.
+    const shown = (p) => (p.url && p.state !== "failed"
+      ? `<button type="button" class="thumb" data-full="${escapeHtml(withKey(p.url))}"><img src="${escapeHtml(withKey(p.url))}" alt="" loading="lazy"></button>`
+      : `<span class="media-state media-state--${escapeHtml(p.state)}">${escapeHtml(p.state === "pending" ? texts.mediaPending : texts.mediaFailed)}</span>`);
+    const grid = (items) => (items.length ? `<div class="photo-stage__grid">${items.map(shown).join("")}</div>`
       : "");
     const early = photos.filter((p) => before.has(p.id) || !ticket.timeline);
     const late = photos.filter((p) => !early.includes(p));

@@ -1,5 +1,6 @@
 // Inside WeChat the repair form uses the JS-SDK (chooseImage/uploadImage, startRecord/uploadVoice,
-// translateVoice); media_ids go to /wechat/media, which fetches them at once and answers like /api/v1/uploads.
+// translateVoice); media_ids go to /wechat/media, which records them and answers like /api/v1/uploads (state
+// "pending"); the server fetches and converts them in the background (cloud/wechat/media_worker.py).
 
 export function inWeChat() {
   return /MicroMessenger/i.test(navigator.userAgent);
