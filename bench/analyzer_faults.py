@@ -35,14 +35,12 @@ import argparse
 import json
 import platform
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -54,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from bench.alert_scoring import AIMS, AlertSeen, Tally, cause_of, score  # noqa: E402
 from bench.ingest import scratch_database  # noqa: E402
 from cloud.alerts.models import DetectorState  # noqa: E402
 from cloud.audit.service import Actor  # noqa: E402
@@ -65,9 +64,7 @@ from cloud.registry import service as registry  # noqa: E402
 from cloud.registry.schemas import DeviceCategory, DeviceIn, HospitalIn  # noqa: E402
 from cloud.telemetry import service as telemetry  # noqa: E402
 from protocols.simulators.analyzer_behaviour import (  # noqa: E402
-    FAULT_KINDS,
     METRIC_UNITS,
-    FaultWindow,
     Scenario,
     readings,
     scenario,
@@ -76,135 +73,6 @@ from protocols.simulators.analyzer_behaviour import (  # noqa: E402
 from protocols.telemetry import Batch, Reading, encode_batch  # noqa: E402
 from tests.edge.cloud_process import CloudProcess  # noqa: E402
 from tests.edge.cloud_server import free_port  # noqa: E402
-
-AIMS = {"precision": 0.9, "recall": 0.9, "false_alarms_per_device_week": 1.0}
-ALL_METRICS = ("*",)
-# Which metrics each benign change moves, and for how long after it a false alarm is put down to it (minutes).
-CAUSES: dict[str, tuple[tuple[str, ...], int, int]] = {
-    "planned_maintenance": (ALL_METRICS, 0, 24 * 60),  # (metrics, minutes before its start, minutes after its end)
-    "reagent_lot_change": (("ise_na_mv",), 0, 24 * 60),
-    # From the start of its half-hour: the detector's time-of-day profile (48 slots) smears the 15-minute step over
-    # the slot, so a device can alarm at a normal reading a few minutes before its own calibration.
-    "daily_calibration": (("ise_na_mv",), 30, 120),
-    "daily_rhythm": (("sample_probe_pressure", "error_count", "vacuum", "reaction_disk_temp", "test_count"), 30, 120),
-}
-LEARNING_MINUTES = 24 * 60  # a false alarm this early is put down to the detector still learning the stream
-
-
-@dataclass(frozen=True)
-class AlertSeen:
-    """An alert as the alerts API returned it, with the device's key on the gateway."""
-
-    device_key: str
-    metric: str
-    started_at: datetime
-    last_abnormal_at: datetime
-    peak_score: float
-
-
-@dataclass
-class Tally:
-    """Counts of one seed (or all of them)."""
-
-    devices: int = 0
-    days: float = 0.0
-    faults: int = 0
-    detected: int = 0
-    alerts: int = 0
-    true_alerts: int = 0
-    false_alarms: int = 0
-    delays: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    faults_by_kind: Counter[str] = field(default_factory=Counter)
-    detected_by_kind: Counter[str] = field(default_factory=Counter)
-    on_fault_metric: int = 0  # true alerts on (one of) the fault's own metrics
-    causes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-
-    def add(self, other: Tally) -> None:
-        """Fold another seed's counts into these."""
-        self.devices += other.devices
-        self.days = other.days
-        for name in ("faults", "detected", "alerts", "true_alerts", "false_alarms", "on_fault_metric"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for kind, values in other.delays.items():
-            self.delays[kind] += values
-        self.faults_by_kind.update(other.faults_by_kind)
-        self.detected_by_kind.update(other.detected_by_kind)
-        for cause, metrics in other.causes.items():
-            self.causes[cause].update(metrics)
-
-    def summary(self, *, details: bool) -> dict[str, Any]:
-        """Precision, recall, false alarms per device-week (and, with details, per kind and per cause)."""
-        weeks = self.devices * self.days / 7
-        out: dict[str, Any] = {
-            "precision": round(self.true_alerts / self.alerts, 3) if self.alerts else None,
-            "recall": round(self.detected / self.faults, 3) if self.faults else None,
-            "false_alarms_per_device_week": round(self.false_alarms / weeks, 2) if weeks else None,
-            "faults": self.faults, "detected": self.detected, "alerts": self.alerts, "true_alerts": self.true_alerts,
-            "true_alerts_on_fault_metric": self.on_fault_metric, "false_alarms": self.false_alarms,
-            "device_weeks": round(weeks, 2),
-        }
-        if details:
-            out["by_fault_kind"] = {kind: {
-                "faults": self.faults_by_kind[kind], "detected": self.detected_by_kind[kind],
-                "recall": round(self.detected_by_kind[kind] / self.faults_by_kind[kind], 3)
-                if self.faults_by_kind[kind] else None,
-                "median_delay_min": round(statistics.median(self.delays[kind]), 1) if self.delays[kind] else None,
-            } for kind in FAULT_KINDS}
-            out["false_alarms_by_cause"] = {cause: dict(sorted(metrics.items()))
-                                            for cause, metrics in sorted(self.causes.items())}
-        return out
-
-
-def cause_of(alert: AlertSeen, sc: Scenario) -> str:
-    """The benign change (or fault recovery) that most plausibly made a false alarm: the latest that fits."""
-    t = alert.started_at
-    if t < sc.start + timedelta(minutes=LEARNING_MINUTES):
-        return "learning (first day)"
-    best: tuple[datetime, str] | None = None
-
-    def consider(start: datetime, name: str) -> None:
-        nonlocal best
-        if best is None or start > best[0]:
-            best = (start, name)
-
-    for event in sc.benign:
-        if event.device_key != alert.device_key:
-            continue
-        metrics, before, after = CAUSES[event.kind]
-        if metrics != ALL_METRICS and alert.metric not in metrics:
-            continue
-        if event.start - timedelta(minutes=before) <= t <= event.end + timedelta(minutes=after):
-            consider(event.start, event.kind)
-    for fault in sc.faults:
-        if fault.device_key == alert.device_key and fault.end <= t <= fault.end + timedelta(hours=24):
-            consider(fault.end, "after a fault (beyond the tolerance)")
-    return best[1] if best is not None else "none found (noise)"
-
-
-def score(sc: Scenario, alerts: Iterable[AlertSeen], *, tolerance_min: float, same_metric: bool = True) -> Tally:
-    """Match one seed's alerts to its fault windows (see the module's docstring); same_metric: on the fault's own."""
-    tally = Tally(devices=len(sc.devices), days=sc.minutes / 1440, faults=len(sc.faults))
-    tally.faults_by_kind.update(f.kind for f in sc.faults)
-    first: dict[FaultWindow, datetime] = {}
-    tolerance = timedelta(minutes=tolerance_min)
-    for alert in sorted(alerts, key=lambda a: a.started_at):
-        tally.alerts += 1
-        fault = next((f for f in sc.faults if f.device_key == alert.device_key
-                      and (alert.metric in f.metrics or not same_metric)
-                      and f.start <= alert.started_at <= f.end + tolerance), None)
-        if fault is None:
-            tally.false_alarms += 1
-            tally.causes[cause_of(alert, sc)][alert.metric] += 1
-            continue
-        tally.true_alerts += 1
-        tally.on_fault_metric += alert.metric in fault.metrics
-        first.setdefault(fault, alert.started_at)
-    for fault, at in first.items():
-        tally.detected += 1
-        tally.detected_by_kind[fault.kind] += 1
-        tally.delays[fault.kind].append((at - fault.start).total_seconds() / 60)
-    return tally
-
 
 # --- the run ------------------------------------------------------------------------------------------------
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Hashable, Mapping
 from typing import Any
 
-__all__ = ["Detector", "is_finite", "tail_to_score", "score_to_tail"]
+from river.base import AnomalyDetector
+
+__all__ = ["Detector", "is_finite", "scalar", "score_to_tail", "tail_to_score"]
 
 # Scores are -log10(tail probability) / SCORE_DECADES, clipped to [0, 1].
 SCORE_DECADES = 10.0
@@ -31,12 +34,32 @@ def score_to_tail(score: float) -> float:
     return float(10.0 ** (-score * SCORE_DECADES))
 
 
-class Detector(abc.ABC):
-    """An online anomaly detector for one (device, metric) stream.
+def scalar(x: float | Mapping[Hashable, Any]) -> float:
+    """The reading of one stream: ``x`` itself, or the one feature of a river-style dict ``{name: value}``."""
+    if isinstance(x, Mapping):
+        if len(x) != 1:
+            raise ValueError(f"a medfix detector scores one stream: expected one feature, got {sorted(map(str, x))}")
+        (value,) = x.values()
+        return float(value)
+    return x
 
-    ``x`` is the reading; ``t`` its timestamp in seconds (epoch or any monotone clock), optional.
-    Non-finite readings (NaN, inf) are ignored: they score 0.0 and leave the state untouched.
-    ``threshold`` is the production alert threshold on the score.
+
+class Detector(AnomalyDetector):
+    """An online anomaly detector for one (device, metric) stream, with river's anomaly-detector interface.
+
+    ``x`` is the reading, a number or river's feature dict with one feature (``{"temp": 37.0}``, so a detector
+    can end a river pipeline: ``preprocessing.StandardScaler() | ContextLikelihood()``); ``t`` is its
+    timestamp in seconds (epoch or any monotone clock), optional (a river pipeline passes it on:
+    ``pipeline.score_one(x, t=...)``). Non-finite readings (NaN, inf) are ignored: they score 0.0 and leave the
+    state untouched. ``threshold`` is the production alert threshold on the score.
+
+    Instrument context (what the analyzer reports about itself):
+
+    * ``maintenance=True`` on ``learn_one`` / ``score_one`` / ``score_learn_one``: the reading was taken while the
+      instrument was not measuring samples (maintenance, calibration, a QC run): it scores 0.0 and is not
+      learnt, the state is left exactly as it was.
+    * ``rebaseline(t)``: the instrument was recalibrated or its reagent lot changed at ``t``: a level step from
+      now on is the new normal, not an anomaly.
     """
 
     threshold: float = 0.5
@@ -45,17 +68,34 @@ class Detector(abc.ABC):
     def _step(self, x: float, t: float | None, learn: bool) -> float:
         """Score ``x``; when ``learn`` is True also update the state (the score is computed first)."""
 
-    def learn_one(self, x: float, t: float | None = None) -> None:
-        """Update the model with one reading."""
-        self._step(x, t, True)
+    def learn_one(self, x: float | Mapping[Hashable, Any], t: float | None = None, *,
+                  maintenance: bool = False) -> None:
+        """Update the model with one reading (a maintenance reading is not learnt)."""
+        if not maintenance:
+            self._step(x if x.__class__ is float else scalar(x), t, True)
 
-    def score_one(self, x: float, t: float | None = None) -> float:
-        """Return the anomaly score of ``x`` in [0, 1] without changing the model."""
-        return self._step(x, t, False)
+    def score_one(self, x: float | Mapping[Hashable, Any], t: float | None = None, *,
+                  maintenance: bool = False) -> float:
+        """Return the anomaly score of ``x`` in [0, 1] without changing the model (0.0 for maintenance)."""
+        if maintenance:
+            return 0.0
+        return self._step(x if x.__class__ is float else scalar(x), t, False)
 
-    def score_learn_one(self, x: float, t: float | None = None) -> float:
-        """Return the score of ``x`` (computed before learning it), then learn it."""
-        return self._step(x, t, True)
+    def score_learn_one(self, x: float | Mapping[Hashable, Any], t: float | None = None, *,
+                        maintenance: bool = False) -> float:
+        """Return the score of ``x`` (computed before learning it), then learn it (neither for maintenance)."""
+        if maintenance:
+            return 0.0
+        # a float goes straight through: the Mapping check (an ABC) costs more than the rest of the call
+        return self._step(x if x.__class__ is float else scalar(x), t, True)
+
+    def rebaseline(self, t: float | None = None) -> None:  # noqa: ARG002
+        """The level may step from ``t`` on (calibration done, reagent lot change): learn it as the new normal.
+
+        The default restarts the model from scratch; detectors with a cheaper way override it.
+        """
+        fresh = self.clone()
+        self.__dict__.update(fresh.__dict__)
 
     def alert(self, score: float) -> bool:
         """Return True when ``score`` reaches the production alert threshold."""
@@ -63,11 +103,3 @@ class Detector(abc.ABC):
 
     def _get_params(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self._get_params().items())
-        return f"{type(self).__name__}({params})"
-
-    def clone(self) -> Detector:
-        """Return a fresh, untrained detector with the same hyper-parameters."""
-        return type(self)(**self._get_params())

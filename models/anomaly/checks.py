@@ -174,6 +174,43 @@ def check_clone(factory: Factory) -> None:
     assert _state(det.clone()) == _state(factory())
 
 
+def check_maintenance_readings_ignored(factory: Factory) -> None:
+    """Readings flagged ``maintenance=True`` score 0.0 and leave the state exactly as it was."""
+    det = factory()
+    _run(det, _seasonal(600))
+    before = _state(det)
+    for x, t in _seasonal(200, start=600):
+        assert det.score_learn_one(x + 1e3, t, maintenance=True) == 0.0
+        assert det.score_one(x, t, maintenance=True) == 0.0
+        det.learn_one(-x, t, maintenance=True)
+    assert _state(det) == before, "a maintenance reading changed the state"
+
+
+def check_rebaseline(factory: Factory) -> None:
+    """After ``rebaseline(t)`` a lasting step raises no alert once the detector has seen a little of it."""
+    det = factory()
+    start = _train_until_quiet(det)
+    after = _seasonal(2000, start=start)
+    det.rebaseline(after[0][1])
+    scores = _run(det, [(x + 30.0, t) for x, t in after])  # 3 cycles' amplitudes: a reagent lot's offset
+    _assert_scores(scores, "rebaselined step")
+    late = [i for i, s in enumerate(scores[200:], 200) if det.alert(s)]
+    assert not late, f"still alerting at {late[:3]} readings after a re-baselined step"
+
+
+def check_river_interface(factory: Factory) -> None:
+    """river's anomaly-detector interface: learn_one / score_one on a one-feature dict, as in a river pipeline."""
+    from river.base import AnomalyDetector
+
+    det, twin = factory(), factory()
+    assert isinstance(det, AnomalyDetector)
+    for x, t in _seasonal(300):
+        det.learn_one({"value": x}, t)
+        twin.learn_one(x, t)
+    assert det.score_one({"value": 500.0}) == twin.score_one(500.0)
+    assert _state(det) == _state(twin)
+
+
 CHECKS: tuple[Callable[[Factory], None], ...] = (
     check_pickle_round_trip,
     check_deterministic,
@@ -186,6 +223,9 @@ CHECKS: tuple[Callable[[Factory], None], ...] = (
     check_detects_spike,
     check_constant_memory,
     check_clone,
+    check_maintenance_readings_ignored,
+    check_rebaseline,
+    check_river_interface,
 )
 
 

@@ -7,6 +7,18 @@ import math
 from typing import Any
 
 from models.anomaly.base import SCORE_DECADES, Detector, tail_to_score
+from models.anomaly.cues import (
+    WEEK,
+    Excursion,
+    collect,
+    drift_cue,
+    learn_drift,
+    learn_level,
+    learn_routine,
+    learn_routine_rate,
+    learn_week,
+    routine_scale,
+)
 
 __all__ = ["ContextLikelihood"]
 
@@ -27,18 +39,6 @@ def _gauss_quantile(level: float) -> float:
     return 0.5 * (lo + hi)
 
 
-# two-sided Gaussian quantile of tail 1e-5 (score 0.5): |D| = drift_z maps here
-_Z5 = 4.417173413469
-
-# what the drift cue computes for one reading (see ContextLikelihood._drift)
-# the baseline's learning rate, relative, while the short level is between drift_freeze and drift_start
-_FREEZE_RATE = 0.1
-
-# an excursion: sign, record |D|, readings since it, age, drift-prone stream, proportional record, its age, paced
-_Excursion = tuple[int, float, int, int, bool, float, int, bool]
-_Drift = tuple[float, float, float, _Excursion | None]
-
-
 def _fit_tail(x: float, q_lo: float, q_hi: float, lev_lo: float, lev_hi: float) -> float:
     """Return P(X > x) from an exponential tail through the quantiles q_lo (level lev_lo) and q_hi (lev_hi)."""
     rate = math.log((1.0 - lev_lo) / (1.0 - lev_hi)) / max(q_hi - q_lo, 1e-3)
@@ -57,13 +57,22 @@ class ContextLikelihood(Detector):
        a reading more than ``zraw`` standard deviations from what is expected (see 3).
     2. *Anomaly likelihood* (after Numenta): surprises (0/1) are averaged over ``short`` readings;
        that average is compared with its own long-run distribution (exponentially weighted over
-       ``long`` readings, standard deviation at least ``min_std``); its upper tail probability
+       ``long`` readings, standard deviation at least ``min_std``), its mean raised to the peak
+       surprise rate usual in this time-of-day bin and its ``routine_nb`` neighbours (each day's peak,
+       folded in the next day with rate ``routine_rate``, from reading ``routine_warm`` on: a noisy
+       shift that starts at 08:00 every day stops alerting); its upper tail probability
        ``p`` gives the score ``-log10(p) / 10`` (score 0.5 means p = 1e-5).
     3. *Gross outliers*: the two-sided Gaussian tail of the reading's z-score, scored the same way;
        the larger of the two scores wins.  z is taken against running mean and variance over
-       ``zlong`` readings or, when a time-of-day profile (``slots`` bins of ``period`` seconds, each
-       an exponential average with rate ``slot_rate``) leaves less than ``season_gain`` of the
-       variance, against that profile's residuals.  z is divided by ``zscale`` or, if larger, by the
+       ``zlong`` readings or, when a time-of-day profile (bins of ``period`` seconds, each an
+       exponential average with rate ``slot_rate``) leaves less than ``season_gain`` of the
+       variance, against that profile's residuals.  The number of bins is decided from the first time
+       step: about ``slot_readings`` readings a bin, at least 48 and at most ``slots`` (6-minute bins
+       at one reading a minute resolve a 15-minute daily calibration).  Streams with at least
+       ``weekly_slots`` bins a day also keep a day-of-week profile (7 x the bins); a week bin counts
+       from the next week on, and the reading is scored against whichever profile explains it better
+       (a quiet weekend, a Monday rush), the residual spread learnt from that residual.
+       z is divided by ``zscale`` or, if larger, by the
        stream's own tail scale: the tracked ``zq`` quantile of past |z| over its Gaussian value, so
        heavy-tailed streams need a larger excursion.  The tail probability is then the larger of that
        Gaussian tail and an exponential tail fitted through the tracked ``zq_low`` and ``zq`` quantiles
@@ -116,7 +125,12 @@ class ContextLikelihood(Detector):
     per reading, so a stream that alerts often needs stronger evidence.  A lasting level shift is
     re-learned: when |z| stays above ``zraw`` for ``relearn`` readings, the running mean and variance
     restart from fast ones and the profile moves by the same shift.  A gap longer than ``gap``
-    typical intervals restarts the context.
+    typical intervals restarts the context.  On a seasonal stream the lasting shift is measured on the
+    residuals from the profile (a busy shift after a quiet night is no shift).
+
+    Instrument context (see :class:`~models.anomaly.base.Detector`): ``maintenance=True`` readings are
+    neither scored nor learnt; after ``rebaseline(t)`` the next ``rebase`` readings score 0 and their mean
+    deviation from the expected level moves every level held (a reagent lot's or a new lamp's step).
 
     Memory is constant: ``levels ** order`` counters, ``slots`` profile bins, 3 x ``slots``
     routine-spike bins, a ring of ``short`` floats and a few floats for the drift and kind cues.
@@ -141,8 +155,9 @@ class ContextLikelihood(Detector):
         zscale: float = 1.5,
         zq: float = 0.995,
         zq_rate: float = 0.05,
-        slots: int = 48,
+        slots: int = 288,
         slot_rate: float = 0.05,
+        slot_readings: int = 6,
         season_gain: float = 0.5,
         period: float = 86400.0,
         rest: int = 120,
@@ -175,6 +190,11 @@ class ContextLikelihood(Detector):
         kinds: bool = True,
         counter_ratio: int = 100,
         counters: bool = True,
+        rebase: int = 30,
+        routine_rate: float = 0.5,
+        routine_warm: int = 2000,
+        routine_nb: int = 0,
+        weekly_slots: int = 48,
     ) -> None:
         self.levels = levels
         self.order = order
@@ -193,6 +213,8 @@ class ContextLikelihood(Detector):
         self.zq = zq
         self.zq_rate = zq_rate
         self.slots = slots
+        self.slot_readings = slot_readings
+        self._ns = 0  # slots in use: decided from the first time step (about slot_readings readings a slot)
         self.slot_rate = slot_rate
         self.season_gain = season_gain
         self.period = period
@@ -235,6 +257,8 @@ class ContextLikelihood(Detector):
         self._xv = 0.0
         self._fm = 0.0
         self._fv = 0.0
+        self._rfm = 0.0  # fast mean and variance of the residuals from the time-of-day profile
+        self._rfv = 0.0
         self._away = 0
         self._quiet = 0
         self.drift_z = drift_z
@@ -257,7 +281,7 @@ class ContextLikelihood(Detector):
         self._db = 0.0
         self._dv = 0.0
         self._dout = 0.0
-        self._dx: _Excursion | None = None
+        self._dx: Excursion | None = None
         self.kinds = kinds
         self.counter_ratio = counter_ratio
         self.counters = counters
@@ -268,6 +292,23 @@ class ContextLikelihood(Detector):
         self._prev = 0.0
         self._inc = 0
         self._dec = 0
+        self.rebase = rebase
+        # per time-of-day slot: the usual surprise rate there (a shift start is surprising every morning)
+        self.routine_rate = routine_rate
+        self.routine_warm = routine_warm
+        self.routine_nb = routine_nb
+        # the day-of-week profile (7 x the slots in use), for streams read often enough to have this many slots a day
+        self.weekly_slots = weekly_slots
+        self._wprof = [0.0] * (7 * slots)
+        self._wn = [0] * (7 * slots)
+        self._wt = [0.0] * (7 * slots)  # when each week slot first learnt (it counts from the next week on)
+        self._lprof = [0.0] * slots
+        self._lpeak = [0.0] * slots  # the peak surprise rate of the slot's current visit (committed at the next)
+        self._ltime = [0.0] * slots  # when that visit began
+        # after rebaseline(): readings still to collect, and the sum of their deviations from the expected level
+        self._rb_left = 0
+        self._rb_sum = 0.0
+        self._rb_n = 0
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore a pickled detector; attributes missing from an older checkpoint get fresh defaults."""
@@ -276,8 +317,28 @@ class ContextLikelihood(Detector):
         merged.update(state)
         self.__dict__.update(merged)
 
+    def rebaseline(self, t: float | None = None) -> None:  # noqa: ARG002
+        """The level may step now (calibration done, reagent lot change): the next ``rebase`` readings score 0.
+
+        They are not learnt as readings; their mean deviation from what was expected (the time-of-day
+        profile, else the running mean) moves every level the detector holds, so the step is the new normal.
+        """
+        self._rb_left = max(1, self.rebase)
+        self._rb_sum = 0.0
+        self._rb_n = 0
+
+    def _shift(self, shift: float) -> None:
+        """Move the running mean and the time-of-day profile by ``shift`` (a level step that is the new normal)."""
+        self._xm += shift
+        self._prof = [v + shift for v in self._prof]
+        self._wprof = [v + shift for v in self._wprof]
+
     def _step(self, x: float, t: float | None, learn: bool) -> float:
         if x - x != 0.0:
+            return 0.0
+        if self._rb_left:
+            if learn:
+                collect(self, x, t)
             return 0.0
         n = self._n
         # stream kind (state point or counter), including the current reading
@@ -353,20 +414,30 @@ class ContextLikelihood(Detector):
                 zx = abs(x - self._xm) / xsd
             elif x != self._xm:
                 zx = 1e9
-        slot = -1
-        r = 0.0
-        if self.slots and t is not None:
-            slot = int((t % self.period) / self.period * self.slots)
+        slot = wslot = -1
+        r = rx = 0.0
+        seasonal = False
+        ns = self._ns
+        if ns and t is not None:
+            slot = int((t % self.period) / self.period * ns)
+            if ns >= self.weekly_slots:
+                wslot = int((t % WEEK) / WEEK * 7 * ns)
             if self._pn[slot] > 0:
-                r = x - self._prof[slot]
+                r = rx = x - self._prof[slot]
+                if wslot >= 0 and self._wn[wslot] and t - self._wt[wslot] > 0.5 * WEEK:
+                    # the same time last week explains the reading better (a quiet weekend, a Monday rush)
+                    rw = x - self._wprof[wslot]
+                    if abs(rw - self._rm) < abs(r - self._rm):
+                        rx = rw
                 if n >= self.grace and self._rn >= self.grace and self._rv < self.season_gain * self._xv:
+                    seasonal = True
                     rsd = math.sqrt(self._rv)
-                    zx = abs(r - self._rm) / rsd if rsd > 0.0 else (1e9 if r != self._rm else 0.0)
+                    zx = abs(rx - self._rm) / rsd if rsd > 0.0 else (1e9 if rx != self._rm else 0.0)
             else:
                 slot = -2 - slot
         zx0 = zx
         if self.spike_mem > 0.0 and t is not None and slot != -1 and zx > 0.0:
-            zx *= self._routine_scale(slot if slot >= 0 else -2 - slot, t)
+            zx *= routine_scale(self, slot if slot >= 0 else -2 - slot, t)
         if n >= self.grace and zx > self.zraw:
             raw = 1.0
         # anomaly likelihood of the short-term average
@@ -378,7 +449,20 @@ class ContextLikelihood(Detector):
         std = math.sqrt(var)
         if std < self.min_std:
             std = self.min_std
-        z = (avg - mean) / std
+        base = mean
+        lslot = -1
+        if self.routine_rate > 0.0 and slot != -1:
+            lslot = slot if slot >= 0 else -2 - slot
+            lp = self._lprof
+            nb = self.routine_nb
+            if not nb:
+                if lp[lslot] > base:
+                    base = lp[lslot]
+            else:
+                for k in range(lslot - nb, lslot + nb + 1):
+                    if lp[k % ns] > base:
+                        base = lp[k % ns]
+        z = (avg - base) / std
         score = 0.0
         if n >= self.grace:
             if z > 0.0:
@@ -396,7 +480,7 @@ class ContextLikelihood(Detector):
                 if sx > score:
                     score = sx
         # slow drift: the short level against the long baseline of the normal band
-        drift = self._drift(x, n) if self.drift_z > 0.0 else None
+        drift = drift_cue(self, x, n) if self.drift_z > 0.0 else None
         if drift is not None and drift[0] > score:
             score = drift[0]
         if kind:
@@ -417,6 +501,8 @@ class ContextLikelihood(Detector):
         if t is not None and (last_t is None or t > last_t):
             self._last_t = t
         self._dt = dt
+        if not self._ns and dt > 0.0 and self.slots:
+            self._ns = max(min(48, self.slots), min(self.slots, int(self.period / (self.slot_readings * dt))))
         if full:
             self._counts[ctx] += 1
         self._ring[pos] = raw
@@ -426,9 +512,12 @@ class ContextLikelihood(Detector):
         d = avg - mean
         self._mean = mean + w * d
         self._var = (1.0 - w) * (var + w * d * d)
-        self._learn_level(x, n, zx0)
+        if lslot >= 0 and t is not None and n >= self.routine_warm and (
+                avg > self._lpeak[lslot] or t - self._ltime[lslot] > 0.5 * self.period):
+            learn_routine_rate(self, lslot, avg, t)
+        learn_level(self, x, n, zx0, rx if seasonal else None)
         if drift is not None:
-            self._learn_drift(x, n, drift)
+            learn_drift(self, x, n, drift)
         self._nv, self._v0, self._v1, self._prev, self._inc, self._dec = nv, v0, v1, x, inc, dec
         if slot != -1:
             if slot < -1:
@@ -437,13 +526,20 @@ class ContextLikelihood(Detector):
             else:
                 self._prof[slot] += self.slot_rate * r
                 wr = 1.0 / min(self._rn + 1, self.zlong)
-                dr = r - self._rm
+                dr = rx - self._rm
                 self._rm += wr * dr
                 self._rv = (1.0 - wr) * (self._rv + wr * dr * dr)
                 self._rn += 1
             self._pn[slot] += 1
+            if wslot >= 0:
+                k = self._wn[wslot]
+                if k and (k + 1) * self.slot_rate >= 1.0:  # past its first readings' plain mean: inline
+                    self._wprof[wslot] += self.slot_rate * (x - self._wprof[wslot])
+                    self._wn[wslot] = k + 1
+                else:
+                    learn_week(self, wslot, x, t)
             if self.spike_mem > 0.0 and t is not None and n >= self.grace and zx0 < 1e6:
-                self._learn_routine(slot, zx0, t)
+                learn_routine(self, slot, zx0, t)
         if 0.0 < self.zq < 1.0 and n >= self.grace and zx0 < 1e6:
             self._q += self.zq_rate * (self.zq - (1.0 if zx0 <= self._q else 0.0))
             if 0.0 < self.zq_low < 1.0:
@@ -457,112 +553,6 @@ class ContextLikelihood(Detector):
         self._ar *= self.ar_decay
         return score
 
-    def _drift(self, x: float, n: int) -> _Drift:
-        """Return (drift score, short level, baseline deviation, next excursion or None) after ``x`` (pure)."""
-        ds = self._ds
-        s = x if n == 0 else ds + (x - ds) / (n + 1 if n < self.drift_short else self.drift_short)
-        sd = math.sqrt(self._dv)
-        if n < self.drift_warm or not 0.0 < sd < math.inf:
-            return 0.0, s, sd, None  # no spread learnt (yet): nothing to measure a drift in
-        d = (s - self._db) / sd
-        exc = self._dx
-        if exc is None or d * exc[0] < self.drift_start:
-            if not abs(d) >= self.drift_start:
-                return 0.0, s, sd, None  # inside the normal band (or not a number)
-            # a new excursion; a bursty stream (readings often far out of the band) makes excursions
-            # that are bursts, not drifts: decided now, before this excursion's readings count
-            return 0.0, s, sd, (1 if d > 0.0 else -1, abs(d), 0, 0, self._dout < self.drift_rare, abs(d), 0, False)
-        sign, rec, since, age, ok, rel, rel_age, paced = exc
-        age += 1
-        a = d * sign
-        if a >= rec + self.drift_step:
-            rec, since = a, 0  # a new record: still moving away
-            if a >= rel * (1.0 + self.drift_rel):
-                # ... by a fraction of the distance too, and soon after the last such record: a ramp
-                # keeps that pace (each 10 % takes ~10 % of its age), a step settling slows down
-                paced = age - rel_age <= self.drift_pace * age
-                rel, rel_age = a, age
-        else:
-            since += 1
-        score = 0.0
-        if ok and paced and age - rel_age < self.drift_fresh and rel_age >= self.drift_min:
-            score = tail_to_score(math.erfc(a * _Z5 / self.drift_z * _SQRT1_2))
-        return score, s, sd, (sign, rec, since, age, ok, rel, rel_age, paced)
-
-    def _learn_drift(self, x: float, n: int, drift: _Drift) -> None:
-        """Commit the drift state: the short level, the excursion, the baseline (in-band readings only)."""
-        _, s, sd, exc = drift
-        self._ds = s
-        d = x - self._db
-        warm = n >= self.drift_warm and 0.0 < sd < math.inf
-        if warm:
-            k = n - self.drift_warm + 1
-            out = 1.0 if abs(d) > self.drift_out * sd else 0.0
-            self._dout += (out - self._dout) / (k if k < self.drift_long else self.drift_long)
-        if exc is not None:
-            if exc[2] < self.drift_hold:
-                self._dx = exc
-                return  # the baseline is frozen during an excursion
-            # step then stable: the level settled (calibration, maintenance): re-learn the baseline there
-            self._db = s
-            d = x - s
-        self._dx = None
-        w = 1.0 / (n + 1 if n < self.drift_long else self.drift_long)
-        if warm:
-            if abs(s - self._db) >= self.drift_freeze * sd:
-                w *= _FREEZE_RATE  # ten times slower while the short level is on its way out of the band
-            lim = self.drift_clip * sd
-            if d > lim:
-                d = lim
-            elif d < -lim:
-                d = -lim
-        self._db += w * d
-        self._dv = (1.0 - w) * (self._dv + w * d * d)
-
-    def _routine_scale(self, slot: int, t: float) -> float:
-        """Return the factor for |z| at ``slot``: < 1 when earlier days spiked at this time of day."""
-        mem = 0.0
-        days = 0
-        for k in range(slot - self.spike_nb, slot + self.spike_nb + 1):
-            k %= self.slots
-            days += self._scnt[k]
-            m = self._smax[k]
-            if m > mem and t - self._stime[k] > 0.5 * self.period:
-                mem = m
-        if days >= self.spike_days and mem > self.spike_ref:
-            return self.spike_ref / mem
-        return 1.0
-
-    def _learn_routine(self, slot: int, zx: float, t: float) -> None:
-        """Update the slot's decayed max |z|, its time, and its count of days with |z| > spike_ref."""
-        m = self._smax[slot] * self.spike_mem
-        if zx > self.spike_ref and t - self._stime[slot] > 0.5 * self.period:
-            self._scnt[slot] += 1
-        if zx > m:
-            self._smax[slot] = zx
-            self._stime[slot] = t
-        else:
-            self._smax[slot] = m
-
     def _exp_tail(self, zx: float) -> float:
         """Return P(|z| > zx) from an exponential tail through the tracked zq_low and zq quantiles of |z|."""
         return _fit_tail(zx, self._q2, self._q, self.zq_low, self.zq)
-
-    def _learn_level(self, x: float, n: int, zx: float) -> None:
-        """Update the running mean/variance, restarting them after a lasting level shift."""
-        wx = 1.0 / min(n + 1, self.zlong)
-        dx = x - self._xm
-        self._xm += wx * dx
-        self._xv = (1.0 - wx) * (self._xv + wx * dx * dx)
-        wf = 1.0 / min(n + 1, max(self.zlong // 20, 2))
-        df = x - self._fm
-        self._fm += wf * df
-        self._fv = (1.0 - wf) * (self._fv + wf * df * df)
-        if zx > self.zraw:
-            self._away += 1
-            if self._away >= self.relearn:
-                shift = self._fm - self._xm
-                self._xm, self._xv, self._away = self._fm, self._fv, 0
-                self._prof = [v + shift for v in self._prof]
-        else:
-            self._away = 0

@@ -12,6 +12,7 @@ import pytest
 from models.anomaly import make_detector, production_detector
 from models.anomaly.base import Detector
 from models.anomaly.context import ContextLikelihood
+from models.anomaly.cues import drift_cue
 
 T0 = 1_700_000_000.0
 LEARN = 3600  # one hour of 37.0 +/- 0.05 degC at 1 s polling
@@ -35,7 +36,7 @@ def _drift_cue_first_hot(rate: float, seed: int, n: int = 3600) -> int | None:
         det.learn_one(37.0 + rng.gauss(0.0, 0.05), T0 + i)
     for j in range(n):
         x = 37.0 + rate * j / 60.0 + rng.gauss(0.0, 0.05)
-        if det._drift(x, det._n)[0] >= 0.5:
+        if drift_cue(det, x, det._n)[0] >= 0.5:
             return j
         det.learn_one(x, T0 + LEARN + j)
     return None

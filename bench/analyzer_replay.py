@@ -1,0 +1,246 @@
+"""Offline replay of the labelled analyzer benchmark straight through the detector and the alert rules; JSON.
+
+The same streams, labels and scoring as bench/analyzer_faults.py (protocols/simulators/analyzer_behaviour.py,
+bench/alert_scoring.py), without the cloud: each (device, metric) stream gets its own production detector
+(``models.anomaly.make_detector``) and its own alert tracker, and every reading goes through
+``score_learn_one(value, t)`` then the tracker, in time order, as cloud/alerts/scoring.py does. Seconds, not minutes,
+so a change to the detector can be judged before the 11-minute end-to-end run.
+
+What is reproduced from cloud/ (replicated here, not imported: models and benches must not depend on a cloud module
+that is being changed; keep the two in step):
+
+* the alert rules of cloud/alerts/policy.py (``Tracker.step`` with the default ``Rules``: threshold = the
+  detector's 0.5, no minimum duration, hysteresis 0.1, cooldown 30 min, resolve after 10 min; an alert starts
+  at its first hot score; a silenced stream opens nothing);
+* the unit rule of cloud/alerts/scoring.py (a stream whose unit is a physical quantity is never a counter);
+* declared maintenance windows silence the device's streams.
+
+Instrument context (``--context``), what the analyzer itself reports and the generator labels:
+
+* ``none``: the cloud as it is today: the detector learns every reading, maintenance only silences the tracker;
+* ``maintenance``: readings inside a declared maintenance window are passed with ``maintenance=True``
+  (scored 0, not learnt) and silence the tracker;
+* ``all`` (default): as ``maintenance``, and the ISE stream's readings during its daily calibration are passed the
+  same way (the analyzer reports "calibrating"), and a reagent lot change calls ``rebaseline(t)`` on the ISE
+  stream (the LIS reports the new lot), and the end of a maintenance window calls ``rebaseline(t)`` on every
+  stream of the device (parts were changed: a new lamp reads higher).
+
+    .venv/bin/python bench/analyzer_replay.py                       # 6 devices x 14 days x seeds 1,2,3
+    .venv/bin/python bench/analyzer_replay.py --context none        # as the cloud scores today
+    .venv/bin/python bench/analyzer_replay.py --params '{"slots": 48}' --out alerts.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.alert_scoring import AIMS, AlertSeen, Tally, aims_met, cause_of, score  # noqa: E402
+from models.anomaly import make_detector  # noqa: E402
+from protocols.simulators.analyzer_behaviour import (  # noqa: E402
+    METRIC_UNITS,
+    Scenario,
+    device_series,
+    scenario,
+)
+
+# The first day of every replay: a Monday's local midnight (Asia/Shanghai), as analyzer_faults.py chooses one.
+FIRST_DAY = datetime(2026, 1, 5, tzinfo=UTC)
+# cloud/alerts/scoring.py MEASURED_UNITS, the units this benchmark uses (the rest of that table never occurs here).
+MEASURED_UNITS = frozenset({"°c", "kpa", "mv"})
+CALIBRATED_METRIC = "ise_na_mv"  # the metric the daily calibration and a reagent lot change move
+
+
+@dataclass(frozen=True)
+class Rules:
+    """cloud/alerts/policy.py Rules, defaults as deployed."""
+
+    threshold: float = 0.5
+    min_duration_s: float = 0.0
+    hysteresis: float = 0.1
+    cooldown_s: float = 1800.0
+    resolve_after_s: float = 600.0
+
+
+class Tracker:
+    """cloud/alerts/policy.py Tracker.step, reduced to what opens an alert (replicated, see the docstring)."""
+
+    __slots__ = ("alert_open", "cool_from", "last_abnormal", "pending_since")
+
+    def __init__(self) -> None:
+        self.pending_since: float | None = None
+        self.alert_open = False
+        self.last_abnormal = 0.0
+        self.cool_from: float | None = None
+
+    def step(self, score: float, t: float, rules: Rules, silenced: bool) -> float | None:
+        """Apply the rules to one score; returns the alert's start when an alert opens now."""
+        abnormal = score >= rules.threshold - rules.hysteresis
+        if self.alert_open:
+            if abnormal:
+                self.last_abnormal = t
+            elif t - self.last_abnormal >= rules.resolve_after_s:
+                self.alert_open, self.pending_since, self.cool_from = False, None, self.last_abnormal
+            return None
+        if silenced:
+            self.pending_since = None
+            return None
+        if self.pending_since is None:
+            if score < rules.threshold:
+                return None
+            if self.cool_from is not None and t - self.cool_from < rules.cooldown_s:
+                return None
+            self.pending_since = t
+        elif not abnormal:
+            self.pending_since = None
+            return None
+        if t - self.pending_since < rules.min_duration_s:
+            return None
+        started, self.pending_since = self.pending_since, None
+        self.alert_open, self.last_abnormal = True, t
+        return started
+
+
+def _mask(sc: Scenario, key: str, kind: str) -> list[bool]:
+    """Per minute of the run: inside one of the device's benign events of this kind."""
+    mask = [False] * sc.minutes
+    for e in sc.benign:
+        if e.device_key == key and e.kind == kind:
+            for i in range(max(0, sc.index(e.start)), min(sc.minutes, sc.index(e.end))):
+                mask[i] = True
+    return mask
+
+
+def replay_device(sc: Scenario, key: str, *, detector: str, params: dict[str, Any], context: str,
+                  rules: Rules) -> tuple[list[AlertSeen], int]:
+    """Replay one device's streams; returns its alerts (peak_score = the opening score) and the readings."""
+    series = device_series(sc, key)
+    t0 = sc.start.timestamp()
+    windows = _mask(sc, key, "planned_maintenance")
+    calibrating = _mask(sc, key, "daily_calibration") if context == "all" else [False] * sc.minutes
+    lots = {sc.index(e.start) for e in sc.benign if e.device_key == key and e.kind == "reagent_lot_change"}
+    serviced = {sc.index(e.end) for e in sc.benign if e.device_key == key and e.kind == "planned_maintenance"}
+    alerts: list[AlertSeen] = []
+    n = 0
+    for metric, unit in METRIC_UNITS.items():
+        det = make_detector(detector, **params)
+        if hasattr(det, "counters") and unit is not None:
+            det.counters = unit.strip().lower() not in MEASURED_UNITS
+        rules_here = replace(rules, threshold=det.threshold)  # the policy's default: the detector's own
+        tracker = Tracker()
+        values = series[metric]
+        own = metric == CALIBRATED_METRIC and context == "all"
+        for i, value in enumerate(values):
+            t = t0 + 60.0 * i
+            silenced = windows[i]
+            if (own and i in lots) or (context == "all" and i in serviced):
+                det.rebaseline(t)
+            if (silenced and context != "none") or (own and calibrating[i]):
+                silenced = True
+                s = det.score_learn_one(float(value), t, maintenance=True)
+            else:
+                s = det.score_learn_one(float(value), t)
+            started = tracker.step(s, t, rules_here, silenced)
+            if started is not None:
+                at = datetime.fromtimestamp(started, UTC)
+                alerts.append(AlertSeen(key, metric, at, at, s))
+        n += len(values)
+    return alerts, n
+
+
+def replay_seed(seed: int, args: dict[str, Any]) -> tuple[int, list[AlertSeen], int, float]:
+    """Replay every device of one seed; returns the seed, its alerts, readings and detector seconds."""
+    sc = scenario(seed, devices=args["devices"], days=args["days"], start=FIRST_DAY)
+    t_start = time.perf_counter()
+    alerts: list[AlertSeen] = []
+    n = 0
+    for key in sc.devices:
+        found, count = replay_device(sc, key, detector=args["detector"], params=args["params"],
+                                     context=args["context"], rules=Rules())
+        alerts += found
+        n += count
+    return seed, alerts, n, time.perf_counter() - t_start
+
+
+def write_alerts(path: Path, scenarios: dict[int, Scenario], alerts: dict[int, list[AlertSeen]],
+                 tolerance_min: float) -> None:
+    """One JSON line per alert with its verdict (the fault it matched, or the cause of the false alarm)."""
+    with path.open("w") as fh:
+        for seed, sc in scenarios.items():
+            for alert in sorted(alerts[seed], key=lambda a: (a.started_at, a.device_key, a.metric)):
+                fault = next((f for f in sc.faults if f.device_key == alert.device_key and alert.metric in f.metrics
+                              and f.start <= alert.started_at <= f.end + timedelta(minutes=tolerance_min)), None)
+                local = alert.started_at.astimezone(timezone(timedelta(hours=sc.utc_offset_h)))
+                fh.write(json.dumps({
+                    "seed": seed, "device": alert.device_key, "metric": alert.metric,
+                    "started_at": alert.started_at.isoformat(), "local": local.strftime("%a %H:%M"),
+                    "minute": sc.index(alert.started_at), "score": round(alert.peak_score, 3),
+                    "fault": fault.kind if fault else None, "cause": None if fault else cause_of(alert, sc)}) + "\n")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Replay every seed (in parallel processes), score, summarise."""
+    t0 = time.perf_counter()
+    job = {"devices": args.devices, "days": args.days, "detector": args.detector, "params": args.params,
+           "context": args.context}
+    with ProcessPoolExecutor(max(1, min(args.jobs, len(args.seeds)))) as pool:
+        results = list(pool.map(replay_seed, args.seeds, [job] * len(args.seeds)))
+    scenarios = {seed: scenario(seed, devices=args.devices, days=args.days, start=FIRST_DAY) for seed in args.seeds}
+    alerts = {seed: found for seed, found, _, _ in results}
+    if args.out is not None:
+        write_alerts(args.out, scenarios, alerts, args.tolerance)
+    total, loose = Tally(), Tally()
+    per_seed = {}
+    for seed, sc in scenarios.items():
+        tally = score(sc, alerts[seed], tolerance_min=args.tolerance)
+        per_seed[str(seed)] = tally.summary(details=False)
+        total.add(tally)
+        loose.add(score(sc, alerts[seed], tolerance_min=args.tolerance, same_metric=False))
+    overall = total.summary(details=True)
+    readings = sum(r[2] for r in results)
+    return {
+        "python": platform.python_version(), "detector": args.detector, "params": args.params,
+        "context": args.context, "devices": args.devices, "days": args.days, "seeds": args.seeds,
+        "tolerance_min": args.tolerance, "readings": readings, "overall": overall,
+        "overall_device_level": loose.summary(details=False), "per_seed": per_seed, "aims": AIMS,
+        "met": aims_met(overall),
+        "runtime_s": {"total": round(time.perf_counter() - t0, 1),
+                      "replay_per_seed": [round(r[3], 1) for r in results]},
+    }
+
+
+def main() -> None:
+    """Parse arguments, run, print JSON."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=int, default=6)
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--tolerance", type=float, default=60.0, help="minutes after a fault's end still counted")
+    parser.add_argument("--context", choices=("none", "maintenance", "all"), default="all",
+                        help="instrument context passed to the detector (see the docstring)")
+    parser.add_argument("--detector", default="production")
+    parser.add_argument("--params", default="{}", help="JSON object of hyper-parameters (experiments)")
+    parser.add_argument("--jobs", type=int, default=min(3, os.cpu_count() or 1), help="processes (one per seed)")
+    parser.add_argument("--quick", action="store_true", help="2 devices x 3 days x seed 1 (a smoke run)")
+    parser.add_argument("--out", type=Path, default=None, help="also write every alert with its verdict (JSON lines)")
+    args = parser.parse_args()
+    if args.quick:
+        args.devices, args.days, args.seeds = 2, 3, "1"
+    args.seeds = [int(s) for s in str(args.seeds).split(",")]
+    args.params = json.loads(args.params)
+    print(json.dumps(run(args), indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

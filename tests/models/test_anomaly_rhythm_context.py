@@ -1,0 +1,114 @@
+"""The production detector on analyzer rhythms and instrument context (issue #14): what must and must not alert."""
+
+from __future__ import annotations
+
+import pickle
+import random
+from collections.abc import Callable
+
+from models.anomaly import production_detector
+from models.anomaly.base import Detector
+
+MINUTE = 60.0
+DAY = 1440
+T0 = 1_767_542_400.0  # 2026-01-05 00:00 UTC, a Monday (the weekly rhythm below is in UTC)
+
+
+def _alert_days(det: Detector, value: Callable[[int, random.Random], float], days: int, seed: int = 1,
+                skip: Callable[[int], bool] | None = None) -> dict[int, list[int]]:
+    """Feed one reading a minute for ``days`` days; return {day: [minute of day that alerted, ...]}."""
+    rng = random.Random(seed)
+    out: dict[int, list[int]] = {}
+    for i in range(days * DAY):
+        x = value(i, rng)
+        if skip is not None and skip(i):
+            det.score_learn_one(x, T0 + MINUTE * i, maintenance=True)
+            continue
+        if det.alert(det.score_learn_one(x, T0 + MINUTE * i)):
+            out.setdefault(i // DAY, []).append(i % DAY)
+    return out
+
+
+def _calibration(i: int, rng: random.Random) -> float:
+    """An ISE potential, -20 mV +/- 0.15, that reads its calibrant (+12 mV) 06:05-06:20 every day."""
+    x = -20.0 + rng.gauss(0.0, 0.15)
+    return x + 12.0 if 365 <= i % DAY < 380 else x
+
+
+def _busy(i: int) -> bool:
+    """Weekdays 08:00-17:00 (UTC here): the lab works; nights and weekends are quiet."""
+    return (i // DAY) % 7 < 5 and 8 * 60 <= i % DAY < 17 * 60
+
+
+def _probe(i: int, rng: random.Random, busy_level: float = 28.0) -> float:
+    """A sample probe's aspiration pressure: high and noisy while the lab works, low and calm otherwise."""
+    return busy_level + rng.gauss(0.0, 1.5) if _busy(i) else 2.0 + rng.gauss(0.0, 0.3)
+
+
+def test_daily_calibration_step_stops_alerting_after_a_few_days() -> None:
+    alerts = _alert_days(production_detector(), _calibration, 10)
+    late = {day: minutes for day, minutes in alerts.items() if day >= 3}
+    assert not late, f"a daily 15-minute calibration step still alerts after three days: {late}"
+
+
+def test_weekend_quiet_rhythm_does_not_alert_on_monday_morning() -> None:
+    det = production_detector()
+    alerts = _alert_days(det, _probe, 15)
+    assert 14 not in alerts, f"the third Monday's shift start alerted at minutes {alerts.get(14)}"
+    late = {day: minutes for day, minutes in alerts.items() if day >= 8}
+    assert not late, f"the weekly rhythm still alerts in its second week: {late}"
+
+
+def test_change_of_rhythm_during_busy_hours_still_alerts() -> None:
+    det = production_detector()
+    _alert_days(det, _probe, 14)
+    rng = random.Random(9)
+    hits = []
+    for i in range(14 * DAY, 15 * DAY):
+        x = _probe(i, rng, busy_level=38.0)  # a clogging probe: higher only while it aspirates
+        if det.alert(det.score_learn_one(x, T0 + MINUTE * i)):
+            hits.append(i % DAY)
+    assert hits and all(8 * 60 <= m < 17 * 60 + 30 for m in hits), f"alerts at {hits[:5]}"
+
+
+def test_maintenance_readings_are_neither_scored_nor_learnt() -> None:
+    det = production_detector()
+    rng = random.Random(2)
+    for i in range(3000):
+        det.learn_one(37.0 + rng.gauss(0.0, 0.05), T0 + MINUTE * i)
+    before = pickle.dumps(det)
+    for j, x in enumerate([25.0, 0.0, 1e6, 37.0, -5.0] * 40):
+        t = T0 + MINUTE * (3000 + j)
+        assert det.score_learn_one(x, t, maintenance=True) == 0.0
+        assert det.score_one(x, t, maintenance=True) == 0.0
+        det.learn_one(x, t, maintenance=True)
+    assert pickle.dumps(det) == before, "a maintenance reading changed the detector's state"
+
+
+def test_rebaseline_suppresses_a_level_step() -> None:
+    def run(rebaseline: bool) -> list[int]:
+        det = production_detector()
+        rng = random.Random(4)
+        for i in range(3 * DAY):
+            det.learn_one(-20.0 + rng.gauss(0.0, 0.15), T0 + MINUTE * i)
+        if rebaseline:
+            det.rebaseline(T0 + MINUTE * 3 * DAY)  # a new reagent lot: its standard reads 2.5 mV higher
+        hits = []
+        for i in range(3 * DAY, 3 * DAY + 360):  # the six hours after the step
+            if det.alert(det.score_learn_one(-17.5 + rng.gauss(0.0, 0.15), T0 + MINUTE * i)):
+                hits.append(i)
+        return hits
+
+    assert run(rebaseline=False), "the control: an unannounced 16-sigma step must alert"
+    assert run(rebaseline=True) == [], "a re-baselined step still alerted"
+
+
+def test_rebaseline_then_a_fault_still_alerts() -> None:
+    det = production_detector()
+    rng = random.Random(5)
+    for i in range(2 * DAY):
+        det.learn_one(-20.0 + rng.gauss(0.0, 0.15), T0 + MINUTE * i)
+    det.rebaseline(T0 + MINUTE * 2 * DAY)
+    for i in range(2 * DAY, 3 * DAY):
+        det.learn_one(-18.0 + rng.gauss(0.0, 0.15), T0 + MINUTE * i)
+    assert det.alert(det.score_one(-28.0, T0 + MINUTE * 3 * DAY)), "a gross excursion after a re-baseline"
