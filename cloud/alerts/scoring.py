@@ -287,7 +287,11 @@ class Scorer:
     def _score(self, session: Session, rows: list[Row]) -> dict[tuple[int, str], float]:
         streams = self.streams
         devices = {r[1] for r in rows}
-        windows = service.windows_covering(session, device_ids=devices, start=_at(rows[0][0]), end=_at(rows[-1][0]))
+        # Maintenance windows from the earliest last scored reading of these streams on, so a stream whose previous
+        # reading was inside a window and whose next is not is seen coming out of maintenance.
+        earliest = min([rows[0][0], *(s.last_t for s in (streams.get((r[1], r[2])) for r in rows)
+                                      if s is not None and s.last_t is not None)])
+        windows = service.windows_covering(session, device_ids=devices, start=_at(earliest), end=_at(rows[-1][0]))
         book = service.policy_book(session, device_ids=devices, metrics={r[2] for r in rows})
         offline: dict[int | None, bool] = {None: False}
         # Per stream in this feed: the stream, its unresolved alert (list for in-place updates), rules, windows.
@@ -310,7 +314,16 @@ class Scorer:
             last_t = stream.last_t
             if last_t is not None and t <= last_t:
                 continue
-            score = stream.detector.score_learn_one(v, t)
+            # Inside a declared maintenance window the readings say nothing about the samples' analyzer: they are
+            # neither alerted nor learnt (learnt, they made streams look bursty and hid later drifts). The first
+            # reading after one takes the level the work left (a new lamp, a replaced probe) as the new normal.
+            in_window = False
+            if wins:
+                at = _at(t)
+                in_window = any(s <= at < e for s, e in wins)
+                if not in_window and last_t is not None and any(s <= _at(last_t) < e for s, e in wins):
+                    stream.detector.rebaseline(t)
+            score = stream.detector.score_learn_one(v, t, maintenance=in_window)
             stream.points += 1
             stream.last_t = t
             stream.last_score = score
@@ -319,10 +332,7 @@ class Scorer:
             off = offline.get(g)
             if off is None:  # g is not None here: offline[None] is False
                 off = offline[g] = service.gateway_offline(session, gateway_id=g or 0)
-            silenced = off
-            if wins and not silenced:
-                at = _at(t)
-                silenced = any(s <= at < e for s, e in wins)
+            silenced = off or in_window
             started = stream.tracker.pending_since
             verdict = stream.tracker.step(score, t, rules, silenced=silenced)
             alert = alert_box[0]

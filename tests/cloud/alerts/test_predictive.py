@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 
 from fastapi.testclient import TestClient
@@ -104,6 +105,28 @@ def test_maintenance_window_silences_the_device(client: TestClient, db: Session,
     lab.send(client, drift())  # readings 400.. are 01:06:40 onwards: inside the window
     assert alerts(db) == []
     assert predictive_tickets(db) == []
+
+
+def test_maintenance_readings_are_not_learnt_and_the_level_after_it_is_the_new_normal(
+        client: TestClient, db: Session, lab: Lab, world: World) -> None:
+    # Issue #14 (2): readings taken during declared maintenance teach the detector nothing; the first reading after
+    # it takes the level the work left (a replaced part) as normal. e801 gets the same readings without a window.
+    for key in ("c702", "e801"):
+        lab.send(client, normal(LEARN, 1), key=key)
+    window = {"device_id": lab.devices["c702"], "starts_at": "2026-01-01T01:06:40Z",
+              "ends_at": "2026-01-01T01:40:00Z", "reason": "更换反应盘加热器"}
+    assert client.post("/api/v1/maintenance-windows", json=window, headers=world.headers("admin")).status_code == 201
+    scorer = client.app.state.scorer  # type: ignore[attr-defined]
+    before = pickle.dumps(scorer.streams[(lab.devices["c702"], "temp_c")].detector)
+    lab.send(client, normal(200, 3, level=45.0))  # readings 400-599: the bath open, heated by hand, inside it
+    assert pickle.dumps(scorer.streams[(lab.devices["c702"], "temp_c")].detector) == before
+    for key in ("c702", "e801"):
+        if key == "e801":
+            lab.send(client, normal(200, 3, level=37.0), key=key)
+        lab.send(client, normal(300, 4, level=38.0), key=key)  # the new heater holds 38.0
+    opened = {a.device_id for a in alerts(db)}
+    assert lab.devices["e801"] in opened  # the same step, without maintenance before it, is an anomaly
+    assert lab.devices["c702"] not in opened
 
 
 def test_gateway_known_offline_silences_its_devices(client: TestClient, db: Session, lab: Lab) -> None:
