@@ -30,10 +30,10 @@ class Gate:
         cls = type(production_detector())
         original = cls.score_learn_one
 
-        def held(detector: Any, x: float, t: float | None = None) -> float:
+        def held(detector: Any, x: float, t: float | None = None, **context: Any) -> float:
             self.entered.set()
             assert self.opened.wait(30), "the gate was never opened"
-            return original(detector, x, t)
+            return original(detector, x, t, **context)
 
         monkeypatch.setattr(cls, "score_learn_one", held)
 
