@@ -6,20 +6,18 @@ bench/alert_scoring.py), without the cloud: each (device, metric) stream gets it
 ``score_learn_one(value, t)`` then the tracker, in time order, as cloud/alerts/scoring.py does. Seconds, not minutes,
 so a change to the detector can be judged before the 11-minute end-to-end run.
 
-What is reproduced from cloud/ (replicated here, not imported: models and benches must not depend on a cloud module
-that is being changed; keep the two in step):
+The cloud's own rules, imported so the replay cannot drift from them:
 
-* the alert rules of cloud/alerts/policy.py (``Tracker.step`` with the default ``Rules``: threshold = the
-  detector's 0.5, no minimum duration, hysteresis 0.1, cooldown 30 min, resolve after 10 min; an alert starts
-  at its first hot score; a silenced stream opens nothing);
-* the unit rule of cloud/alerts/scoring.py (a stream whose unit is a physical quantity is never a counter);
+* the alert rules of cloud/alerts/policy.py (``Tracker.step`` with the default ``Rules``, threshold = the
+  detector's own; an alert starts at its first hot score; a silenced stream opens nothing);
+* the unit rule of cloud/alerts/streams.py (``apply_unit``: a physical quantity is never a counter);
 * declared maintenance windows silence the device's streams.
 
 Instrument context (``--context``), what the analyzer itself reports and the generator labels:
 
-* ``none``: the cloud as it is today: the detector learns every reading, maintenance only silences the tracker;
-* ``maintenance``: readings inside a declared maintenance window are passed with ``maintenance=True``
-  (scored 0, not learnt) and silence the tracker;
+* ``none``: the cloud before issue #14's context: the detector learns every reading, maintenance only silences;
+* ``maintenance``: readings inside a declared maintenance window are passed with ``maintenance=True`` (scored
+  0, not learnt) and silence the tracker (the cloud does this, and re-baselines at a window's end as ``all``);
 * ``all`` (default): as ``maintenance``, and the ISE stream's readings during its daily calibration are passed the
   same way (the analyzer reports "calibrating"), and a reagent lot change calls ``rebaseline(t)`` on the ISE
   stream (the LIS reports the new lot), and the end of a maintenance window calls ``rebaseline(t)`` on every
@@ -39,7 +37,7 @@ import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -47,6 +45,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.alert_scoring import AIMS, AlertSeen, Tally, aims_met, cause_of, score  # noqa: E402
+from cloud.alerts.policy import Rules, Tracker, Verdict  # noqa: E402
+from cloud.alerts.streams import apply_unit  # noqa: E402
 from models.anomaly import make_detector  # noqa: E402
 from protocols.simulators.analyzer_behaviour import (  # noqa: E402
     METRIC_UNITS,
@@ -57,59 +57,7 @@ from protocols.simulators.analyzer_behaviour import (  # noqa: E402
 
 # The first day of every replay: a Monday's local midnight (Asia/Shanghai), as analyzer_faults.py chooses one.
 FIRST_DAY = datetime(2026, 1, 5, tzinfo=UTC)
-# cloud/alerts/scoring.py MEASURED_UNITS, the units this benchmark uses (the rest of that table never occurs here).
-MEASURED_UNITS = frozenset({"°c", "kpa", "mv"})
 CALIBRATED_METRIC = "ise_na_mv"  # the metric the daily calibration and a reagent lot change move
-
-
-@dataclass(frozen=True)
-class Rules:
-    """cloud/alerts/policy.py Rules, defaults as deployed."""
-
-    threshold: float = 0.5
-    min_duration_s: float = 0.0
-    hysteresis: float = 0.1
-    cooldown_s: float = 1800.0
-    resolve_after_s: float = 600.0
-
-
-class Tracker:
-    """cloud/alerts/policy.py Tracker.step, reduced to what opens an alert (replicated, see the docstring)."""
-
-    __slots__ = ("alert_open", "cool_from", "last_abnormal", "pending_since")
-
-    def __init__(self) -> None:
-        self.pending_since: float | None = None
-        self.alert_open = False
-        self.last_abnormal = 0.0
-        self.cool_from: float | None = None
-
-    def step(self, score: float, t: float, rules: Rules, silenced: bool) -> float | None:
-        """Apply the rules to one score; returns the alert's start when an alert opens now."""
-        abnormal = score >= rules.threshold - rules.hysteresis
-        if self.alert_open:
-            if abnormal:
-                self.last_abnormal = t
-            elif t - self.last_abnormal >= rules.resolve_after_s:
-                self.alert_open, self.pending_since, self.cool_from = False, None, self.last_abnormal
-            return None
-        if silenced:
-            self.pending_since = None
-            return None
-        if self.pending_since is None:
-            if score < rules.threshold:
-                return None
-            if self.cool_from is not None and t - self.cool_from < rules.cooldown_s:
-                return None
-            self.pending_since = t
-        elif not abnormal:
-            self.pending_since = None
-            return None
-        if t - self.pending_since < rules.min_duration_s:
-            return None
-        started, self.pending_since = self.pending_since, None
-        self.alert_open, self.last_abnormal = True, t
-        return started
 
 
 def _mask(sc: Scenario, key: str, kind: str) -> list[bool]:
@@ -135,8 +83,7 @@ def replay_device(sc: Scenario, key: str, *, detector: str, params: dict[str, An
     n = 0
     for metric, unit in METRIC_UNITS.items():
         det = make_detector(detector, **params)
-        if hasattr(det, "counters") and unit is not None:
-            det.counters = unit.strip().lower() not in MEASURED_UNITS
+        apply_unit(det, unit)  # as the Scorer does
         rules_here = replace(rules, threshold=det.threshold)  # the policy's default: the detector's own
         tracker = Tracker()
         values = series[metric]
@@ -151,8 +98,8 @@ def replay_device(sc: Scenario, key: str, *, detector: str, params: dict[str, An
                 s = det.score_learn_one(float(value), t, maintenance=True)
             else:
                 s = det.score_learn_one(float(value), t)
-            started = tracker.step(s, t, rules_here, silenced)
-            if started is not None:
+            started = tracker.pending_since if tracker.pending_since is not None else t
+            if tracker.step(s, t, rules_here, silenced=silenced) is Verdict.opened:
                 at = datetime.fromtimestamp(started, UTC)
                 alerts.append(AlertSeen(key, metric, at, at, s))
         n += len(values)
