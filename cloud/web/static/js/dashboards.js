@@ -25,6 +25,20 @@ async function getJson(url) {
   return body;
 }
 
+// Previous / next around a label: the profile table and the drill-down list page alike (data-step -1 / 1).
+function pagerHtml(t, label, atFirst, atLast) {
+  return `<button type="button" class="link" data-step="-1" ${atFirst ? "disabled" : ""}>‹ ${esc(t("Previous"))}</button>`
+    + `<span class="muted">${esc(label)}</span>`
+    + `<button type="button" class="link" data-step="1" ${atLast ? "disabled" : ""}>${esc(t("Next"))} ›</button>`;
+}
+
+function onPagerStep(pager, step) {
+  pager.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-step]");
+    if (button && !button.disabled) step(Number(button.dataset.step));
+  });
+}
+
 function filtersOnly(params) {
   const out = new URLSearchParams();
   for (const [k, v] of params) if (FILTER_KEYS.includes(k) && v !== "") out.append(k, v);
@@ -274,11 +288,24 @@ export function startDashboards(cfg) {
     // A large hospital has thousands of devices: the table shows a page, most faults first; the export has all.
     const total = data.total ?? data.rows.length;
     const last = tableOffset + data.rows.length;
-    tablePager.innerHTML = total > TABLE_PAGE
-      ? `<button type="button" class="link" data-step="-1" ${tableOffset === 0 ? "disabled" : ""}>‹ ${esc(t("Previous"))}</button>`
-        + `<span class="muted">${esc(t("Rows {first}–{last} of {total}").replace("{first}", int(tableOffset + 1)).replace("{last}", int(last)).replace("{total}", int(total)))}</span>`
-        + `<button type="button" class="link" data-step="1" ${last >= total ? "disabled" : ""}>${esc(t("Next"))} ›</button>`
-      : "";
+    const label = t("Rows {first}–{last} of {total}").replace("{first}", int(tableOffset + 1)).replace("{last}", int(last))
+      .replace("{total}", int(total));
+    tablePager.innerHTML = total > TABLE_PAGE ? pagerHtml(t, label, tableOffset === 0, last >= total) : "";
+  }
+
+  const tableUrl = (q) => `/api/v1/dashboards/breakdown?${q}&by=${el.tableBy.value}&limit=${TABLE_PAGE}&offset=${tableOffset}`;
+  let tableSeq = 0;
+
+  // Another page of the table, or another dimension: only the table is asked for again, not the whole dashboard.
+  async function loadTable() {
+    const mine = ++tableSeq;
+    exportLinks();
+    try {
+      const table = await getJson(tableUrl(query()));
+      if (mine === tableSeq) renderTable(table);
+    } catch (error) {
+      if (mine === tableSeq) showError(error.readable ? error.message : t("Could not load the numbers."));
+    }
   }
 
   function exportLinks() {
@@ -290,6 +317,7 @@ export function startDashboards(cfg) {
 
   async function reload() {
     const mine = ++seq;
+    const mineTable = ++tableSeq;
     const q = query();
     const oneHospital = params.getAll("hospital_id").length === 1 || (cfg.hospitalLocked && options.hospitals.length === 1);
     exportLinks();
@@ -300,7 +328,7 @@ export function startDashboards(cfg) {
         getJson(`/api/v1/dashboards/breakdown?${q}&by=${oneHospital ? "department" : "hospital"}`),
         getJson(`/api/v1/dashboards/faults?${q}`),
         getJson(`/api/v1/dashboards/engineers?${q}`),
-        getJson(`/api/v1/dashboards/breakdown?${q}&by=${el.tableBy.value}&limit=${TABLE_PAGE}&offset=${tableOffset}`),
+        getJson(tableUrl(q)),
       ]);
       if (mine !== seq) return;
       showError("");
@@ -312,7 +340,7 @@ export function startDashboards(cfg) {
       renderRepair(repair);
       renderFaults(faults, months);
       renderEngineers(engineers);
-      renderTable(table);
+      if (mineTable === tableSeq) renderTable(table);
       document.body.dataset.loaded = String(mine);
       updated.textContent = `${t("Updated")} ${formatTime(new Date(), { timeZone: overview.filters.time_zone || undefined })}`;
       live.hidden = false;
@@ -351,13 +379,8 @@ export function startDashboards(cfg) {
     onFilterChange({ target: el.hospital });
   });
   el.trendBy.addEventListener("change", reload);
-  el.tableBy.addEventListener("change", () => { tableOffset = 0; reload(); });
-  tablePager.addEventListener("click", (event) => {
-    const button = event.target.closest("[data-step]");
-    if (!button || button.disabled) return;
-    tableOffset = Math.max(0, tableOffset + Number(button.dataset.step) * TABLE_PAGE);
-    reload();
-  });
+  el.tableBy.addEventListener("change", () => { tableOffset = 0; loadTable(); });
+  onPagerStep(tablePager, (step) => { tableOffset = Math.max(0, tableOffset + step * TABLE_PAGE); loadTable(); });
 
   fillFilters();
   if (cfg.error) { showError(cfg.error); return; }
@@ -411,17 +434,11 @@ export function startDrill(cfg) {
       + `<tbody>${rows.join("") || `<tr><td colspan="${head.length}" class="muted">${esc(t("No tickets."))}</td></tr>`}</tbody>`;
     const pages = Math.max(1, Math.ceil(page.total / limit));
     const current = Math.floor(offset / limit) + 1;
-    pager.innerHTML = page.total > limit
-      ? `<button type="button" class="link" data-step="-1" ${current === 1 ? "disabled" : ""}>‹ ${esc(t("Previous"))}</button>`
-        + `<span class="muted">${current} / ${pages}</span>`
-        + `<button type="button" class="link" data-step="1" ${current === pages ? "disabled" : ""}>${esc(t("Next"))} ›</button>`
-      : "";
+    pager.innerHTML = page.total > limit ? pagerHtml(t, `${current} / ${pages}`, current === 1, current === pages) : "";
   }
 
-  pager.addEventListener("click", (event) => {
-    const button = event.target.closest("[data-step]");
-    if (!button || button.disabled) return;
-    offset = Math.max(0, offset + Number(button.dataset.step) * limit);
+  onPagerStep(pager, (step) => {
+    offset = Math.max(0, offset + step * limit);
     params.set("offset", offset);
     history.replaceState(null, "", `?${params}`);
     load();
