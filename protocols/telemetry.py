@@ -100,7 +100,11 @@ DeviceKey = Annotated[str, Field(min_length=1, max_length=128)]
 ReadingValue = StrictBool | StrictInt | StrictFloat | StrictStr
 
 
-def _as_utc(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
+    """The same instant in UTC; ValueError if it has none (0001-01-01 east of UTC, 9999-12-31 west of it).
+
+    The one conversion of an aware time to UTC for the wire models, their keys and the codecs that feed them.
+    """
     try:
         return value.astimezone(UTC)
     except OverflowError as exc:  # e.g. 0001-01-01T00:00+08:00 is before the first UTC instant Python has
@@ -123,7 +127,7 @@ class Reading(_WireModel):
     unit: str | None = Field(default=None, max_length=32)
     quality: Quality = Quality.GOOD
 
-    _normalize_observed_at = field_validator("observed_at")(_as_utc)
+    _normalize_observed_at = field_validator("observed_at")(as_utc)
 
     @field_validator("value")
     @classmethod
@@ -158,7 +162,7 @@ class Event(_WireModel):
     # Default to the safe side: an event is clinical unless the producer says it may be dropped.
     retention: RetentionClass = RetentionClass.CLINICAL
 
-    _normalize_occurred_at = field_validator("occurred_at")(_as_utc)
+    _normalize_occurred_at = field_validator("occurred_at")(as_utc)
 
     @property
     def idempotency_key(self) -> str:
@@ -188,7 +192,7 @@ class Batch(_WireModel):
     # Cumulative rather than per-batch, so the cloud shows an honest figure even if batches are re-sent.
     telemetry_dropped_total: int = Field(default=0, ge=0)
 
-    _normalize_created_at = field_validator("created_at")(_as_utc)
+    _normalize_created_at = field_validator("created_at")(as_utc)
 
     @field_validator("schema_version")
     @classmethod
@@ -255,7 +259,7 @@ def parse_batch_idempotency_key(key: str) -> tuple[str, str, int]:
 
 def reading_idempotency_key(device_key: str, metric: str, observed_at: datetime) -> str:
     """Hash of (device, metric, instant): a device reports one value per metric per instant."""
-    return _content_key("reading", device_key, metric, _iso(_as_utc(observed_at)))
+    return _content_key("reading", device_key, metric, _iso(as_utc(observed_at)))
 
 
 def _iso(moment: datetime) -> str:

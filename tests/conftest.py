@@ -40,7 +40,7 @@ def one_rate_window(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --- hypothesis profiles (the codec fuzz tests: tests/protocols/test_fuzz_*.py, tests/edge/test_fuzz_*.py) ---
-# "ci" (the default) is bounded and reproducible: the same examples on every run, nothing written to disk;
+# "ci" (the default) is bounded and reproducible: the same examples on every run, no example database;
 # 100 examples a test keeps the 50 fuzz tests near 20 s of CPU on a small box.
 # "deep" is for long local runs: HYPOTHESIS_PROFILE=deep pytest tests/protocols -k fuzz (see docs/architecture.md).
 settings.register_profile(
@@ -53,12 +53,6 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
-    "deep",
-    max_examples=20_000,
-    deadline=None,
-    derandomize=False,
-    database=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow],
+    "deep", settings.get_profile("ci"), max_examples=20_000, deadline=None, derandomize=False
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

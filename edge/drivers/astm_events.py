@@ -32,7 +32,7 @@ from protocols.astm.records import (
     split_lines,
 )
 from protocols.errors import ProtocolError
-from protocols.telemetry import Event, EventKind, RetentionClass, Severity
+from protocols.telemetry import Event, EventKind, RetentionClass, Severity, as_utc
 
 __all__ = ["content_digest", "message_to_events", "parse_astm_time"]
 
@@ -47,9 +47,9 @@ def content_digest(text: str) -> str:
 
 
 def parse_astm_time(value: str, tz: tzinfo) -> datetime | None:
-    """Parse an ASTM ``YYYYMMDD[HHMM[SS]]`` timestamp in the instrument's time zone; None if it is not one.
+    """Parse an ASTM ``YYYYMMDD[HHMM[SS]]`` timestamp in the instrument's time zone to its UTC instant.
 
-    None too for a date with no UTC instant (year 1 east of UTC, year 9999 west of it).
+    None if it is not one, or names no UTC instant (00010101 east of UTC: a clock that was never set).
     """
     digits = value.strip()
     formats = {14: "%Y%m%d%H%M%S", 12: "%Y%m%d%H%M", 8: "%Y%m%d"}
@@ -57,11 +57,9 @@ def parse_astm_time(value: str, tz: tzinfo) -> datetime | None:
     if fmt is None or not digits.isdigit():
         return None
     try:
-        moment = datetime.strptime(digits, fmt).replace(tzinfo=tz)
-        moment.astimezone(UTC)  # 00010101 at +08:00 has no UTC instant: a clock that was never set
-    except (ValueError, OverflowError):
+        return as_utc(datetime.strptime(digits, fmt).replace(tzinfo=tz))
+    except ValueError:
         return None
-    return moment
 
 
 @dataclass
@@ -201,7 +199,7 @@ def _result(record: ResultRecord, zone: tzinfo, group: _Group) -> dict[str, Any]
         "reference_range": record.reference_range,
         "flags": record.abnormal_flags,
         "status": record.status,
-        "completed_at": completed.astimezone(UTC).isoformat() if completed is not None else completed_raw or None,
+        "completed_at": completed.isoformat() if completed is not None else completed_raw or None,
         "instrument": record.instrument or None,
         "comments": [],
     }

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from protocols.astm.framing import FRAMING_BYTES
 from protocols.errors import LocalProtocolError, RemoteProtocolError
 
 Repeat = tuple[str, ...]
@@ -83,7 +84,7 @@ def unescape(text: str, delims: Delimiters) -> str:
 
 
 #: Characters that would end a record (CR, LF) or break E1381 framing (STX ETX EOT ENQ ACK NAK ETB): sent as &Xhh&.
-_HEX_ESCAPED = frozenset("\r\n\x02\x03\x04\x05\x06\x15\x17")
+_HEX_ESCAPED = frozenset({"\r", *map(chr, FRAMING_BYTES)})
 
 
 def escape(text: str, delims: Delimiters) -> str:

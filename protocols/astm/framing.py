@@ -25,6 +25,9 @@ CR = 0x0D
 NAK = 0x15
 ETB = 0x17
 
+#: Bytes a frame's text may not hold: the E1381 control characters and LF (which ends a frame).
+FRAMING_BYTES = frozenset({STX, ETX, EOT, ENQ, ACK, NAK, ETB, LF})
+
 #: E1381 limit for the text part of one frame.
 DEFAULT_MAX_TEXT = 240
 #: Guard against a peer that never sends ETX: a frame longer than this is dropped as bad.
@@ -48,7 +51,7 @@ def build_frame(number: int, text: bytes, *, final: bool) -> bytes:
     """Build one wire frame; ``final`` selects ETX (end frame) instead of ETB (intermediate)."""
     if not 0 <= number <= 7:
         raise LocalProtocolError(f"frame number must be 0..7, got {number}")
-    bad = {STX, ETX, EOT, ENQ, ACK, NAK, ETB, LF} & set(text)
+    bad = FRAMING_BYTES & set(text)
     if bad:
         raise LocalProtocolError(f"frame text contains control bytes {sorted(bad)!r}")
     body = b"%d" % number + text + bytes([ETX if final else ETB])

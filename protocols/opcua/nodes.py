@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from protocols.telemetry import Quality
+from protocols.telemetry import Quality, as_utc
 
 TelemetryValue = bool | int | float | str
 
@@ -208,8 +208,8 @@ def _scalar(raw: object) -> tuple[TelemetryValue, str | None]:
     if isinstance(raw, datetime):
         moment = raw if raw.tzinfo is not None else raw.replace(tzinfo=UTC)  # OPC UA DateTime is UTC
         try:
-            return moment.astimezone(UTC).isoformat(), None
-        except OverflowError:  # e.g. 0001-01-01 at +08:00: no UTC instant Python can hold
+            return as_utc(moment).isoformat(), None
+        except ValueError:  # e.g. 0001-01-01 at +08:00: no UTC instant Python can hold
             return moment.isoformat(), "date and time out of range in UTC, sent with its own offset"
     if isinstance(raw, bytes | bytearray):
         return _bounded(bytes(raw).hex()), None

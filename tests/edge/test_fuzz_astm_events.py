@@ -95,7 +95,9 @@ def test_any_astm_text_becomes_events_and_the_same_text_the_same_keys(
 def test_an_astm_timestamp_parses_to_a_utc_convertible_instant_or_none(value: str, zone: timezone) -> None:
     moment = parse_astm_time(value, zone)
     if moment is not None:
-        assert moment.astimezone(UTC).tzinfo is UTC
+        assert moment.tzinfo is UTC
+        local = moment.astimezone(zone)  # the instrument's wall time, back
+        assert f"{local.year:04d}{local:%m%d%H%M%S}".startswith(value.strip())
 
 
 RULES = [

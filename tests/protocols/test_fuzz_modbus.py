@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import Any
 
+import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -29,25 +31,23 @@ from protocols.modbus.registers import (
     probe,
     register_count,
 )
+from tests.protocols.test_modbus_registers import INT_RANGES
 
-FIXED = [t for t in DataType if t not in (DataType.STRING, DataType.BIT)]
-INTEGER_RANGES = {
-    DataType.INT16: (-(2**15), 2**15 - 1),
-    DataType.UINT16: (0, 2**16 - 1),
-    DataType.INT32: (-(2**31), 2**31 - 1),
-    DataType.UINT32: (0, 2**32 - 1),
-    DataType.INT64: (-(2**63), 2**63 - 1),
-    DataType.UINT64: (0, 2**64 - 1),
-}
-
-words = st.lists(st.integers(0, 0xFFFF), max_size=8)
 any_words = st.lists(st.integers(-(2**20), 2**20) | st.integers(0, 0xFFFF), max_size=8)
 data_types = st.sampled_from(list(DataType))
 byte_orders = st.sampled_from(list(ByteOrder))
 word_orders = st.sampled_from(list(WordOrder))
-lengths = st.none() | st.integers(-2, 130)
-bits = st.none() | st.integers(-2, 18)
 odd_floats = st.floats() | st.sampled_from([0.0, -0.0, 1e-320, 1e308, -1e308, float("nan"), float("inf")])
+# Keyword arguments of the codec functions: how the words are laid out, and the scaling of a value.
+layouts = st.fixed_dictionaries(
+    {
+        "byte_order": byte_orders,
+        "word_order": word_orders,
+        "length": st.none() | st.integers(-2, 130),
+        "bit": st.none() | st.integers(-2, 18),
+    }
+)
+scalings = st.fixed_dictionaries({"scale": odd_floats, "offset": odd_floats})
 any_values = st.one_of(
     st.integers(),
     st.integers(-(2**1100), 2**1100),
@@ -55,38 +55,14 @@ any_values = st.one_of(
     st.booleans(),
     st.text(max_size=20),
 )
+BIG: dict[str, Any] = {"byte_order": ByteOrder.BIG, "word_order": WordOrder.BIG, "length": None, "bit": None}
 
 
-@given(
-    words=any_words,
-    data_type=data_types,
-    byte_order=byte_orders,
-    word_order=word_orders,
-    length=lengths,
-    bit=bits,
-    scale=odd_floats,
-    offset=odd_floats,
-)
+@given(words=any_words, data_type=data_types, layout=layouts, scaling=scalings)
 def test_decode_value_never_raises_and_never_hands_out_a_non_finite_number(
-    words: list[int],
-    data_type: DataType,
-    byte_order: ByteOrder,
-    word_order: WordOrder,
-    length: int | None,
-    bit: int | None,
-    scale: float,
-    offset: float,
+    words: list[int], data_type: DataType, layout: dict[str, Any], scaling: dict[str, float]
 ) -> None:
-    decoded = decode_value(
-        words,
-        data_type,
-        byte_order=byte_order,
-        word_order=word_order,
-        length=length,
-        bit=bit,
-        scale=scale,
-        offset=offset,
-    )
+    decoded = decode_value(words, data_type, **layout, **scaling)
     if decoded.ok:
         assert decoded.value is not None
         assert not (isinstance(decoded.value, float) and not math.isfinite(decoded.value))
@@ -94,74 +70,40 @@ def test_decode_value_never_raises_and_never_hands_out_a_non_finite_number(
         assert decoded.value is None and decoded.problem
 
 
-@given(words=any_words, data_type=data_types, byte_order=byte_orders, word_order=word_orders, length=lengths, bit=bits)
+@given(words=any_words, data_type=data_types, layout=layouts)
 def test_decode_raw_raises_only_register_codec_errors(
-    words: list[int],
-    data_type: DataType,
-    byte_order: ByteOrder,
-    word_order: WordOrder,
-    length: int | None,
-    bit: int | None,
+    words: list[int], data_type: DataType, layout: dict[str, Any]
 ) -> None:
     try:
-        decode_raw(words, data_type, byte_order=byte_order, word_order=word_order, length=length, bit=bit)
+        decode_raw(words, data_type, **layout)
     except RegisterCodecError as exc:
         assert str(exc)
 
 
-@given(
-    value=any_values,
-    data_type=data_types,
-    byte_order=byte_orders,
-    word_order=word_orders,
-    length=lengths,
-    bit=bits,
-    scale=odd_floats,
-    offset=odd_floats,
-    current_word=st.integers(-5, 0x1_0005),
-)
-@example(value=10**400, data_type=DataType.INT32, byte_order=ByteOrder.BIG, word_order=WordOrder.BIG,
-         length=None, bit=None, scale=2.0, offset=0.0, current_word=0)  # was OverflowError: int too large for float
-@example(value=10**400, data_type=DataType.FLOAT32, byte_order=ByteOrder.BIG, word_order=WordOrder.BIG,
-         length=None, bit=None, scale=1.0, offset=0.5, current_word=0)
+@given(value=any_values, data_type=data_types, layout=layouts, scaling=scalings, current_word=st.integers(-5, 0x1_0005))
+@example(value=10**400, data_type=DataType.INT32, layout=BIG, scaling={"scale": 2.0, "offset": 0.0},
+         current_word=0)  # was OverflowError: int too large for float
+@example(value=10**400, data_type=DataType.FLOAT32, layout=BIG, scaling={"scale": 1.0, "offset": 0.5}, current_word=0)
 def test_encode_value_gives_register_words_or_a_register_codec_error(
     value: int | float | bool | str,
     data_type: DataType,
-    byte_order: ByteOrder,
-    word_order: WordOrder,
-    length: int | None,
-    bit: int | None,
-    scale: float,
-    offset: float,
+    layout: dict[str, Any],
+    scaling: dict[str, float],
     current_word: int,
 ) -> None:
     try:
-        out = encode_value(
-            value,
-            data_type,
-            byte_order=byte_order,
-            word_order=word_order,
-            length=length,
-            bit=bit,
-            scale=scale,
-            offset=offset,
-            current_word=current_word,
-        )
+        out = encode_value(value, data_type, **layout, **scaling, current_word=current_word)
     except RegisterCodecError as exc:
         assert str(exc)
         return
-    assert len(out) == register_count(data_type, length)
+    assert len(out) == register_count(data_type, layout["length"])
     assert all(0 <= word <= 0xFFFF for word in out)
 
 
 def test_a_huge_integer_to_write_through_a_scale_is_a_register_codec_error() -> None:
     # Fuzzing found remove_scale raising OverflowError ("int too large to convert to float").
-    try:
+    with pytest.raises(RegisterCodecError, match="out of range"):
         encode_value(10**400, DataType.INT32, scale=2.0)
-    except RegisterCodecError as exc:
-        assert "out of range" in str(exc)
-    else:
-        raise AssertionError("expected RegisterCodecError")
 
 
 @given(words=any_words)
@@ -180,8 +122,8 @@ def test_probe_lists_interpretations_or_raises_a_register_codec_error(words: lis
 
 @st.composite
 def integer_values(draw: st.DrawFn) -> tuple[DataType, int]:
-    data_type = draw(st.sampled_from(sorted(INTEGER_RANGES)))
-    low, high = INTEGER_RANGES[data_type]
+    data_type = draw(st.sampled_from(sorted(INT_RANGES)))
+    low, high = INT_RANGES[data_type]
     return data_type, draw(st.integers(low, high))
 
 
@@ -213,7 +155,7 @@ def test_float64_values_survive_encode_then_decode(value: float, byte_order: Byt
 
 
 @given(
-    data_type=st.sampled_from([*INTEGER_RANGES, DataType.FLOAT64]),
+    data_type=st.sampled_from([*INT_RANGES, DataType.FLOAT64]),
     words=st.lists(st.integers(0, 0xFFFF), min_size=4, max_size=4),
     byte_order=byte_orders,
     word_order=word_orders,
