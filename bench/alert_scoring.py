@@ -1,4 +1,5 @@
-"""Scoring of alerts against the analyzer benchmark's labels (pure; shared by analyzer_faults and analyzer_replay).
+"""Scoring of alerts against the analyzer benchmark's labels, and the arguments and output both benchmarks share
+(bench/analyzer_faults.py, bench/analyzer_replay.py).
 
 The rules are those of bench/analyzer_faults.py's docstring and docs/benchmarks-alerts.md: an alert is a true
 detection when it starts inside a fault window of its device (until ``tolerance`` minutes after the repair) on
@@ -8,16 +9,20 @@ caused it.
 
 from __future__ import annotations
 
+import argparse
+import json
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from protocols.simulators.analyzer_behaviour import FAULT_KINDS, FaultWindow, Scenario
 
-__all__ = ["AIMS", "CAUSES", "LEARNING_MINUTES", "AlertSeen", "Tally", "aims_met", "cause_of", "score"]
+__all__ = ["AIMS", "CAUSES", "LEARNING_MINUTES", "AlertSeen", "Tally", "add_arguments", "aims_met", "cause_of",
+           "fault_of", "finish_arguments", "score", "summarise", "write_alerts"]
 
 AIMS = {"precision": 0.9, "recall": 0.9, "false_alarms_per_device_week": 1.0}
 ALL_METRICS = ("*",)
@@ -123,17 +128,22 @@ def cause_of(alert: AlertSeen, sc: Scenario) -> str:
     return best[1] if best is not None else "none found (noise)"
 
 
+def fault_of(alert: AlertSeen, sc: Scenario, *, tolerance_min: float, same_metric: bool = True) -> FaultWindow | None:
+    """The fault an alert detects (see the module's docstring), or None for a false alarm."""
+    tolerance = timedelta(minutes=tolerance_min)
+    return next((f for f in sc.faults if f.device_key == alert.device_key
+                 and (alert.metric in f.metrics or not same_metric)
+                 and f.start <= alert.started_at <= f.end + tolerance), None)
+
+
 def score(sc: Scenario, alerts: Iterable[AlertSeen], *, tolerance_min: float, same_metric: bool = True) -> Tally:
     """Match one seed's alerts to its fault windows (see the module's docstring); same_metric: on the fault's own."""
     tally = Tally(devices=len(sc.devices), days=sc.minutes / 1440, faults=len(sc.faults))
     tally.faults_by_kind.update(f.kind for f in sc.faults)
     first: dict[FaultWindow, datetime] = {}
-    tolerance = timedelta(minutes=tolerance_min)
     for alert in sorted(alerts, key=lambda a: a.started_at):
         tally.alerts += 1
-        fault = next((f for f in sc.faults if f.device_key == alert.device_key
-                      and (alert.metric in f.metrics or not same_metric)
-                      and f.start <= alert.started_at <= f.end + tolerance), None)
+        fault = fault_of(alert, sc, tolerance_min=tolerance_min, same_metric=same_metric)
         if fault is None:
             tally.false_alarms += 1
             tally.causes[cause_of(alert, sc)][alert.metric] += 1
@@ -154,3 +164,53 @@ def aims_met(overall: dict[str, Any]) -> dict[str, bool]:
     return {"precision": (overall["precision"] or 0) >= AIMS["precision"],
             "recall": (overall["recall"] or 0) >= AIMS["recall"],
             "false_alarms_per_device_week": fa is not None and fa <= AIMS["false_alarms_per_device_week"]}
+
+
+def summarise(scenarios: Iterable[Scenario], alerts: Mapping[int, list[AlertSeen]], *, tolerance_min: float,
+              ) -> dict[str, Any]:
+    """Score every seed's alerts: overall (with details), the device-level count, per seed, the aims and which met."""
+    total, loose = Tally(), Tally()
+    per_seed = {}
+    for sc in scenarios:
+        tally = score(sc, alerts[sc.seed], tolerance_min=tolerance_min)
+        per_seed[str(sc.seed)] = tally.summary(details=False)
+        total.add(tally)
+        loose.add(score(sc, alerts[sc.seed], tolerance_min=tolerance_min, same_metric=False))
+    overall = total.summary(details=True)
+    return {"overall": overall, "overall_device_level": loose.summary(details=False), "per_seed": per_seed,
+            "aims": AIMS, "met": aims_met(overall)}
+
+
+def write_alerts(path: Path, scenarios: Iterable[Scenario], alerts: Mapping[int, list[AlertSeen]],
+                 tolerance_min: float, *, score_field: str = "peak_score") -> None:
+    """One JSON line per alert: seed, device, metric, start, score, and the fault it matched or its cause."""
+    with path.open("w") as fh:
+        for sc in scenarios:
+            for alert in sorted(alerts[sc.seed], key=lambda a: (a.started_at, a.device_key, a.metric)):
+                fault = fault_of(alert, sc, tolerance_min=tolerance_min)
+                local = alert.started_at.astimezone(timezone(timedelta(hours=sc.utc_offset_h)))
+                fh.write(json.dumps({
+                    "seed": sc.seed, "device": alert.device_key, "metric": alert.metric,
+                    "started_at": alert.started_at.isoformat(), "local": local.strftime("%a %H:%M"),
+                    "minute": sc.index(alert.started_at), score_field: round(alert.peak_score, 3),
+                    "fault": fault.kind if fault else None,
+                    "cause": None if fault else cause_of(alert, sc)}) + "\n")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments both analyzer benchmarks take: the fleet, the seeds, the tolerance, --quick, --out."""
+    parser.add_argument("--devices", type=int, default=6)
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--tolerance", type=float, default=60.0, help="minutes after a fault's end still counted")
+    parser.add_argument("--quick", action="store_true", help="2 devices x 3 days x seed 1 (a smoke run)")
+    parser.add_argument("--out", type=Path, default=None, help="also write every alert with its verdict (JSON lines)")
+
+
+def finish_arguments(args: argparse.Namespace) -> argparse.Namespace:
+    """Apply --quick and parse --seeds into a list of ints."""
+    if args.quick:
+        args.devices, args.days, args.seeds = 2, 3, "1"
+    seeds: Sequence[str] = str(args.seeds).split(",")
+    args.seeds = [int(s) for s in seeds]
+    return args

@@ -34,8 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +41,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,17 +50,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.alert_scoring import AIMS, AlertSeen, Tally, cause_of, score  # noqa: E402
-from bench.ingest import scratch_database  # noqa: E402
+from bench.alert_scoring import AlertSeen, add_arguments, finish_arguments, summarise, write_alerts  # noqa: E402
+from bench.ingest import register_site, scratch_database  # noqa: E402
 from cloud.alerts.models import DetectorState  # noqa: E402
 from cloud.audit.service import Actor  # noqa: E402
 from cloud.auth.models import Role  # noqa: E402
 from cloud.auth.service import create_user, issue_token  # noqa: E402
 from cloud.db import make_engine, make_sessionmaker  # noqa: E402
 from cloud.migrate import upgrade  # noqa: E402
-from cloud.registry import service as registry  # noqa: E402
-from cloud.registry.schemas import DeviceCategory, DeviceIn, HospitalIn  # noqa: E402
-from cloud.telemetry import service as telemetry  # noqa: E402
 from protocols.simulators.analyzer_behaviour import (  # noqa: E402
     METRIC_UNITS,
     Scenario,
@@ -95,20 +90,10 @@ def set_up(url: str, scenarios: Sequence[Scenario]) -> tuple[list[Site], str]:
     sites = []
     with make_sessionmaker(engine)() as session:
         for sc in scenarios:
-            site = Site(sc)
-            hospital = registry.create_hospital(session, data=HospitalIn.model_validate(
-                {"name": f"bench-seed-{sc.seed}"}), actor=actor)
-            session.flush()
-            site.gateway = f"gw-{sc.seed}-{uuid.uuid4().hex[:6]}"
-            gateway, site.token = telemetry.create_gateway(session, name=site.gateway, hospital_id=hospital.id,
-                                                           actor=actor)
-            for key in sc.devices:
-                device = registry.create_device(session, actor=actor, data=DeviceIn.model_validate({
-                    "serial": key.upper(), "manufacturer": "Bench", "model": "chemistry analyzer",
-                    "category": DeviceCategory.chemistry, "hospital_id": hospital.id}))
-                telemetry.map_device(session, gateway_id=gateway.id, device_key=key, device_id=device.id,
-                                     actor=actor)
-                site.device_ids[key] = device.id
+            site = Site(sc, gateway=f"gw-{sc.seed}-{uuid.uuid4().hex[:6]}")
+            site.token, site.device_ids = register_site(
+                session, actor=actor, hospital=f"bench-seed-{sc.seed}", gateway=site.gateway,
+                devices={key: key.upper() for key in sc.devices}, model="chemistry analyzer")
             sites.append(site)
         admin = create_user(session, username=f"bench-admin-{uuid.uuid4().hex[:6]}", password=uuid.uuid4().hex,
                             role=Role.admin, actor=actor, verified=True)
@@ -155,20 +140,6 @@ def post_site(base: str, site: Site, batch_size: int) -> int:
     return sent
 
 
-def stop_gracefully(proc: CloudProcess, timeout: float = 900.0) -> None:
-    """SIGTERM and wait: the app's shutdown scores what is queued and writes the last checkpoint."""
-    child = proc.proc
-    assert child is not None
-    child.send_signal(signal.SIGTERM)
-    try:
-        child.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait(timeout=30)
-        raise
-    proc.proc = None
-
-
 def read_alerts(client: httpx.Client, site: Site) -> list[AlertSeen]:
     """Every alert of the site's devices, from the alerts API (all pages)."""
     keys = {device_id: key for key, device_id in site.device_ids.items()}
@@ -196,23 +167,6 @@ def scored_points(url: str) -> int:
     return n
 
 
-def write_alerts(path: Path, sites: Sequence[Site], alerts: dict[int, list[AlertSeen]], tolerance_min: float) -> None:
-    """One JSON line per alert: seed, device, metric, start, peak score, and the fault it matched or its cause."""
-    with path.open("w") as fh:
-        for site in sites:
-            sc = site.sc
-            for alert in sorted(alerts[sc.seed], key=lambda a: a.started_at):
-                fault = next((f for f in sc.faults if f.device_key == alert.device_key and alert.metric in f.metrics
-                              and f.start <= alert.started_at <= f.end + timedelta(minutes=tolerance_min)), None)
-                local = alert.started_at.astimezone(timezone(timedelta(hours=sc.utc_offset_h)))
-                fh.write(json.dumps({
-                    "seed": sc.seed, "device": alert.device_key, "metric": alert.metric,
-                    "started_at": alert.started_at.isoformat(), "local": local.strftime("%a %H:%M"),
-                    "minute": sc.index(alert.started_at), "peak_score": round(alert.peak_score, 3),
-                    "fault": fault.kind if fault else None,
-                    "cause": None if fault else cause_of(alert, sc)}) + "\n")
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Set up, declare, post, drain, read back, score."""
     t0 = time.perf_counter()
@@ -234,7 +188,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 posted = sum(pool.map(lambda s: post_site(base, s, args.batch), sites))
             post_s = time.perf_counter() - t_post
             t_drain = time.perf_counter()
-            stop_gracefully(proc)
+            proc.stop(timeout=900)  # SIGTERM: the app's shutdown scores what is queued and writes the last checkpoint
             drain_s = time.perf_counter() - t_drain
             scored = scored_points(url)
             proc.start(timeout=60)
@@ -243,27 +197,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             proc.stop()
     if args.out is not None:
-        write_alerts(args.out, sites, alerts, args.tolerance)
-    total, loose = Tally(), Tally()
-    per_seed = {}
-    for site in sites:
-        tally = score(site.sc, alerts[site.sc.seed], tolerance_min=args.tolerance)
-        per_seed[str(site.sc.seed)] = tally.summary(details=False)
-        total.add(tally)
-        loose.add(score(site.sc, alerts[site.sc.seed], tolerance_min=args.tolerance, same_metric=False))
-    overall = total.summary(details=True)
-    met = {"precision": (overall["precision"] or 0) >= AIMS["precision"],
-           "recall": (overall["recall"] or 0) >= AIMS["recall"],
-           "false_alarms_per_device_week": overall["false_alarms_per_device_week"] is not None
-           and overall["false_alarms_per_device_week"] <= AIMS["false_alarms_per_device_week"]}
+        write_alerts(args.out, scenarios, alerts, args.tolerance)
+    scored_alerts = summarise(scenarios, alerts, tolerance_min=args.tolerance)
     return {
         "python": platform.python_version(), "devices": args.devices, "days": args.days, "seeds": args.seeds,
         "metrics_per_device": list(METRIC_UNITS), "first_day": scenarios[0].start.isoformat(),
         "batch_readings": args.batch, "tolerance_min": args.tolerance, "maintenance_windows_declared": windows,
         "readings_posted": posted, "readings_scored": scored,
-        "every_reading_scored": scored == posted, "overall": overall,
-        "overall_device_level": loose.summary(details=False), "per_seed": per_seed,
-        "aims": AIMS, "met": met,
+        "every_reading_scored": scored == posted, **scored_alerts,
         "runtime_s": {"post": round(post_s, 1), "drain_after_post": round(drain_s, 1),
                       "readings_per_s": round(posted / post_s), "total": round(time.perf_counter() - t0, 1)},
     }
@@ -272,19 +213,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     """Parse arguments, run, print JSON."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--devices", type=int, default=6)
-    parser.add_argument("--days", type=int, default=14)
-    parser.add_argument("--seeds", default="1,2,3")
+    add_arguments(parser)
     parser.add_argument("--batch", type=int, default=2000, help="readings per ingest batch")
-    parser.add_argument("--tolerance", type=float, default=60.0, help="minutes after a fault's end still counted")
     parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="a PostgreSQL URL on the server to use (the bench makes and drops a scratch database)")
-    parser.add_argument("--quick", action="store_true", help="2 devices x 3 days x seed 1 (a smoke run)")
-    parser.add_argument("--out", type=Path, default=None, help="also write every alert with its verdict (JSON lines)")
-    args = parser.parse_args()
-    if args.quick:
-        args.devices, args.days, args.seeds = 2, 3, "1"
-    args.seeds = [int(s) for s in str(args.seeds).split(",")]
+    args = finish_arguments(parser.parse_args())
     print(json.dumps(run(args), indent=2, default=str))
 
 

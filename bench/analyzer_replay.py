@@ -38,13 +38,13 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.alert_scoring import AIMS, AlertSeen, Tally, aims_met, cause_of, score  # noqa: E402
+from bench.alert_scoring import AlertSeen, add_arguments, finish_arguments, summarise, write_alerts  # noqa: E402
 from cloud.alerts.policy import Rules, Tracker, Verdict  # noqa: E402
 from cloud.alerts.streams import apply_unit  # noqa: E402
 from models.anomaly import make_detector  # noqa: E402
@@ -120,22 +120,6 @@ def replay_seed(seed: int, args: dict[str, Any]) -> tuple[int, list[AlertSeen], 
     return seed, alerts, n, time.perf_counter() - t_start
 
 
-def write_alerts(path: Path, scenarios: dict[int, Scenario], alerts: dict[int, list[AlertSeen]],
-                 tolerance_min: float) -> None:
-    """One JSON line per alert with its verdict (the fault it matched, or the cause of the false alarm)."""
-    with path.open("w") as fh:
-        for seed, sc in scenarios.items():
-            for alert in sorted(alerts[seed], key=lambda a: (a.started_at, a.device_key, a.metric)):
-                fault = next((f for f in sc.faults if f.device_key == alert.device_key and alert.metric in f.metrics
-                              and f.start <= alert.started_at <= f.end + timedelta(minutes=tolerance_min)), None)
-                local = alert.started_at.astimezone(timezone(timedelta(hours=sc.utc_offset_h)))
-                fh.write(json.dumps({
-                    "seed": seed, "device": alert.device_key, "metric": alert.metric,
-                    "started_at": alert.started_at.isoformat(), "local": local.strftime("%a %H:%M"),
-                    "minute": sc.index(alert.started_at), "score": round(alert.peak_score, 3),
-                    "fault": fault.kind if fault else None, "cause": None if fault else cause_of(alert, sc)}) + "\n")
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Replay every seed (in parallel processes), score, summarise."""
     t0 = time.perf_counter()
@@ -146,22 +130,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     scenarios = {seed: scenario(seed, devices=args.devices, days=args.days, start=FIRST_DAY) for seed in args.seeds}
     alerts = {seed: found for seed, found, _, _ in results}
     if args.out is not None:
-        write_alerts(args.out, scenarios, alerts, args.tolerance)
-    total, loose = Tally(), Tally()
-    per_seed = {}
-    for seed, sc in scenarios.items():
-        tally = score(sc, alerts[seed], tolerance_min=args.tolerance)
-        per_seed[str(seed)] = tally.summary(details=False)
-        total.add(tally)
-        loose.add(score(sc, alerts[seed], tolerance_min=args.tolerance, same_metric=False))
-    overall = total.summary(details=True)
+        write_alerts(args.out, scenarios.values(), alerts, args.tolerance, score_field="score")
+    scored_alerts = summarise(scenarios.values(), alerts, tolerance_min=args.tolerance)
     readings = sum(r[2] for r in results)
     return {
         "python": platform.python_version(), "detector": args.detector, "params": args.params,
         "context": args.context, "devices": args.devices, "days": args.days, "seeds": args.seeds,
-        "tolerance_min": args.tolerance, "readings": readings, "overall": overall,
-        "overall_device_level": loose.summary(details=False), "per_seed": per_seed, "aims": AIMS,
-        "met": aims_met(overall),
+        "tolerance_min": args.tolerance, "readings": readings, **scored_alerts,
         "runtime_s": {"total": round(time.perf_counter() - t0, 1),
                       "replay_per_seed": [round(r[3], 1) for r in results]},
     }
@@ -170,21 +145,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     """Parse arguments, run, print JSON."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--devices", type=int, default=6)
-    parser.add_argument("--days", type=int, default=14)
-    parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--tolerance", type=float, default=60.0, help="minutes after a fault's end still counted")
+    add_arguments(parser)
     parser.add_argument("--context", choices=("none", "maintenance", "all"), default="all",
                         help="instrument context passed to the detector (see the docstring)")
     parser.add_argument("--detector", default="production")
     parser.add_argument("--params", default="{}", help="JSON object of hyper-parameters (experiments)")
     parser.add_argument("--jobs", type=int, default=min(3, os.cpu_count() or 1), help="processes (one per seed)")
-    parser.add_argument("--quick", action="store_true", help="2 devices x 3 days x seed 1 (a smoke run)")
-    parser.add_argument("--out", type=Path, default=None, help="also write every alert with its verdict (JSON lines)")
-    args = parser.parse_args()
-    if args.quick:
-        args.devices, args.days, args.seeds = 2, 3, "1"
-    args.seeds = [int(s) for s in str(args.seeds).split(",")]
+    args = finish_arguments(parser.parse_args())
     args.params = json.loads(args.params)
     print(json.dumps(run(args), indent=2, default=str))
 

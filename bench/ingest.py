@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
 
 from cloud.audit.service import Actor  # noqa: E402
 from cloud.config import Settings  # noqa: E402
@@ -60,6 +61,22 @@ PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 LIMIT = 8 * 1024 * 1024
 
 
+def register_site(session: Session, *, actor: Actor, hospital: str, gateway: str, devices: dict[str, str],
+                  model: str) -> tuple[str, dict[str, int]]:
+    """A hospital with one gateway and chemistry analyzers mapped on it (device key -> serial); returns the
+    gateway's token and each device key's device id."""
+    site = registry.create_hospital(session, data=HospitalIn(name=hospital), actor=actor)
+    session.flush()
+    gw, token = service.create_gateway(session, name=gateway, hospital_id=site.id, actor=actor)
+    ids: dict[str, int] = {}
+    for key, serial in devices.items():
+        device = registry.create_device(session, actor=actor, data=DeviceIn(
+            serial=serial, manufacturer="Bench", model=model, category=DeviceCategory.chemistry, hospital_id=site.id))
+        service.map_device(session, gateway_id=gw.id, device_key=key, device_id=device.id, actor=actor)
+        ids[key] = device.id
+    return token, ids
+
+
 class Fleet:
     """A migrated database with a hospital, D mapped devices and one gateway."""
 
@@ -67,20 +84,11 @@ class Fleet:
         self.url = url
         engine = make_engine(url)
         upgrade(engine)
-        actor = Actor.system("bench")
         with make_sessionmaker(engine)() as session:
-            hospital = registry.create_hospital(session, data=HospitalIn(name=f"bench-{uuid.uuid4().hex[:6]}"),
-                                                actor=actor)
-            session.flush()
             self.name = f"gw-{uuid.uuid4().hex[:8]}"
-            gateway, self.token = service.create_gateway(session, name=self.name, hospital_id=hospital.id,
-                                                         actor=actor)
-            for d in range(devices):
-                device = registry.create_device(session, actor=actor, data=DeviceIn(
-                    serial=f"B{d:04d}", manufacturer="Bench", model="an", category=DeviceCategory.chemistry,
-                    hospital_id=hospital.id))
-                service.map_device(session, gateway_id=gateway.id, device_key=f"an{d:03d}", device_id=device.id,
-                                   actor=actor)
+            self.token, _ids = register_site(session, actor=Actor.system("bench"),
+                                             hospital=f"bench-{uuid.uuid4().hex[:6]}", gateway=self.name,
+                                             devices={f"an{d:03d}": f"B{d:04d}" for d in range(devices)}, model="an")
             session.commit()
         self.engine = engine
         self.clock = datetime.now(UTC) - timedelta(days=1)

@@ -75,6 +75,11 @@ def _at(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
+def _inside(windows: Sequence[tuple[datetime, datetime]], at: datetime) -> bool:
+    """True when `at` lies in one of the [start, end) windows."""
+    return any(s <= at < e for s, e in windows)
+
+
 class Scorer:
     """Scores every stream of this process and applies the alert rules; thread-safe (one lock)."""
 
@@ -262,13 +267,13 @@ class Scorer:
                     rows: list[Row] = []
                     for key, got in incoming.items():
                         stream = streams.get(key)
+                        restored = stream is None
                         if stream is None:
                             stream = self._restore(session, key)
-                            stream.hold(got)
+                        stream.hold(got)
+                        if restored:
                             self._replay(session, key, stream, first=min(t for t, _v, _g in got),
                                          gateway_id=got[0][2])
-                        else:
-                            stream.hold(got)
                         stream.release(key, self.settings.scoring_lateness_s, rows)
                     scored: dict[tuple[int, str], float] = {}
                     if rows:
@@ -285,17 +290,19 @@ class Scorer:
         return scored
 
     def _score(self, session: Session, rows: list[Row]) -> dict[tuple[int, str], float]:
+        """Score rows (each stream's strictly after its last scored reading: `Stream.hold`), in time order."""
         streams = self.streams
-        devices = {r[1] for r in rows}
+        keys = {(r[1], r[2]) for r in rows}
+        devices = {d for d, _m in keys}
         # Maintenance windows from the earliest last scored reading of these streams on, so a stream whose previous
         # reading was inside a window and whose next is not is seen coming out of maintenance.
-        earliest = min([rows[0][0], *(s.last_t for s in (streams.get((r[1], r[2])) for r in rows)
-                                      if s is not None and s.last_t is not None)])
+        earliest = min([rows[0][0], *(last for last in (streams[key].last_t for key in keys) if last is not None)])
         windows = service.windows_covering(session, device_ids=devices, start=_at(earliest), end=_at(rows[-1][0]))
-        book = service.policy_book(session, device_ids=devices, metrics={r[2] for r in rows})
+        book = service.policy_book(session, device_ids=devices, metrics={m for _d, m in keys})
         offline: dict[int | None, bool] = {None: False}
-        # Per stream in this feed: the stream, its unresolved alert (list for in-place updates), rules, windows.
-        seen: dict[tuple[int, str], tuple[Stream, list[Alert | None], Any, Any]] = {}
+        # Per stream in this feed: the stream, its unresolved alert (list for in-place updates), rules, windows, and
+        # whether its previous reading was inside one of them (list for in-place updates).
+        seen: dict[tuple[int, str], tuple[Stream, list[Alert | None], Any, Any, list[bool]]] = {}
         scored: dict[tuple[int, str], float] = {}
         for i, (t, d, m, v, g) in enumerate(rows):
             if not i & 63:
@@ -309,20 +316,20 @@ class Scorer:
                 rules = book.rules(d, m, self.default_threshold)
                 # The detector's own rest-after-a-hit follows the policy's threshold.
                 stream.detector.threshold = rules.threshold
-                entry = seen[key] = (stream, [self._sync_alert(session, stream)], rules, windows.get(d))
-            stream, alert_box, rules, wins = entry
-            last_t = stream.last_t
-            if last_t is not None and t <= last_t:
-                continue
+                wins = windows.get(d)
+                last_t = stream.last_t
+                was_in = bool(wins) and last_t is not None and _inside(wins, _at(last_t))
+                entry = seen[key] = (stream, [self._sync_alert(session, stream)], rules, wins, [was_in])
+            stream, alert_box, rules, wins, was_in_box = entry
             # Inside a declared maintenance window the readings say nothing about the samples' analyzer: they are
             # neither alerted nor learnt (learnt, they made streams look bursty and hid later drifts). The first
             # reading after one takes the level the work left (a new lamp, a replaced probe) as the new normal.
             in_window = False
             if wins:
-                at = _at(t)
-                in_window = any(s <= at < e for s, e in wins)
-                if not in_window and last_t is not None and any(s <= _at(last_t) < e for s, e in wins):
+                in_window = _inside(wins, _at(t))
+                if was_in_box[0] and not in_window:
                     stream.detector.rebaseline(t)
+                was_in_box[0] = in_window
             score = stream.detector.score_learn_one(v, t, maintenance=in_window)
             stream.points += 1
             stream.last_t = t
@@ -399,7 +406,6 @@ class Scorer:
                 if last is not None:
                     stream.tracker.cool_from = last.last_abnormal_at.timestamp()
         apply_unit(stream.detector, self.units.get(key))
-        stream.newest = stream.last_t
         self.streams[key] = stream
         return stream
 
@@ -417,26 +423,19 @@ class Scorer:
             return
         device_id, metric = key
         held = len(stream.pending)
-        missed = self._missed(session, key, after=stream.last_t, before=first)
+        # Before `first`: after the checkpoint's last reading, from the horizon's start on (a point exactly there is
+        # not worth a branch).
+        horizon = self.settings.scoring_replay_horizon_s
+        floor = first - horizon if horizon > 0 else -math.inf
+        after = stream.last_t
+        since = after if after is not None and after >= floor else (floor if floor > -math.inf else None)
         # Through the time-series store, so the replay reads wherever the readings live (SQL or InfluxDB).
         store = timeseries_store(session, self.settings)
-        after = store.recent(device_id, metric, _at(first), _END_OF_TIME, limit=limit)
-        stream.hold([(t, v, gateway_id) for t, v in missed])
-        stream.hold([(at.timestamp(), v, gateway_id) for at, v in after])
+        missed = store.recent(device_id, metric, _at(since) if since is not None else None, _at(first), limit=limit)
+        later = store.recent(device_id, metric, _at(first), _END_OF_TIME, limit=limit)
+        stream.hold([(at.timestamp(), v, gateway_id) for at, v in missed])
+        stream.hold([(at.timestamp(), v, gateway_id) for at, v in later])
         self.replayed += len(stream.pending) - held
-
-    def _missed(self, session: Session, key: tuple[int, str], *, after: float | None, before: float,
-                ) -> list[tuple[float, float]]:
-        """The stored readings of a stream after its checkpoint and before `before` (bounded), oldest first."""
-        limit = self.settings.scoring_replay_max_points
-        horizon = self.settings.scoring_replay_horizon_s
-        floor = before - horizon if horizon > 0 else -math.inf
-        # > the checkpoint's last reading; from the horizon's start on (a point exactly there is not worth a branch)
-        since = after if after is not None and after >= floor else (floor if floor > -math.inf else None)
-        device_id, metric = key
-        store = timeseries_store(session, self.settings)
-        found = store.recent(device_id, metric, _at(since) if since is not None else None, _at(before), limit=limit)
-        return [(at.timestamp(), value) for at, value in found]
 
     # --- checkpoints ----------------------------------------------------------------------------------
 

@@ -54,34 +54,31 @@ class Stream:
     last_score: float = 0.0
     dirty: bool = False
     pending: dict[float, tuple[float, int | None]] = field(default_factory=dict)  # t -> (value, gateway)
-    newest: float | None = None  # the newest reading seen (scored or held back)
 
     def hold(self, got: Iterable[tuple[float, float, int | None]]) -> None:
         """Add readings to the held-back ones; skip those not newer than the last scored reading."""
         last = self.last_t
         pending = self.pending
-        newest = self.newest
         for t, v, g in got:
             if last is not None and t <= last:
                 continue  # a re-send, or later than the lateness tolerance: the stream is scored past it
             if t not in pending:  # the first of two readings at one instant wins, as in the reading table
                 pending[t] = (v, g)
-            if newest is None or t > newest:
-                newest = t
-        self.newest = newest
 
     def release(self, key: tuple[int, str], lateness_s: float, rows: list[Row]) -> None:
-        """Move the held-back readings at least `lateness_s` older than the stream's newest into rows.
+        """Move the held-back readings at least `lateness_s` older than the stream's newest into rows (unordered).
 
         The watermark is the stream's own reading time, never the clock or the arrival: which readings are
         scored, and in which order, depends only on which readings arrived, provided each arrives less than the
-        tolerance behind its stream's newest (docs/timeseries.md). The newest readings wait for later ones.
+        tolerance behind its stream's newest (docs/timeseries.md). The newest readings wait for later ones. The
+        newest reading is the newest held one: `hold` keeps only readings newer than the last scored one. The
+        caller sorts the rows of all its streams together.
         """
         pending = self.pending
-        if not pending or self.newest is None:
+        if not pending:
             return
-        cut = self.newest - lateness_s
-        ready = sorted(t for t in pending if t <= cut)
+        cut = max(pending) - lateness_s
+        ready = [t for t in pending if t <= cut]
         d, m = key
         for t in ready:
             v, g = pending.pop(t)

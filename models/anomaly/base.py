@@ -49,9 +49,11 @@ class Detector(AnomalyDetector):
 
     ``x`` is the reading, a number or river's feature dict with one feature (``{"temp": 37.0}``, so a detector
     can end a river pipeline: ``preprocessing.StandardScaler() | ContextLikelihood()``); ``t`` is its
-    timestamp in seconds (epoch or any monotone clock), optional (a river pipeline passes it on:
-    ``pipeline.score_one(x, t=...)``). Non-finite readings (NaN, inf) are ignored: they score 0.0 and leave the
-    state untouched. ``threshold`` is the production alert threshold on the score.
+    timestamp in seconds (epoch or any monotone clock), optional (a river pipeline passes it on to
+    ``score_one`` only: ``pipeline.score_one(x, t=...)``; its ``learn_one`` calls an unsupervised last step
+    without it, so feed a time-aware detector directly to have it learn the time-of-day profiles). Non-finite
+    readings (NaN, inf) are ignored: they score 0.0 and leave the state untouched. ``threshold`` is the
+    production alert threshold on the score.
 
     Instrument context (what the analyzer reports about itself):
 

@@ -8,7 +8,7 @@ seeded with a string hashes it with SHA-512, not with Python's salted ``hash``).
 
 The metrics carry the names and units the edge simulators (edge/simulate/modbus.py) and the cloud already use;
 a unit the cloud knows as a physical quantity makes its scorer rule out the "counter" stream kind
-(cloud/alerts/scoring.py, MEASURED_UNITS), which is what a real gateway's register map would say.
+(cloud/alerts/streams.py, MEASURED_UNITS), which is what a real gateway's register map would say.
 
 Times: the lab works in its local time (``utc_offset_h``, Asia/Shanghai by default, no daylight saving): day shift
 08:00-17:00 on weekdays, a half day on Saturday, a trickle of emergency samples at night and on Sunday.

@@ -1,4 +1,5 @@
-"""bench/analyzer_faults.py: its event scoring rules, and a quick run through the real cloud end to end."""
+"""bench/alert_scoring.py (the analyzer benchmarks' event scoring rules), and a quick run of bench/analyzer_faults.py
+through the real cloud end to end."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.analyzer_faults import AlertSeen, cause_of, score
+from bench.alert_scoring import AlertSeen, cause_of, score
 from protocols.simulators.analyzer_behaviour import FAULT_KINDS, Scenario, scenario
 from tests.conftest import need, port_open
 

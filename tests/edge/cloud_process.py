@@ -60,15 +60,15 @@ class CloudProcess:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it lingers; always reaped."""
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL if it lingers more than `timeout` seconds; always reaped."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(timeout=15)
+                proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)

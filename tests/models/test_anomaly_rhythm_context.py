@@ -15,15 +15,12 @@ T0 = 1_767_542_400.0  # 2026-01-05 00:00 UTC, a Monday (the weekly rhythm below 
 
 
 def _alert_days(det: Detector, value: Callable[[int, random.Random], float], days: int, seed: int = 1,
-                skip: Callable[[int], bool] | None = None) -> dict[int, list[int]]:
+                ) -> dict[int, list[int]]:
     """Feed one reading a minute for ``days`` days; return {day: [minute of day that alerted, ...]}."""
     rng = random.Random(seed)
     out: dict[int, list[int]] = {}
     for i in range(days * DAY):
         x = value(i, rng)
-        if skip is not None and skip(i):
-            det.score_learn_one(x, T0 + MINUTE * i, maintenance=True)
-            continue
         if det.alert(det.score_learn_one(x, T0 + MINUTE * i)):
             out.setdefault(i // DAY, []).append(i % DAY)
     return out

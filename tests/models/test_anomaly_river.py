@@ -22,7 +22,7 @@ def test_registry_detector_is_a_river_anomaly_detector(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))
 def test_registry_detector_ends_a_river_pipeline(name: str) -> None:
-    """river routes t= to the last step; the scaler feeds it a one-feature dict."""
+    """The scaler feeds the detector a one-feature dict; river passes t= on to its score_one (not its learn_one)."""
     model = preprocessing.StandardScaler() | make_detector(name)
     assert isinstance(model, compose.Pipeline)
     for i in range(2000):
@@ -44,3 +44,19 @@ def test_river_filter_wraps_the_production_detector() -> None:
 def test_more_than_one_feature_is_refused() -> None:
     with pytest.raises(ValueError, match="one feature"):
         make_detector("production").score_one({"a": 1.0, "b": 2.0})
+
+
+
+def test_a_river_pipeline_hands_the_reading_time_to_the_detector_when_scoring() -> None:
+    """score_one(x, t=...) reaches the detector; river's learn_one calls an unsupervised last step without t."""
+    seen: list[float | None] = []
+
+    class Spy(type(make_detector("production"))):  # type: ignore[misc]
+        def _step(self, x: float, t: float | None, learn: bool) -> float:
+            seen.append(t)
+            return float(super()._step(x, t, learn))
+
+    model = preprocessing.StandardScaler() | Spy()
+    model.learn_one({"temp": 37.0}, t=T0)
+    model.score_one({"temp": 37.0}, t=T0 + 60.0)
+    assert seen == [None, T0 + 60.0]

@@ -79,7 +79,8 @@ def chunks(readings: list[Reading], minutes: int) -> list[list[Reading]]:
 
 
 def late(batches: list[list[Reading]]) -> list[list[Reading]]:
-    """Every fifth batch held back and delivered after the next two (10 to 14 minutes behind: within tolerance)."""
+    """Every fifth batch held back and delivered after the next two (of 2-minute batches: 4 to 5 minutes behind
+    its streams' newest reading, within the tolerance)."""
     out = list(batches)
     for i in range(5, len(out) - 2, 5):
         out[i], out[i + 1], out[i + 2] = out[i + 1], out[i + 2], out[i]
