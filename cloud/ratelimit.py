@@ -39,7 +39,7 @@ class RateLimiter:
         """Charge amount to key's window if it stays within limit (True); else charge nothing (False)."""
         if self._add(key, amount, now) <= limit:
             return True
-        self._add(key, -amount, now)  # a refused charge uses up nothing
+        self.give_back(key, amount, now=now)  # a refused charge uses up nothing
         return False
 
     def give_back(self, key: str, amount: int, *, now: float | None = None) -> None:

@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, false, or_
 
 from cloud.auth.models import Role, User
-from cloud.errors import NotFound
 
 S = TypeVar("S")
 
@@ -40,20 +39,11 @@ class Scope:
         """An engineer's: the hospitals they serve and the tickets assigned to them."""
         return cls(hospital_ids=frozenset(hospital_ids), engineer_id=engineer_id)
 
-    @property
-    def is_everything(self) -> bool:
-        return self.hospital_ids is None
-
     def allows(self, hospital_id: int | None, *, engineer_id: int | None = None) -> bool:
         """Whether a record of hospital_id (a ticket: with its engineer) is visible in this scope."""
         if self.hospital_ids is None or hospital_id in self.hospital_ids:
             return True
         return self.engineer_id is not None and engineer_id == self.engineer_id
-
-    def check(self, hospital_id: int | None, what: str, ident: object) -> None:
-        """Raise NotFound (never Forbidden: other tenants' ids must not be probeable)."""
-        if not self.allows(hospital_id):
-            raise NotFound(f"{what} {ident} not found")
 
     def restrict(self, stmt: S, hospital_column: Any, *, engineer_column: Any = None) -> S:
         """stmt narrowed to this scope: hospital_column in the hospitals (or, for tickets, engineer_column the

@@ -24,6 +24,8 @@ class Role(enum.StrEnum):
 
 
 STAFF_ROLES = frozenset({Role.agent, Role.service_center, Role.engineer, Role.admin})
+# The service desk: the staff who see and work every ticket (engineers are staff too, but see what is theirs).
+DESK_ROLES = frozenset({Role.agent, Role.service_center, Role.admin})
 
 
 class Verification(enum.StrEnum):

@@ -10,15 +10,13 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from cloud.auth import service as auth_service
-from cloud.auth.models import Role, User, Verification
+from cloud.auth.models import DESK_ROLES, Role, User, Verification
 from cloud.console import guard
 from cloud.console.hub import Connection, Hub, Message
 from cloud.tickets.models import Ticket
 from cloud.tickets.service import Viewer, can_view
 
 router = APIRouter()
-
-DESK_ROLES = frozenset({Role.agent, Role.service_center, Role.admin})
 
 
 def wants_for(user: User) -> Any:

@@ -16,18 +16,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.auth.models import Role, User, Verification
+from cloud.auth.models import DESK_ROLES, Role, User, Verification
 from cloud.dashboards.aggregates import AGE_BANDS, Filters, Origin
 from cloud.errors import Forbidden, Invalid, NotFound
 from cloud.localtime import DEFAULT_TIME_ZONE, zone
 from cloud.registry.models import Department, Device, DeviceGroup, Hospital
 
-DESK = frozenset({Role.admin, Role.agent, Role.service_center})
-
 
 def may_use(user: User) -> bool:
     """Whether the user has dashboards at all."""
-    if user.role in DESK or user.role == Role.engineer:
+    if user.role in DESK_ROLES or user.role == Role.engineer:
         return True
     return (user.role == Role.lab_user and user.is_lab_manager and user.verification == Verification.verified
             and user.hospital_id is not None)
@@ -37,7 +35,7 @@ def visible_hospitals(user: User) -> tuple[int, ...] | None:
     """The hospitals whose numbers the user may see; None: all of them."""
     if not may_use(user):
         raise Forbidden("the dashboards are for the service desk, engineers and lab managers")
-    if user.role in DESK:
+    if user.role in DESK_ROLES:
         return None
     if user.role == Role.engineer:
         return tuple(user.service_hospital_ids or ()) or None

@@ -24,7 +24,7 @@ from cloud.identify.matching import Identifier
 from cloud.identify.models import DevicePhoto
 from cloud.registry import backup
 from cloud.registry.models import Device, Hospital
-from cloud.tenancy import Scope
+from cloud.tenancy import Scope, engineer_scope
 
 PHOTO_THRESHOLD = 0.66  # below this two photos show different things (synthetic set: same ≥ 0.61, p50 0.88;
 # different: p50 0.60, max 0.67); above it the user still confirms, so a near miss costs one tap
@@ -62,7 +62,8 @@ def hospital_for(
     if user is not None and user.is_staff:
         if hospital_id is None:
             return None  # staff serve every hospital: without one named, only an exact nameplate read counts
-        if session.get(Hospital, hospital_id) is None:
+        served = engineer_scope(user)  # an engineer who serves listed hospitals: only theirs (finding 6)
+        if session.get(Hospital, hospital_id) is None or (served is not None and not served.allows(hospital_id)):
             raise NotFound(f"hospital {hospital_id} not found")
         return hospital_id
     if user is not None and user.verification == Verification.verified and user.hospital_id is not None \

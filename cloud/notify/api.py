@@ -7,14 +7,13 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.auth.models import Role
+from cloud.auth.models import DESK_ROLES
 from cloud.db import SessionDep
 from cloud.deps import CurrentUser
 from cloud.errors import Forbidden
 from cloud.notify import service
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
-DESK = frozenset({Role.agent, Role.service_center, Role.admin})
 
 
 class NotificationOut(BaseModel):
@@ -70,6 +69,6 @@ class DeliveryOut(BaseModel):
 @router.get("/tickets/{ticket_id}/deliveries", response_model=list[DeliveryOut])
 def ticket_deliveries(ticket_id: int, session: SessionDep, user: CurrentUser) -> list[DeliveryOut]:
     """Every notification of a ticket and how each channel delivered it (staff), so failures are visible."""
-    if user.role not in DESK:
+    if user.role not in DESK_ROLES:
         raise Forbidden("only the service desk sees deliveries")
     return [DeliveryOut(**row) for row in service.deliveries_for_ticket(session, ticket_id=ticket_id)]

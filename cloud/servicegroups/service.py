@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cloud.auth.models import Role, User, Verification
+from cloud.auth.models import DESK_ROLES, Role, User, Verification
 from cloud.db import utcnow
 from cloud.errors import Conflict, Forbidden, Invalid, NotFound
 from cloud.events import emit
@@ -28,7 +28,6 @@ from cloud.servicegroups.models import (
 from cloud.tickets.models import AttachmentKind, TicketAttachment
 from cloud.tickets.schemas import AttachmentRef
 
-DESK_ROLES = frozenset({Role.agent, Role.service_center, Role.admin})
 KIND_OF_ROLE = {Role.agent: MemberKind.agent, Role.admin: MemberKind.agent, Role.service_center:
                 MemberKind.service_center, Role.engineer: MemberKind.engineer, Role.lab_user: MemberKind.lab_user}
 STAFF_KINDS = frozenset({MemberKind.agent, MemberKind.service_center, MemberKind.engineer})

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Resp
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
-from cloud.auth.models import Role, User
+from cloud.auth.models import DESK_ROLES, Role, User
 from cloud.config import Settings
 from cloud.db import SessionDep
 from cloud.deps import CurrentUser, OptionalUser, PaginationDep, ScopeDep, SettingsDep
@@ -40,7 +40,7 @@ from cloud.tickets.schemas import (
 )
 from cloud.tickets.service import Viewer
 from cloud.tickets.state import Status, Tier
-from cloud.tickets.uploads import store_upload
+from cloud.tickets.uploads import StoredUpload, store_upload
 
 router = APIRouter(prefix="/api/v1", tags=["tickets"])
 ReporterKey = Annotated[str | None, Header(alias="X-Reporter-Key", description="a reporter link's key")]
@@ -66,6 +66,11 @@ def _attachment_out(ticket_id: int | None, attachment: TicketAttachment) -> Atta
                          state=attachment.state)
 
 
+def upload_out(stored: StoredUpload) -> UploadOut:
+    """The answer to a fresh upload (here and /wechat/media): the attachment, no URL yet, and its key."""
+    return UploadOut(**_attachment_out(None, stored.attachment).model_dump(), key=stored.key)
+
+
 def ticket_out(
     session: Session, ticket: Ticket, viewer: Viewer, settings: Settings, *, with_timeline: bool = True,
     language: str = DEFAULT_LANGUAGE, timeline: list[dict[str, Any]] | None = None,
@@ -73,10 +78,11 @@ def ticket_out(
     """A ticket as this viewer may see it (listings leave the timeline out); category names in language.
 
     timeline: the entries when the caller has them already (a new ticket's), instead of reading them."""
-    staff = viewer.user is not None and viewer.user.is_staff
+    user = viewer.user
+    staff = user is not None and user.is_staff
     # The reporter's phone number: the desk's, and an engineer's only on a ticket assigned to them (finding 6).
-    sees_phone = staff and (viewer.user is None or viewer.user.role != Role.engineer
-                            or ticket.engineer_id == viewer.user.id)
+    sees_phone = user is not None and (user.role in DESK_ROLES
+                                       or (user.role == Role.engineer and ticket.engineer_id == user.id))
     engineer = session.get(User, ticket.engineer_id) if ticket.engineer_id else None
     device, group = ticket.device, ticket.group
     rating = None
@@ -138,8 +144,7 @@ async def upload(
     stored = store_upload(session, settings=settings, kind=kind, content=content,
                           uploaded_by=user.id if user else None, duration_s=duration_s, transcript=transcript)
     session.commit()
-    out = _attachment_out(None, stored.attachment)
-    return UploadOut(**out.model_dump(), key=stored.key)
+    return upload_out(stored)
 
 
 def _scope_for_submission(user: User | None) -> Scope:
@@ -206,7 +211,7 @@ FiltersDep = Annotated[desk.Filters, Depends(desk_filters)]
 
 
 def _desk_only(user: User) -> None:
-    if user.role not in desk.DESK_ROLES:
+    if user.role not in DESK_ROLES:
         raise Forbidden("only the service desk may do this")
 
 
@@ -308,7 +313,7 @@ def engineers(
     ticket_id: int, session: SessionDep, settings: SettingsDep, user: CurrentUser
 ) -> list[EngineerSuggestion]:
     """Engineers to dispatch, best match first (desk and service centre)."""
-    if user.role not in (Role.agent, Role.service_center, Role.admin):
+    if user.role not in DESK_ROLES:
         raise Forbidden("only the service desk dispatches engineers")
     ticket = service.get_ticket(session, ticket_id=ticket_id, viewer=Viewer(user=user), settings=settings)
     return [EngineerSuggestion(**s) for s in queries.suggest_engineers(session, ticket=ticket)]

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from cloud.auth.models import Role
+from cloud.auth.models import DESK_ROLES
 from cloud.config import Settings
 from cloud.errors import Conflict, Forbidden, Invalid
 from cloud.registry.models import Device
@@ -22,8 +22,6 @@ from cloud.tickets.models import Source, Ticket
 from cloud.tickets.schemas import ActionIn
 from cloud.tickets.service import MERGING, Viewer, apply_action
 from cloud.tickets.state import OPEN, Action, Status, Tier
-
-DESK_ROLES = frozenset({Role.agent, Role.service_center, Role.admin})
 
 
 class View(enum.StrEnum):

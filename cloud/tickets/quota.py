@@ -82,7 +82,7 @@ def charge_reporter(state: Any, settings: Settings, reporter: str, hospital_id: 
                         size, settings.upload_daily_hospital_mb * MB, HOSPITAL_FULL))
     taken: list[tuple[RateLimiter, str, int]] = []
     for limiter, key, amount, limit, text in charges:
-        if not limit:  # 0: no quota
+        if not limit or not amount:  # 0: no quota; nothing to charge (the request's 0 bytes, the worker's 0 files)
             continue
         if not limiter.take(key, amount, limit):
             for done, done_key, done_amount in taken:

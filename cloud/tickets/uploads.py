@@ -95,6 +95,11 @@ def keep_upload(settings: Settings, *, kind: AttachmentKind, content: bytes) -> 
             raise Invalid("the voice note is not a recording we can play",
                           [{"field": "file", "message": "not audio"}])
         content_type, extension = sniffed
+    return keep_file(settings, content, content_type=content_type, extension=extension)
+
+
+def keep_file(settings: Settings, content: bytes, *, content_type: str, extension: str) -> KeptFile:
+    """Keep checked content by its hash under the data folder's uploads/ (the same bytes share one file)."""
     digest = hashlib.sha256(content).hexdigest()
     relative = Path("uploads") / digest[:2] / f"{digest}.{extension}"
     keep(settings.data_dir / relative, content)  # fsynced and renamed into place; a short leftover is written again

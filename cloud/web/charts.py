@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from cloud.auth.models import Role, User, Verification
+from cloud.auth.models import DESK_ROLES, Role, User, Verification
 from cloud.db import SessionDep
 from cloud.deps import OptionalUser
 from cloud.i18n import pick_language, translate
@@ -22,7 +22,6 @@ router = APIRouter(include_in_schema=False)
 
 # (key, seconds): the range presets; the script picks a bucket so a range never draws more than ~1,000 points.
 PRESETS = (("1h", 3600), ("6h", 6 * 3600), ("24h", 86400), ("7d", 7 * 86400))
-DESK_ROLES = frozenset({Role.agent, Role.service_center, Role.admin})
 
 # Texts the chart script shows, looked up by these English keys.
 JS_TEXTS = (

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.auth.models import Role, User
+from cloud.auth.models import DESK_ROLES, Role, User
 from cloud.db import SessionDep
 from cloud.i18n import pick_language, translate
 from cloud.registry.models import Hospital
@@ -19,8 +19,6 @@ from cloud.tickets.models import Ticket
 from cloud.web.pages import LANGUAGE_COOKIE, page_user, render
 
 router = APIRouter(include_in_schema=False)
-
-DESK_ROLES = (Role.agent, Role.service_center, Role.admin)
 
 # Common remote answers an agent can drop into the answer box (English keys, zh-CN in the catalog).
 CANNED_REPLIES = (

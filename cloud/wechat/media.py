@@ -19,6 +19,7 @@ from cloud.db import SessionDep, utcnow
 from cloud.deps import OptionalUser
 from cloud.errors import NotFound
 from cloud.tickets import quota
+from cloud.tickets.api import upload_out
 from cloud.tickets.models import AttachmentKind
 from cloud.tickets.schemas import UploadOut
 from cloud.tickets.uploads import check_duration, new_upload
@@ -57,15 +58,12 @@ def fetch_media(body: MediaIn, request: Request, session: SessionDep, user: Opti
     stored = new_upload(session, kind=kind, uploaded_by=user.id if user else None, duration_s=body.duration_s,
                         transcript=body.transcript, state="pending")
     session.flush()
-    attachment = stored.attachment
-    session.add(WechatMedia(media_id=body.media_id, kind=kind.value, attachment_id=attachment.id, original_path="",
-                            original_type="", state="pending", due_at=utcnow(),
+    session.add(WechatMedia(media_id=body.media_id, kind=kind.value, attachment_id=stored.attachment.id,
+                            original_path="", original_type="", state="pending", due_at=utcnow(),
                             reporter=quota.reporter_key(request, user),
                             hospital_id=user.hospital_id if user is not None else None))
     session.commit()
     worker: MediaWorker | None = getattr(request.app.state, "media_worker", None)
     if worker is not None:
         worker.kick()
-    return UploadOut(id=attachment.id, kind=attachment.kind, content_type=attachment.content_type,
-                     size=attachment.size, duration_s=attachment.duration_s, transcript=attachment.transcript,
-                     url="", key=stored.key, state=attachment.state)
+    return upload_out(stored)

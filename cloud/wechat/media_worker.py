@@ -21,7 +21,6 @@ uploader's daily quota was full.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
@@ -40,10 +39,9 @@ from wechatpy.exceptions import WeChatClientException
 from cloud.config import Settings
 from cloud.db import utcnow
 from cloud.errors import Invalid
-from cloud.files import keep
 from cloud.tickets import quota
 from cloud.tickets.models import AttachmentKind, TicketAttachment
-from cloud.tickets.uploads import KeptFile, fill_upload, keep_upload, sniff_audio
+from cloud.tickets.uploads import KeptFile, fill_upload, keep_file, keep_upload, sniff_audio
 from cloud.wechat.client import MedfixWeChatClient
 from cloud.wechat.models import WechatMedia
 
@@ -74,7 +72,7 @@ def download(client: MedfixWeChatClient, media_id: str) -> bytes:
 
 def amr_to_mp3(content: bytes, *, ffmpeg: str, timeout_s: float) -> bytes | None:
     """The AMR recording as MP3 (which every browser plays), or None when ffmpeg is missing, fails or is too slow."""
-    program = shutil.which(ffmpeg) if ffmpeg else shutil.which("ffmpeg")
+    program = shutil.which(ffmpeg or "ffmpeg")
     if program is None:
         log.warning("ffmpeg is not installed (make browser installs it); voice notes stay AMR, which browsers "
                     "cannot play")
@@ -203,10 +201,7 @@ class MediaWorker:
             mp3 = amr_to_mp3(content, ffmpeg=self.settings.ffmpeg_path, timeout_s=self.settings.ffmpeg_timeout_s)
         if mp3 is None:
             return Outcome("failed", playable=original, original=original, error="conversion failed")
-        digest = hashlib.sha256(mp3).hexdigest()
-        relative = f"uploads/{digest[:2]}/{digest}.mp3"
-        keep(self.settings.data_dir / relative, mp3)
-        playable = KeptFile(path=relative, content_type="audio/mpeg", size=len(mp3), sha256=digest)
+        playable = keep_file(self.settings, mp3, content_type="audio/mpeg", extension="mp3")
         return Outcome("ready", playable=playable, original=original)
 
     def _record(self, item: Claimed, outcome: Outcome) -> None:

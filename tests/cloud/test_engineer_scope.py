@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from cloud.auth.models import User
-from tests.cloud.tickets.helpers import act, submit
+from tests.cloud.tickets.helpers import act, png_bytes, submit
 from tests.cloud.world import World
 
 
@@ -36,6 +36,12 @@ def test_an_engineer_sees_the_hospitals_they_serve_and_their_own_tickets(client:
     assert client.get(f"/api/v1/devices/{world.devices_a[0]}", headers=engineer).status_code == 200
     assert client.get(f"/api/v1/devices/{world.devices_b[0]}/profile", headers=engineer).status_code == 404
     assert client.get(f"/api/v1/devices/{world.devices_a[0]}/profile", headers=engineer).status_code == 200
+    # Nor do they search another hospital's devices by photo.
+    photo = {"photo": ("p.png", png_bytes(), "image/png")}
+    assert client.post("/api/v1/identify/photo", files=photo, data={"hospital_id": str(world.hospital_b)},
+                       headers=engineer).status_code == 404
+    assert client.post("/api/v1/identify/photo", files=photo, data={"hospital_id": str(world.hospital_a)},
+                       headers=engineer).status_code == 200
 
     # The desk sends them to hospital B all the same: that ticket is theirs to see and work on.
     dispatched = act(client, in_b["id"], world.headers("agent"), "dispatch", engineer_id=world.users["engineer"])

@@ -79,7 +79,8 @@ def test_a_token_in_the_url_is_not_accepted(client: TestClient, world: World) ->
 def test_the_reporter_key_comes_as_the_first_message(client: TestClient, world: World) -> None:
     body = submit(client, world).json()
     ticket_id = body["ticket"]["id"]
-    with client.websocket_connect(f"/ws/tickets/{ticket_id}") as ws:
+    # The right key in the URL counts for nothing: only the first message's key does.
+    with client.websocket_connect(f"/ws/tickets/{ticket_id}?k={body['reporter_key']}") as ws:
         ws.send_json({"type": "auth", "k": "not-the-key"})
         _closed_with(ws, 4404)
     with client.websocket_connect(f"/ws/tickets/{ticket_id}", headers=world.headers("agent")) as ws:
