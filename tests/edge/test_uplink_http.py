@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,6 +60,14 @@ async def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
         await asyncio.sleep(0.1)
 
 
+async def stopped(awaitable: Awaitable[object], what: str, timeout: float = 30.0) -> None:
+    """Wait for a part told to stop; fail naming it instead of hanging the suite (seen once in CI: 300 s)."""
+    try:
+        await asyncio.wait_for(awaitable, timeout)
+    except TimeoutError as exc:
+        raise AssertionError(f"{what} did not stop within {timeout:.0f} s of being told to") from exc
+
+
 def leftover(config: EdgeConfig) -> tuple[int, int, int]:
     """(items still in the outbox, acked batches, acked items) once the agent has stopped."""
     with Outbox(config.outbox.path, gateway_id=config.gateway_id) as outbox:
@@ -111,8 +119,8 @@ async def test_backlog_built_while_the_cloud_is_down_is_delivered_once_it_is_bac
         assert agent.uplink is not None and agent.uplink.stats.consecutive_failures == 0
     finally:
         agent.stop()
-        await task
-        await sim.stop()
+        await stopped(task, f"the agent ({agent.snapshot(None)})")
+        await stopped(sim.stop(), "the Modbus simulator")
     produced = agent.gate.appended if agent.gate else 0
     # A second start with no devices drains whatever the first one left: nothing lost across a restart.
     drain = Agent(agent_config(tmp_path, cloud, modbus_port=None), install_signal_handlers=False)
@@ -122,7 +130,7 @@ async def test_backlog_built_while_the_cloud_is_down_is_delivered_once_it_is_bac
         await eventually(lambda: drain.snapshot(None)["uplink"].get("state") == "idle")
     finally:
         drain.stop()
-        await drain_task
+        await stopped(drain_task, f"the draining agent ({drain.snapshot(None)})")
     await asyncio.to_thread(cloud.stop)
     stored = cloud.stored()
     remaining, acked_batches, acked_items = leftover(config)
