@@ -189,6 +189,10 @@ def test_ticket_travels_live_from_submission_to_dispatch_to_resolved(demo_server
     console.click(".action-form button[type=submit]")
     console.wait_for_selector(".d-head .ts-dispatched")
     assert "张工程师" in console.locator(".timeline").inner_text()
+    # Who acted, by full name: the desk's own dispatch shows 王坐席, never the account name "agent".
+    actors = console.locator(".timeline .tl-meta").all_inner_texts()
+    assert any(a.startswith("王坐席 ·") for a in actors), actors
+    assert not any(a.split(" ·")[0] in ("agent", "labuser", "engineer") for a in actors), actors
 
     field = browser.new_context(**PHONE)
     phone = field.new_page()

@@ -244,7 +244,11 @@ export function enableLightbox(root = document) {
 // Audit rows name system actors by a technical label; people see who that was.
 const SYSTEM_ACTORS = { "reporter-link": "Reporter", system: "System" };
 
-function actorLabel(actor) { return SYSTEM_ACTORS[actor] ? t(SYSTEM_ACTORS[actor]) : actor; }
+// People by their full name (the API's actor_name), system actors by what they are; a username only as a last resort.
+function actorLabel(entry) {
+  if (entry.actor_name) return entry.actor_name;
+  return SYSTEM_ACTORS[entry.actor] ? t(SYSTEM_ACTORS[entry.actor]) : entry.actor;
+}
 
 export function timelineHtml(entries) {
   return entries.map((e) => {
@@ -268,7 +272,7 @@ export function timelineHtml(entries) {
       + `<div class="tl-head"><strong>${esc(t(`action.${e.action}`))}</strong>`
       + (e.internal ? ` <span class="tag-internal">${esc(t("Internal"))}</span>` : "")
       + (e.status && e.action !== "note" ? ` ${statusBadge(e.status)}` : "")
-      + `<span class="tl-meta muted small">${esc(actorLabel(e.actor))} · ${esc(formatTime(e.at))}</span></div>`
+      + `<span class="tl-meta muted small">${esc(actorLabel(e))} · ${esc(formatTime(e.at))}</span></div>`
       + (e.text ? `<div class="tl-text">${richText(e.text)}</div>` : "")
       + (detail.length ? `<div class="tl-text muted small">${detail.join(" ")}</div>` : "")
       + "</li>";
