@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     retention_interval_s: int = Field(3600, ge=0, description="How often retention runs (0 = never).")
     monthly_report_interval_s: int = Field(3600, ge=0, description="How often the service checks whether a "
                                            "hospital's month has turned and its monthly report is due (0 = never).")
+    alert_digest_hour: int = Field(8, ge=0, le=23, description="The hour of the day (each hospital's own time) "
+                                   "the daily alert digest goes to its lab managers and engineers.")
+    alert_digest_interval_s: int = Field(600, ge=0, description="How often the service checks whether a "
+                                         "hospital's daily alert digest is due (0 = never).")
     profile_refresh_interval_s: int = Field(3600, ge=0, description="How often every device's maintenance score "
                                             "and 30-day risk are recomputed (events recompute one device at once; "
                                             "this catches ageing and fading faults); 0 = never.")

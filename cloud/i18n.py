@@ -16,6 +16,7 @@ import io
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
+from typing import Protocol
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -27,6 +28,7 @@ DEFAULT_LANGUAGE = "zh-CN"
 LANGUAGES = ("zh-CN", "en")
 # The page's language (a BCP 47 tag, as in <html lang>) → the catalog's folder (a POSIX locale name).
 LOCALES = {"zh-CN": "zh_CN", "en": "en"}
+LANGUAGE_COOKIE = "medfix_lang"  # the language a person picked on a page (cloud/web/pages.py sets it)
 
 
 def catalog_path(language: str) -> Path:
@@ -87,3 +89,13 @@ def pick_language(cookie: str | None, accept_language: str | None) -> str:
     if header.startswith("en"):
         return "en"
     return DEFAULT_LANGUAGE
+
+
+class _Asking(Protocol):
+    cookies: Mapping[str, str]
+    headers: Mapping[str, str]
+
+
+def request_language(request: _Asking) -> str:
+    """The language of the person asking: the pages' cookie, else Accept-Language, else zh-CN."""
+    return pick_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))

@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.alerts import api as alerts_api
+from cloud.alerts import pages as alerts_pages
+from cloud.alerts.digest import send_due
 from cloud.alerts.flows import AlertFlows
 from cloud.alerts.partition import Publisher, ScoringWorker, build_publisher, build_workers
 from cloud.alerts.scoring import Scorer
@@ -139,7 +141,7 @@ def build_core(settings: Settings, channels: Sequence[Channel] = ()) -> Core:
     wechat = build_wechat(settings, sessions)  # None without an appid: the web channel alone
     all_channels: list[Channel] = [InAppChannel(hub), *([wechat.channel] if wechat else []), *channels]
     TicketFlows(sessions, hub, all_channels, public_url=settings.public_url).install(bus)
-    AlertFlows(sessions, hub, all_channels).install(bus)
+    AlertFlows(sessions, hub, all_channels, settings).install(bus)
     GroupFlows(sessions, hub, all_channels).install(bus)
     # Scores, risks and the on-site estimate follow tickets and alerts.
     ProfileFlows(sessions, settings=settings).install(bus)
@@ -260,7 +262,12 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
         monthly_reports = PeriodicJob("monthly reports", settings.monthly_report_interval_s,
                                       lambda: deliver_due(sessions, data_dir=settings.data_dir, channels=all_channels))
         monthly_reports.start()
+        # Each morning (each hospital's own), its alert digest to lab managers and engineers (cloud/alerts/digest).
+        digests = PeriodicJob("alert digests", settings.alert_digest_interval_s,
+                              lambda: send_due(sessions, digest_hour=settings.alert_digest_hour, channels=all_channels))
+        digests.start()
         yield
+        await digests.stop()
         await monthly_reports.stop()
         await dashboards.stop()
         await learner.stop()
@@ -344,6 +351,7 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.include_router(faults_api.router)  # the fault categories and a ticket's suggestion
     app.include_router(admin_faults.router)
     app.include_router(alerts_api.router)
+    app.include_router(alerts_pages.router)  # the daily digest, how each person hears of alerts
     app.include_router(console_api.router)
     app.include_router(notify_api.router)
     app.include_router(pages.router)

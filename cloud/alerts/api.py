@@ -7,11 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from cloud.alerts import service
+from cloud.alerts import explain, service
 from cloud.alerts.models import Alert, AlertStatus
 from cloud.alerts.schemas import AlertOut, FalseAlarmIn, FalseAlarmOut, PolicyIn, PolicyOut, WindowIn, WindowOut
 from cloud.db import SessionDep
 from cloud.deps import ActorDep, AdminUser, CurrentUser, PaginationDep, ScopeDep, SettingsDep
+from cloud.i18n import DEFAULT_LANGUAGE, request_language
 from cloud.schemas import Page
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -22,11 +23,13 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def alert_out(alert: Alert) -> AlertOut:
-    """An alert with the link to its chart."""
+def alert_out(alert: Alert, language: str = DEFAULT_LANGUAGE) -> AlertOut:
+    """An alert with the link to its chart and its explanation in the reader's language."""
     end = alert.last_abnormal_at if alert.status == AlertStatus.resolved else None
     out = AlertOut.model_validate(alert)
     out.chart_url = service.chart_link(alert.device_id, alert.metric, alert.started_at, end)
+    found = explain.from_dict(alert.explanation)
+    out.why = explain.words(found, language) if found else ""
     return out
 
 
@@ -35,6 +38,7 @@ def alert_out(alert: Alert) -> AlertOut:
 
 @router.get("/alerts", response_model=Page[AlertOut])
 def list_alerts(
+    request: Request,
     session: SessionDep,
     _user: CurrentUser,
     scope: ScopeDep,
@@ -46,22 +50,25 @@ def list_alerts(
     """Alerts of the caller's hospitals, newest first; filter by status (repeatable), device, metric."""
     rows, total = service.list_alerts(session, scope=scope, statuses=status_, device_id=device_id, metric=metric,
                                       limit=page.limit, offset=page.offset)
-    return Page[AlertOut](items=[alert_out(a) for a in rows], total=total, limit=page.limit, offset=page.offset)
+    language = request_language(request)
+    return Page[AlertOut](items=[alert_out(a, language) for a in rows], total=total, limit=page.limit,
+                          offset=page.offset)
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
-def get_alert(alert_id: int, session: SessionDep, _user: CurrentUser, scope: ScopeDep) -> AlertOut:
+def get_alert(alert_id: int, request: Request, session: SessionDep, _user: CurrentUser, scope: ScopeDep) -> AlertOut:
     """One alert."""
-    return alert_out(service.get_alert(session, alert_id=alert_id, scope=scope))
+    return alert_out(service.get_alert(session, alert_id=alert_id, scope=scope), request_language(request))
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
-def acknowledge(alert_id: int, session: SessionDep, user: CurrentUser, scope: ScopeDep) -> AlertOut:
+def acknowledge(alert_id: int, request: Request, session: SessionDep, user: CurrentUser, scope: ScopeDep
+                ) -> AlertOut:
     """An engineer or agent takes the alert on (409 unless it is open)."""
     alert = service.get_alert(session, alert_id=alert_id, scope=scope)
     service.acknowledge(session, alert=alert, user=user)
     session.commit()
-    return alert_out(alert)
+    return alert_out(alert, request_language(request))
 
 
 @router.post("/alerts/{alert_id}/false-alarm", response_model=FalseAlarmOut)
@@ -74,7 +81,7 @@ def false_alarm(alert_id: int, body: FalseAlarmIn, request: Request, session: Se
     policy = service.mark_false_alarm(session, alert=alert, user=user, note=body.note, default_threshold=default,
                                       settings=settings)
     session.commit()
-    return FalseAlarmOut(alert=alert_out(alert), policy=PolicyOut.model_validate(policy))
+    return FalseAlarmOut(alert=alert_out(alert, request_language(request)), policy=PolicyOut.model_validate(policy))
 
 
 # --- policies (admin) -------------------------------------------------------------------------------

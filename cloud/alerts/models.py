@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Enum,
@@ -128,7 +130,22 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolution: Mapped[str | None] = mapped_column(String(32))  # recovered | false_alarm
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"), index=True)
+    # Why, in numbers (cloud/alerts/explain.py): the level before and since, what is usual for the hour.
+    explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     false_alarm: Mapped[bool] = mapped_column(Boolean, default=False)
     false_alarm_note: Mapped[str | None] = mapped_column(Text)
     false_alarm_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AlertDigest(Base):
+    """A hospital's daily alert digest, sent once per local day (cloud/alerts/digest.py)."""
+
+    __tablename__ = "alert_digest"
+    __table_args__ = (UniqueConstraint("hospital_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hospital_id: Mapped[int] = mapped_column(ForeignKey("hospital.id", ondelete="CASCADE"))
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD in the hospital's time zone
+    recipients: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +34,10 @@ class AlertOut(BaseModel):
     false_alarm: bool
     false_alarm_note: str | None
     chart_url: str = ""
+    # Why, in numbers (cloud/alerts/explain.Explanation) and in the reader's words; None and "" until the alert's
+    # flow has explained it (a moment after it opens).
+    explanation: dict[str, Any] | None = None
+    why: str = ""
 
 
 class FalseAlarmIn(BaseModel):

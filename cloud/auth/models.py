@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.expression import false as sa_false
+from sqlalchemy.sql.expression import true as sa_true
 
 from cloud.db import Base, UTCDateTime, utcnow
 from cloud.registry.models import Hospital
@@ -26,6 +27,15 @@ class Role(enum.StrEnum):
 STAFF_ROLES = frozenset({Role.agent, Role.service_center, Role.engineer, Role.admin})
 # The service desk: the staff who see and work every ticket (engineers are staff too, but see what is theirs).
 DESK_ROLES = frozenset({Role.agent, Role.service_center, Role.admin})
+
+
+class AlertNotice(enum.StrEnum):
+    """How a person who looks after devices (an owner, a lab manager) hears of their predictive alerts."""
+
+    instant = "instant"  # at once, in the app and on WeChat
+    in_app = "in_app"  # at once, in the app only
+    digest = "digest"  # only in the daily digest
+    off = "off"
 
 
 class Verification(enum.StrEnum):
@@ -55,6 +65,12 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # A lab user who manages the hospital's lab: sees its dashboards and receives its monthly service report.
     is_lab_manager: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # How alerts on the devices they look after reach them (owners, lab managers; cloud/alerts/listeners.py), and
+    # whether the daily alert digest does (lab managers and engineers; cloud/alerts/digest.py).
+    alert_notice: Mapped[AlertNotice] = mapped_column(
+        Enum(AlertNotice, name="alert_notice", native_enum=False, length=20), default=AlertNotice.instant,
+        server_default=AlertNotice.instant.value)
+    daily_digest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     # Engineers: which hospitals they serve and which device categories they know (empty = all).
     service_hospital_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)

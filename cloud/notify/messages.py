@@ -69,16 +69,38 @@ TICKET_TEXTS: dict[str, dict[str, Text]] = {
 }
 
 
-# Alert placeholders: {device}, {metric}, {severity}, {score}, {number} (the predictive ticket).
+# Alert placeholders: {device}, {metric}, {severity}, {score}, {number} (the predictive ticket), {why} (the alert's
+# explanation in words, cloud/alerts/explain.py). "engineer": the predictive ticket's engineer; "listener": the
+# device's owners and the hospital's lab managers (cloud/alerts/flows.py), each as they chose to hear.
+ALERT_NO_READINGS = "暂无读数可说明"  # {why} when the store holds no readings around the alert
 ALERT_TEXTS: dict[str, dict[str, Text]] = {
-    "alert.opened": {"engineer": Text("预测性告警", "{device} 的 {metric} 偏离正常（{severity}，评分 {score}），"
-                                                    "已记入工单 {number}，请查看曲线并预检。")},
-    "alert.escalated": {"engineer": Text("告警升级", "{device} 的 {metric} 异常加重（{severity}），工单 {number}。")},
-    "alert.resolved": {"engineer": Text("告警已恢复", "{device} 的 {metric} 已恢复正常（工单 {number}）。")},
+    "alert.opened": {
+        "engineer": Text("预测性告警", "{device} 的 {metric} 偏离正常（{severity}，评分 {score}）：{why}。"
+                                       "已记入工单 {number}，请查看曲线并预检。"),
+        "listener": Text("设备预警", "{device} 的 {metric} 偏离正常（{severity}）：{why}。"
+                                     "工程师将预检（工单 {number}），点击查看曲线。"),
+    },
+    "alert.escalated": {
+        "engineer": Text("告警升级", "{device} 的 {metric} 异常加重（{severity}）：{why}。工单 {number}。"),
+        "listener": Text("设备预警升级", "{device} 的 {metric} 异常加重（{severity}）：{why}。工单 {number}。"),
+    },
+    "alert.resolved": {
+        "engineer": Text("告警已恢复", "{device} 的 {metric} 已恢复正常（工单 {number}）。"),
+        "listener": Text("设备预警已恢复", "{device} 的 {metric} 已恢复正常。"),
+    },
     # Keyed "event:resolution" where a resolution needs its own words.
-    "alert.resolved:false_alarm": {"engineer": Text("告警已标记为误报", "{device} 的 {metric} 告警已标记为误报"
-                                                                      "（工单 {number}），该指标的告警阈值已上调。")},
+    "alert.resolved:false_alarm": {
+        "engineer": Text("告警已标记为误报", "{device} 的 {metric} 告警已标记为误报（工单 {number}），"
+                                            "该指标的告警阈值已上调。"),
+        "listener": Text("设备预警已撤销", "{device} 的 {metric} 告警经工程师核实为误报，已撤销。"),
+    },
 }
+
+
+# The daily alert digest (cloud/alerts/digest.py): {hospital}, {day} (12月3日), {open} alerts still open, {new}
+# alerts of the last day, {prechecks} pre-checks finished, {risk} devices at risk.
+DIGEST_TEXT = Text("设备预警日报", "{hospital} {day}：未结预警 {open} 条，近 24 小时新增 {new} 条，"
+                                   "完成预检 {prechecks} 项，高风险设备 {risk} 台。点击查看详情。")
 
 
 # Reports (cloud/reports): {hospital}, {month} (2026年11月), {tickets} reported and {repaired} repaired in it.

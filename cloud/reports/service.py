@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.auth.models import Role, User, Verification
+from cloud.auth.people import lab_managers
 from cloud.db import utcnow
 from cloud.errors import Invalid, NotFound
 from cloud.localtime import zone
@@ -172,13 +173,6 @@ def monthly_report_url(hospital_id: int, month: Month | str) -> str:
     return f"/reports/monthly/{hospital_id}/{key}.pdf"
 
 
-def managers_of(session: Session, hospital_id: int) -> list[User]:
-    """The hospital's lab managers: active, verified lab users marked as managing the lab."""
-    return list(session.execute(select(User).where(
-        User.hospital_id == hospital_id, User.role == Role.lab_user, User.is_lab_manager.is_(True),
-        User.is_active.is_(True), User.verification == Verification.verified).order_by(User.id)).scalars())
-
-
 def can_see_monthly(user: User, hospital_id: int) -> bool:
     """Staff of the desk and admins see every hospital's report, an engineer those of the hospitals they
     serve, a lab manager their own hospital's."""
@@ -205,7 +199,7 @@ def deliver_monthly(session: Session, hospital: Hospital, month: Month, *, data_
     text = render(REPORT_TEXTS[MONTHLY_KIND], hospital=hospital.name, month=label, tickets=counts.summary.tickets,
                   repaired=counts.summary.repaired)
     told = 0
-    managers = managers_of(session, hospital.id)
+    managers = lab_managers(session, hospital.id)
     for manager in managers:
         if notify(session, user_id=manager.id, event_key=f"{MONTHLY_KIND}:{hospital.id}:{month.key}",
                   kind=MONTHLY_KIND, text=text, link=monthly_report_url(hospital.id, month), channels=channels,

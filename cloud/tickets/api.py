@@ -337,22 +337,24 @@ def attachment_file(
 
 
 def _precheck_out(session: Session, ticket: Ticket, task: PrecheckTask, viewer: Viewer, settings: Settings,
-                  ) -> PrecheckOut:
-    return PrecheckOut(**precheck.view(session, ticket=ticket, task=task, viewer=viewer, settings=settings))
+                  language: str) -> PrecheckOut:
+    return PrecheckOut(**precheck.view(session, ticket=ticket, task=task, viewer=viewer, settings=settings,
+                                       language=language))
 
 
 @router.get("/tickets/{ticket_id}/precheck", response_model=PrecheckOut)
-def get_precheck(ticket_id: int, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> PrecheckOut:
+def get_precheck(ticket_id: int, session: SessionDep, settings: SettingsDep, user: CurrentUser,
+                 language: Language = DEFAULT_LANGUAGE) -> PrecheckOut:
     """A predictive ticket's pre-check: the checklist with its answers, and the alerts with their charts."""
     viewer = Viewer(user=user)
     ticket, task = precheck.get(session, ticket_id=ticket_id, viewer=viewer, settings=settings)
-    return _precheck_out(session, ticket, task, viewer, settings)
+    return _precheck_out(session, ticket, task, viewer, settings, language)
 
 
 @router.patch("/tickets/{ticket_id}/precheck/items/{item_id}", response_model=PrecheckOut)
 def answer_precheck_item(
     ticket_id: int, item_id: int, body: PrecheckItemIn, session: SessionDep, settings: SettingsDep,
-    user: CurrentUser,
+    user: CurrentUser, language: Language = DEFAULT_LANGUAGE,
 ) -> PrecheckOut:
     """Answer one check (done / not applicable / null), with an optional note; the assigned engineer and the desk."""
     viewer = Viewer(user=user)
@@ -361,7 +363,7 @@ def answer_precheck_item(
     precheck.answer_item(session, ticket=ticket, task=task, item_id=item_id, answer=body.answer, note=note,
                          viewer=viewer, settings=settings)
     session.commit()
-    return _precheck_out(session, ticket, task, viewer, settings)
+    return _precheck_out(session, ticket, task, viewer, settings, language)
 
 
 @router.post("/tickets/{ticket_id}/precheck/finish", response_model=PrecheckFinishOut)
@@ -379,5 +381,5 @@ def finish_precheck(
                     fault_category=body.fault_category, root_cause=body.root_cause, parts=body.parts)
     session.commit()
     return PrecheckFinishOut(
-        precheck=_precheck_out(session, ticket, task, viewer, settings),
+        precheck=_precheck_out(session, ticket, task, viewer, settings, language),
         ticket=ticket_out(session, ticket, viewer, settings, language=language))

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from cloud.alerts import explain
 from cloud.alerts.models import Alert, AlertStatus
 from cloud.audit.service import Actor, record
 from cloud.auth.models import User
@@ -31,6 +32,7 @@ from cloud.config import Settings
 from cloud.db import utcnow
 from cloud.errors import Conflict, Forbidden, Invalid, NotFound
 from cloud.events import emit
+from cloud.i18n import DEFAULT_LANGUAGE
 from cloud.registry.models import Device
 from cloud.tickets import faults, service
 from cloud.tickets.checklists import checklist_for
@@ -251,8 +253,9 @@ def _event(session: Session, name: str, ticket: Ticket, *, seq: int, text: str |
 
 
 def view(session: Session, *, ticket: Ticket, task: PrecheckTask, viewer: Viewer, settings: Settings,
-         ) -> dict[str, Any]:
-    """The pre-check as the API answers it: the checks with who answered when, the alerts with their charts."""
+         language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+    """The pre-check as the API answers it: the checks with who answered when, the alerts with their charts and
+    why each was raised (in language)."""
     from cloud.alerts.service import chart_link
 
     user_ids = {i.answered_by for i in task.items} | {task.finished_by}
@@ -262,7 +265,8 @@ def view(session: Session, *, ticket: Ticket, task: PrecheckTask, viewer: Viewer
     alert_rows = [{"id": a.id, "metric": a.metric, "status": a.status, "severity": a.severity,
                    "false_alarm": a.false_alarm, "started_at": a.started_at, "peak_score": a.peak_score,
                    "chart_url": chart_link(a.device_id, a.metric, a.started_at,
-                                           a.last_abnormal_at if a.status == AlertStatus.resolved else None)}
+                                           a.last_abnormal_at if a.status == AlertStatus.resolved else None),
+                   "why": explain.words(why, language) if (why := explain.from_dict(a.explanation)) else ""}
                   for a in alerts]
     items = [{"id": i.id, "position": i.position, "code": i.code, "text": i.text, "metric": i.metric,
               "answer": i.answer, "note": i.note, "answered_by": i.answered_by,

@@ -320,6 +320,7 @@ class PrecheckAlertOut(BaseModel):
     started_at: datetime
     peak_score: float
     chart_url: str
+    why: str = ""  # the alert's explanation in the reader's words ("" until it is explained)
 
 
 class PrecheckOut(BaseModel):

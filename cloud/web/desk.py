@@ -61,6 +61,7 @@ JS_TEXTS = (
     "This ticket has just changed.", "Could not save", "Network error; try again.",
     "Notifications", "No new notifications.", "Mark all read",
     "Metrics", "Open chart",  # a predictive ticket's mini chart (console_detail.js)
+    "alert.open", "alert.acknowledged", "alert.resolved",  # its alerts' states
     # engineer
     "My tickets", "Ticket", "Accept", "Decline", "Arrived on site", "Complete repair", "Decline reason",
     "What did you find and fix?", "Parts replaced (optional)", "Add photos", "Uploading…", "Upload failed",

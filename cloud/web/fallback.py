@@ -14,13 +14,12 @@ from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redi
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cloud.i18n import pick_language, translate
+from cloud.i18n import LANGUAGE_COOKIE, pick_language, translate
 from cloud.i18n_catalogs import N_
 
 log = logging.getLogger("medfix.web")
 
 STATIC = Path(__file__).parent / "static"
-LANGUAGE_COOKIE = "medfix_lang"
 
 # (title, explanation) per status a person may meet; everything else reads as the generic error.
 _ERROR_TEXTS = {

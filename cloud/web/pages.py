@@ -19,7 +19,7 @@ from cloud.auth.models import Role, User
 from cloud.db import SessionDep
 from cloud.deps import SESSION_COOKIE, OptionalUser, SettingsDep, token_ttl
 from cloud.errors import DomainError
-from cloud.i18n import pick_language, translations
+from cloud.i18n import LANGUAGE_COOKIE, pick_language, translations
 from cloud.i18n_catalogs import N_
 from cloud.localtime import local_time
 
@@ -29,7 +29,6 @@ TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 TEMPLATES.env.add_extension("jinja2.ext.i18n")
 # {{ ticket.created_at | localtime(hospital_tz) }}: every page shows times in the hospital's zone.
 TEMPLATES.env.filters["localtime"] = local_time
-LANGUAGE_COOKIE = "medfix_lang"
 LOGIN_CSRF_COOKIE = "medfix_login_csrf"
 FORM_EXPIRED = N_("The sign-in form has expired. Please try again.")
 PAGE_SIZE = 25

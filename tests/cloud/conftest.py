@@ -121,6 +121,7 @@ def settings(database: tuple[str, World], tmp_path: Path) -> Settings:
     # are done by the time a request answers (the outbox in the background: tests/cloud/tickets/test_notify_outbox.py).
     return Settings(database_url=database[0], data_dir=tmp_path / "data", sweep_interval_s=0, retention_interval_s=0,
                     notify_inline=True, outbox_interval_s=0, token_purge_interval_s=0, dashboard_refresh_interval_s=0,
+                    alert_digest_interval_s=0,
                     _env_file=None)  # type: ignore[call-arg]
 
 

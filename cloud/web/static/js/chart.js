@@ -178,7 +178,8 @@ export function startChart(cfg) {
         + `<span class="sev sev-${a.severity}">${esc(t(`severity.${a.severity}`))}</span></td>`
         + `<td class="a-time small">${esc(t("Started"))} ${esc(formatTime(a.started_at))}<br>`
         + `${a.resolved_at ? `${esc(t("Ended"))} ${esc(formatTime(a.resolved_at))}` : `<span class="muted">${esc(t("still open"))}</span>`}</td>`
-        + `<td class="a-score num small">${esc(t("Peak score"))} <strong>${a.peak_score.toFixed(2)}</strong></td><td class="a-ticket">${ticket}</td></tr>`;
+        + `<td class="a-score num small">${esc(t("Peak score"))} <strong>${a.peak_score.toFixed(2)}</strong></td><td class="a-ticket">${ticket}</td>`
+        + "</tr>" + (a.why ? `<tr class="a-why-row" data-why-of="${a.id}"><td colspan="5" class="a-why small">${esc(a.why)}</td></tr>` : "");
     });
     alertTable.innerHTML = `<tbody>${rows.join("")}</tbody>`;
   }

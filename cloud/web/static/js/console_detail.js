@@ -1,7 +1,8 @@
 // The console's ticket detail panel: device, reporter, media, a predictive ticket's pre-check, timeline and the
 // actions allowed right now.
 import {
-  actOn, api, confirmDialog, esc, formatTime, isConflict, mediaHtml, richText, shortText, slaBadge, statusBadge, t, timelineHtml,
+  actOn, api, confirmDialog, esc, formatTime, isConflict, mediaHtml, metricName, richText, shortText, slaBadge, statusBadge, t,
+  timelineHtml,
 } from "./desk_common.js";
 import { bucketFor } from "./chart.js";
 import { answerCheck as saveAnswer, checkMetaHtml, loadPrecheck as fetchPrecheck, outcomeHtml } from "./precheck.js";
@@ -87,8 +88,9 @@ async function showMetrics(el, deviceId, isCurrent) {
   const alert = alerts.items[0];
   el.innerHTML = `<h3>${esc(t("Metrics"))} <a class="small" href="${esc(alert.chart_url)}" target="_blank" rel="noopener" id="d-chart-link">${esc(t("Open chart"))} ›</a></h3>`
     + `<div class="d-mini-chart" id="d-mini-chart" style="height:160px"></div><ul class="recent">`
-    + alerts.items.map((a) => `<li><a href="${esc(a.chart_url)}" target="_blank" rel="noopener" class="mono">${esc(a.metric)}</a>`
-      + ` <span class="muted small">${esc(formatTime(a.started_at))} · ${esc(a.status)} · ${a.peak_score.toFixed(2)}</span></li>`).join("")
+    + alerts.items.map((a) => `<li data-alert-id="${a.id}"><a href="${esc(a.chart_url)}" target="_blank" rel="noopener" title="${esc(a.metric)}">${esc(metricName(a.metric))}</a>`
+      + ` <span class="muted small">${esc(formatTime(a.started_at))} · ${esc(t(`alert.${a.status}`))} · ${a.peak_score.toFixed(2)}</span>`
+      + (a.why ? `<div class="small a-why">${esc(a.why)}</div>` : "") + "</li>").join("")
     + "</ul>";
   const start = new Date(new Date(alert.started_at).getTime() - 30 * 60 * 1000);
   const end = new Date(Date.now() + 1000);

@@ -53,8 +53,12 @@ export function precheckHtml(task) {
   const editable = task.can_work;
   const chart = task.chart_url
     ? `<a class="pc-chart" id="pc-chart" href="${esc(task.chart_url)}">${esc(t("Alert chart"))} ›</a>` : "";
-  const alerts = task.alerts.length > 1
-    ? `<div class="pc-alerts small">${task.alerts.map((a) => `<a href="${esc(a.chart_url)}" title="${esc(a.metric)}">${esc(metricName(a.metric))}</a>`).join(" · ")}</div>` : "";
+  // Each alert with why it was raised; one alert's name is already the chart link's.
+  const several = task.alerts.length > 1;
+  const lines = task.alerts.filter((a) => several || a.why).map((a) => `<div class="pc-alert" data-alert-id="${a.id}">`
+    + (several ? `<a href="${esc(a.chart_url)}" title="${esc(a.metric)}">${esc(metricName(a.metric))}</a> ` : "")
+    + (a.why ? `<span class="pc-why">${esc(a.why)}</span>` : "") + "</div>");
+  const alerts = lines.length ? `<div class="pc-alerts small">${lines.join("")}</div>` : "";
   const footer = outcomeHtml(task, "pc-outcome") || (editable
     ? `<button type="button" class="weui-btn weui-btn_primary pc-finish" id="pc-finish" data-pc-finish>${esc(t("Finish pre-check"))}</button>` : "");
   return `<div class="weui-cells__title pc-title"><span>${esc(t("Pre-check checklist"))}</span>`

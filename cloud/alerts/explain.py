@@ -1,0 +1,167 @@
+"""Why an alert was raised, in numbers a person reads: the level before and since it changed, and what is usual
+for this time of day.
+
+"mean 37.0 → 36.4 °C over 6 h; usual for this hour 37.0 ± 0.05 °C (past 7 days)". The numbers come from the
+stored readings (minute buckets, so a 6-hour window is 360 rows whatever the sampling rate), never from the
+detector's internals: they say what the chart shows, and an engineer can check them on it. Computed when an
+alert opens, again when it escalates and when it ends (so a resolved alert explains its whole episode), and kept
+on the alert as a dict (`Alert.explanation`); `words()` says it in the reader's language.
+
+Only readings up to the alert's own reading time count, so the same readings explain an alert the same way
+whenever it is computed.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cloud.telemetry.catalog import METRIC_UNITS
+from cloud.telemetry.store import Point, TimeSeriesStore
+
+SHORTEST_WINDOW = timedelta(minutes=10)  # what the episode is compared with spans at least this
+LONGEST_WINDOW = timedelta(hours=6)  # a slow drift is told over its last six hours, as its chart shows it
+USUAL_DAYS = 7  # "usual for this hour": the same clock window on each of the week before
+BUCKET_S = 60
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The numbers behind an alert (None where there were no readings to say it)."""
+
+    window_s: int  # how long the recent window is: the episode so far, at most six hours (0: its first reading)
+    recent: float  # mean of the recent window
+    lowest: float  # its lowest and highest readings (a spike hardly moves a mean)
+    highest: float
+    before: float | None  # mean of an equally long window just before the alert started
+    usual: float | None  # mean of the same clock window on the previous days
+    usual_sd: float | None  # how much that varied from day to day (two days at least)
+    usual_days: int
+    unit: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The form kept on the alert (JSON)."""
+        return asdict(self)
+
+
+def _mean(points: list[Point]) -> tuple[float, float, float] | None:
+    """(mean, lowest, highest) of bucketed points, weighted by each bucket's count; None without readings."""
+    total = count = 0.0
+    low, high = math.inf, -math.inf
+    for p in points:
+        if p.value is None or not p.count:
+            continue
+        total += p.value * p.count
+        count += p.count
+        low = min(low, p.min if p.min is not None else p.value)
+        high = max(high, p.max if p.max is not None else p.value)
+    if not count:
+        return None
+    return total / count, low, high
+
+
+def explain(store: TimeSeriesStore, *, device_id: int, metric: str, started_at: datetime, at: datetime,
+            unit: str | None = None) -> Explanation | None:
+    """The alert of (device, metric) that started at `started_at`, as of its reading at `at`; None when the store
+    holds no numeric readings for its recent window."""
+    # The recent window is the episode itself (its last six hours at most), so a step is not diluted by the
+    # readings before it; the windows compared with it span at least ten minutes, to hold a few readings.
+    span = min(max(at - started_at, timedelta(0)), LONGEST_WINDOW)
+    span = timedelta(seconds=int(span.total_seconds()))
+    reference = max(span, SHORTEST_WINDOW)
+    end = at + timedelta(microseconds=1)  # the alert's own reading counts (the store's ranges end before `end`)
+
+    def mean_of(start: datetime, stop: datetime) -> tuple[float, float, float] | None:
+        return _mean(store.query(device_id, metric, start, stop, bucket_seconds=BUCKET_S))
+
+    recent = mean_of(at - span, end)
+    if recent is None:
+        return None
+    before = mean_of(at - span - reference, at - span)
+    days = [m[0] for d in range(1, USUAL_DAYS + 1)
+            if (m := mean_of(end - reference - timedelta(days=d), end - timedelta(days=d))) is not None]
+    return Explanation(
+        window_s=int(span.total_seconds()), recent=recent[0], lowest=recent[1], highest=recent[2],
+        before=before[0] if before else None, usual=statistics.fmean(days) if days else None,
+        usual_sd=statistics.stdev(days) if len(days) >= 2 else None, usual_days=len(days),
+        unit=unit if unit is not None else METRIC_UNITS.get(metric, ""))
+
+
+def from_dict(data: dict[str, Any] | None) -> Explanation | None:
+    """The kept form back (None for an alert from before explanations, or a malformed one)."""
+    if not data:
+        return None
+    try:
+        return Explanation(**data)
+    except TypeError:
+        return None
+
+
+# --- words ----------------------------------------------------------------------------------------------------
+
+
+def _decimals(step: float) -> int:
+    """How many decimals show a difference of `step` with one significant digit (0 to 4)."""
+    if step <= 0 or not math.isfinite(step):
+        return 1
+    return max(0, min(4, -math.floor(math.log10(step))))
+
+
+def _duration(seconds: int, zh: bool) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} 分钟" if zh else f"{minutes} min"
+    hours = minutes / 60
+    text = f"{hours:.1f}".rstrip("0").rstrip(".")
+    return f"{text} 小时" if zh else f"{text} h"
+
+
+def words(explanation: Explanation, language: str = "zh-CN") -> str:
+    """The explanation as one sentence in the reader's language (zh-CN, or English)."""
+    zh = not language.lower().startswith("en")
+    e = explanation
+    reference = e.usual if e.usual is not None else e.before
+    change = abs(e.recent - reference) if reference is not None else 0.0
+    # Means to the change's first significant digit (37.0 → 36.4), the spread to its own (± 0.05).
+    digits = _decimals(change) if change > 0 else _decimals(e.usual_sd or 0.0)
+    unit = f" {e.unit}" if e.unit else ""
+
+    def num(value: float, places: int = digits) -> str:
+        return f"{value:.{places}f}"
+
+    if e.window_s < 60:  # the alert's first reading
+        span = "最新读数" if zh else "latest reading"
+        if e.before is not None:
+            level = (f"均值 {num(e.before)} → {num(e.recent)}{unit}（{span}）" if zh
+                     else f"mean {num(e.before)} → {num(e.recent)}{unit} ({span})")
+        else:
+            level = f"{span} {num(e.recent)}{unit}"
+    else:
+        span = _duration(e.window_s, zh)
+        if e.before is not None:
+            level = (f"均值 {num(e.before)} → {num(e.recent)}{unit}（近 {span}）" if zh
+                     else f"mean {num(e.before)} → {num(e.recent)}{unit} over {span}")
+        else:
+            level = f"近 {span} 均值 {num(e.recent)}{unit}" if zh else f"mean {num(e.recent)}{unit} over {span}"
+    parts = [level]
+    # A spike hardly moves a mean: name the extreme reading when it strayed much further than the mean did.
+    if reference is not None:
+        far = max((e.lowest, e.highest), key=lambda v: abs(v - reference))
+        if abs(far - reference) > 3 * max(change, (e.usual_sd or 0.0)) and far != e.recent:
+            high = far > reference
+            parts.append((f"最{'高' if high else '低'} {num(far)}{unit}") if zh
+                         else f"{'peak' if high else 'low'} {num(far)}{unit}")
+    if e.usual is not None:
+        if e.usual_sd is not None:
+            sd = f"{e.usual_sd:.{_decimals(e.usual_sd)}f}" if e.usual_sd > 0 else "0"
+            parts.append(f"该时段通常为 {num(e.usual)} ± {sd}{unit}（前 {e.usual_days} 天）" if zh
+                         else f"usual for this hour {num(e.usual)} ± {sd}{unit} (past {e.usual_days} days)")
+        else:
+            parts.append(f"往日同一时段 {num(e.usual)}{unit}（仅 1 天）" if zh
+                         else f"same hours on one earlier day {num(e.usual)}{unit}")
+    else:
+        parts.append("尚无往日同一时段的数据" if zh else "no earlier days to compare this hour with")
+    return ("；" if zh else "; ").join(parts)

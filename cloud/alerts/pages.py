@@ -1,0 +1,117 @@
+"""Alert pages people open from a message: the daily digest of a hospital, and how each person wants to hear of
+alerts (WeUI, phone first: both are opened from WeChat)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse, Response
+
+from cloud.alerts import digest as digests
+from cloud.alerts.models import Alert, AlertStatus
+from cloud.alerts.service import chart_link
+from cloud.auth.models import AlertNotice, Role, User, Verification
+from cloud.db import SessionDep
+from cloud.deps import SettingsDep
+from cloud.errors import Forbidden, NotFound
+from cloud.i18n import request_language
+from cloud.i18n_catalogs import N_
+from cloud.localtime import local_time
+from cloud.registry.models import Hospital
+from cloud.telemetry.catalog import metric_label
+from cloud.web.admin_forms import done, refuse
+from cloud.web.charts import ticket_base
+from cloud.web.pages import page_user, render
+
+router = APIRouter(include_in_schema=False)
+SignedIn = Annotated[User, page_user()]
+
+# How each choice reads on the preferences page (msgids; zh-CN in the catalog).
+NOTICE_TEXTS = {
+    AlertNotice.instant: (N_("notice.instant"), N_("notice.instant.hint")),
+    AlertNotice.in_app: (N_("notice.in_app"), N_("notice.in_app.hint")),
+    AlertNotice.digest: (N_("notice.digest"), N_("notice.digest.hint")),
+    AlertNotice.off: (N_("notice.off"), N_("notice.off.hint")),
+}
+
+# Where each alert of a digest stands (the page shows digest.outcome.<key>).
+OUTCOME_TEXTS = (N_("digest.outcome.open"), N_("digest.outcome.acknowledged"), N_("digest.outcome.resolved"),
+                 N_("digest.outcome.false_alarm"))
+
+
+def _alert_row(alert: Alert, language: str, time_zone: str) -> dict[str, Any]:
+    outcome = ("false_alarm" if alert.false_alarm else "resolved") if alert.status == AlertStatus.resolved \
+        else alert.status.value
+    return {"id": alert.id, "device_id": alert.device_id, "metric": metric_label(alert.metric, language),
+            "severity": alert.severity.value, "outcome": outcome,
+            "opened": local_time(alert.opened_at, time_zone, "%m-%d %H:%M"),
+            "why": digests.why(alert, language),
+            "chart": chart_link(alert.device_id, alert.metric, alert.started_at,
+                                alert.last_abnormal_at if alert.status == AlertStatus.resolved else None)}
+
+
+@router.get("/alerts/digest/{hospital_id}/{day}")
+def digest_page(hospital_id: int, day: date, request: Request, session: SessionDep, settings: SettingsDep,
+                user: SignedIn) -> Response:
+    """One hospital's alert digest of one day, as the reader may see it."""
+    hospital = session.get(Hospital, hospital_id)
+    if hospital is None:
+        raise NotFound("hospital not found")
+    if not digests.may_read(user, hospital_id):
+        raise Forbidden("this hospital's digest is not yours to read")
+    language = request_language(request)
+    window = digests.window_of(hospital, day, settings.alert_digest_hour)
+    found = digests.collect(session, hospital, window, reader=user)
+    zone_name = hospital.time_zone
+    prechecks = [{"number": found.tickets[p.id].number, "ticket_id": found.tickets[p.id].id,
+                  "device": found.devices.get(found.tickets[p.id].device_id or 0), "outcome": p.outcome,
+                  "note": p.outcome_note or "", "finished": local_time(p.finished_at, zone_name, "%m-%d %H:%M")}
+                 for p in found.prechecks]
+    day_label = f"{day.year}年{day.month}月{day.day}日" if language == "zh-CN" else day.strftime("%d %b %Y")
+    return render(request, "alerts/digest.html", user, hospital=hospital, day_label=day_label, found=found,
+                  start=local_time(window.start, zone_name, "%m-%d %H:%M"),
+                  end=local_time(window.end, zone_name, "%m-%d %H:%M"),
+                  open_alerts=[_alert_row(a, language, zone_name) for a in found.open_alerts],
+                  new_alerts=[_alert_row(a, language, zone_name) for a in found.new_alerts],
+                  prechecks=prechecks, whole=digests.sees_everything(user, hospital_id),
+                  ticket_base=ticket_base(user))
+
+
+def _hears_of_alerts(user: User) -> bool:
+    """Lab users hear of their devices' alerts (engineers hear of their tickets' alerts whatever they choose)."""
+    return user.role == Role.lab_user
+
+
+def _gets_digest(user: User) -> bool:
+    """Lab managers and engineers may get the daily digest."""
+    return user.role == Role.engineer or (user.role == Role.lab_user and user.is_lab_manager)
+
+
+@router.get("/my/notifications")
+def notice_page(request: Request, user: SignedIn, settings: SettingsDep) -> Response:
+    """How the signed-in person hears of predictive alerts."""
+    return render(request, "alerts/notice.html", user, choices=NOTICE_TEXTS, hears=_hears_of_alerts(user),
+                  gets_digest=_gets_digest(user), digest_hour=settings.alert_digest_hour,
+                  verified=user.role != Role.lab_user or user.verification == Verification.verified,
+                  back={Role.engineer: "/engineer", Role.lab_user: "/my/devices"}.get(user.role, "/console"))
+
+
+@router.post("/my/notifications")
+def notice_submit(request: Request, session: SessionDep, user: SignedIn,
+                  alert_notice: Annotated[str, Form()] = "", daily_digest: Annotated[str, Form()] = "") -> JSONResponse:
+    """Save the choices; only the ones that apply to the person are read."""
+    if not (_hears_of_alerts(user) or _gets_digest(user)):
+        return refuse(request, N_("There is nothing to choose for your account."), status=403)
+    me = session.get(User, user.id)
+    assert me is not None  # signed in a moment ago
+    if _hears_of_alerts(user):
+        try:
+            me.alert_notice = AlertNotice(alert_notice)
+        except ValueError:
+            return refuse(request, N_("Choose how to hear of alerts."), field="alert_notice")
+    if _gets_digest(user):
+        me.daily_digest = daily_digest == "yes"
+    session.commit()
+    return done(request, "Saved", redirect="/my/notifications")
