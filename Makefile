@@ -32,6 +32,9 @@ OCR_DEBS := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng
 # them to PNG with poppler's pdftoppm to look at them.
 REPORT_DEBS := fonts-wqy-microhei
 PDF_TEST_DEBS := poppler-utils
+# The production-like stack test (tests/deploy) puts Debian's nginx in front of the API workers, as
+# deploy/cloud/nginx does, and makes its throw-away TLS certificates with openssl.
+DEPLOY_TEST_DEBS := nginx openssl
 # Debian packages are installed only when missing, and only as root (elsewhere the tests that need them skip).
 define install_debs
 	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -50,7 +53,7 @@ system:
 	$(call install_debs,$(MEDIA_DEBS) $(OCR_DEBS) $(REPORT_DEBS))
 
 browser:
-	$(call install_debs,$(BROWSER_DEBS) $(MEDIA_DEBS) $(OCR_DEBS) $(REPORT_DEBS) $(PDF_TEST_DEBS))
+	$(call install_debs,$(BROWSER_DEBS) $(MEDIA_DEBS) $(OCR_DEBS) $(REPORT_DEBS) $(PDF_TEST_DEBS) $(DEPLOY_TEST_DEBS))
 
 # PostgreSQL, Redis and Mosquitto for the integration tests; started only when they are down.
 services:
