@@ -24,6 +24,7 @@ from cloud.alerts.digest import send_due
 from cloud.alerts.flows import AlertFlows
 from cloud.alerts.partition import Publisher, ScoringWorker, build_publisher, build_workers
 from cloud.alerts.scoring import Scorer
+from cloud.alerts.signals import SignalFlows
 from cloud.audit import api as audit_api
 from cloud.auth import api as auth_api
 from cloud.auth.service import purge_expired_tokens
@@ -142,6 +143,7 @@ def build_core(settings: Settings, channels: Sequence[Channel] = ()) -> Core:
     all_channels: list[Channel] = [InAppChannel(hub), *([wechat.channel] if wechat else []), *channels]
     TicketFlows(sessions, hub, all_channels, public_url=settings.public_url).install(bus)
     AlertFlows(sessions, hub, all_channels, settings).install(bus)
+    SignalFlows(sessions, settings).install(bus)  # failed QC or calibration, error-code bursts
     GroupFlows(sessions, hub, all_channels).install(bus)
     # Scores, risks and the on-site estimate follow tickets and alerts.
     ProfileFlows(sessions, settings=settings).install(bus)

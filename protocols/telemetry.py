@@ -82,8 +82,12 @@ class EventKind(StrEnum):
     ERROR_CODE = "error_code"
     STATUS = "status"
     ASTM_RESULT = "astm_result"
-    QC = "qc"
+    QC = "qc"  # a quality-control run: payload "passed" (bool), "failed_tests"
     AVAILABILITY = "availability"  # device reachable/unreachable as seen by the gateway
+    # Instrument context (cloud/alerts/instrument.py): what the analyzer did to itself, so its streams are read right.
+    CALIBRATION = "calibration"  # a calibration ran: payload "passed" (bool), "tests"
+    MAINTENANCE = "maintenance"  # maintenance mode: payload "state" "start" or "end"
+    REAGENT = "reagent"  # a reagent pack or lot was changed: payload "lot"
 
 
 class Severity(StrEnum):

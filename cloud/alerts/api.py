@@ -28,8 +28,7 @@ def alert_out(alert: Alert, language: str = DEFAULT_LANGUAGE) -> AlertOut:
     end = alert.last_abnormal_at if alert.status == AlertStatus.resolved else None
     out = AlertOut.model_validate(alert)
     out.chart_url = service.chart_link(alert.device_id, alert.metric, alert.started_at, end)
-    found = explain.from_dict(alert.explanation)
-    out.why = explain.words(found, language) if found else ""
+    out.why = explain.describe(alert.explanation, language)
     return out
 
 

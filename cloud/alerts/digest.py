@@ -21,7 +21,6 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
-from cloud.alerts import explain
 from cloud.alerts.models import Alert, AlertDigest
 from cloud.auth.models import AlertNotice, Role, User, Verification
 from cloud.auth.people import engineers_serving, lab_managers
@@ -143,12 +142,6 @@ def collect(session: Session, hospital: Hospital, window: Window, *, reader: Use
         digest.devices |= {d.id: d for d in session.execute(
             select(Device).options(joinedload(Device.department)).where(Device.id.in_(missing))).scalars()}
     return digest
-
-
-def why(alert: Alert, language: str) -> str:
-    """The alert's explanation in words ("" when it has none yet)."""
-    found = explain.from_dict(alert.explanation)
-    return explain.words(found, language) if found else ""
 
 
 def digest_link(hospital_id: int, day: date) -> str:

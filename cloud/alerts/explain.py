@@ -165,3 +165,26 @@ def words(explanation: Explanation, language: str = "zh-CN") -> str:
     else:
         parts.append("尚无往日同一时段的数据" if zh else "no earlier days to compare this hour with")
     return ("；" if zh else "; ").join(parts)
+
+
+def _signal_words(data: dict[str, Any], zh: bool) -> str:
+    """A signal alert's reason (cloud/alerts/signals.py): the failed tests of a control run, the codes of a burst."""
+    if data.get("kind") == "error_codes":
+        minutes = round(int(data.get("window_s", 0)) / 60)
+        codes = ("、" if zh else ", ").join(f"{code or '?'} ×{n}" for code, n in data.get("codes", []))
+        return (f"{minutes} 分钟内报错 {data.get('count', 0)} 次：{codes}" if zh
+                else f"{data.get('count', 0)} error codes in {minutes} min: {codes}")
+    tests = ("、" if zh else ", ").join(data.get("failed_tests") or []) or (data.get("code") or "")
+    if data.get("kind") == "calibration":
+        return f"校准未通过：{tests}" if zh else f"calibration failed: {tests}"
+    return f"质控未通过：{tests}" if zh else f"QC failed: {tests}"
+
+
+def describe(data: dict[str, Any] | None, language: str = "zh-CN") -> str:
+    """An alert's kept explanation (Alert.explanation) in the reader's words; "" when it has none."""
+    if not data:
+        return ""
+    if data.get("kind") in {"qc", "calibration", "error_codes"}:
+        return _signal_words(data, not language.lower().startswith("en"))
+    found = from_dict(data)
+    return words(found, language) if found else ""

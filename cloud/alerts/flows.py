@@ -31,15 +31,14 @@ from cloud.tickets.models import Ticket
 IN_APP = "in_app"  # the channel name of the in-app notifications (cloud/notify/channels.InAppChannel)
 
 
-def refresh_explanation(session: Session, settings: Settings, alert: Alert) -> explain.Explanation | None:
-    """Explain the alert as of its newest abnormal reading and keep it on the alert; the kept one when the store
-    has nothing to say (its readings were pruned)."""
+def refresh_explanation(session: Session, settings: Settings, alert: Alert) -> str:
+    """Explain the alert as of its newest abnormal reading, keep it on the alert and say it (zh-CN); the kept
+    explanation when the store has no readings to say it with (pruned, or a signal alert: cloud/alerts/signals)."""
     found = explain.explain(timeseries_store(session, settings), device_id=alert.device_id, metric=alert.metric,
                             started_at=alert.started_at, at=alert.last_abnormal_at)
     if found is not None:
         alert.explanation = found.as_dict()
-        return found
-    return explain.from_dict(alert.explanation)
+    return explain.describe(alert.explanation)
 
 
 def listeners(session: Session, device: Device) -> list[User]:
@@ -86,7 +85,7 @@ class AlertFlows:
             ticket = session.get(Ticket, alert.ticket_id) if alert.ticket_id else None
             values = {"number": ticket.number if ticket else "", "device": f"{device.system_number} {device.model}",
                       "metric": metric_label(alert.metric), "severity": severity_label(data["severity"]),
-                      "score": f"{data['score']:.2f}", "why": explain.words(why) if why else ALERT_NO_READINGS}
+                      "score": f"{data['score']:.2f}", "why": why or ALERT_NO_READINGS}
             chart = chart_link(alert.device_id, alert.metric, alert.started_at,
                                alert.last_abnormal_at if alert.status == AlertStatus.resolved else None)
             key, kind = f"{event.name}:{alert.id}", event.name

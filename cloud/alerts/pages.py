@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, Response
 
 from cloud.alerts import digest as digests
+from cloud.alerts import explain
 from cloud.alerts.models import Alert, AlertStatus
 from cloud.alerts.service import chart_link
 from cloud.auth.models import AlertNotice, Role, User, Verification
@@ -47,7 +48,7 @@ def _alert_row(alert: Alert, language: str, time_zone: str) -> dict[str, Any]:
     return {"id": alert.id, "device_id": alert.device_id, "metric": metric_label(alert.metric, language),
             "severity": alert.severity.value, "outcome": outcome,
             "opened": local_time(alert.opened_at, time_zone, "%m-%d %H:%M"),
-            "why": digests.why(alert, language),
+            "why": explain.describe(alert.explanation, language),
             "chart": chart_link(alert.device_id, alert.metric, alert.started_at,
                                 alert.last_abnormal_at if alert.status == AlertStatus.resolved else None)}
 

@@ -53,6 +53,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.alerts import checkpoint, service
+from cloud.alerts.instrument import instrument_spans
 from cloud.alerts.models import Alert, AlertStatus, DetectorState
 from cloud.alerts.policy import Verdict
 from cloud.alerts.streams import Batch, Row, Saved, Stream, apply_unit
@@ -78,6 +79,11 @@ def _at(t: float) -> datetime:
 def _inside(windows: Sequence[tuple[datetime, datetime]], at: datetime) -> bool:
     """True when `at` lies in one of the [start, end) windows."""
     return any(s <= at < e for s, e in windows)
+
+
+def _ended_between(windows: Sequence[tuple[datetime, datetime]], after: datetime, until: datetime) -> bool:
+    """True when one of the windows ended in (after, until]: the stream came out of it since its last reading."""
+    return any(after < e <= until for _s, e in windows)
 
 
 class Scorer:
@@ -298,11 +304,15 @@ class Scorer:
         # reading was inside a window and whose next is not is seen coming out of maintenance.
         earliest = min([rows[0][0], *(last for last in (streams[key].last_t for key in keys) if last is not None)])
         windows = service.windows_covering(session, device_ids=devices, start=_at(earliest), end=_at(rows[-1][0]))
+        # The analyzers' own maintenance, calibration and reagent changes (cloud/alerts/instrument.py) count alike.
+        for device, spans in instrument_spans(session, device_ids=devices, start=_at(earliest),
+                                              end=_at(rows[-1][0])).items():
+            windows.setdefault(device, []).extend(spans)
         book = service.policy_book(session, device_ids=devices, metrics={m for _d, m in keys})
         offline: dict[int | None, bool] = {None: False}
         # Per stream in this feed: the stream, its unresolved alert (list for in-place updates), rules, windows, and
-        # whether its previous reading was inside one of them (list for in-place updates).
-        seen: dict[tuple[int, str], tuple[Stream, list[Alert | None], Any, Any, list[bool]]] = {}
+        # the time of its previous reading (list for in-place updates).
+        seen: dict[tuple[int, str], tuple[Stream, list[Alert | None], Any, Any, list[float | None]]] = {}
         scored: dict[tuple[int, str], float] = {}
         for i, (t, d, m, v, g) in enumerate(rows):
             if not i & 63:
@@ -317,19 +327,21 @@ class Scorer:
                 # The detector's own rest-after-a-hit follows the policy's threshold.
                 stream.detector.threshold = rules.threshold
                 wins = windows.get(d)
-                last_t = stream.last_t
-                was_in = bool(wins) and last_t is not None and _inside(wins, _at(last_t))
-                entry = seen[key] = (stream, [self._sync_alert(session, stream)], rules, wins, [was_in])
-            stream, alert_box, rules, wins, was_in_box = entry
-            # Inside a declared maintenance window the readings say nothing about the samples' analyzer: they are
-            # neither alerted nor learnt (learnt, they made streams look bursty and hid later drifts). The first
-            # reading after one takes the level the work left (a new lamp, a replaced probe) as the new normal.
+                entry = seen[key] = (stream, [self._sync_alert(session, stream)], rules, wins, [stream.last_t])
+            stream, alert_box, rules, wins, previous_box = entry
+            # Inside a maintenance window (declared, or the analyzer's own maintenance or calibration) the readings
+            # say nothing about the samples' analyzer: they are neither alerted nor learnt (learnt, they made
+            # streams look bursty and hid later drifts). The first reading after one ended (a zero-length one: a
+            # passed calibration, a reagent change) takes the level it finds (a new lamp, a replaced probe, a new
+            # lot) as the new normal.
             in_window = False
             if wins:
-                in_window = _inside(wins, _at(t))
-                if was_in_box[0] and not in_window:
+                at = _at(t)
+                in_window = _inside(wins, at)
+                previous = previous_box[0]
+                if not in_window and previous is not None and _ended_between(wins, _at(previous), at):
                     stream.detector.rebaseline(t)
-                was_in_box[0] = in_window
+                previous_box[0] = t
             score = stream.detector.score_learn_one(v, t, maintenance=in_window)
             stream.points += 1
             stream.last_t = t

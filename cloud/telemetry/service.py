@@ -26,7 +26,7 @@ from cloud.telemetry.bulk import fold_mapped
 from cloud.telemetry.codec import RawReading, Upload, as_upload
 from cloud.telemetry.models import DeviceEvent, Gateway, GatewayDevice, GatewayState, IngestedBatch, Reading
 from cloud.telemetry.store import ReadingRow, SqlTimeSeriesStore, TimeSeriesStore, insert_ignore
-from protocols.telemetry import Batch, BatchAck, GatewayStatus, batch_idempotency_key
+from protocols.telemetry import Batch, BatchAck, EventKind, GatewayStatus, batch_idempotency_key
 
 TOKEN_PREFIX = "mfgw_"  # tells a gateway token from a user token at a glance (logs, support tickets)
 # A device key's last_seen_at is refreshed at most this often. Refreshing it on every batch locked the key's row
@@ -280,6 +280,9 @@ def ingest_batch(session: Session, *, gateway: Gateway, batch: Batch | Upload,
     # units: [device_id, metric, unit] once per stream, so the scorer knows what a stream measures.
     if samples:
         emit(session, "telemetry.ingested", gateway_id=gateway.id, samples=samples, units=units)
+    signals = _signals(envelope, devices)
+    if signals:  # QC and calibration runs, error codes: signals of their own (cloud/alerts/signals.py)
+        emit(session, "telemetry.signals", gateway_id=gateway.id, events=signals)
     _touch_keys(session, gateway, keys, now)
     gateway.last_seen_at = now
     gateway.last_batch_at = now
@@ -312,6 +315,16 @@ def _rows(gateway_id: int, devices: dict[str, int | None], readings: list[RawRea
             if unit:
                 units[(device_id, metric)] = unit
     return rows, samples, [(d, m, u) for (d, m), u in units.items()]
+
+
+SIGNAL_KINDS = frozenset({EventKind.QC, EventKind.CALIBRATION, EventKind.ERROR_CODE})
+
+
+def _signals(batch: Batch, devices: dict[str, int | None]) -> list[dict[str, Any]]:
+    """The batch's QC, calibration and error-code events of mapped devices, as the signal flow reads them."""
+    return [{"device_id": device_id, "kind": e.kind.value, "at": e.occurred_at.isoformat(), "code": e.code,
+             "passed": e.payload.get("passed"), "failed_tests": e.payload.get("failed_tests") or []}
+            for e in batch.events if e.kind in SIGNAL_KINDS and (device_id := devices.get(e.device_key)) is not None]
 
 
 def _event_rows(gateway: Gateway, batch: Batch, devices: dict[str, int | None], now: datetime,

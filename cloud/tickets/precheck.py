@@ -266,7 +266,7 @@ def view(session: Session, *, ticket: Ticket, task: PrecheckTask, viewer: Viewer
                    "false_alarm": a.false_alarm, "started_at": a.started_at, "peak_score": a.peak_score,
                    "chart_url": chart_link(a.device_id, a.metric, a.started_at,
                                            a.last_abnormal_at if a.status == AlertStatus.resolved else None),
-                   "why": explain.words(why, language) if (why := explain.from_dict(a.explanation)) else ""}
+                   "why": explain.describe(a.explanation, language)}
                   for a in alerts]
     items = [{"id": i.id, "position": i.position, "code": i.code, "text": i.text, "metric": i.metric,
               "answer": i.answer, "note": i.note, "answered_by": i.answered_by,

@@ -139,6 +139,9 @@ def _message_events(
         if not payload["complete"]:
             label = "INCOMPLETE " + label
         events.append(_event(device_key, occurred, EventKind.ASTM_RESULT, severity, None, label, payload))
+        context = _control_event(group, sample_id, device_key, occurred)
+        if context is not None:
+            events.append(context)
         for error in group.errors:
             events.append(
                 _event(
@@ -152,6 +155,39 @@ def _message_events(
                 )
             )
     return events
+
+
+# Flags an analyzer puts on a result outside its range (E1394 R.7): a control run with one of them failed.
+OUT_OF_RANGE_FLAGS = frozenset({"L", "H", "LL", "HH", "<", ">", "A", "AA"})
+# Specimen ids analyzers give their control and calibrator runs when the order does not say (O.12 = Q says QC).
+QC_PREFIXES = ("QC",)
+CALIBRATION_PREFIXES = ("CAL",)
+
+
+def _control_event(group: _Group, sample_id: str, device_key: str, occurred: datetime) -> Event | None:
+    """A QC or calibration event for an order that was one, with whether it passed; None for a patient sample.
+
+    The cloud reads these as instrument context (cloud/alerts/instrument.py): a passed calibration re-baselines
+    the device's streams, a failed QC or calibration is a signal in its own right.
+    """
+    order = group.order
+    sample = sample_id.strip().upper()
+    if order is not None and order.action_code.strip().upper() == "Q" or sample.startswith(QC_PREFIXES):
+        kind, name = EventKind.QC, "QC"
+    elif sample.startswith(CALIBRATION_PREFIXES):
+        kind, name = EventKind.CALIBRATION, "CAL"
+    else:
+        return None
+    failed = sorted({r["test"] for r in group.results
+                     if r["status"] == "X" or {f.strip().upper() for f in (r["flags"] or "").split("\\")}
+                     & OUT_OF_RANGE_FLAGS} | {e["test"] for e in group.errors if e["test"]})
+    passed = bool(group.results) and not failed
+    tests = [r["test"] for r in group.results]
+    text = (f"{name} {'passed' if passed else 'failed'}: " + ", ".join(failed or tests))[:_TEXT_LIMIT]
+    return _event(device_key, occurred, kind, Severity.INFO if passed else Severity.WARNING,
+                  f"{name}_{'PASS' if passed else 'FAIL'}", text,
+                  {"sample_id": sample_id or None, "passed": passed, "tests": tests, "failed_tests": failed,
+                   "source": "astm"})
 
 
 def _groups(message: Message, zone: tzinfo) -> list[_Group]:

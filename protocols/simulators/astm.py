@@ -96,8 +96,9 @@ def result_message(
     instrument: tuple[str, ...] = ("MEDFIX-SIM", "1.0", "SN0001"),
     delimiters: Delimiters | None = None,
     termination_code: str = "N",
+    action_code: str = "N",
 ) -> str:
-    """Build an H, P, O, R(+C)..., L result message as an analyzer would send it."""
+    """Build an H, P, O, R(+C)..., L result message as an analyzer would send it (action_code "Q": a QC run)."""
     delims = delimiters or Delimiters()
     codes = [("", "", "", r.code) for r in results]
     records: list[Record] = [
@@ -107,7 +108,8 @@ def result_message(
         PatientRecord.from_numbered("P", {2: "1", 3: patient_id, 6: list(patient_name)}),
         OrderRecord.from_numbered(
             "O",
-            {2: "1", 3: sample_id, 5: codes, 6: "R", 7: timestamp, 8: timestamp, 12: "N", 23: timestamp, 26: "F"},
+            {2: "1", 3: sample_id, 5: codes, 6: "R", 7: timestamp, 8: timestamp, 12: action_code, 23: timestamp,
+             26: "F"},
         ),
     ]
     for index, result in enumerate(results, start=1):

@@ -121,3 +121,23 @@ def test_every_capture_becomes_result_events(name: str) -> None:
     assert got == [(r.test_code, r.value) for r in message.results]
     assert all(e.payload["complete"] is True for e in results)
     assert results[0].payload["sample_id"] == message.orders[0].sample_id
+
+
+def test_control_runs_become_qc_and_calibration_events_with_whether_they_passed() -> None:
+    """The cloud reads these as instrument context (cloud/alerts/instrument.py, cloud/alerts/signals.py)."""
+    in_range = [SimResult("ALT", "35", "U/L", "30 to 40", "N"), SimResult("AST", "31", "U/L", "25 to 35", "N")]
+    one_high = [SimResult("ALT", "52", "U/L", "30 to 40", "H"), SimResult("AST", "31", "U/L", "25 to 35", "N")]
+
+    def context(text: str) -> list[tuple[EventKind, str | None, object, object]]:
+        events = message_to_events(text, device_key="chem-1", complete=True, received_at=NOW, tz=CST)
+        return [(e.kind, e.code, e.payload.get("passed"), e.payload.get("failed_tests")) for e in events
+                if e.kind in (EventKind.QC, EventKind.CALIBRATION)]
+
+    # O.12 = Q marks a control specimen whatever its id
+    assert context(result_message("L1-0302", one_high, action_code="Q")) == [
+        (EventKind.QC, "QC_FAIL", False, ["ALT"])]
+    assert context(result_message("QC-L2", in_range)) == [(EventKind.QC, "QC_PASS", True, [])]
+    assert context(result_message("CAL-ALT", in_range)) == [(EventKind.CALIBRATION, "CAL_PASS", True, [])]
+    assert context(result_message("CAL-CREA", [error_result("CREA", "E042", "Short sample")])) == [
+        (EventKind.CALIBRATION, "CAL_FAIL", False, ["CREA"])]
+    assert context(result_message("S-1", one_high)) == []  # a patient sample out of range is no control run
