@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import or_, select
@@ -17,6 +17,7 @@ from cloud.db import make_engine, make_sessionmaker
 from cloud.errors import DomainError, Invalid
 from cloud.kb.cli import kb_app
 from cloud.reports.cli import report_app
+from protocols.logs import json_dict_config, log_handler
 
 app = typer.Typer(help="The cloud service: API, pages, database.", no_args_is_help=True)
 user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
@@ -68,14 +69,19 @@ def serve(
     import uvicorn
 
     settings = get_settings()
+    extra: dict[str, Any] = {}
+    if settings.log_format == "json":  # uvicorn's own loggers (requests, start-up) as JSON lines too
+        extra["log_config"] = json_dict_config(settings.log_level, ("uvicorn", "uvicorn.error", "uvicorn.access"))
     uvicorn.run("cloud.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-                workers=workers, log_level=settings.log_level.lower(), proxy_headers=True)
+                workers=workers, log_level=settings.log_level.lower(), proxy_headers=True, **extra)
 
 
 @app.command()
 def score(
     workers: Annotated[int | None, typer.Option(help="Scoring worker threads (default MEDFIX_SCORING_WORKERS, "
                                                      "at least 1).")] = None,
+    metrics_port: Annotated[int, typer.Option(help="Serve Prometheus metrics (scored readings, scoring lag) on "
+                                                   "this loopback port; 0 = none.")] = 0,
 ) -> None:
     """Score readings apart from the API: hold scoring partitions until SIGTERM/SIGINT, then checkpoint and leave.
 
@@ -94,7 +100,11 @@ def score(
         typer.secho("error: scoring apart needs MEDFIX_SCORING_PARTITIONS > 0, MEDFIX_REDIS_URL and "
                     "MEDFIX_ALERT_SCORING on", fg="red", err=True)
         raise typer.Exit(1)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[log_handler(settings.log_format)])
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")  # the same counters an API worker's /metrics shows
     count = workers if workers is not None else max(1, settings.scoring_workers)
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):

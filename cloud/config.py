@@ -6,6 +6,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +56,11 @@ class Settings(BaseSettings):
     influx_timeout_s: float = Field(10.0, gt=0, description="Longest wait for InfluxDB; an ingest that cannot "
                                     "write in time fails with 503 and the edge re-sends.")
     log_level: str = Field("INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field("text", description="text: one readable line per record; json: one "
+                                                "JSON object per line (time, level, logger, message, exception) "
+                                                "for a log collector.")
+    metrics_token: str = Field("", description="When set, /metrics answers only `Authorization: Bearer <token>`; "
+                               "empty = only loopback callers (Prometheus on the same host).")
     secret_key: str = Field("", description="Signs reporters' private ticket links, sign-in state, by-ID passes and "
                             "detector checkpoints; empty = a random key kept in <data_dir>/secret_key (one host only: "
                             "several hosts must share one MEDFIX_SECRET_KEY).")

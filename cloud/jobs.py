@@ -7,6 +7,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from cloud.metrics import timed_job
+
 log = logging.getLogger("medfix.jobs")
 
 
@@ -20,7 +22,7 @@ class PeriodicJob:
     def __init__(self, name: str, interval_s: float, work: Callable[[], object]) -> None:
         self.name = name
         self.interval_s = interval_s
-        self.work = work
+        self.work = timed_job(name, work)  # runs, failures and durations on /metrics, by the job's name
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:

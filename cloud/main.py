@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -46,6 +46,7 @@ from cloud.identify import pages as identify_pages
 from cloud.inflight import InflightLimit, request_slots
 from cloud.jobs import PeriodicJob
 from cloud.kb import api as kb_api
+from cloud.metrics import RequestMetrics, app_gauges, exposition, scrape_allowed
 from cloud.notify import api as notify_api
 from cloud.notify.channels import Channel, InAppChannel
 from cloud.notify.outbox import Outbox
@@ -323,8 +324,11 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.add_middleware(InflightLimit, limit=request_slots(engine))
     # Bodies over the route's limit are refused before they are read (cloud/bodylimit.py), without taking a slot.
     app.add_middleware(BodyLimit, settings=settings)
-    # nosniff, no framing by other sites, HSTS behind https (cloud/security.py); outermost, so errors get them too.
+    # nosniff, no framing by other sites, HSTS behind https (cloud/security.py); so errors get them too.
     app.add_middleware(SecurityHeaders, https=settings.https)
+    # Outermost: a request's time includes waiting for a slot and the refusals of the layers above (cloud/metrics.py).
+    app.add_middleware(RequestMetrics)
+    app.state.metrics = app_gauges(app.state)
 
     @app.get("/healthz", tags=["health"], response_class=PlainTextResponse)
     def healthz() -> str:
@@ -341,6 +345,13 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
             log.warning("readiness check failed: %s", exc)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ready", "database": "ok"})
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        """Prometheus' scrape of this worker: loopback callers or the metrics token's bearer (cloud/metrics.py)."""
+        if not scrape_allowed(request, settings.metrics_token):
+            return PlainTextResponse("not found", status_code=404)  # as if there were none: nothing to probe
+        return exposition(app.state.metrics)
 
     app.include_router(auth_api.router)
     # Before the registry: /hospitals/search must win over /hospitals/{hospital_id}.

@@ -18,6 +18,7 @@ import typer
 import yaml
 
 from edge.config import ConfigError, EdgeConfig, default_config_path, dump_yaml, edit_config, load_config, parse_config
+from protocols.logs import log_handler
 
 app = typer.Typer(help="The lab gateway agent: analyzers in, cloud out.", no_args_is_help=True)
 simulate_app = typer.Typer(help="Run a simulated analyzer (for demos, tests and commissioning).",
@@ -49,6 +50,13 @@ class DeviceKind(StrEnum):
     MODBUS_TCP = "modbus_tcp"
     MODBUS_RTU = "modbus_rtu"
     OPCUA = "opcua"
+
+
+class LogFormat(StrEnum):
+    """How the agent writes its log lines."""
+
+    text = "text"
+    json = "json"
 
 
 def _path(config: Path | None) -> Path:
@@ -92,13 +100,15 @@ def version() -> None:
 def run(
     config: ConfigOption = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    log_format: Annotated[LogFormat, typer.Option(help="text, or json: one JSON object per line for a log "
+                                                       "collector.")] = LogFormat.text,
 ) -> None:
     """Run the agent: poll the devices, buffer durably, deliver to the cloud (until SIGTERM/Ctrl-C)."""
     _needs_edge_extra()
     cfg = _load(config)
     # Under systemd the journal stamps each line itself.
-    stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
-    logging.basicConfig(level=log_level.upper(), format=f"{stamp}%(levelname)s %(name)s: %(message)s")
+    handler = log_handler(log_format.value, stamp=not os.environ.get("JOURNAL_STREAM"))
+    logging.basicConfig(level=log_level.upper(), handlers=[handler])
     from edge.outbox import OutboxLockedError
     from edge.runtime import run_agent
 

@@ -166,6 +166,9 @@ class AgentSettings(Strict):
     stable_after_s: float = Field(default=30.0, gt=0, description="a task running this long counts as recovered")
     status_interval_s: float = Field(default=5.0, gt=0)
     drain_timeout_s: float = Field(default=5.0, ge=0, description="on stop: time the uplink may finish a batch")
+    metrics_port: int | None = Field(default=None, ge=1, le=65535,
+                                     description="serve Prometheus metrics (outbox, uplink, devices) on this port")
+    metrics_host: str = Field(default="127.0.0.1", description="address the metrics port binds to")
 
 
 class EdgeConfig(Strict):

@@ -119,6 +119,8 @@ class Agent:
         self.uplink: Uplink | None = None
         self.gate: OutboxGate | None = None
         self.hubs = HubPool()
+        self.last_snapshot: dict[str, Any] | None = None  # what a metrics scrape reads (edge/metrics.py)
+        self._metrics_server: Any = None
 
     def stop(self) -> None:
         """Ask run() to stop gracefully (what SIGTERM does)."""
@@ -140,6 +142,7 @@ class Agent:
         uplink_task: asyncio.Task[None] | None = None
         status_task: asyncio.Task[None] | None = None
         try:
+            self._start_metrics()  # a port already taken stops the start here, with the outbox closed again
             self.uplink = self._uplink_factory(cfg, self.outbox)
             uplink = self.uplink
             self.gate = OutboxGate(self.outbox, lambda: loop.call_soon_threadsafe(uplink.wake))
@@ -258,6 +261,7 @@ class Agent:
         outbox = self.outbox
         stats = await asyncio.to_thread(lambda: plain(outbox.stats())) if outbox is not None else None
         document = self.snapshot(stats, state=state)
+        self.last_snapshot = document
         text = json.dumps(document, indent=1, default=str)
         await asyncio.to_thread(atomic_write_text, self.status_path, text, mode=0o644, durable=False)
 
@@ -286,7 +290,24 @@ class Agent:
             await self.write_status(state="stopped")
         if self.outbox is not None:
             await asyncio.to_thread(self.outbox.close)
+        if self._metrics_server is not None:
+            await asyncio.to_thread(self._metrics_server.shutdown)
+            self._metrics_server.server_close()
+            self._metrics_server = None
         log.info("agent %s stopped", self.config.gateway_id)
+
+    def _start_metrics(self) -> None:
+        """Serve the snapshot's numbers to Prometheus when agent.metrics_port is set (edge/metrics.py)."""
+        settings = self.config.agent
+        if settings.metrics_port is None:
+            return
+        from prometheus_client import start_http_server
+
+        from edge.metrics import registry_for
+
+        self._metrics_server, _thread = start_http_server(settings.metrics_port, addr=settings.metrics_host,
+                                                          registry=registry_for(lambda: self.last_snapshot))
+        log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[signal.Signals]:
         if not self._signals or threading.current_thread() is not threading.main_thread():

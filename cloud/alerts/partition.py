@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.alerts.scoring import INGESTED, Scorer
 from cloud.config import Settings
 from cloud.events import DomainEvent, EventBus
+from cloud.metrics import record_scoring
 
 log = logging.getLogger("medfix.alerts.partition")
 
@@ -60,6 +61,12 @@ _REMAINING = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PTTL', KEYS[1]) end
 return -1
 """
+
+
+def _entry_ms(entry_id: bytes | str) -> int:
+    """The Unix milliseconds a Redis stream entry was added at (its id is "<ms>-<sequence>")."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.split("-", 1)[0])
 
 
 def partition_of(device_id: int, partitions: int) -> int:
@@ -391,6 +398,9 @@ class ScoringWorker:
             fed += len(samples)
         if batches:
             self.scorer.feed_batches(batches)
+            # An entry id is "<milliseconds>-<n>" of its XADD: how long each batch waited after its ingest.
+            now_ms = time.time() * 1000
+            record_scoring(fed, [(now_ms - _entry_ms(entry_id)) / 1000 for entry_id, fields in entries if fields])
         self.unacked[p].extend(entry_id for entry_id, _fields in entries)
         return fed
 

@@ -60,6 +60,7 @@ from cloud.alerts.streams import Batch, Row, Saved, Stream, apply_unit
 from cloud.config import Settings
 from cloud.db import utcnow
 from cloud.events import DomainEvent, EventBus
+from cloud.metrics import record_scoring
 from cloud.telemetry.store import timeseries_store
 from models.anomaly import Detector, production_detector
 
@@ -104,6 +105,7 @@ class Scorer:
         # The queue of the scoring thread; _queued counts its readings, including the drain in progress.
         self._cond = threading.Condition()
         self._queue: deque[Batch] = deque()
+        self._queued_at: deque[float] = deque()  # monotonic time each queued batch arrived (the scoring lag)
         self._queued = 0
         self._busy = False
         self._closing = False
@@ -170,6 +172,7 @@ class Scorer:
                 if self._closing:
                     return False
             self._queue.append((gateway_id, samples))
+            self._queued_at.append(time.monotonic())
             self._queued += n
             self._cond.notify_all()
         return True
@@ -209,6 +212,12 @@ class Scorer:
         """Readings waiting for the scoring thread (including those being scored)."""
         return self._queued
 
+    @property
+    def oldest_wait_s(self) -> float:
+        """How long the oldest batch still queued has waited (0 when none waits)."""
+        with self._cond:
+            return time.monotonic() - self._queued_at[0] if self._queued_at else 0.0
+
     def _run(self) -> None:
         interval = self.settings.alert_checkpoint_interval_s
         next_checkpoint = time.monotonic() + interval if interval > 0 else math.inf
@@ -220,9 +229,11 @@ class Scorer:
                         break
                     self._cond.wait(None if wait == math.inf else wait)
                 taken: list[Batch] = []
+                waits: list[float] = []
                 n = 0
                 while self._queue and (not taken or n + len(self._queue[0][1]) <= DRAIN_MAX_READINGS):
                     batch = self._queue.popleft()
+                    waits.append(time.monotonic() - self._queued_at.popleft())
                     taken.append(batch)
                     n += len(batch[1])
                 if not taken and self._closing:
@@ -230,6 +241,7 @@ class Scorer:
             if taken:
                 try:
                     self.feed_batches(taken)
+                    record_scoring(n, waits)
                 except Exception:  # their streams restart from the checkpoint and the stored readings
                     log.exception("scoring %s queued readings failed", n)
                 finally:

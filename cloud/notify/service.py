@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.db import utcnow
+from cloud.metrics import record_delivery
 from cloud.notify.channels import Channel, Outgoing
 from cloud.notify.messages import Text
 from cloud.notify.models import Delivery, Notification
@@ -108,12 +109,14 @@ def _send(notification: Notification, subject: str, channels: Sequence[Channel])
             result = channel.send(message)
         except Exception as exc:  # a broken channel is recorded, never allowed to break the flow
             log.exception("channel %s failed", channel.name)
+            record_delivery(channel.name, ok=False)
             deliveries.append(Delivery(notification_id=notification.id, channel=channel.name, status="failed",
                                        error=str(exc)[:500]))
             continue
         deliveries.append(Delivery(notification_id=notification.id, channel=channel.name,
                                    status="sent" if result.ok else "failed", error=result.error,
                                    external_id=result.external_id))
+        record_delivery(channel.name, ok=result.ok, not_set_up=result.not_set_up)
         if not result.ok:
             log.log(logging.DEBUG if result.not_set_up else logging.WARNING, "channel %s could not deliver %s "
                     "to user %s: %s", channel.name, notification.kind, notification.user_id, result.error)

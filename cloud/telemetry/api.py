@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from cloud.db import SessionDep
 from cloud.deps import ActorDep, AdminUser, CurrentUser, NotAuthenticated, PaginationDep, ScopeDep, SettingsDep
 from cloud.errors import Invalid
+from cloud.metrics import record_ingest
 from cloud.registry import service as registry
 from cloud.schemas import Page
 from cloud.telemetry import service
@@ -84,6 +85,7 @@ def ingest(
                           max_decoded_bytes=settings.ingest_max_decoded_bytes)
     ack = service.ingest_batch(session, gateway=gateway, batch=batch, store=timeseries_store(session, settings))
     session.commit()
+    record_ingest("http", batch.readings, duplicate=ack.duplicate)
     return Response(content=encode_ack(ack), media_type="application/json")
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.config import Settings
 from cloud.errors import DomainError
+from cloud.metrics import record_ingest
 from cloud.telemetry import service
 from cloud.telemetry.codec import decode_upload
 from cloud.telemetry.store import timeseries_store
@@ -188,6 +189,7 @@ class MqttConsumer:
                 session.rollback()
                 self._reply(gateway_name, message, error.status_code, {"detail": error.message})
                 return
+        record_ingest("mqtt", batch.readings, duplicate=ack.duplicate)
         self._reply(gateway_name, message, 200, encode_ack(ack))
 
     def handle_status(self, gateway_name: str, message: mqtt.MQTTMessage) -> None:

@@ -137,3 +137,43 @@ def test_compose_file_is_well_formed_and_mounts_what_the_repository_has() -> Non
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     for target in ("AS app", "AS web", "AS assets"):
         assert target in dockerfile
+
+
+def exposed_series() -> set[str]:
+    """Every series name the cloud processes and the edge agent can expose (labelled ones included)."""
+    from types import SimpleNamespace
+
+    from prometheus_client import REGISTRY
+
+    import cloud.metrics as cloud_metrics
+    from edge.metrics import registry_for
+
+    state = SimpleNamespace(hub=SimpleNamespace(connection_count=0),
+                            scorer=SimpleNamespace(queued=0, oldest_wait_s=0.0),
+                            scoring_publisher=SimpleNamespace(pending=lambda: 0))
+    snapshot = {"gateway_id": "gw", "written_at": 0.0,
+                "outbox": {"clinical_rows": 0, "oldest_unsent_age_s": 1.0},
+                "uplink": {"state": "idle", "transport": "http", "last_ack_at": 1.0},
+                "devices": [{"key": "c702", "kind": "astm_serial", "state": "online", "last_data_age_s": 1.0}]}
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+    names: set[str] = set()
+    for registry in (REGISTRY, cloud_metrics.app_gauges(state), registry_for(lambda: snapshot)):
+        for family in registry.collect():
+            names.update(family.name + suffix for suffix in suffixes.get(family.type, ("",)))
+    return names
+
+
+def test_the_dashboard_and_alert_rules_ask_only_for_series_medfix_exposes() -> None:
+    import json
+
+    dashboard = json.loads((DEPLOY / "grafana" / "medfix-dashboard.json").read_text())
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "medfix-alerts.yml").read_text())
+    alerts = [rule for group in rules["groups"] for rule in group["rules"]]
+    assert all({"alert", "expr", "annotations"} <= rule.keys() for rule in alerts)
+    expressions += [rule["expr"] for rule in alerts]
+    assert len(expressions) > 20
+    asked = {name for expr in expressions for name in re.findall(r"\bmedfix_[a-z_]+", expr)}
+    assert asked - exposed_series() == set(), "series the dashboard or the alert rules use but nothing exposes"
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    assert {job["job_name"] for job in config["scrape_configs"]} == {"medfix-api", "medfix-score", "medfix-edge"}

@@ -62,6 +62,7 @@ class Stack:
         self.deployed = deployed
         self.https, self.http = free_port(), free_port()
         self.api_ports = [free_port(), free_port()]
+        self.scorer_metrics = free_port()
         self.public_url = f"https://{SERVER_NAME}:{self.https}"
         self.prefix = f"medfix:deploytest:{uuid.uuid4().hex[:8]}"
         self.children: list[Child] = []
@@ -147,13 +148,14 @@ class Stack:
                                              capture_output=True, text=True)
         assert check.returncode == 0, f"nginx -t refused the rendered site:\n{check.stderr}"
         # As the units run them: the environment file's settings, `medfix cloud serve --port %i --workers 1`,
-        # `medfix cloud score --workers 1`.
+        # `medfix cloud score --workers 1 --metrics-port %i`.
         env = {**os.environ, **values, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
         medfix = [sys.executable, "-m", "medfix.cli", "cloud"]
         for port in self.api_ports:
             self.children.append(Child(f"API worker :{port}", [*medfix, "serve", "--port", str(port), "--workers", "1"],
                                        self.tmp / f"api-{port}.log", env))
-        self.children.append(Child("scorer", [*medfix, "score", "--workers", "1"], self.tmp / "score.log", env))
+        self.children.append(Child("scorer", [*medfix, "score", "--workers", "1", "--metrics-port",
+                                              str(self.scorer_metrics)], self.tmp / "score.log", env))
         self.children.append(Child("nginx", [NGINX, "-c", str(main), "-p", str(self.tmp)], self.tmp / "nginx.out"))
         for child, port in zip(self.children, self.api_ports, strict=False):
             child.wait_port(port, timeout=60)
@@ -298,6 +300,10 @@ def test_an_edge_batch_posted_through_nginx_is_stored_once_and_scored_apart(stac
     scorer = next(c for c in stack.children if c.name == "scorer")
     scorer.wait_for("read of the handed-over readings", read_by_scorer, timeout=30)
     client.close()
+    # What Prometheus sees of the scorer: its own port counts the readings it scored.
+    scorer.wait_for("the scored readings on its metrics port",
+                    lambda: scraped(f"http://127.0.0.1:{stack.scorer_metrics}/metrics",
+                                    "medfix_scored_readings_total") >= READINGS, timeout=30)
     assert scorer.stop() == 0, scorer.tail()
     assert "checkpointed and handed the partitions back" in scorer.log.read_text()
     with engine.connect() as conn:
@@ -305,6 +311,25 @@ def test_an_edge_batch_posted_through_nginx_is_stored_once_and_scored_apart(stac
                               {"d": stack.device_id, "m": "reaction_disk_temp"}).scalar()
         assert points == READINGS
     engine.dispose()
+
+
+def scraped(url: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples with these labels at url (0 when none)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    body = httpx.get(url, timeout=10).text
+    return sum(sample.value for family in text_string_to_metric_families(body) for sample in family.samples
+               if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
+
+
+def test_metrics_are_scraped_from_each_worker_and_never_served_through_nginx(stack: Stack) -> None:
+    with stack.client() as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/metrics").status_code == 404  # nginx: not on the public site
+    # Each worker counts what it answered, by route template; together they saw the request above.
+    answered = sum(scraped(f"http://127.0.0.1:{port}/metrics", "medfix_http_requests_total", route="/healthz",
+                           status="200") for port in stack.api_ports)
+    assert answered >= 1
 
 
 def test_every_process_stops_cleanly_as_systemd_stops_it(stack: Stack) -> None:

@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 from edge.cli import app
 from edge.config import DeviceSettings, EdgeConfig, load_config
 from edge.devices import HubPool, OutboxGate
-from edge.outbox import Outbox
+from edge.outbox import FrozenBatch, Outbox
 from edge.runtime import Agent, SdNotify, read_status
 from edge.uplink import Acked, Outcome, Uplink
-from protocols.telemetry import Batch, BatchAck, Reading
+from protocols.telemetry import BatchAck, Reading
 from tests.edge.modbus_support import assert_no_leaks
 from tests.edge.test_uplink_http import eventually
 
@@ -46,10 +46,10 @@ class AckingUplink(Uplink):
         """Nothing to open."""
         yield
 
-    async def send(self, batch: Batch) -> Outcome:
+    async def send(self, batch: FrozenBatch) -> Outcome:
         """Ack at once."""
-        return Acked(BatchAck(idempotency_key=batch.idempotency_key, accepted_readings=len(batch.readings),
-                              accepted_events=len(batch.events)))
+        return Acked(BatchAck(idempotency_key=batch.idempotency_key, accepted_readings=batch.readings,
+                              accepted_events=batch.events))
 
 
 class FakeDriver:
