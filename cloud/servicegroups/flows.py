@@ -106,8 +106,8 @@ class GroupFlows:
             if member.notified_at is not None and now - member.notified_at < NOTICE_EVERY:
                 continue
             user = session.get(User, member.user_id)
-            if user is None or not user.is_active:
-                continue
+            if user is None or not user.is_active or not service.may_see(user, group, member=True):
+                continue  # e.g. an engineer who no longer serves the hospital keeps the row, not the news
             member.notified_at = now
             notify(session, user_id=user.id, event_key=f"servicegroup:{group.id}:{message.id}",
                    kind="servicegroup.message", text=render(MESSAGE_TEXT, **values),

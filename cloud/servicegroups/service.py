@@ -45,6 +45,21 @@ def sees_every_group(user: User) -> bool:
     return user.role in DESK_ROLES
 
 
+def may_see(user: User, group: ServiceGroup, *, member: bool) -> bool:
+    """Whether the user may read the group now: the one rule for the list, opening a group, live feeds and notices.
+
+    Membership alone is not enough: an engineer who no longer serves the hospital, or a lab user who moved to
+    another hospital, keeps a membership row (their history is kept) but no longer sees the group."""
+    if sees_every_group(user):
+        return True
+    if user.role == Role.engineer:
+        return serves(user, group.hospital_id)
+    if user.role == Role.lab_user:
+        main = group.device_group_id is None and group.department_id is None
+        return user.hospital_id == group.hospital_id and (member or main)
+    return False
+
+
 def _check_lab_user(user: User) -> None:
     if user.role == Role.lab_user and (user.verification != Verification.verified or user.hospital_id is None):
         raise Forbidden(UNVERIFIED)
@@ -177,12 +192,11 @@ def open_group(session: Session, *, group_id: int, user: User) -> tuple[ServiceG
     if group is None:
         raise NotFound(f"service group {group_id} not found")
     member = member_of(session, group_id=group.id, user_id=user.id)
+    if not may_see(user, group, member=member is not None):
+        raise NotFound(f"service group {group_id} not found")
     if member is not None:
         return group, member
-    main = group.device_group_id is None and group.department_id is None
-    allowed = (sees_every_group(user) or (user.role == Role.engineer and serves(user, group.hospital_id))
-               or (user.role == Role.lab_user and user.hospital_id == group.hospital_id and main))
-    if not allowed or group.status != GroupStatus.active:
+    if group.status != GroupStatus.active:
         raise NotFound(f"service group {group_id} not found")
     return group, join(session, group=group, user=user)
 
@@ -199,8 +213,7 @@ def visible_groups(session: Session, *, user: User) -> list[tuple[ServiceGroup, 
         ServiceGroupMember.user_id == user.id)).scalars()}
     out = []
     for group in session.execute(stmt).scalars():
-        if group.id in members or sees_every_group(user) or (
-                user.role == Role.engineer and serves(user, group.hospital_id)):
+        if may_see(user, group, member=group.id in members):
             out.append((group, members.get(group.id)))
     return out
 

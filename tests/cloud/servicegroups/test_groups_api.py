@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from starlette.websockets import WebSocketDisconnect
 
+from cloud.auth.models import User
 from cloud.notify.channels import RecordingChannel
 from cloud.servicegroups import service
 from cloud.servicegroups.models import ServiceGroupMember
@@ -218,3 +219,26 @@ def test_a_requested_group_is_created_on_approval_and_a_claim_joins_it(client: T
     assert claimed.status_code == 201, claimed.text
     db.expire_all()
     assert service.member_of(db, group_id=new_group, user_id=world.users["lab_new"]) is not None
+
+
+def test_an_engineer_who_stops_serving_a_hospital_leaves_its_group_behind(
+        client: TestClient, world: World, recording: RecordingChannel, db: Any, app: Any) -> None:
+    group_id = _group_of(client, world)["id"]  # hospital A's group; the engineer (serving everyone) is a member
+    assert service.member_of(db, group_id=group_id, user_id=world.users["engineer"]) is not None
+    engineer = db.get(User, world.users["engineer"])
+    engineer.service_hospital_ids = [world.hospital_b]  # reassigned to hospital B only
+    db.commit()
+    headers = world.headers("engineer")
+    assert group_id not in {g["id"] for g in client.get(GROUPS, headers=headers).json()}
+    for path in ("", "/messages", "/members", "/devices"):
+        assert client.get(f"{GROUPS}/{group_id}{path}", headers=headers).status_code == 404, path
+    assert client.post(f"{GROUPS}/{group_id}/messages", headers=headers, json={"text": "还在吗"}).status_code == 404
+    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(
+            f"/ws/groups?group_id={group_id}", headers=headers) as ws:
+        ws.receive_json()
+    assert refused.value.code == 4404
+    recording.sent.clear()
+    _post(client, world, group_id, "lab_a", "c702 反应盘温度报警")
+    _drain_bot(app)
+    assert world.users["engineer"] not in {m.user_id for m in _chat_notices(recording)}
+    assert world.users["agent"] in {m.user_id for m in _chat_notices(recording)}
