@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.alerts import api as alerts_api
@@ -115,6 +116,14 @@ def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     body: dict[str, object] = {"detail": exc.message, **exc.extra}
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+    """A value the database cannot hold is the request's fault (422), never a 500: an id past 2^31 on PostgreSQL
+    (its INTEGER) or past 2^63 on SQLite, a text longer than its column."""
+    if isinstance(exc, OverflowError) and "SQLite INTEGER" not in str(exc):
+        raise exc  # an overflow in our own arithmetic is a bug: the server error stays one
+    return JSONResponse({"detail": "数值超出范围 / a value is out of range"}, status_code=422)
 
 
 @dataclass
@@ -320,6 +329,8 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(DataError, _out_of_range)
+    app.add_exception_handler(OverflowError, _out_of_range)
     # No more requests inside than the pool has connections for them (cloud/inflight.py: else a burst deadlocks).
     app.add_middleware(InflightLimit, limit=request_slots(engine))
     # Bodies over the route's limit are refused before they are read (cloud/bodylimit.py), without taking a slot.
