@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.alerts import api as alerts_api
@@ -124,6 +124,14 @@ def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, OverflowError) and "SQLite INTEGER" not in str(exc):
         raise exc  # an overflow in our own arithmetic is a bug: the server error stays one
     return JSONResponse({"detail": "数值超出范围 / a value is out of range"}, status_code=422)
+
+
+def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """The database is restarting or unreachable: nothing was stored, so say so and when to retry (503), not 500.
+    Gateways and the pages retry on it; the pool drops the dead connections and reconnects on its own."""
+    log.warning("database unavailable: %s", str(exc).splitlines()[0][:200])
+    return JSONResponse({"detail": "数据库暂时不可用，请稍后重试 / the database is unavailable, try again shortly"},
+                        status_code=503, headers={"Retry-After": "5"})
 
 
 @dataclass
@@ -330,6 +338,7 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(DataError, _out_of_range)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(OverflowError, _out_of_range)
     # No more requests inside than the pool has connections for them (cloud/inflight.py: else a burst deadlocks).
     app.add_middleware(InflightLimit, limit=request_slots(engine))
