@@ -10,6 +10,7 @@ Frames, not messages, are what a push costs (a WebSocket send, its compression, 
 
 * A thread may `collect()` what it publishes and send it as one batch when done (the outbox does, per event:
   the in-app notification and the `ticket.estimated` push of one new ticket leave as one Redis message).
+* After a Redis outage each worker sends its browsers `{"type": "resync"}`: they fetch their view again.
 * A connection that registered with `batches=True` (the console's LiveSocket asks with `?batch=1`) receives a
   batch as one frame, a JSON array of the messages it wants, and whatever queued up while its previous frame
   was being sent goes out together in the next one. Other connections get one message per frame, as always.
@@ -34,6 +35,9 @@ FRAME_LIMIT = 100  # queued texts sent together in one frame at most (to a conne
 
 Message = dict[str, Any]
 Filter = Callable[[Message], bool]
+# Sent to every browser of a worker whose Redis channel came back after an outage: what other workers published
+# meanwhile never reached it, so the page fetches its view again (desk_common.js, groupchat.js, ticket.js).
+RESYNC: Message = {"type": "resync"}
 
 
 def encode(message: Message) -> str:
@@ -77,6 +81,7 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.Task[None] | None = None
         self._redis: Any = None
+        self._stopping = False
         self._collecting = threading.local()  # per thread: the messages collect() holds back, or None
 
     async def start(self) -> None:
@@ -99,25 +104,38 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop listening and drop every connection."""
+        self._stopping = True
         if self._listener is not None:
+            # redis-py can turn a cancellation inside get_message() into a connection error, which the listener
+            # takes for an outage: the flag ends its loop within a second whatever the cancel became.
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._listener, 10)
         if self._redis is not None:
             self._redis.close()
         self._connections.clear()
 
     async def _listen(self, subscriber: Any, pubsub: Any) -> None:
+        lost = False
         try:
-            while True:
+            while not self._stopping:
                 try:
                     item = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 except Exception:  # Redis went away: log once per outage, keep trying
-                    log.exception("lost the Redis channel; retrying")
+                    if self._stopping:
+                        break
+                    if not lost:
+                        log.exception("lost the Redis channel; retrying every second")
+                    lost = True
                     await asyncio.sleep(1)
                     with contextlib.suppress(Exception):
                         await pubsub.subscribe(self.channel)
                     continue
+                if lost:
+                    # Other workers' messages of the outage never reached this one's browsers: they fetch again.
+                    lost = False
+                    log.warning("the Redis channel is back; telling this worker's browsers to fetch what they missed")
+                    self.resync()
                 if item and item.get("type") == "message":
                     text = item["data"].decode() if isinstance(item["data"], bytes) else item["data"]
                     try:
@@ -131,8 +149,9 @@ class Hub:
                         self._fanout(message, text)
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
-                await subscriber.aclose()
+                await asyncio.wait_for(pubsub.aclose(), 5)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(subscriber.aclose(), 5)
 
     def register(self, wants: Filter, *, batches: bool = False) -> Connection:
         """A new connection hearing the messages wants() accepts (several in one frame if it takes batches)."""
@@ -143,6 +162,13 @@ class Hub:
     def unregister(self, connection: Connection) -> None:
         """Forget a closed connection."""
         self._connections.discard(connection)
+
+    def resync(self) -> None:
+        """Tell every browser on this worker, whatever it listens for, that it may have missed messages (it fetches
+        its view again, as after reconnecting its socket). Runs on the hub's loop."""
+        text = encode(RESYNC)
+        for connection in list(self._connections):
+            self._queue(connection, text)
 
     @property
     def connection_count(self) -> int:

@@ -78,7 +78,10 @@ export class LiveSocket {
       if (event.data === "pong") return;
       let data;
       try { data = JSON.parse(event.data); } catch { return; }
-      for (const message of Array.isArray(data) ? data : [data]) this.onMessage(message);
+      for (const message of Array.isArray(data) ? data : [data]) {
+        // The server's link to the other workers was down for a while: fetch again what may have been missed.
+        if (message.type === "resync") this.onReconnect(); else this.onMessage(message);
+      }
     };
     ws.onclose = () => {
       clearInterval(this.pingTimer);

@@ -43,7 +43,10 @@ export class GroupSocket {
     };
     ws.onmessage = (event) => {
       if (event.data === "pong") return;
-      try { this.onMessage(JSON.parse(event.data)); } catch { /* not ours */ }
+      let message;
+      try { message = JSON.parse(event.data); } catch { return; /* not ours */ }
+      // The server's link to the other workers was down for a while: fetch again what may have been missed.
+      if (message.type === "resync") this.onReconnect(); else this.onMessage(message);
     };
     ws.onclose = (event) => {
       clearInterval(this.ping);
