@@ -1,17 +1,20 @@
 """The WeChat callback under load: requests/s and p99 of /wechat/callback for signed safe-mode SCAN events.
 
-Starts the cloud as its own process (uvicorn, one worker, SQLite in a temporary folder, WeChat configured),
+Starts the cloud as its own process (uvicorn, --workers of them; SQLite in a temporary folder, or a fresh PostgreSQL
+database with --postgresql and the dedupe in Redis with --redis-url, as deployed; WeChat configured),
 registers a device with a QR label, then fires distinct signed and encrypted SCAN events (each a new user and
 time, so each one is deduped, answered with the repair link and logged after the response) from concurrent
 clients on loopback. Signing happens before the clock starts: it is WeChat's cost, not ours. Prints JSON.
 
     .venv/bin/python bench/wechat_callback.py --requests 3000 --concurrency 32
+    .venv/bin/python bench/wechat_callback.py --workers 2 --postgresql --redis-url redis://127.0.0.1:6379/5
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -20,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +52,29 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+PG_ADMIN_URL = os.environ.get("MEDFIX_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@contextlib.contextmanager
+def _database(folder: Path, postgresql: bool) -> Iterator[str]:
+    """A SQLite file in folder, or a fresh PostgreSQL database dropped afterwards."""
+    if not postgresql:
+        yield f"sqlite:///{folder / 'medfix.db'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    name = f"medfix_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def _seed(url: str) -> str:
     """A hospital, a device and its label; returns the SCAN scene."""
     engine = make_engine(url)
@@ -63,13 +91,17 @@ def _seed(url: str) -> str:
     return scene_for(TargetKind.device, code)
 
 
-def _start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_server(data_dir: Path, port: int, *, database_url: str, redis_url: str,
+                  workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "MEDFIX_DATA_DIR": str(data_dir), "MEDFIX_SWEEP_INTERVAL_S": "0",
+           "MEDFIX_DATABASE_URL": database_url, "MEDFIX_REDIS_URL": redis_url,
+           "MEDFIX_SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789",  # one key for every worker
            "MEDFIX_WECHAT_APPID": APPID, "MEDFIX_WECHAT_SECRET": "x", "MEDFIX_WECHAT_TOKEN": TOKEN,
            "MEDFIX_WECHAT_ENCODING_AES_KEY": AES_KEY, "MEDFIX_LOG_LEVEL": "WARNING"}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "cloud.main:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env)
+         "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
+        cwd=ROOT, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -118,12 +150,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--postgresql", action="store_true", help="a fresh database on " + PG_ADMIN_URL)
+    parser.add_argument("--redis-url", default="", help="the dedupe claims in Redis (as deployed)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _database(Path(tmp), args.postgresql) as database_url:
         data_dir = Path(tmp)
-        scene = _seed(f"sqlite:///{data_dir / 'medfix.db'}")
+        scene = _seed(database_url)
         port = _free_port()
-        server = _start_server(data_dir, port)
+        server = _start_server(data_dir, port, database_url=database_url, redis_url=args.redis_url,
+                               workers=args.workers)
         try:
             wechat = StandIn(appid=APPID, token=TOKEN, encoding_aes_key=AES_KEY)
             base = int(time.time())
@@ -140,7 +176,9 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=10)
     print(json.dumps({"bench": "wechat_callback", "event": "SCAN (safe mode)", "concurrency": args.concurrency,
-                      "server": "uvicorn, 1 worker, SQLite", "python": platform.python_version(),
+                      "server": f"uvicorn, {args.workers} worker(s), "
+                                f"{'PostgreSQL' if args.postgresql else 'SQLite'}"
+                                f"{', dedupe in Redis' if args.redis_url else ''}", "python": platform.python_version(),
                       "cpus": os.cpu_count(), **result}, indent=1))
 
 
