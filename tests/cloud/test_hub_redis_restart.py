@@ -10,37 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from cloud.console.hub import Connection, Hub
-from tests.conftest import need, port_open
-from tests.edge.cloud_server import free_port
-
-
-class RedisServer:
-    """redis-server on a loopback port, keeping nothing on disk, restartable on the same port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not port_open("127.0.0.1", self.port):
-            assert self.proc.poll() is None and time.monotonic() < deadline, "redis-server did not listen"
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-        self.proc = None
+from tests.conftest import need
+from tests.services import RedisServer
 
 
 @pytest.fixture
