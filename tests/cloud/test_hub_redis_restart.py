@@ -9,27 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from cloud.console.hub import Connection, Hub
-from tests.conftest import need
 from tests.services import RedisServer
 
 
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
-    need(shutil.which("redis-server") is not None, "Debian's redis-server (make services)")
-    server = RedisServer()
-    server.start()
-    try:
+    with RedisServer().running() as server:
         yield server
-    finally:
-        if server.proc is not None:
-            server.kill()
 
 
 async def next_message(connection: Connection, timeout: float) -> dict[str, object]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,7 +15,6 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import need
 from tests.e2e.conftest import LiveServer, medfix, page_errors, screenshot, sign_in, token
 from tests.services import RedisServer
 
@@ -24,12 +22,8 @@ from tests.services import RedisServer
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[RedisServer]:
     """A Redis of this module alone."""
-    need(shutil.which("redis-server") is not None, "Debian's redis-server (make services)")
-    server = RedisServer()
-    server.start()
-    yield server
-    if server.proc is not None:
-        server.kill()
+    with RedisServer().running() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ on an empty broker, as after a crash.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,50 +20,17 @@ from edge.config import parse_config
 from edge.outbox import Outbox
 from edge.uplink.mqtt import MqttUplink
 from protocols.telemetry import Event, EventKind, Reading, Severity
-from tests.conftest import need, port_open
-from tests.edge.cloud_server import CloudServer, free_port
+from tests.edge.cloud_server import CloudServer
 from tests.edge.test_uplink_http import eventually
+from tests.services import MosquittoServer
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-class Broker:
-    """mosquitto on a loopback port, restartable on the same port."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.conf = folder / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                             f"log_dest file {folder / 'mosquitto.log'}\n")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            if port_open("127.0.0.1", self.port):
-                return
-            assert self.proc.poll() is None, "mosquitto exited"
-            subprocess.run(["sleep", "0.05"], check=True)
-        raise AssertionError("mosquitto did not listen")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-        self.proc = None
-
-
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    need(shutil.which("mosquitto") is not None, "Debian's mosquitto (make services)")
-    broker = Broker(tmp_path)
-    broker.start()
-    try:
-        yield broker
-    finally:
-        if broker.proc is not None:
-            broker.kill()
+def broker(tmp_path: Path) -> Iterator[MosquittoServer]:
+    with MosquittoServer(tmp_path).running() as server:
+        yield server
 
 
 def readings(start: int, count: int) -> list[Reading]:
@@ -74,7 +39,7 @@ def readings(start: int, count: int) -> list[Reading]:
 
 
 async def test_what_was_buffered_while_the_broker_was_down_arrives_once_it_is_back(
-        broker: Broker, tmp_path: Path) -> None:
+        broker: MosquittoServer, tmp_path: Path) -> None:
     root = f"medfix-restart-{uuid.uuid4().hex[:8]}/v1"
     cloud = CloudServer(tmp_path, mqtt_url=f"mqtt://127.0.0.1:{broker.port}", topic_root=root)
     cloud.start()
