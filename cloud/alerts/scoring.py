@@ -104,8 +104,7 @@ class Scorer:
         self._lock = threading.Lock()
         # The queue of the scoring thread; _queued counts its readings, including the drain in progress.
         self._cond = threading.Condition()
-        self._queue: deque[Batch] = deque()
-        self._queued_at: deque[float] = deque()  # monotonic time each queued batch arrived (the scoring lag)
+        self._queue: deque[tuple[float, Batch]] = deque()  # (monotonic arrival, batch): arrival gives the lag
         self._queued = 0
         self._busy = False
         self._closing = False
@@ -171,8 +170,7 @@ class Scorer:
                     self._cond.wait(left)
                 if self._closing:
                     return False
-            self._queue.append((gateway_id, samples))
-            self._queued_at.append(time.monotonic())
+            self._queue.append((time.monotonic(), (gateway_id, samples)))
             self._queued += n
             self._cond.notify_all()
         return True
@@ -216,7 +214,7 @@ class Scorer:
     def oldest_wait_s(self) -> float:
         """How long the oldest batch still queued has waited (0 when none waits)."""
         with self._cond:
-            return time.monotonic() - self._queued_at[0] if self._queued_at else 0.0
+            return time.monotonic() - self._queue[0][0] if self._queue else 0.0
 
     def _run(self) -> None:
         interval = self.settings.alert_checkpoint_interval_s
@@ -231,9 +229,9 @@ class Scorer:
                 taken: list[Batch] = []
                 waits: list[float] = []
                 n = 0
-                while self._queue and (not taken or n + len(self._queue[0][1]) <= DRAIN_MAX_READINGS):
-                    batch = self._queue.popleft()
-                    waits.append(time.monotonic() - self._queued_at.popleft())
+                while self._queue and (not taken or n + len(self._queue[0][1][1]) <= DRAIN_MAX_READINGS):
+                    arrived, batch = self._queue.popleft()
+                    waits.append(time.monotonic() - arrived)
                     taken.append(batch)
                     n += len(batch[1])
                 if not taken and self._closing:
