@@ -16,6 +16,10 @@ How the rows are worked off:
 * `recover()` (a periodic job of every API process) takes rows that are due and unclaimed: those whose process
   died between commit and notify (due `lease_s` after their commit) and retries after a failure. A claim
   (`claimed_until`) makes sure one process at a time works on a row; an expired claim is taken over.
+* The database away (a PostgreSQL restart): the worker keeps the items it could not claim or settle and tries
+  them again itself, from 0.5 s up to `retry_s` apart, so notifications follow within seconds of the database's
+  return rather than after the lease. Rows it had claimed are claimed again by the claim's own value (this
+  process remembers it), which no other process can hold; the handlers' second run tells nobody twice.
 * Not started (CLI commands, `medfix cloud score`, `notify_inline`): `committed()` works the rows off on the
   committing thread at once, as the flows always ran before; the rows are still written and deleted, so a
   failure there is retried by the API processes' recovery like any other.
@@ -34,13 +38,14 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, inspect, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, inspect, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db import utcnow
@@ -81,6 +86,12 @@ class Outbox:
         self._busy = False
         self._stopping = False
         self._thread: threading.Thread | None = None
+        # Items the worker could not work off because the database was away, tried again at _retry_at.
+        self._retry: list[Item] = []
+        self._retry_at = 0.0
+        self._retry_wait = 0.0
+        # Rows this process has claimed and not yet settled: row id -> the claim's claimed_until (its token).
+        self._claims: dict[int, datetime] = {}
         bus.outbox = self
 
     # --- the committing side ------------------------------------------------------------------------------
@@ -140,23 +151,36 @@ class Outbox:
     def wait_idle(self, timeout: float | None = 30.0) -> bool:
         """Block until nothing is queued or being worked on (tests, benchmarks); False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
+            return self._cond.wait_for(lambda: not self._queue and not self._busy and not self._retry, timeout)
 
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._stopping:
-                    self._cond.wait()
+                while not self._stopping:
+                    if self._retry and time.monotonic() >= self._retry_at:
+                        self._queue.extendleft(reversed(self._retry))
+                        self._retry = []
+                    if self._queue:
+                        break
+                    self._cond.wait(max(0.0, self._retry_at - time.monotonic()) if self._retry else None)
                 if not self._queue:
-                    return
+                    return  # stopping: anything still waiting for a retry is recovered after the next start
                 items = [self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))]
                 self._busy = True
+            failed = False
             try:
                 self.work(items)
-            except Exception:  # the database is away: the rows stay due, recover() takes them later
-                log.exception("could not work off %d outbox event(s); they are retried later", len(items))
+            except Exception:  # the database is away: keep the items and try again shortly
+                failed = True
+                log.warning("could not work off %d outbox event(s); trying again", len(items), exc_info=True)
             finally:
                 with self._cond:
+                    if failed:
+                        self._retry_wait = min(max(0.5, self._retry_wait * 2), max(0.5, self.retry_s))
+                        self._retry.extend(items)
+                        self._retry_at = time.monotonic() + self._retry_wait
+                    else:
+                        self._retry_wait = 0.0
                     self._busy = False
                     self._cond.notify_all()
 
@@ -178,14 +202,23 @@ class Outbox:
         if not items:
             return 0
         now = utcnow()
+        ids = [row_id for row_id, _ in items]
+        claimable: list[ColumnElement[bool]] = [OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until < now]
+        claimable += [and_(OutboxEvent.id == row_id, OutboxEvent.claimed_until == self._claims[row_id])
+                      for row_id in ids if row_id in self._claims]  # ours from a try the database cut short
+        until = now + self.lease
         with self.sessions() as session:
             claimed = dict(session.execute(
                 update(OutboxEvent)
-                .where(OutboxEvent.id.in_([row_id for row_id, _ in items]),
-                       or_(OutboxEvent.claimed_until.is_(None), OutboxEvent.claimed_until < now))
-                .values(claimed_until=now + self.lease, attempts=OutboxEvent.attempts + 1)
+                .where(OutboxEvent.id.in_(ids), or_(*claimable))
+                .values(claimed_until=until, attempts=OutboxEvent.attempts + 1)
                 .returning(OutboxEvent.id, OutboxEvent.attempts)).all())
             session.commit()
+        for row_id in ids:
+            if row_id in claimed:
+                self._claims[row_id] = until
+            else:
+                self._claims.pop(row_id, None)
         done: list[int] = []
         failed: list[tuple[int, int, str]] = []
         for row_id, domain_event in items:
@@ -210,4 +243,6 @@ class Outbox:
                 session.execute(update(OutboxEvent).where(OutboxEvent.id == row_id).values(
                     claimed_until=None, due_at=utcnow() + timedelta(seconds=wait), last_error=error))
             session.commit()
+        for row_id in claimed:
+            self._claims.pop(row_id, None)
         return len(done)

@@ -6,6 +6,7 @@ These tests run the app as production does (notify_inline off), unlike the rest 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from cloud.config import Settings
@@ -163,6 +165,40 @@ def test_work_left_by_a_process_that_died_after_commit_is_done_once(
     assert outbox.recover() == 1
     assert outbox.recover() == 0
     told = db.execute(select(Notification.user_id).where(Notification.ticket_id == ticket["id"])).scalars().all()
+    assert told.count(world.users["lab_a"]) == 1
+    assert [m.user_id for m in gated.sent].count(world.users["lab_a"]) == 1
+
+
+@pytest.mark.parametrize("cut_at", ["claim", "settle"])
+def test_with_the_database_away_the_worker_tries_again_in_seconds_not_after_the_lease(
+        client: TestClient, world: World, gated: GatedChannel, db: Session, monkeypatch: pytest.MonkeyPatch,
+        cut_at: str) -> None:
+    """A PostgreSQL restart cuts the worker's claim, or its settling after the handlers ran (the row then stays
+    claimed by this process): either way everyone is told once within seconds, not after the 60-s lease."""
+    gated.gate.set()
+    outbox = _outbox(client)
+    real = outbox.sessions
+    opened = {"n": 0}
+    cut = 1 if cut_at == "claim" else 2  # each work() opens a session to claim, then one to settle
+
+    def sessions() -> Session:
+        opened["n"] += 1
+        session = real()
+        if opened["n"] == cut:
+            def away(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+                raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+            monkeypatch.setattr(session, "commit", away)
+        return session
+
+    monkeypatch.setattr(outbox, "sessions", sessions)
+    ticket = submit(client, world, headers=world.headers("lab_a")).json()["ticket"]
+    started = time.monotonic()
+    assert outbox.wait_idle(timeout=15)
+    assert time.monotonic() - started < 15 < outbox.lease.total_seconds()
+    assert opened["n"] >= 3  # the cut try, then the worker's own second try
+    assert db.execute(select(func.count()).select_from(OutboxEvent)).scalar_one() == 0  # nothing left for later
+    told = db.execute(select(Notification.user_id).where(Notification.ticket_id == ticket["id"],
+                                                         Notification.kind == "ticket.submitted")).scalars().all()
     assert told.count(world.users["lab_a"]) == 1
     assert [m.user_id for m in gated.sent].count(world.users["lab_a"]) == 1
 
