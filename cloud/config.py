@@ -130,6 +130,9 @@ class Settings(BaseSettings):
                                         "0 = no check.")
     wechat_dedupe_ttl_s: int = Field(600, description="How long a callback's MsgId is remembered (retries come "
                                      "within seconds).")
+    wechat_callback_inline: bool = Field(False, description="Claim and log each callback message in its own "
+                                         "request, after the answer (tests that check the effect at once), instead "
+                                         "of in batches on the process's writer thread (cloud/wechat/inbound.py).")
     wechat_templates: dict[str, str] = Field({}, description="Template id per notification kind (e.g. "
                                              "'ticket.submitted'); '*' = for every other kind.")
     wechat_template_fields: dict[str, str] = Field(

@@ -254,6 +254,8 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
         media_worker = app.state.media_worker
         if media_worker is not None:
             media_worker.start()
+        if wechat is not None and not settings.wechat_callback_inline:
+            wechat.writer.start()  # callback messages are claimed and logged in batches after their answers
         consumer = None
         if settings.mqtt_url:  # batches also arrive through the broker; HTTP ingest works either way
             from cloud.telemetry.mqtt import MqttConsumer
@@ -303,6 +305,8 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
         await sweeper.stop()
         await tokens.stop()
         await uploads.stop()
+        if wechat is not None:
+            await asyncio.to_thread(wechat.writer.stop)  # log what was answered and is still queued
         if media_worker is not None:
             await asyncio.to_thread(media_worker.stop)  # the current items end; pending rows wait for the next start
         if core.reports is not None:

@@ -58,7 +58,8 @@ def verify(request: Request, signature: str = "", timestamp: str = "", nonce: st
 async def receive(request: Request, background: BackgroundTasks, signature: str = "", timestamp: str = "",
                   nonce: str = "", encrypt_type: str = "", msg_signature: str = "") -> Response:
     """A message or event: answer at once; the effect runs after the response, once per message."""
-    handler = wechat_of(request).handler
+    wechat = wechat_of(request)
+    handler = wechat.handler
     body = await read_capped(request, MAX_CALLBACK_BYTES)
     if body is None:
         return PlainTextResponse("too large", status_code=413)
@@ -70,9 +71,11 @@ async def receive(request: Request, background: BackgroundTasks, signature: str 
         return PlainTextResponse("forbidden", status_code=403)
     message = inbound.message
     reply = await run_in_threadpool(handler.reply_for, message)
-    # Dedupe and effect both run after the response: the reply never waits for a write, and of WeChat's
-    # (possibly concurrent) retries only the delivery that claims the key acts.
-    background.add_task(handler.claim_and_act, message)
+    # Dedupe and effect both come after the answer, in batches on the writer's thread (cloud/wechat/inbound.py):
+    # the reply never waits for a write, and of WeChat's (possibly concurrent) retries only the delivery that
+    # claims the key acts. Without the thread (or with its queue full) this request writes its own, after answering.
+    if not wechat.writer.put(message):
+        background.add_task(wechat.writer.write, [message])
     text = handler.seal(inbound, reply, nonce=nonce, timestamp=timestamp)
     media_type = "text/plain" if text == "success" else "application/xml"
     return Response(text, media_type=media_type)

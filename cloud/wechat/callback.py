@@ -7,7 +7,7 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,7 +89,6 @@ class CallbackHandler:
     store: SharedStore
     clock: Callable[[], float] = time.time
     clock_mono: Callable[[], float] = time.monotonic
-    acted: list[str] = field(default_factory=list)  # dedupe keys acted on by this process (diagnostics)
     bot: Any = None  # cloud.bot.holder.BotHolder: text and voice messages are answered by the bot
     _scene_cache: dict[str, tuple[float, str | dict[str, str]]] = field(default_factory=dict)
 
@@ -212,33 +211,36 @@ class CallbackHandler:
             image = f"{self.settings.public_url.rstrip('/')}/r/{found.current_code}/cover.jpg"
         return {"title": title, "description": description, "url": link, "image": image}
 
-    def claim(self, message: BaseMessage) -> str | None:
-        """The dedupe key if this delivery is the first of its message, else None (a WeChat retry)."""
-        key = dedupe_key(message)
-        return key if self.store.claim(key, self.settings.wechat_dedupe_ttl_s) else None
+    def claim_many(self, keys: Sequence[str]) -> list[bool]:
+        """Per dedupe key, True for the first delivery of its message; False for a retry (also a key's repeats
+        within keys). The claims are shared by all workers (Redis, or the database without it)."""
+        unique = list(dict.fromkeys(keys))
+        won = dict(zip(unique, self.store.claim_many(unique, self.settings.wechat_dedupe_ttl_s), strict=True))
+        firsts = []
+        for key in keys:
+            firsts.append(won[key])
+            won[key] = False
+        return firsts
 
-    def claim_and_act(self, message: BaseMessage) -> None:
-        """Act on the first delivery of a message; retries of it do nothing."""
-        key = self.claim(message)
-        if key is not None:
-            self.act(message, key)
-
-    def act(self, message: BaseMessage, key: str) -> None:
-        """The slow part, after the reply went out: log the message and apply its effect, once."""
-        data: dict[str, Any] = message._data  # noqa: SLF001
+    def act_many(self, claimed: Sequence[tuple[BaseMessage, str]]) -> None:
+        """Log claimed messages and apply their effects in one transaction (cloud/wechat/inbound.py)."""
         with self.sessions() as session:
-            session.add(WechatInbound(dedupe_key=key, openid=str(data.get("FromUserName", ""))[:64],
-                                      msg_type=message.type, event=str(data.get("Event") or "")[:40] or None,
-                                      event_key=str(data.get("EventKey") or "")[:200] or None,
-                                      content=str(data.get("Content") or "") or None))
-            if message.type == "event" and message.event == "templatesendjobfinish":
-                self._template_finished(session, str(data.get("MsgID", "")), str(data.get("Status", "")))
-            if message.type in ("text", "voice") and self.bot is not None:
-                from cloud.bot.wechat import log_ask
-
-                log_ask(self, session, message, key)
+            for message, key in claimed:
+                self._act(session, message, key)
             session.commit()
-        self.acted.append(key)
+
+    def _act(self, session: Session, message: BaseMessage, key: str) -> None:
+        data: dict[str, Any] = message._data  # noqa: SLF001
+        session.add(WechatInbound(dedupe_key=key, openid=str(data.get("FromUserName", ""))[:64],
+                                  msg_type=message.type, event=str(data.get("Event") or "")[:40] or None,
+                                  event_key=str(data.get("EventKey") or "")[:200] or None,
+                                  content=str(data.get("Content") or "") or None))
+        if message.type == "event" and message.event == "templatesendjobfinish":
+            self._template_finished(session, str(data.get("MsgID", "")), str(data.get("Status", "")))
+        if message.type in ("text", "voice") and self.bot is not None:
+            from cloud.bot.wechat import log_ask
+
+            log_ask(self, session, message, key)
 
     def _template_finished(self, session: Session, msg_id: str, status: str) -> None:
         rows = session.execute(select(Delivery).where(Delivery.channel == "wechat",

@@ -14,6 +14,7 @@ from cloud.config import Settings
 from cloud.wechat.callback import CallbackHandler
 from cloud.wechat.channel import WeChatTemplateChannel
 from cloud.wechat.client import MedfixWeChatClient, make_client
+from cloud.wechat.inbound import InboundWriter
 from cloud.wechat.qrcodes import PermanentQrCodes
 from cloud.wechat.store import SharedStore, make_store
 
@@ -34,6 +35,7 @@ class WeChat:
     store: SharedStore
     client: MedfixWeChatClient
     handler: CallbackHandler
+    writer: InboundWriter  # the callback's after-answer work, in batches (started with the app)
     channel: WeChatTemplateChannel
     qrcodes: PermanentQrCodes
 
@@ -66,5 +68,5 @@ def build_wechat(settings: Settings, sessions: sessionmaker[Session]) -> WeChat 
     client = make_client(settings, store)
     handler = CallbackHandler(settings=settings, sessions=sessions, store=store)
     channel = WeChatTemplateChannel(settings, sessions, client)
-    return WeChat(settings=settings, store=store, client=client, handler=handler, channel=channel,
-                  qrcodes=PermanentQrCodes(settings, client, store))
+    return WeChat(settings=settings, store=store, client=client, handler=handler, writer=InboundWriter(handler),
+                  channel=channel, qrcodes=PermanentQrCodes(settings, client, store))

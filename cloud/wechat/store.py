@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -32,6 +32,10 @@ class SharedStore(Protocol):
 
     def claim(self, key: str, ttl_s: int) -> bool:
         """Remember key for ttl_s; True only for the first caller."""
+        ...
+
+    def claim_many(self, keys: Sequence[str], ttl_s: int) -> list[bool]:
+        """claim() for each of keys, as one round trip where the store allows."""
         ...
 
     def get(self, key: str) -> str | None:
@@ -64,6 +68,13 @@ class RedisStore:
     def claim(self, key: str, ttl_s: int) -> bool:
         """Remember key for ttl_s; True only for the first caller."""
         return bool(self.redis.set(PREFIX + key, "1", nx=True, ex=max(1, ttl_s)))
+
+    def claim_many(self, keys: Sequence[str], ttl_s: int) -> list[bool]:
+        """claim() for each key, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.set(PREFIX + key, "1", nx=True, ex=max(1, ttl_s))
+        return [bool(won) for won in pipe.execute()]
 
     def get(self, key: str) -> str | None:
         """The cached value, unless missing or expired."""
@@ -118,6 +129,10 @@ class DbStore:
                 return True
             self._drop_expired(WechatDedupe, key)  # a key remembered long ago may be claimed again
         return False
+
+    def claim_many(self, keys: Sequence[str], ttl_s: int) -> list[bool]:
+        """claim() for each key (one transaction each: a key claimed elsewhere must not undo the others)."""
+        return [self.claim(key, ttl_s) for key in keys]
 
     def get(self, key: str) -> str | None:
         """The cached value, unless missing or expired."""
