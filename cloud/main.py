@@ -114,7 +114,9 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     body: dict[str, object] = {"detail": exc.message, **exc.extra}
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+    if isinstance(exc.extra.get("retry_after"), int):  # 429s: clients and proxies read the header, not the body
+        headers["Retry-After"] = str(max(1, exc.extra["retry_after"]))
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 

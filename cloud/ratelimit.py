@@ -35,19 +35,21 @@ class RateLimiter:
         """Count one hit for key; False once it passed limit in this window."""
         return self._add(key, 1, now) <= limit
 
-    def take(self, key: str, amount: int, limit: int, *, now: float | None = None) -> bool:
-        """Charge amount to key's window if it stays within limit (True); else charge nothing (False)."""
-        if self._add(key, amount, now) <= limit:
+    def take(self, key: str, amount: int, limit: int, *, now: float | None = None, offset_s: float = 0) -> bool:
+        """Charge amount to key's window if it stays within limit (True); else charge nothing (False).
+
+        offset_s shifts the windows: a day's window with the local UTC offset begins at local midnight."""
+        if self._add(key, amount, now, offset_s) <= limit:
             return True
-        self.give_back(key, amount, now=now)  # a refused charge uses up nothing
+        self.give_back(key, amount, now=now, offset_s=offset_s)  # a refused charge uses up nothing
         return False
 
-    def give_back(self, key: str, amount: int, *, now: float | None = None) -> None:
+    def give_back(self, key: str, amount: int, *, now: float | None = None, offset_s: float = 0) -> None:
         """Undo a charge that went through (the next one was refused)."""
-        self._add(key, -amount, now)
+        self._add(key, -amount, now, offset_s)
 
-    def _add(self, key: str, amount: int, now: float | None) -> int:
-        window = int((time.time() if now is None else now) // self.window_s)
+    def _add(self, key: str, amount: int, now: float | None, offset_s: float = 0) -> int:
+        window = int(((time.time() if now is None else now) + offset_s) // self.window_s)
         if self._redis is not None:
             try:
                 name = f"medfix:{self.namespace}:rate:{key}:{window}"

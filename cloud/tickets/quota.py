@@ -6,14 +6,19 @@ in the process (cloud/ratelimit.py); a refused upload uses up nothing of the dai
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import select
 
 from cloud.auth.models import User
 from cloud.config import Settings
 from cloud.errors import DomainError
 from cloud.i18n import pick_language, translate
 from cloud.i18n_catalogs import N_
+from cloud.localtime import zone
 from cloud.ratelimit import RateLimiter, client_address, limiter_for
+from cloud.registry.models import Hospital
 
 DAY_S = 86_400
 MB = 1024 * 1024
@@ -60,17 +65,32 @@ def reporter_key(request: Any, user: User | None) -> str:
 
 def charge(request: Any, settings: Settings, user: User | None, size: int, *, files: int = 1) -> None:
     """Count files uploads of size bytes against today's quotas; UploadLimited (nothing counted) when one is full."""
-    refused = charge_reporter(request.app.state, settings, reporter_key(request, user),
-                              user.hospital_id if user is not None else None, size, files=files)
+    hospital_id = user.hospital_id if user is not None else None
+    refused = charge_reporter(request.app.state, settings, reporter_key(request, user), hospital_id, size,
+                              files=files)
     if refused is not None:
-        raise _refuse(request, refused, int(DAY_S - time.time() % DAY_S) + 1)  # the day's window ends
+        offset = utc_offset_s(request.app.state, hospital_id, time.time())
+        raise _refuse(request, refused, int(DAY_S - (time.time() + offset) % DAY_S) + 1)  # at local midnight
+
+
+def utc_offset_s(state: Any, hospital_id: int | None, now: float) -> float:
+    """The UTC offset of the hospital's time zone at now (the default zone's for an unknown hospital): "today"
+    is the hospital's day, so quotas start afresh at its midnight, not at 08:00 in Beijing."""
+    name = None
+    if hospital_id is not None:
+        with state.sessionmaker() as session:
+            name = session.execute(select(Hospital.time_zone).where(Hospital.id == hospital_id)).scalar_one_or_none()
+    offset = datetime.fromtimestamp(now, zone(name)).utcoffset()
+    return offset.total_seconds() if offset is not None else 0.0
 
 
 def charge_reporter(state: Any, settings: Settings, reporter: str, hospital_id: int | None, size: int, *,
-                    files: int = 1) -> str | None:
+                    files: int = 1, now: float | None = None) -> str | None:
     """Charge today's quotas of reporter (and hospital); the refusal text (nothing counted) when one is full.
+    Today is the hospital's day, in its time zone.
 
     The background worker of WeChat media charges the bytes it fetched this way, without a request."""
+    offset = utc_offset_s(state, hospital_id, time.time() if now is None else now)
     charges: list[tuple[RateLimiter, str, int, int, str]] = [
         (limiter_for(state, "upload-files", window_s=DAY_S), reporter, files, settings.upload_daily_files,
          REPORTER_FULL),
@@ -84,9 +104,9 @@ def charge_reporter(state: Any, settings: Settings, reporter: str, hospital_id: 
     for limiter, key, amount, limit, text in charges:
         if not limit or not amount:  # 0: no quota; nothing to charge (the request's 0 bytes, the worker's 0 files)
             continue
-        if not limiter.take(key, amount, limit):
+        if not limiter.take(key, amount, limit, now=now, offset_s=offset):
             for done, done_key, done_amount in taken:
-                done.give_back(done_key, done_amount)
+                done.give_back(done_key, done_amount, now=now, offset_s=offset)
             return text
         taken.append((limiter, key, amount))
     return None

@@ -6,7 +6,8 @@ import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -108,6 +109,41 @@ def test_daily_file_and_megabyte_quotas_per_reporter(settings: Settings, world: 
         assert upload(client, "photo", noisy_png()).status_code == 201
         assert upload(client, "photo", noisy_png()).status_code == 429  # 2 x 1.9 MB > 3 MB
         assert upload(client, "photo", png_bytes()).status_code == 201  # a refused upload used up nothing
+
+
+def test_the_day_of_a_daily_quota_is_the_hospitals_and_the_refusal_says_when_it_ends(
+        settings: Settings, world: World, db: Session) -> None:
+    from cloud.registry.models import Hospital
+    from cloud.tickets.quota import charge_reporter
+
+    db.execute(update(Hospital).where(Hospital.id == world.hospital_b).values(time_zone="Asia/Urumqi"))  # UTC+6
+    db.commit()
+    midnight_beijing = datetime(2026, 12, 4, 16, 0, tzinfo=UTC).timestamp()  # 00:00 on 5 Dec in Beijing
+    with app_client(settings, upload_daily_files=2) as client:
+        state = client.app.state  # type: ignore[attr-defined]
+
+        def charge(reporter: str, hospital: int | None, at: float) -> bool:
+            return charge_reporter(state, state.settings, reporter, hospital, 1, now=at) is None
+
+        # Hospital A (Beijing): two files late in the evening use up the day; its midnight starts a new one,
+        # not 08:00 the next morning (UTC's midnight).
+        assert [charge("user:a", world.hospital_a, midnight_beijing - 600) for _ in range(3)] == [True, True, False]
+        assert not charge("user:a", world.hospital_a, midnight_beijing - 1)
+        assert charge("user:a", world.hospital_a, midnight_beijing + 1)
+        # Hospital B in Urumqi: 00:00 Beijing is 22:00 there, still the same day; its own midnight is 2 h later.
+        assert [charge("user:b", world.hospital_b, midnight_beijing - 600) for _ in range(3)] == [True, True, False]
+        assert not charge("user:b", world.hospital_b, midnight_beijing + 1)
+        assert charge("user:b", world.hospital_b, midnight_beijing + 7200 + 1)
+
+        for _ in range(2):
+            assert upload(client, "photo", png_bytes()).status_code == 201
+        refused = upload(client, "photo", png_bytes())
+        assert refused.status_code == 429
+        wait = refused.json()["retry_after"]
+        assert refused.headers["Retry-After"] == str(wait)
+        local_now = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai"))  # an anonymous reporter: the default zone
+        seconds_to_midnight = 86_400 - (local_now.hour * 3600 + local_now.minute * 60 + local_now.second)
+        assert abs(wait - seconds_to_midnight) <= 5
 
 
 @pytest.mark.usefixtures("one_rate_window")
