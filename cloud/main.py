@@ -102,38 +102,41 @@ VENDOR_PACKAGES = {"weui": "weui/dist", "sortablejs": "sortablejs", "htmx": "htm
                    "swagger-ui": "swagger-ui-dist"}
 
 
-def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "message": err["msg"]}
         for err in exc.errors()
     ]
-    return JSONResponse({"detail": "the request is invalid", "errors": errors}, status_code=422)
+    return fallback.html_or(request, JSONResponse({"detail": "the request is invalid", "errors": errors},
+                                                  status_code=422))
 
 
-def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     body: dict[str, object] = {"detail": exc.message, **exc.extra}
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
     if isinstance(exc.extra.get("retry_after"), int):  # 429s: clients and proxies read the header, not the body
         headers["Retry-After"] = str(max(1, exc.extra["retry_after"]))
-    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+    return fallback.html_or(request, JSONResponse(body, status_code=exc.status_code, headers=headers))
 
 
-def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+def _out_of_range(request: Request, exc: Exception) -> Response:
     """A value the database cannot hold is the request's fault (422), never a 500: an id past 2^31 on PostgreSQL
     (its INTEGER) or past 2^63 on SQLite, a text longer than its column."""
     if isinstance(exc, OverflowError) and "SQLite INTEGER" not in str(exc):
         raise exc  # an overflow in our own arithmetic is a bug: the server error stays one
-    return JSONResponse({"detail": "数值超出范围 / a value is out of range"}, status_code=422)
+    return fallback.html_or(request, JSONResponse({"detail": "数值超出范围 / a value is out of range"},
+                                                  status_code=422))
 
 
-def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+def _database_unavailable(request: Request, exc: Exception) -> Response:
     """The database is restarting or unreachable: nothing was stored, so say so and when to retry (503), not 500.
     Gateways and the pages retry on it; the pool drops the dead connections and reconnects on its own."""
     log.warning("database unavailable: %s", str(exc).splitlines()[0][:200])
-    return JSONResponse({"detail": "数据库暂时不可用，请稍后重试 / the database is unavailable, try again shortly"},
-                        status_code=503, headers={"Retry-After": "5"})
+    return fallback.html_or(request, JSONResponse(
+        {"detail": "数据库暂时不可用，请稍后重试 / the database is unavailable, try again shortly"}, status_code=503,
+        headers={"Retry-After": "5"}))
 
 
 @dataclass

@@ -25,10 +25,18 @@ STATIC = Path(__file__).parent / "static"
 _ERROR_TEXTS = {
     404: ("Page not found", "The address may be mistyped, or the page was moved."),
     405: ("Page not found", "The address may be mistyped, or the page was moved."),
+    401: (N_("Please sign in"), N_("This page is for signed-in users. Sign in, then open it again.")),
     403: ("No access", "Your account may not open this page."),
     413: (N_("Too much at once"), N_("What you sent is larger than this page accepts. Choose a smaller file, or "
                                      "send less at once.")),
+    409: (N_("This has changed meanwhile"), N_("Someone else changed it at the same time. Go back, reload the page "
+                                               "and try again.")),
+    422: (N_("This address is not valid"), N_("A number or a value in the address or the form is missing or not "
+                                              "valid. Go back and check it, or start again from the home page.")),
+    429: (N_("Too many tries"), N_("Please wait a moment and try again.")),
     500: ("Something went wrong", "The service could not finish this request. Please try again in a moment."),
+    503: (N_("The service is busy for a moment"), N_("Nothing was lost, but this could not be done just now (the "
+                                                     "database is restarting). Please try again in a few seconds.")),
 }
 
 
@@ -39,7 +47,7 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def error_page(request: Request, status_code: int) -> HTMLResponse:
+def error_page(request: Request, status_code: int, headers: dict[str, str] | None = None) -> HTMLResponse:
     """The zh-CN (or English) error page for status_code, rendered with the phone page layout."""
     from cloud.web.pages import render  # pages imports this module's neighbours; import at call time
 
@@ -48,7 +56,18 @@ def error_page(request: Request, status_code: int) -> HTMLResponse:
     response = render(request, "h5/message.html", None, title=translate(title, language),
                       text=translate(text, language), icon="warn", link="/", link_text=translate("Home", language))
     response.status_code = status_code
+    response.headers.update(headers or {})
     return response
+
+
+def html_or(request: Request, response: JSONResponse) -> Response:
+    """The app's JSON error for API clients; for a browser opening a page, the error page of the same status (no
+    field names or English details on a page), with the same headers (Retry-After)."""
+    if not wants_html(request):
+        return response
+    kept = {name: value for name, value in response.headers.items() if name.lower() in ("retry-after",
+                                                                                          "www-authenticate")}
+    return error_page(request, response.status_code, kept)
 
 
 def install(app: FastAPI) -> None:

@@ -82,6 +82,22 @@ def test_login_page_refuses_a_wrong_password(demo_server: LiveServer, browser) -
     page.close()
 
 
+def test_a_mistyped_address_shows_a_chinese_page_not_json(demo_server: LiveServer, browser) -> None:  # noqa: ANN001
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = context.new_page()
+    sign_in(page, demo_server, "admin", "/admin/devices")
+    answer = page.goto(f"{demo_server.url}/admin/devices/12a")  # a number mistyped in the address bar
+    assert answer is not None and answer.status == 422
+    assert page.locator("h2, h1").first.inner_text() == "地址无效"
+    body = page.locator("body").inner_text()
+    assert "请返回检查" in body and "detail" not in body and "device_id" not in body
+    screenshot(page, "error-422-zh")
+    with page.expect_navigation() as home:
+        page.get_by_role("link", name="返回首页").click()  # the way on from the page
+    assert home.value is not None and home.value.status == 200
+    context.close()
+
+
 def test_pages_follow_an_english_browser(demo_server: LiveServer, browser) -> None:  # noqa: ANN001
     page = browser.new_page(locale="en-US")
     page.goto(f"{demo_server.url}/login")
