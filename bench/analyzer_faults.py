@@ -8,7 +8,10 @@ changes (the lab's daily rhythm, the morning ISE calibration, reagent lot change
 What runs is the product as deployed: the real cloud app under uvicorn in its own process, on a scratch PostgreSQL
 database. The planned maintenance is declared beforehand as an admin declares it (POST /api/v1/maintenance-windows).
 Each gateway posts its readings in time order through POST /api/v1/ingest, in batches of ``--batch`` readings (a
-gateway delivering a backlog: edge `backlog_batch_max_items`), the seeds' gateways side by side. Then the cloud is
+gateway delivering a backlog: edge `backlog_batch_max_items`), the seeds' gateways side by side. With them goes what
+the analyzers report about themselves, as a gateway forwards it (``--no-context`` leaves it out): the `calibrating`
+status point around each daily calibration, the calibration's result and each reagent lot change (the simulator's
+`self_reports`); planned maintenance is declared beforehand instead. Then the cloud is
 stopped with SIGTERM (its shutdown scores everything queued and checkpoints the detectors, so the bench can check
 that every reading was scored), started again, and the alerts are read back from GET /api/v1/alerts.
 
@@ -63,9 +66,10 @@ from protocols.simulators.analyzer_behaviour import (  # noqa: E402
     Scenario,
     readings,
     scenario,
+    self_reports,
     week_start,
 )
-from protocols.telemetry import Batch, Reading, encode_batch  # noqa: E402
+from protocols.telemetry import Batch, Event, EventKind, Reading, encode_batch  # noqa: E402
 from tests.edge.cloud_process import CloudProcess  # noqa: E402
 from tests.edge.cloud_server import free_port  # noqa: E402
 
@@ -117,25 +121,42 @@ def declare_maintenance(client: httpx.Client, sites: Sequence[Site]) -> int:
     return n
 
 
-def post_site(base: str, site: Site, batch_size: int) -> int:
-    """Post one gateway's readings in time order, one batch after another, as its uplink would; returns readings."""
+def post_site(base: str, site: Site, batch_size: int, context: bool = True) -> int:
+    """Post one gateway's readings in time order, one batch after another, as its uplink would; returns readings.
+    With context, also what the analyzers report about themselves (simulator: self_reports)."""
     headers = {"Authorization": f"Bearer {site.token}", "Content-Encoding": "gzip",
                "Content-Type": "application/json"}
     stream, sequence, sent = uuid.uuid4().hex[:12], 0, 0
     pending: list[Reading] = []
+    events: list[Event] = []
     with httpx.Client(base_url=base, timeout=600) as client:
         def flush() -> None:
-            nonlocal sequence, sent, pending
+            nonlocal sequence, sent, pending, events
             body = encode_batch(Batch(gateway_id=site.gateway, stream_id=stream, sequence=sequence,
-                                      created_at=pending[-1].observed_at, readings=pending), compress=True)
+                                      created_at=pending[-1].observed_at, readings=pending, events=events),
+                                compress=True)
             client.post("/api/v1/ingest", content=body, headers=headers).raise_for_status()
-            sequence, sent, pending = sequence + 1, sent + len(pending), []
+            sequence, sent, pending, events = sequence + 1, sent + len(pending), [], []
 
+        reports = self_reports(site.sc) if context else []
+        next_report = 0
         for at, key, metric, value, unit in readings(site.sc):
+            # What the analyzers say about themselves goes with the readings of its moment, as a gateway sends it.
+            while next_report < len(reports) and reports[next_report][0] <= at:
+                when, device, what, said = reports[next_report]
+                if what == "calibrating":
+                    pending.append(Reading(device_key=device, metric=what, observed_at=when, value=said))
+                elif what == "calibration":
+                    events.append(Event(device_key=device, occurred_at=when, kind=EventKind.CALIBRATION,
+                                        payload={"passed": said, "tests": ["Na"]}))
+                else:
+                    events.append(Event(device_key=device, occurred_at=when, kind=EventKind.REAGENT,
+                                        payload={"lot": said}))
+                next_report += 1
             pending.append(Reading(device_key=key, metric=metric, observed_at=at, value=value, unit=unit))
             if len(pending) >= batch_size:
                 flush()
-        if pending:
+        if pending or events:
             flush()
     return sent
 
@@ -185,7 +206,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 windows = declare_maintenance(client, sites)
             t_post = time.perf_counter()
             with ThreadPoolExecutor(len(sites)) as pool:
-                posted = sum(pool.map(lambda s: post_site(base, s, args.batch), sites))
+                posted = sum(pool.map(lambda s: post_site(base, s, args.batch, not args.no_context), sites))
             post_s = time.perf_counter() - t_post
             t_drain = time.perf_counter()
             proc.stop(timeout=900)  # SIGTERM: the app's shutdown scores what is queued and writes the last checkpoint
@@ -203,6 +224,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "python": platform.python_version(), "devices": args.devices, "days": args.days, "seeds": args.seeds,
         "metrics_per_device": list(METRIC_UNITS), "first_day": scenarios[0].start.isoformat(),
         "batch_readings": args.batch, "tolerance_min": args.tolerance, "maintenance_windows_declared": windows,
+        "instrument_context_sent": not args.no_context,
         "readings_posted": posted, "readings_scored": scored,
         "every_reading_scored": scored == posted, **scored_alerts,
         "runtime_s": {"post": round(post_s, 1), "drain_after_post": round(drain_s, 1),
@@ -215,6 +237,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     parser.add_argument("--batch", type=int, default=2000, help="readings per ingest batch")
+    parser.add_argument("--no-context", action="store_true",
+                        help="send only the readings, not what the analyzers report about themselves (their "
+                             "calibrating status point, calibration results and reagent lot changes)")
     parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="a PostgreSQL URL on the server to use (the bench makes and drops a scratch database)")
     args = finish_arguments(parser.parse_args())

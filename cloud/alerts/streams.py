@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 from cloud.alerts.policy import Tracker
@@ -26,20 +27,42 @@ class Sample(NamedTuple):
 Batch = tuple[int | None, Sequence[Sequence[Any]]]  # (gateway_id, samples as (device_id, metric, t, value))
 Row = tuple[float, int, str, float, int | None]  # (t, device_id, metric, value, gateway_id)
 
+class UnitKind(StrEnum):
+    """What a reading's unit says about its stream (models/anomaly/context.py, stream kinds)."""
+
+    quantity = "quantity"  # a physical quantity: never a counter nor a one-way level, however it moves
+    level = "level"  # how much is left or filled: scored as a level; its consumption when it moves one way
+    counter = "counter"  # a count that only grows (between resets): scored by its rate
+
+
 # Units of physical quantities. A stream in one of these is never a counter, however it moves: a regulated
 # temperature read at 0.1 °C that sits at 37.0 and then creeps up one way looks exactly like a lamp-hours
-# counter to the detector, and must be scored as the drift it is (models/anomaly/context.py, stream kinds).
+# counter to the detector, and must be scored as the drift it is.
 MEASURED_UNITS = frozenset({
     "°c", "℃", "degc", "c", "k", "°f", "℉", "degf",  # temperature
     "pa", "hpa", "kpa", "mpa", "bar", "mbar", "psi", "mmhg", "mmh2o", "cmh2o", "inh2o", "atm",  # pressure
     "v", "mv", "kv", "a", "ma", "µa", "ua", "w", "kw", "ω", "ohm",  # electrical
     "hz", "rpm", "l/min", "ml/min", "µl/min", "ul/min",  # rates of a running machine
+    "mabs", "abs", "µs/cm", "us/cm",  # a photometer's absorbance, water conductivity
 })
+# Units of a level: what is left (reagent %, volume) or filled (a waste container), or a humidity. A level that
+# falls between refills has a counter's shape; it is scored by its consumption (one-sided), never as a counter.
+LEVEL_UNITS = frozenset({"%", "%rh", "rh%", "ml", "µl", "ul", "l"})
+# Units of counts that only grow: tests run, lamp hours, cycles. A "count" that moves both ways (errors this
+# minute, samples queued) is still scored as a plain stream: the detector checks the shape too.
+COUNTER_UNITS = frozenset({"count", "counts", "tests", "test", "次", "h", "hours", "hrs", "cycles", "cycle"})
+_UNIT_KINDS = {**dict.fromkeys(MEASURED_UNITS, UnitKind.quantity), **dict.fromkeys(LEVEL_UNITS, UnitKind.level),
+               **dict.fromkeys(COUNTER_UNITS, UnitKind.counter)}
+
+
+def unit_kind(unit: str | None) -> UnitKind | None:
+    """What a reading's unit says its stream is; None when it says nothing (no unit, or one not listed here)."""
+    return _UNIT_KINDS.get(unit.strip().lower().replace(" ", "")) if unit else None
 
 
 def measures_a_quantity(unit: str | None) -> bool:
     """True when a reading's unit names a physical quantity (never a counter)."""
-    return bool(unit) and unit.strip().lower().replace(" ", "") in MEASURED_UNITS
+    return unit_kind(unit) is UnitKind.quantity
 
 
 @dataclass
@@ -100,6 +123,10 @@ class Saved:
 
 
 def apply_unit(detector: Detector, unit: str | None) -> None:
-    # Only detectors with stream kinds have the switch (the gaussian baseline has none).
-    if unit is not None and hasattr(detector, "counters"):
-        detector.counters = not measures_a_quantity(unit)
+    """Tell a stream's detector what its unit says it is (the unit decides over the shape; none: the shape does)."""
+    # Only detectors with stream kinds have the switches (the gaussian baseline has none).
+    if unit is None or not hasattr(detector, "counters"):
+        return
+    kind = unit_kind(unit)
+    detector.counters = kind is not UnitKind.quantity
+    detector.unit_kind = kind.value if kind is UnitKind.level or kind is UnitKind.counter else ""

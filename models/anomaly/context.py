@@ -19,6 +19,7 @@ from models.anomaly.cues import (
     learn_week,
     routine_scale,
 )
+from models.anomaly.rate import COUNTER, LEVEL, ON_OFF, PLAIN, RateCue, stream_kind
 
 __all__ = ["ContextLikelihood"]
 
@@ -105,19 +106,20 @@ class ContextLikelihood(Detector):
        ``max(drift_z / r, drift_start / r + drift_min) + drift_short`` readings; ramps slower than
        ``drift_step / drift_hold`` per reading are re-learnt. The drift score joins the others by the
        max.
-    5. *Stream kinds* (``kinds`` False disables it).  An on/off point (values so far only 0 and 1:
-       door open, pump on) and a counter or one-way level (values so far only increase, or only
-       decrease, with at most one reset per ``counter_ratio`` moves: test count, lamp hours, uptime,
-       a reagent level refilled now and then) score 0: their changes are their nature, not
-       anomalies (a counter's rate, if it matters, is a metric of its own).  The kind is decided on
-       the readings so far, the current one included, never later ones: a third value or frequent
-       moves both ways make the stream plain, and the detector, which learnt every reading all
-       along, scores it from then on.  (A two-valued stream other than 0/1, e.g. spikes of one
-       height, stays plain: its pattern is scored.  A constant stream whose first change goes one way
-       is taken for a counter too, until it moves both ways: a regulated sensor read at a coarse
-       resolution that drifts one way looks exactly like a coarse counter.  Where the caller knows the
-       stream measures a physical quantity (its unit: °C, kPa, V ...), ``counters`` False rules the
-       counter kind out and such a drift is scored; on/off points are still recognised.)
+    5. *Stream kinds* (``kinds`` False disables them; models/anomaly/rate.py has the details).  An on/off point
+       (values so far only 0 and 1: door open, pump on) scores 0: its changes are its nature.  A stream that
+       moves one way (at most one move back per ``counter_ratio`` moves) is scored by its rate per hour (15-minute
+       buckets) by a rhythm-aware detector of its own: a *counter* that rises (test count, lamp hours, cycles; a
+       reset restarts the rate) alerts when it stops rising in working hours or races ahead; a *level* consumed
+       one way (reagent left; a refill restarts the rate) alerts only when consumed faster than usual for the
+       hour (a sudden drop).  ``unit_kind`` says what the stream's unit says ("counter", "level", "" = nothing:
+       the shape decides, rising = counter, falling = level); a unit decides over the shape (a "%" filling one
+       way is a level, never a counter).  ``counters`` False (the unit names a physical quantity: °C, kPa, V)
+       rules both out: a regulated sensor read coarsely that creeps one way looks exactly like a coarse counter
+       and is scored as the drift it is.  The kind is decided on the readings so far, the current one
+       included: moves both ways make the stream plain, and the detector, which learnt every reading all
+       along, scores it from then on.  (A two-valued stream other than 0/1, e.g. spikes of one height, stays
+       plain: its pattern is scored.)
 
     After a score reaches ``threshold`` the detector rests for ``rest`` readings (scores are scaled
     below the threshold) so one incident raises one alert.  Alerts also raise the bar: scores are
@@ -190,6 +192,7 @@ class ContextLikelihood(Detector):
         kinds: bool = True,
         counter_ratio: int = 100,
         counters: bool = True,
+        unit_kind: str = "",
         rebase: int = 30,
         routine_rate: float = 0.5,
         routine_warm: int = 2000,
@@ -285,6 +288,8 @@ class ContextLikelihood(Detector):
         self.kinds = kinds
         self.counter_ratio = counter_ratio
         self.counters = counters
+        self.unit_kind = unit_kind
+        self._rate: RateCue | None = None  # counters and consumed levels: their rate's own detector
         # kinds: distinct values seen (capped at 3), the first two, the last value, increases, decreases
         self._nv = 0
         self._v0 = 0.0
@@ -361,14 +366,8 @@ class ContextLikelihood(Detector):
                 inc += 1
             elif x < self._prev:
                 dec += 1
-        # 0: plain, 1: on/off point (values so far only 0 and 1), 2: counter or level that only moves one way
-        kind = 0
-        if self.kinds:
-            if nv <= 2 and (v0 == 0.0 or v0 == 1.0) and (nv == 1 or v1 == 0.0 or v1 == 1.0):
-                kind = 1
-            elif self.counters and ((inc and dec * self.counter_ratio <= inc)
-                                    or (dec and inc * self.counter_ratio <= dec)):
-                kind = 2
+        kind = stream_kind(nv, v0, v1, inc, dec, ratio=self.counter_ratio, one_way=self.counters,
+                           unit_kind=self.unit_kind) if self.kinds else PLAIN
         lo = self._lo
         hi = self._hi
         raw = 0.0
@@ -483,8 +482,10 @@ class ContextLikelihood(Detector):
         drift = drift_cue(self, x, n) if self.drift_z > 0.0 else None
         if drift is not None and drift[0] > score:
             score = drift[0]
-        if kind:
+        if kind == ON_OFF:
             score = 0.0
+        elif kind != PLAIN:
+            score = self._rate_cue(kind, kind == LEVEL and dec > inc, learn).step(x, t, learn)
         if self._ar > 0.0:
             score -= self.ar_gain * math.log10(1.0 + self._ar) / SCORE_DECADES
             if score < 0.0:
@@ -519,6 +520,8 @@ class ContextLikelihood(Detector):
         if drift is not None:
             learn_drift(self, x, n, drift)
         self._nv, self._v0, self._v1, self._prev, self._inc, self._dec = nv, v0, v1, x, inc, dec
+        if kind < COUNTER:
+            self._rate = None  # no longer one-way: should it become so again, its rate starts afresh
         if slot != -1:
             if slot < -1:
                 slot = -2 - slot
@@ -552,6 +555,20 @@ class ContextLikelihood(Detector):
                 self._ar += 1.0
         self._ar *= self.ar_decay
         return score
+
+    def _rate_cue(self, kind: int, falling: bool, learn: bool) -> RateCue:
+        """The rate cue of a counter (kind COUNTER) or one-way level (LEVEL); a fresh one when the kind changed.
+
+        A fresh one is kept only when learning (``score_one`` changes nothing).
+        """
+        cue = self._rate
+        if cue is None or cue.one_sided != (kind == LEVEL) or cue.falling != falling:
+            # one rate a bucket (15 min): a day of them before it scores; the outer detector rests and raises the bar
+            inner = ContextLikelihood(kinds=False, grace=96, rest=0, ar_gain=0.0)
+            cue = RateCue(inner, falling=falling, one_sided=kind == LEVEL)
+            if learn:
+                self._rate = cue
+        return cue
 
     def _exp_tail(self, zx: float) -> float:
         """Return P(|z| > zx) from an exponential tail through the tracked zq_low and zq quantiles of |z|."""

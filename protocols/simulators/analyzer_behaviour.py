@@ -34,7 +34,7 @@ METRIC_UNITS: Final[dict[str, str | None]] = {
 }
 
 FAULT_KINDS: Final = ("heater_drift", "lamp_decline", "lamp_drop", "probe_clog", "electrode_failure",
-                      "error_burst", "pump_fault")
+                      "error_burst", "pump_fault", "counter_stall")
 FAULT_METRICS: Final[dict[str, tuple[str, ...]]] = {
     "heater_drift": ("reaction_disk_temp",),
     "lamp_decline": ("lamp_intensity",),
@@ -43,11 +43,14 @@ FAULT_METRICS: Final[dict[str, tuple[str, ...]]] = {
     "electrode_failure": ("ise_na_mv",),
     "error_burst": ("error_count",),
     "pump_fault": ("vacuum",),
+    # A jammed sample handler: no tests run, so the counter stops rising and the probe aspirates nothing.
+    "counter_stall": ("test_count", "sample_probe_pressure"),
 }
 # Fault durations in minutes (low, high): a drift builds over hours, a burst lasts minutes, a clog a shift or two.
 FAULT_MINUTES: Final[dict[str, tuple[int, int]]] = {
     "heater_drift": (240, 600), "lamp_decline": (360, 720), "lamp_drop": (240, 720),
     "probe_clog": (1440, 2160), "electrode_failure": (360, 1080), "error_burst": (15, 60), "pump_fault": (180, 480),
+    "counter_stall": (60, 180),
 }
 # How bad each fault gets at its worst (low, high), in its metric's unit.
 FAULT_SIZES: Final[dict[str, tuple[float, float]]] = {
@@ -58,6 +61,7 @@ FAULT_SIZES: Final[dict[str, tuple[float, float]]] = {
     "electrode_failure": (3.0, 6.0),  # mV the potential sinks
     "error_burst": (1.0, 3.0),  # errors per minute
     "pump_fault": (5.0, 12.0),  # kPa of vacuum lost
+    "counter_stall": (0.9, 1.0),  # fraction of the tests that no longer run
 }
 BENIGN_KINDS: Final = ("daily_rhythm", "daily_calibration", "reagent_lot_change", "planned_maintenance")
 
@@ -224,13 +228,14 @@ def _plan(seed: int, device: int, count: int, warm: int, minutes: int, base: dat
         for _attempt in range(200):
             length = min(rng.randint(low, high), max(low, segment - 2 * RECOVERY_GAP))
             s = rng.randint(lo, max(lo, hi - length - RECOVERY_GAP))
-            if kind == "probe_clog":
-                # A clog only shows while samples are aspirated: it starts on a weekday morning.
+            if kind in ("probe_clog", "counter_stall"):
+                # A clog only shows while samples are aspirated, a jam while they are loaded: a weekday's shift.
                 day_start = s - s % 1440
                 local = (base + timedelta(minutes=day_start)).astimezone(tz)
                 if local.weekday() >= 5:
                     continue
-                s = day_start + rng.randint(7 * 60, 11 * 60)
+                s = day_start + (rng.randint(7 * 60, 11 * 60) if kind == "probe_clog" else
+                                 rng.randint(9 * 60, 17 * 60 - length))
             if s + length <= minutes and free(s, s + length):
                 plan.faults.append((kind, s, s + length, _magnitude(rng, kind)))
                 busy.append((s, s + length))
@@ -304,6 +309,8 @@ def device_series(sc: Scenario, device_key: str) -> dict[str, list[float | int]]
             ise_level += lots[i]
         # Tests run this minute: the shift's load, a few emergency samples at night; none while serviced.
         run = 0 if maint else _poisson(rng, 12.0 * load)
+        if kind == "counter_stall":
+            run = int(run * (1.0 - size))  # drawn all the same, so the random numbers after it do not move
         tests += run
         duty = min(1.0, run / 12.0)
         if maint is not None:
@@ -359,6 +366,28 @@ def device_series(sc: Scenario, device_key: str) -> dict[str, list[float | int]]
         # Error codes: a few a day, more when busy; a burst when something is wrong.
         errors.append(_poisson(rng, size if kind == "error_burst" else 0.004 + 0.02 * load))
         counter.append(tests)
+    return out
+
+
+# What an analyzer says about itself (instrument context, issue #14 item 2): (time, device key, what, value).
+# "calibrating" is its status point (1 at a calibration's start, 0 at its end: polled over Modbus or OPC UA and
+# sent on change); "calibration" (value: passed) and "reagent" (value: the new lot) are its ASTM messages.
+SelfReport = tuple[datetime, str, str, int | bool | str]
+
+
+def self_reports(sc: Scenario) -> list[SelfReport]:
+    """What each analyzer reports about its daily calibrations and reagent lot changes, in time order (planned
+    maintenance is declared with the cloud instead: Scenario.benign, declared)."""
+    out: list[SelfReport] = []
+    lots: dict[str, int] = {}
+    for event in sc.benign:
+        if event.kind == "daily_calibration":
+            out += [(event.start, event.device_key, "calibrating", 1), (event.end, event.device_key, "calibrating", 0),
+                    (event.end, event.device_key, "calibration", True)]
+        elif event.kind == "reagent_lot_change":
+            lots[event.device_key] = lots.get(event.device_key, 0) + 1
+            out.append((event.start, event.device_key, "reagent", f"ISE-{lots[event.device_key]:03d}"))
+    out.sort(key=lambda r: (r[0], r[1], r[2]))
     return out
 
 

@@ -88,7 +88,9 @@ def test_quick_run_posts_through_the_real_cloud_scores_every_reading_and_prints_
     overall = result["overall"]
     for key in ("precision", "recall", "false_alarms_per_device_week", "by_fault_kind", "false_alarms_by_cause"):
         assert key in overall
-    assert result["readings_posted"] == 2 * 3 * 1440 * 7 and result["every_reading_scored"]
+    # 7 metrics a minute, and each daily calibration's status point turning on and off (2 devices x 3 days)
+    assert result["readings_posted"] == 2 * 3 * 1440 * 7 + 2 * 3 * 2 and result["every_reading_scored"]
+    assert result["instrument_context_sent"] is True
     assert result["maintenance_windows_declared"] >= 1
     assert overall["faults"] >= 2 and overall["alerts"] == overall["true_alerts"] + overall["false_alarms"]
     lines = [json.loads(line) for line in out.read_text().splitlines()]

@@ -17,6 +17,7 @@ from protocols.simulators.analyzer_behaviour import (
     device_series,
     readings,
     scenario,
+    self_reports,
     week_start,
     workload,
 )
@@ -155,6 +156,20 @@ def test_daily_calibration_steps_the_ise_reading_and_it_comes_back(
         assert abs(statistics.mean(ise[j:j + 30]) - statistics.mean(ise[i - 30:i])) < 0.5
 
 
+def test_each_analyzer_reports_its_calibrations_and_lot_changes_as_they_happen(fleet: Scenario) -> None:
+    reports = self_reports(fleet)
+    assert reports == sorted(reports, key=lambda r: (r[0], r[1], r[2]))
+    for cal in (b for b in fleet.benign if b.kind == "daily_calibration"):
+        assert (cal.start, cal.device_key, "calibrating", 1) in reports  # its status point turns on ...
+        assert (cal.end, cal.device_key, "calibrating", 0) in reports  # ... and off again
+        assert (cal.end, cal.device_key, "calibration", True) in reports  # and the result follows
+    changes = [b for b in fleet.benign if b.kind == "reagent_lot_change"]
+    lots = [r for r in reports if r[2] == "reagent"]
+    assert [(r[0], r[1]) for r in lots] == sorted((b.start, b.device_key) for b in changes)
+    per_device = {key: [r[3] for r in lots if r[1] == key] for key in fleet.devices}
+    assert all(len(set(named)) == len(named) for named in per_device.values())  # each change names a new lot
+
+
 def test_reagent_lot_change_steps_the_ise_level_for_good(
         fleet: Scenario, series: dict[str, dict[str, list[float | int]]]) -> None:
     change = next(b for b in fleet.benign if b.kind == "reagent_lot_change")
@@ -190,3 +205,16 @@ def test_planned_maintenance_is_declared_and_its_readings_are_odd(
     assert min(temp) < 30.0  # the heater was off
     counter = series[service.device_key]["test_count"]
     assert counter[fleet.index(service.end) - 1] == counter[fleet.index(service.start)]  # no tests while serviced
+
+
+def test_counter_stall_stops_the_test_counter_in_the_shift_and_it_runs_again_after(
+        fleet: Scenario, series: dict[str, dict[str, list[float | int]]]) -> None:
+    fault = window(fleet, "counter_stall")
+    lab = timezone(timedelta(hours=fleet.utc_offset_h))
+    start = fault.start.astimezone(lab)
+    assert start.weekday() < 5 and 9 <= start.hour and fault.end.astimezone(lab).hour <= 17  # in the day shift
+    counter = series[fault.device_key]["test_count"]
+    i, j = fleet.index(fault.start), fleet.index(fault.end)
+    week_before = counter[j - 7 * 1440] - counter[i - 7 * 1440]  # the same hours a week earlier
+    assert counter[j] - counter[i] <= 0.1 * week_before + 2
+    assert counter[j + 60] - counter[j] > 100  # repaired: tests run again (the shift may end within the hour)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.alerts.models import Alert
-from cloud.alerts.streams import measures_a_quantity
+from cloud.alerts.streams import UnitKind, measures_a_quantity, unit_kind
 from tests.cloud.alerts.conftest import Lab
 
 # One reading every 10 s: an hour at exactly 37.0 (a regulated bath read at 0.1 °C), then +0.1 every minute.
@@ -27,6 +27,17 @@ def alerts_of(db: Session, metric: str) -> list[Alert]:
 ])
 def test_physical_units_are_told_from_counts(unit: str | None, expected: bool) -> None:
     assert measures_a_quantity(unit) is expected
+
+
+@pytest.mark.parametrize(("unit", "expected"), [
+    ("°C", UnitKind.quantity), ("kPa", UnitKind.quantity), ("mAbs", UnitKind.quantity),
+    ("%", UnitKind.level), ("%RH", UnitKind.level), ("mL", UnitKind.level), ("µL", UnitKind.level),
+    ("count", UnitKind.counter), ("tests", UnitKind.counter), ("次", UnitKind.counter), ("h", UnitKind.counter),
+    ("cycles", UnitKind.counter), ("", None), (None, None), ("mg/dL", None),
+])
+def test_units_say_whether_a_stream_is_a_quantity_a_level_or_a_counter(unit: str | None,
+                                                                       expected: UnitKind | None) -> None:
+    assert unit_kind(unit) is expected
 
 
 def test_a_steady_temperature_that_creeps_one_way_alerts(client: TestClient, db: Session, lab: Lab) -> None:
