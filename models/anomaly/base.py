@@ -9,10 +9,12 @@ from typing import Any
 
 from river.base import AnomalyDetector
 
-__all__ = ["Detector", "is_finite", "scalar", "score_to_tail", "tail_to_score"]
+__all__ = ["Detector", "fit_exponential_tail", "gauss_quantile", "is_finite", "scalar", "score_to_tail",
+           "tail_to_score"]
 
 # Scores are -log10(tail probability) / SCORE_DECADES, clipped to [0, 1].
 SCORE_DECADES = 10.0
+SQRT1_2 = 1.0 / math.sqrt(2.0)
 
 
 def is_finite(x: float) -> bool:
@@ -27,6 +29,27 @@ def tail_to_score(tail: float) -> float:
     if tail <= 1e-10:
         return 1.0
     return -math.log10(tail) / SCORE_DECADES
+
+
+def gauss_quantile(level: float) -> float:
+    """Return z with P(|Z| <= z) = level for a standard normal Z (bisection on erf)."""
+    lo, hi = 0.0, 40.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if math.erf(mid * SQRT1_2) < level:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def fit_exponential_tail(x: float, q_lo: float, q_hi: float, lev_lo: float, lev_hi: float) -> float:
+    """Return P(X > x) from an exponential tail through the quantiles q_lo (level lev_lo) and q_hi (lev_hi)."""
+    rate = math.log((1.0 - lev_lo) / (1.0 - lev_hi)) / max(q_hi - q_lo, 1e-3)
+    e = (x - q_lo) * rate
+    if e <= math.log(1.0 - lev_lo):
+        return 1.0
+    return (1.0 - lev_lo) * math.exp(-min(e, 700.0))
 
 
 def score_to_tail(score: float) -> float:

@@ -6,7 +6,14 @@ import inspect
 import math
 from typing import Any
 
-from models.anomaly.base import SCORE_DECADES, Detector, tail_to_score
+from models.anomaly.base import (
+    SCORE_DECADES,
+    SQRT1_2,
+    Detector,
+    fit_exponential_tail,
+    gauss_quantile,
+    tail_to_score,
+)
 from models.anomaly.cues import (
     WEEK,
     Excursion,
@@ -23,30 +30,8 @@ from models.anomaly.rate import COUNTER, LEVEL, ON_OFF, PLAIN, RateCue, stream_k
 
 __all__ = ["ContextLikelihood"]
 
-_SQRT1_2 = 1.0 / math.sqrt(2.0)
 # While resting, scores are scaled into [0, _DAMP * threshold): visible, but never an alert.
 _DAMP = 0.98
-
-
-def _gauss_quantile(level: float) -> float:
-    """Return z with P(|Z| <= z) = level for a standard normal Z (bisection on erf)."""
-    lo, hi = 0.0, 40.0
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        if math.erf(mid * _SQRT1_2) < level:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
-
-
-def _fit_tail(x: float, q_lo: float, q_hi: float, lev_lo: float, lev_hi: float) -> float:
-    """Return P(X > x) from an exponential tail through the quantiles q_lo (level lev_lo) and q_hi (lev_hi)."""
-    rate = math.log((1.0 - lev_lo) / (1.0 - lev_hi)) / max(q_hi - q_lo, 1e-3)
-    e = (x - q_lo) * rate
-    if e <= math.log(1.0 - lev_lo):
-        return 1.0
-    return (1.0 - lev_lo) * math.exp(-min(e, 700.0))
 
 
 class ContextLikelihood(Detector):
@@ -84,42 +69,19 @@ class ContextLikelihood(Detector):
        ``spike_ref / max`` (max from earlier days only), so a daily cron-job spike stops alerting
        while a bigger one still does (``spike_mem`` 0 disables it).
 
-    4. *Slow drift* (``drift_z`` 0 disables it).  A short level ``S`` (exponential average over
-       ``drift_short`` readings) is compared with a long baseline of the stream's normal band: mean
-       ``B`` and deviation ``sd`` over ``drift_long`` readings, each update clipped to ``drift_clip``
-       deviations, not learnt during an excursion and learnt ten times slower while ``S`` is more than
-       ``drift_freeze`` deviations away (so a drift cannot drag the band along).  ``D = (S - B) / sd``.
-       An *excursion* starts when |D| reaches ``drift_start`` and ends when it falls back below.  It
-       *keeps moving away* while |D| sets new records; it has *settled* once no record (``drift_step``
-       above the last) came for ``drift_hold`` readings: then the baseline is re-learnt at the new
-       level (a step after calibration or maintenance, then stable) and the excursion ends.  A drift
-       scores the two-sided Gaussian tail of |D| scaled so that |D| = ``drift_z`` gives 0.5 (p = 1e-5)
-       while |D| keeps growing *in proportion*: a record also ``drift_rel`` x |D| above the last such
-       one, set at least ``drift_min`` readings into the excursion and at most ``drift_fresh`` readings
-       ago, and at a ramp's pace (it took at most ``drift_pace`` x the excursion's age since the last
-       such one).  A step only converges (the short level closes the gap exponentially, so proportional
-       records stop after ~``drift_short`` x ln(1 / drift_rel) readings, before ``drift_min``, and slow
-       down); a ramp keeps setting them.  Streams whose readings leave ``drift_out`` deviations of the
-       band more than a fraction ``drift_rare`` of the time (bursty streams, judged when the excursion
-       starts) make excursions that are bursts, not drifts: the cue stays silent there.  A ramp of
-       ``r`` deviations per reading is flagged after about
-       ``max(drift_z / r, drift_start / r + drift_min) + drift_short`` readings; ramps slower than
-       ``drift_step / drift_hold`` per reading are re-learnt. The drift score joins the others by the
-       max.
-    5. *Stream kinds* (``kinds`` False disables them; models/anomaly/rate.py has the details).  An on/off point
-       (values so far only 0 and 1: door open, pump on) scores 0: its changes are its nature.  A stream that
-       moves one way (at most one move back per ``counter_ratio`` moves) is scored by its rate per hour (15-minute
-       buckets) by a rhythm-aware detector of its own: a *counter* that rises (test count, lamp hours, cycles; a
-       reset restarts the rate) alerts when it stops rising in working hours or races ahead; a *level* consumed
-       one way (reagent left; a refill restarts the rate) alerts only when consumed faster than usual for the
-       hour (a sudden drop).  ``unit_kind`` says what the stream's unit says ("counter", "level", "" = nothing:
-       the shape decides, rising = counter, falling = level); a unit decides over the shape (a "%" filling one
-       way is a level, never a counter).  ``counters`` False (the unit names a physical quantity: °C, kPa, V)
-       rules both out: a regulated sensor read coarsely that creeps one way looks exactly like a coarse counter
-       and is scored as the drift it is.  The kind is decided on the readings so far, the current one
-       included: moves both ways make the stream plain, and the detector, which learnt every reading all
-       along, scores it from then on.  (A two-valued stream other than 0/1, e.g. spikes of one height, stays
-       plain: its pattern is scored.)
+    4. *Slow drift* (``drift_z`` 0 disables it): a short level against a long baseline of the stream's normal
+       band, in deviations of that band. An excursion that keeps moving away in proportion (a ramp: a heater
+       drifting, a lamp ageing) scores; one that settles (a step after calibration or maintenance) is re-learnt
+       as the new level; bursty streams' excursions are left to the other cues. The rules and their
+       ``drift_*`` parameters: :func:`models.anomaly.cues.drift_cue`. The drift score joins the others by the max.
+    5. *Stream kinds* (``kinds`` False disables them; models/anomaly/rate.py has the rules).  An on/off point
+       (values so far only 0 and 1) scores 0.  A stream that moves one way (at most one move back per
+       ``counter_ratio`` moves) is scored by its rate per hour by a rhythm-aware detector of its own: a rising
+       *counter* (tests run, lamp hours) alerts when it stops in working hours or races ahead, a *level* consumed
+       one way (reagent left) only when consumed faster than usual.  ``unit_kind`` ("counter", "level", "")
+       is what the stream's unit says and decides over the shape; ``counters`` False (a physical quantity: °C,
+       kPa) rules both out, so a coarse sensor creeping one way is scored as the drift it is.  The kind is
+       decided on the readings so far: moves both ways make the stream plain from then on.
 
     After a score reaches ``threshold`` the detector rests for ``rest`` readings (scores are scaled
     below the threshold) so one incident raises one alert.  Alerts also raise the bar: scores are
@@ -232,10 +194,10 @@ class ContextLikelihood(Detector):
         self._stime = [0.0] * slots
         self._scnt = [0] * slots
         # two-sided Gaussian quantile of level zq: the tail scale a Gaussian stream would show
-        self._zq_ref = _gauss_quantile(zq) if 0.0 < zq < 1.0 else 1.0
+        self._zq_ref = gauss_quantile(zq) if 0.0 < zq < 1.0 else 1.0
         self._q = self._zq_ref
         self.zq_low = zq_low
-        self._q2 = _gauss_quantile(zq_low) if 0.0 < zq_low < 1.0 else 0.0
+        self._q2 = gauss_quantile(zq_low) if 0.0 < zq_low < 1.0 else 0.0
         self._ar = 0.0
         self._prof = [0.0] * slots
         self._pn = [0] * slots
@@ -465,14 +427,14 @@ class ContextLikelihood(Detector):
         score = 0.0
         if n >= self.grace:
             if z > 0.0:
-                score = tail_to_score(0.5 * math.erfc(z * _SQRT1_2))
+                score = tail_to_score(0.5 * math.erfc(z * SQRT1_2))
             if zx > 0.0:
                 scale = self.zscale
                 if 0.0 < self.zq < 1.0:
                     qs = self._q / self._zq_ref
                     if qs > scale:
                         scale = qs
-                px = math.erfc(zx / scale * _SQRT1_2)
+                px = math.erfc(zx / scale * SQRT1_2)
                 if 0.0 < self.zq_low < self.zq < 1.0:
                     px = max(px, self._exp_tail(zx))
                 sx = tail_to_score(px)
@@ -572,4 +534,4 @@ class ContextLikelihood(Detector):
 
     def _exp_tail(self, zx: float) -> float:
         """Return P(|z| > zx) from an exponential tail through the tracked zq_low and zq quantiles of |z|."""
-        return _fit_tail(zx, self._q2, self._q, self.zq_low, self.zq)
+        return fit_exponential_tail(zx, self._q2, self._q, self.zq_low, self.zq)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from models.anomaly.base import tail_to_score
+from models.anomaly.base import SQRT1_2, tail_to_score
 
 if TYPE_CHECKING:
     from models.anomaly.context import ContextLikelihood
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 __all__ = ["WEEK", "Drift", "Excursion", "collect", "drift_cue", "learn_drift", "learn_routine", "learn_routine_rate",
            "learn_level", "learn_week", "routine_scale"]
 
-_SQRT1_2 = 1.0 / math.sqrt(2.0)
 WEEK = 7 * 86400.0
 
 # two-sided Gaussian quantile of tail 1e-5 (score 0.5): |D| = drift_z maps here
@@ -33,7 +32,31 @@ Drift = tuple[float, float, float, Excursion | None]
 
 
 def drift_cue(det: ContextLikelihood, x: float, n: int) -> Drift:
-    """Return (drift score, short level, baseline deviation, next excursion or None) after ``x`` (pure)."""
+    """Return (drift score, short level, baseline deviation, next excursion or None) after ``x`` (pure).
+
+    The slow-drift cue of ContextLikelihood (its point 4). A short level ``S`` (exponential average over
+    ``drift_short`` readings) is compared with a long baseline of the stream's normal band: mean
+    ``B`` and deviation ``sd`` over ``drift_long`` readings, each update clipped to ``drift_clip``
+    deviations, not learnt during an excursion and learnt ten times slower while ``S`` is more than
+    ``drift_freeze`` deviations away (so a drift cannot drag the band along).  ``D = (S - B) / sd``.
+    An *excursion* starts when |D| reaches ``drift_start`` and ends when it falls back below.  It
+    *keeps moving away* while |D| sets new records; it has *settled* once no record (``drift_step``
+    above the last) came for ``drift_hold`` readings: then the baseline is re-learnt at the new
+    level (a step after calibration or maintenance, then stable) and the excursion ends.  A drift
+    scores the two-sided Gaussian tail of |D| scaled so that |D| = ``drift_z`` gives 0.5 (p = 1e-5)
+    while |D| keeps growing *in proportion*: a record also ``drift_rel`` x |D| above the last such
+    one, set at least ``drift_min`` readings into the excursion and at most ``drift_fresh`` readings
+    ago, and at a ramp's pace (it took at most ``drift_pace`` x the excursion's age since the last
+    such one).  A step only converges (the short level closes the gap exponentially, so proportional
+    records stop after ~``drift_short`` x ln(1 / drift_rel) readings, before ``drift_min``, and slow
+    down); a ramp keeps setting them.  Streams whose readings leave ``drift_out`` deviations of the
+    band more than a fraction ``drift_rare`` of the time (bursty streams, judged when the excursion
+    starts) make excursions that are bursts, not drifts: the cue stays silent there.  A ramp of
+    ``r`` deviations per reading is flagged after about
+    ``max(drift_z / r, drift_start / r + drift_min) + drift_short`` readings; ramps slower than
+    ``drift_step / drift_hold`` per reading are re-learnt. The drift score joins the others by the
+    max.
+    """
     ds = det._ds
     s = x if n == 0 else ds + (x - ds) / (n + 1 if n < det.drift_short else det.drift_short)
     sd = math.sqrt(det._dv)
@@ -61,7 +84,7 @@ def drift_cue(det: ContextLikelihood, x: float, n: int) -> Drift:
         since += 1
     score = 0.0
     if ok and paced and age - rel_age < det.drift_fresh and rel_age >= det.drift_min:
-        score = tail_to_score(math.erfc(a * _Z5 / det.drift_z * _SQRT1_2))
+        score = tail_to_score(math.erfc(a * _Z5 / det.drift_z * SQRT1_2))
     return score, s, sd, (sign, rec, since, age, ok, rel, rel_age, paced)
 
 

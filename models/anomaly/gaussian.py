@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import math
 
-from models.anomaly.base import Detector, tail_to_score
+from models.anomaly.base import SQRT1_2, Detector, tail_to_score
 
 __all__ = ["GaussianTail"]
-
-_SQRT1_2 = 1.0 / math.sqrt(2.0)
-
 
 class GaussianTail(Detector):
     """Scores a reading by its two-sided Gaussian tail probability under running mean and variance.
@@ -49,7 +46,7 @@ class GaussianTail(Detector):
         score = 0.0
         if n >= self.grace:
             if sd > 0.0:
-                score = tail_to_score(math.erfc(abs(x - mean) / sd * _SQRT1_2))
+                score = tail_to_score(math.erfc(abs(x - mean) / sd * SQRT1_2))
             elif x != mean:
                 score = 1.0
         if not learn:
