@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -165,3 +166,25 @@ def test_stopping_the_app_logs_what_was_queued(deployed: Settings, standin: Stan
         threading.Timer(0.5, gate.set).start()  # the shutdown below begins with the writer busy and 3 queued
     assert gate.is_set()
     assert _logged(app) == {key: 1 for key, _ in sent}
+
+
+def test_redis_killed_while_wechat_retries_each_message_still_acts_once(deployed: Settings, standin: StandIn) -> None:
+    """The dedupe claims live in Redis: with it down the writers keep the answered messages and claim them once it
+    is back, so every message acts, and acts once, whichever worker each of its three deliveries reached."""
+    from tests.services import RedisServer
+
+    with RedisServer().running() as redis_server:
+        settings = deployed.model_copy(update={"redis_url": f"redis://127.0.0.1:{redis_server.port}/0"})
+        one, two = create_app(settings), create_app(settings)
+        messages = [_text(standin, f"断开{i}") for i in range(5)]
+        with TestClient(one) as first, TestClient(two) as second:
+            redis_server.kill()
+            for attempt in range(3):
+                for _, (params, body) in messages:
+                    client = first if attempt % 2 else second
+                    assert client.post("/wechat/callback", params=params, content=body).status_code == 200
+            time.sleep(1.0)
+            assert _logged(one) == {}  # answered, and waiting for the claims
+            redis_server.start()
+            assert _writer(one).wait_idle(timeout=40) and _writer(two).wait_idle(timeout=40)
+            assert _logged(one) == {key: 1 for key, _ in messages}
