@@ -72,8 +72,9 @@ lint: venv
 # keys of its own.
 TEST_WORKERS ?= 2
 
+# --durations: the slowest tests are named at the end of every run, so the suite's time can be kept in check.
 test: venv assets browser services lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 # New UI texts from the templates, scripts and code into the gettext catalogs (cloud/locale; docs/i18n.md).
 messages: venv
