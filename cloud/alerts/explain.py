@@ -9,6 +9,11 @@ on the alert as a dict (`Alert.explanation`); `words()` says it in the reader's 
 
 Only readings up to the alert's own reading time count, so the same readings explain an alert the same way
 whenever it is computed.
+
+A counter (tests run, lamp hours: it only rises) is scored by its rate (models/anomaly/rate.py), and its level
+says nothing to a person ("mean 152,340 → 152,345"): it is explained by its rate per hour, "每小时 600 → 0 次（近
+45 分钟）；该时段通常每小时 580 ± 40 次". It is told from other streams by its unit (cloud/alerts/streams.py), or,
+where the unit says nothing, by its readings in the windows compared: all of them only rise.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cloud.alerts.streams import UnitKind, unit_kind
 from cloud.telemetry.catalog import METRIC_UNITS
 from cloud.telemetry.store import Point, TimeSeriesStore
 
@@ -26,6 +32,7 @@ SHORTEST_WINDOW = timedelta(minutes=10)  # what the episode is compared with spa
 LONGEST_WINDOW = timedelta(hours=6)  # a slow drift is told over its last six hours, as its chart shows it
 USUAL_DAYS = 7  # "usual for this hour": the same clock window on each of the week before
 BUCKET_S = 60
+COUNTS = frozenset({"", "count", "counts", "次", "test", "tests"})  # units that are a plain number of things
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,7 @@ class Explanation:
     usual_sd: float | None  # how much that varied from day to day (two days at least)
     usual_days: int
     unit: str
+    per_hour: bool = False  # a counter: every number above is its rate per hour, not its value
 
     def as_dict(self) -> dict[str, Any]:
         """The form kept on the alert (JSON)."""
@@ -63,6 +71,37 @@ def _mean(points: list[Point]) -> tuple[float, float, float] | None:
     return total / count, low, high
 
 
+def _rate(points: list[Point]) -> tuple[float, float, float] | None:
+    """(rate per hour, lowest, highest per-bucket rate) of a counter's bucketed points; None with fewer than two
+    buckets of readings. A drop (a reset) adds nothing, as in the detector's own rate."""
+    seen = [p for p in points if p.count and p.min is not None and p.max is not None]
+    if len(seen) < 2:
+        return None
+    rates = []
+    total = 0.0
+    for before, after in zip(seen, seen[1:], strict=False):
+        rise = max(0.0, after.max - before.max)  # type: ignore[operator]
+        total += rise
+        rates.append(rise / max((after.at - before.at).total_seconds(), 1.0) * 3600.0)
+    hours = max((seen[-1].at - seen[0].at).total_seconds(), 1.0) / 3600.0
+    return total / hours, min(rates), max(rates)
+
+
+def _rising(windows: list[list[Point]]) -> bool:
+    """True when each window's readings only rise (flat allowed) and some of them do: a counter's shape."""
+    moved = False
+    for points in windows:
+        last = -math.inf
+        for p in points:
+            if not p.count or p.min is None or p.max is None:
+                continue
+            if p.min < last:
+                return False
+            moved = moved or p.max > p.min or p.min > last > -math.inf
+            last = p.max
+    return moved
+
+
 def explain(store: TimeSeriesStore, *, device_id: int, metric: str, started_at: datetime, at: datetime,
             unit: str | None = None) -> Explanation | None:
     """The alert of (device, metric) that started at `started_at`, as of its reading at `at`; None when the store
@@ -74,20 +113,28 @@ def explain(store: TimeSeriesStore, *, device_id: int, metric: str, started_at: 
     reference = max(span, SHORTEST_WINDOW)
     end = at + timedelta(microseconds=1)  # the alert's own reading counts (the store's ranges end before `end`)
 
-    def mean_of(start: datetime, stop: datetime) -> tuple[float, float, float] | None:
-        return _mean(store.query(device_id, metric, start, stop, bucket_seconds=BUCKET_S))
-
-    recent = mean_of(at - span, end)
+    unit = unit if unit is not None else METRIC_UNITS.get(metric, "")
+    # The windows compared: the recent one (at least two buckets, so a counter has a rate), the one before it, and
+    # the same clock window on each of the days before.
+    recent_start = min(at - span, end - timedelta(seconds=2 * BUCKET_S))
+    windows = [(recent_start, end), (at - span - reference, at - span),
+               *((end - reference - timedelta(days=d), end - timedelta(days=d)) for d in range(1, USUAL_DAYS + 1))]
+    points = [store.query(device_id, metric, start, stop, bucket_seconds=BUCKET_S) for start, stop in windows]
+    kind = unit_kind(unit)
+    per_hour = kind is UnitKind.counter or (kind is None and _rising(points))
+    summarise = _rate if per_hour else _mean
+    if not per_hour and recent_start != at - span:  # a level's recent window is the episode alone
+        points[0] = store.query(device_id, metric, at - span, end, bucket_seconds=BUCKET_S)
+    recent = summarise(points[0])
     if recent is None:
         return None
-    before = mean_of(at - span - reference, at - span)
-    days = [m[0] for d in range(1, USUAL_DAYS + 1)
-            if (m := mean_of(end - reference - timedelta(days=d), end - timedelta(days=d))) is not None]
+    before = summarise(points[1])
+    days = [m[0] for window in points[2:] if (m := summarise(window)) is not None]
     return Explanation(
         window_s=int(span.total_seconds()), recent=recent[0], lowest=recent[1], highest=recent[2],
         before=before[0] if before else None, usual=statistics.fmean(days) if days else None,
-        usual_sd=statistics.stdev(days) if len(days) >= 2 else None, usual_days=len(days),
-        unit=unit if unit is not None else METRIC_UNITS.get(metric, ""))
+        usual_sd=statistics.stdev(days) if len(days) >= 2 else None, usual_days=len(days), unit=unit,
+        per_hour=per_hour)
 
 
 def from_dict(data: dict[str, Any] | None) -> Explanation | None:
@@ -128,6 +175,10 @@ def words(explanation: Explanation, language: str = "zh-CN") -> str:
     # Means to the change's first significant digit (37.0 → 36.4), the spread to its own (± 0.05).
     digits = _decimals(change) if change > 0 else _decimals(e.usual_sd or 0.0)
     unit = f" {e.unit}" if e.unit else ""
+    if e.per_hour:  # a counter's rate: whole counts per hour read best ("600 → 0 次/小时")
+        digits = 0 if max(abs(e.recent), abs(reference or 0.0)) >= 10 else max(digits, 1)
+        counted = "" if e.unit.strip().lower() in COUNTS else e.unit
+        unit = (f" {counted}/小时" if counted else " 次/小时") if zh else (f" {counted}/h" if counted else " per hour")
 
     def num(value: float, places: int = digits) -> str:
         return f"{value:.{places}f}"

@@ -79,6 +79,42 @@ def test_explanation_says_the_change_and_what_is_usual_for_the_hour(db: Session,
     assert explain.from_dict(found.as_dict()) == found
 
 
+def test_a_counter_is_explained_by_its_rate_per_hour_and_a_level_by_its_level(db: Session, world: World) -> None:
+    """A test counter (no unit: told by its readings) rising 10 a minute from 08:00 to 17:00 and 1 a minute
+    otherwise, for a week, then still for 45 minutes at 14:00: said as tests per hour, not as its total; a reagent
+    level in % falling one way is said as its level."""
+    gateway = add_gateway(db, world.hospital_a)
+    device = world.devices_a[0]
+    end = datetime(2026, 11, 20, 6, 45, tzinfo=UTC)  # 14:45 in Beijing
+    stalled_at = end - timedelta(minutes=45)
+    rows, t, tests, reagent = [], end - timedelta(days=8), 150_000, 100.0
+    while t <= end:
+        local_hour = (t + timedelta(hours=8)).hour
+        if t <= stalled_at:
+            tests += 10 if 8 <= local_hour < 17 else 1
+        reagent = reagent - 0.001 if reagent > 20 else 100.0
+        rows.append(ReadingRow(gateway.id, device, "c702", "test_count", t, float(tests), None, None, "good"))
+        rows.append(ReadingRow(gateway.id, device, "c702", "reagent_r1", t, reagent, None, "%", "good"))
+        t += timedelta(minutes=1)
+    write_readings(db, rows)
+    db.commit()
+    found = explain.explain(SqlTimeSeriesStore(db), device_id=device, metric="test_count", started_at=stalled_at,
+                            at=end)
+    assert found is not None and found.per_hour
+    assert found.recent == 0.0 and found.usual_days == 7
+    assert math.isclose(found.before or 0, 600.0, rel_tol=0.05) and math.isclose(found.usual or 0, 600.0, rel_tol=0.05)
+    zh = explain.words(found)
+    assert zh.startswith("均值 600 → 0 次/小时（近 45 分钟）；该时段通常为 600 ± 0 次/小时（前 7 天）"), zh
+    assert "150" not in zh  # the total count means nothing here
+    assert explain.words(found, "en").startswith("mean 600 → 0 per hour over 45 min; usual for this hour 600")
+    assert explain.from_dict(found.as_dict()) == found
+
+    level = explain.explain(SqlTimeSeriesStore(db), device_id=device, metric="reagent_r1", started_at=stalled_at,
+                            at=end)
+    assert level is not None and not level.per_hour  # falling one way: a level, said as one
+    assert "/小时" not in explain.words(level)
+
+
 def test_owners_and_lab_managers_hear_of_an_alert_each_as_they_chose(
         client: TestClient, db: Session, lab: Lab, world: World, recording: RecordingChannel) -> None:
     c702 = lab.devices["c702"]
