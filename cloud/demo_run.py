@@ -33,9 +33,10 @@ MODBUS_DEVICES = [("c702-modbus", "MF-000001", 1), ("xn1000-modbus", "MF-000005"
 # so `make run` shows a predictive alert and ticket; it drifts 1 °C/min for 5 minutes, then recovers.
 DRIFTING_KEY, DRIFTING_UNIT, DRIFTING_INTERVAL_S = "au5800-modbus", 3, 1.0
 DRIFT = ("reaction_disk_temp=1", 240, 300)  # (METRIC=°C per minute, seconds after start, seconds it lasts)
-# Counters and on/off status points are not analog behaviour to learn: an admin switches their alerts off.
-STATUS_POINTS = ("fridge_compressor_on", "running", "alarm", "cover_closed", "sample_count", "test_count",
-                 "lamp_hours", "uptime", "device_clock")
+# On/off status points and the analyzer's clock are not behaviour to learn: an admin switches their alerts off.
+# Counters (samples, tests, lamp hours, uptime) stay on: they are scored by their rate (models/anomaly/rate.py),
+# which needs a day of it before it says anything.
+STATUS_POINTS = ("fridge_compressor_on", "running", "alarm", "cover_closed", "device_clock")
 ASTM_DEVICE = ("c311-astm", "MF-000008")
 OPCUA_DEVICE = ("genexpert-opcua", "MF-000010")
 
