@@ -116,6 +116,10 @@ class Settings(BaseSettings):
                                        "engineer at once when the predicted on-site probability is at least this "
                                        "(and the predictor has learned from 200 cases); 0 = off, the desk decides.")
     alert_scoring: bool = Field(True, description="Score ingested readings and raise predictive alerts here.")
+    alert_learning_hours: float = Field(24.0, ge=0, description="A new stream opens no alert for this long (its "
+                                        "readings' time) while its detector learns what is normal for it; the "
+                                        "analyzer's own signals (failed QC, error bursts) alert from the start. "
+                                        "0 = at once.")
     alert_checkpoint_interval_s: int = Field(60, description="How often changed anomaly detectors are saved "
                                              "(also on shutdown); 0 = only on shutdown.")
     wechat_appid: str = Field("", description="WeChat Official Account appid; empty = the WeChat channel is off.")

@@ -119,6 +119,9 @@ def run_everything(settings: Settings, files: EdgeFiles) -> int:
     """Start the cloud, the simulators and the agent; stop them all on Ctrl-C. Returns an exit code."""
     me = [sys.executable, "-m", "medfix.cli"]
     env = {**os.environ, "MEDFIX_EDGE_CONFIG": str(files.config)}
+    # The AU5800's drift comes 4 minutes in, after 3 minutes of learning at a reading a second: the demo's streams
+    # learn for those 3 minutes, not the day a real analyzer's new stream is given (unless set otherwise).
+    env.setdefault("MEDFIX_ALERT_LEARNING_HOURS", "0.05")
     log_dir = settings.data_dir.resolve() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     stop_standin = None

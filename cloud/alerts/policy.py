@@ -11,6 +11,9 @@ after a hit and re-learns a lasting level shift), so the rules here are thin on 
 - An open alert resolves once the stream has not been abnormal for resolve_after_s.
 - After an alert ends, hot scores within cooldown_s open nothing (the return to normal is itself a surprise).
 - A silenced stream (maintenance window, gateway known offline) or a disabled policy opens nothing.
+- A new stream opens nothing for its first learning_s of readings (stream time): its detector is still finding
+  out what normal is for it (the first shift after a quiet night was the first day's false alarm on the analyzer
+  bench, 22 of them, none a fault). The analyzer's own signals (failed QC, error bursts) alert from the start.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Rules:
     cooldown_s: float = 1800.0
     resolve_after_s: float = 600.0
     enabled: bool = True
+    learning_s: float = 0.0
 
     @property
     def clear_level(self) -> float:
@@ -55,6 +59,7 @@ class Verdict(enum.StrEnum):
     abnormal = "abnormal"  # the open alert's stream is still abnormal
     resolved = "resolved"  # the open alert's stream has been normal long enough
     silenced = "silenced"  # maintenance window, gateway offline, or policy disabled
+    learning = "learning"  # the stream's first learning_s: nothing opens yet
     cooling = "cooling"  # hot, but within the cooldown after the last alert
 
 
@@ -66,10 +71,16 @@ class Tracker:
     alert_open: bool = False
     last_abnormal: float = 0.0
     cool_from: float | None = None  # when the last alert's stream was last abnormal
+    first_t: float | None = None  # the stream's first reading (its learning period runs from it)
 
     def step(self, score: float, t: float, rules: Rules, *, silenced: bool = False) -> Verdict:
         """Apply the rules to one score at stream time t."""
         abnormal = score >= rules.clear_level
+        if self.first_t is None:
+            self.first_t = t
+        if not self.alert_open and t - self.first_t < rules.learning_s:
+            self.pending_since = None
+            return Verdict.learning
         if self.alert_open:
             if abnormal:
                 self.last_abnormal = t

@@ -333,7 +333,7 @@ class Scorer:
             entry = seen.get(key)
             if entry is None:
                 stream = streams[key]
-                rules = book.rules(d, m, self.default_threshold)
+                rules = book.rules(d, m, self.default_threshold, self.settings.alert_learning_hours * 3600.0)
                 # The detector's own rest-after-a-hit follows the policy's threshold.
                 stream.detector.threshold = rules.threshold
                 wins = windows.get(d)

@@ -74,14 +74,14 @@ class PolicyBook:
                 return self.rows[key]
         return None
 
-    def rules(self, device_id: int, metric: str, default_threshold: float) -> Rules:
-        """The effective rules of one stream."""
+    def rules(self, device_id: int, metric: str, default_threshold: float, learning_s: float = 0.0) -> Rules:
+        """The effective rules of one stream (learning_s: the service's learning period, settings)."""
         row = self.row_for(device_id, metric)
         if row is None:
-            return Rules(threshold=default_threshold)
+            return Rules(threshold=default_threshold, learning_s=learning_s)
         return Rules(threshold=row.sensitivity if row.sensitivity is not None else default_threshold,
                      min_duration_s=row.min_duration_s, hysteresis=row.hysteresis, cooldown_s=row.cooldown_s,
-                     resolve_after_s=row.resolve_after_s, enabled=row.enabled)
+                     resolve_after_s=row.resolve_after_s, enabled=row.enabled, learning_s=learning_s)
 
 
 def policy_book(session: Session, *, device_ids: Iterable[int], metrics: Iterable[str]) -> PolicyBook:

@@ -119,10 +119,12 @@ def settings(database: tuple[str, World], tmp_path: Path) -> Settings:
     """Settings pointing at the test database and a private data folder."""
     # The SLA timers run only when a test calls sweep(), so nothing changes behind a test's back; notifications
     # are done by the time a request answers (the outbox in the background: tests/cloud/tickets/test_notify_outbox.py),
-    # and so is a WeChat callback's effect (the batch writer: tests/cloud/wechat/test_inbound_writer.py).
+    # and so is a WeChat callback's effect (the batch writer: tests/cloud/wechat/test_inbound_writer.py). Streams
+    # alert from their first readings: the tests' streams are minutes long (the learning period, a day by
+    # default, has its own tests in tests/cloud/alerts/test_policy.py and test_learning_period.py).
     return Settings(database_url=database[0], data_dir=tmp_path / "data", sweep_interval_s=0, retention_interval_s=0,
                     notify_inline=True, wechat_callback_inline=True, outbox_interval_s=0, token_purge_interval_s=0,
-                    dashboard_refresh_interval_s=0, alert_digest_interval_s=0,
+                    dashboard_refresh_interval_s=0, alert_digest_interval_s=0, alert_learning_hours=0,
                     _env_file=None)  # type: ignore[call-arg]
 
 

@@ -96,7 +96,7 @@ class Site:
         shutil.copyfile(template, path)
         self.settings = Settings(database_url=f"sqlite:///{path}", data_dir=folder / "data", sweep_interval_s=0,
                                  retention_interval_s=0, notify_inline=True, outbox_interval_s=0,
-                                 token_purge_interval_s=0, alert_checkpoint_interval_s=0,
+                                 token_purge_interval_s=0, alert_checkpoint_interval_s=0, alert_learning_hours=0,
                                  scoring_lateness_s=LATENESS_S, _env_file=None, **extra)  # type: ignore[call-arg]
         self.app = create_app(self.settings)
         with self.app.state.sessionmaker() as db:

@@ -48,3 +48,12 @@ def test_severity_and_feedback_notch() -> None:
                                                            AlertSeverity.critical]
     assert raise_notch(0.5) == 0.55
     assert raise_notch(0.94) == 0.95 == raise_notch(0.95)
+
+
+def test_a_new_stream_opens_nothing_while_it_learns() -> None:
+    rules = Rules(learning_s=3600)
+    tracker = Tracker()
+    assert run(tracker, rules, [0.1, 0.9, 0.9], start=1000.0) == [Verdict.learning] * 3  # its first hour
+    assert tracker.step(0.9, 1000.0 + 3590, rules) == Verdict.learning
+    assert tracker.step(0.9, 1000.0 + 3600, rules) == Verdict.opened  # an hour after its first reading
+    assert tracker.step(0.1, 1000.0 + 3700, rules) == Verdict.normal

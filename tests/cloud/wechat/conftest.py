@@ -44,7 +44,7 @@ def standin(standin_server: tuple[StandIn, str]) -> StandIn:
 def settings(database: tuple[str, World], tmp_path: Path, standin_server: tuple[StandIn, str]) -> Settings:
     """Test settings plus the WeChat account; APIs go to the stand-in, template messages retry without waiting."""
     return Settings(database_url=database[0], data_dir=tmp_path / "data", sweep_interval_s=0, notify_inline=True,
-                    wechat_callback_inline=True,
+                    wechat_callback_inline=True, alert_learning_hours=0,
                     outbox_interval_s=0, wechat_appid=SAFE["appid"], wechat_secret="standin-secret",
                     wechat_token=SAFE["token"],
                     wechat_encoding_aes_key=SAFE["encoding_aes_key"], wechat_api_base=standin_server[1],
