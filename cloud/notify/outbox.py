@@ -37,9 +37,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -48,6 +45,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, delete, inspect, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud.batchthread import BatchThread
 from cloud.db import utcnow
 from cloud.events import DomainEvent, EventBus
 from cloud.notify.models import OutboxEvent
@@ -81,15 +79,9 @@ class Outbox:
         self.retry_max_s = retry_max_s
         self.max_attempts = max_attempts
         self.batch = batch
-        self._cond = threading.Condition()
-        self._queue: deque[Item] = deque()
-        self._busy = False
-        self._stopping = False
-        self._thread: threading.Thread | None = None
-        # Items the worker could not work off because the database was away, tried again at _retry_at.
-        self._retry: list[Item] = []
-        self._retry_at = 0.0
-        self._retry_wait = 0.0
+        # The worker: the database away, it keeps its items and tries again (0.5 s up to retry_s).
+        self.thread: BatchThread[Item] = BatchThread("notification outbox", self.work, batch=batch,
+                                                     retry_max_s=retry_s)
         # Rows this process has claimed and not yet settled: row id -> the claim's claimed_until (its token).
         self._claims: dict[int, datetime] = {}
         bus.outbox = self
@@ -114,13 +106,8 @@ class Outbox:
             if identity is None:  # staged inside a savepoint that was rolled back: nothing was committed
                 continue
             items.append((int(identity[0]), handle.event))
-        if not items:
+        if not items or self.thread.offer(items):
             return
-        with self._cond:
-            if self._thread is not None and not self._stopping:
-                self._queue.extend(items)
-                self._cond.notify_all()
-                return
         try:
             self.work(items)
         except Exception:  # never fail the committed change; the rows stay due and recover() takes them
@@ -130,59 +117,15 @@ class Outbox:
 
     def start(self) -> None:
         """Start the worker thread: from now on committed events are worked off in the background."""
-        with self._cond:
-            if self._thread is not None:
-                return
-            self._stopping = False
-            self._thread = threading.Thread(target=self._run, name="notification outbox", daemon=True)
-            self._thread.start()
+        self.thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Work off what is queued, then end the thread (what is left is recovered after the next start)."""
-        with self._cond:
-            thread = self._thread
-            self._stopping = True
-            self._cond.notify_all()
-        if thread is not None:
-            thread.join(timeout)
-        with self._cond:
-            self._thread = None
+        self.thread.stop(timeout)
 
     def wait_idle(self, timeout: float | None = 30.0) -> bool:
         """Block until nothing is queued or being worked on (tests, benchmarks); False on timeout."""
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._queue and not self._busy and not self._retry, timeout)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._stopping:
-                    if self._retry and time.monotonic() >= self._retry_at:
-                        self._queue.extendleft(reversed(self._retry))
-                        self._retry = []
-                    if self._queue:
-                        break
-                    self._cond.wait(max(0.0, self._retry_at - time.monotonic()) if self._retry else None)
-                if not self._queue:
-                    return  # stopping: anything still waiting for a retry is recovered after the next start
-                items = [self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))]
-                self._busy = True
-            failed = False
-            try:
-                self.work(items)
-            except Exception:  # the database is away: keep the items and try again shortly
-                failed = True
-                log.warning("could not work off %d outbox event(s); trying again", len(items), exc_info=True)
-            finally:
-                with self._cond:
-                    if failed:
-                        self._retry_wait = min(max(0.5, self._retry_wait * 2), max(0.5, self.retry_s))
-                        self._retry.extend(items)
-                        self._retry_at = time.monotonic() + self._retry_wait
-                    else:
-                        self._retry_wait = 0.0
-                    self._busy = False
-                    self._cond.notify_all()
+        return self.thread.wait_idle(timeout)
 
     def recover(self) -> int:
         """Work off rows that are due and unclaimed (a dead process's, or failed ones whose retry is due)."""

@@ -22,14 +22,13 @@ milliseconds' worth), as a BackgroundTask lost it before: WeChat does not resend
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from wechatpy.messages import BaseMessage
 
+from cloud.batchthread import BatchThread
 from cloud.wechat.callback import CallbackHandler, dedupe_key
 
 log = logging.getLogger("medfix.wechat.inbound")
@@ -42,23 +41,25 @@ class InboundWriter:
     def __init__(self, handler: CallbackHandler, *, batch: int = 200, queue_max: int = 20_000,
                  retry_for_s: float = 30.0) -> None:
         self.handler = handler
-        self.batch = batch
-        self.queue_max = queue_max
         self.retry_for_s = retry_for_s
-        self._queue: deque[BaseMessage] = deque()
-        self._cond = threading.Condition()
-        self._busy = False
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        # No retry by the thread: write() retries what can be retried, and its claims must not be taken twice.
+        self.thread: BatchThread[BaseMessage] = BatchThread("wechat inbound writer", self.write, batch=batch,
+                                                            queue_max=queue_max)
 
     def put(self, message: BaseMessage) -> bool:
         """Queue an answered message; False when the writer is not running or its queue is full (write it then)."""
-        with self._cond:
-            if self._thread is None or self._stopping or len(self._queue) >= self.queue_max:
-                return False
-            self._queue.append(message)
-            self._cond.notify()
-            return True
+        return self.thread.offer([message])
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then end the thread."""
+        self.thread.stop(timeout)
+
+    def wait_idle(self, timeout: float | None = 30.0) -> bool:
+        """Block until everything queued is written (tests, benchmarks); False on timeout."""
+        return self.thread.wait_idle(timeout)
 
     def write(self, messages: Sequence[BaseMessage]) -> int:
         """Claim and log messages now, on the calling thread; how many acted (the others were retries)."""
@@ -91,47 +92,3 @@ class InboundWriter:
                             exc_info=True)
                 time.sleep(wait)
                 wait = min(wait * 2, 5.0)
-
-    # --- the thread -----------------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        with self._cond:
-            if self._thread is not None:
-                return
-            self._stopping = False
-            self._thread = threading.Thread(target=self._run, name="wechat inbound writer", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Write what is queued, then end the thread."""
-        with self._cond:
-            thread = self._thread
-            self._stopping = True
-            self._cond.notify_all()
-        if thread is not None:
-            thread.join(timeout)
-        with self._cond:
-            self._thread = None
-
-    def wait_idle(self, timeout: float | None = 30.0) -> bool:
-        """Block until everything queued is written (tests, benchmarks); False on timeout."""
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._stopping:
-                    self._cond.wait()
-                if not self._queue:
-                    return
-                messages = [self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))]
-                self._busy = True
-            try:
-                self.write(messages)
-            except Exception:  # still failing after retry_for_s: they were answered, and cannot be logged
-                log.exception("%d WeChat message(s) were answered but could not be logged", len(messages))
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()

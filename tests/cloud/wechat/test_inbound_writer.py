@@ -134,20 +134,24 @@ def test_one_message_that_cannot_be_logged_loses_only_itself(
         real(session, message, key)
 
     monkeypatch.setattr(handler, "_act", picky)
-    gate = threading.Event()
-    monkeypatch.setattr(writer, "_run", lambda run=writer._run: (gate.wait(30), run()))  # noqa: SLF001
-    writer.stop()
-    writer.start()  # the thread now waits for the gate: the three below form one batch
-    sent = [_text(standin, content) for content in ("好1", "坏", "好2")]
+    gate, real_many = threading.Event(), handler.act_many
+
+    def held(claimed: Sequence[tuple[BaseMessage, str]]) -> None:
+        if any(message.content == "先" for message, _ in claimed):
+            gate.wait(30)  # holds the writer while the three below queue up: they form the next batch
+        real_many(claimed)
+
+    monkeypatch.setattr(handler, "act_many", held)
+    sent = [_text(standin, content) for content in ("先", "好1", "坏", "好2")]
     for _, (params, body) in sent:
         assert client.post("/wechat/callback", params=params, content=body).status_code == 200
     gate.set()
     assert writer.wait_idle()
-    assert _logged(app) == {sent[0][0]: 1, sent[2][0]: 1}
+    assert _logged(app) == {sent[0][0]: 1, sent[1][0]: 1, sent[3][0]: 1}
 
 
 def test_a_full_queue_makes_the_request_write_its_own(client: TestClient, app: FastAPI, standin: StandIn) -> None:
-    _writer(app).queue_max = 0
+    _writer(app).thread.queue_max = 0
     key, (params, body) = _text(standin, "排队满了")
     assert client.post("/wechat/callback", params=params, content=body).status_code == 200
     assert _logged(app) == {key: 1}  # written by the request's own after-answer task, before the client heard
