@@ -24,9 +24,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cloud.alerts.streams import UnitKind, unit_kind
+from cloud.alerts.streams import kind_switches
 from cloud.telemetry.catalog import METRIC_UNITS
 from cloud.telemetry.store import Point, TimeSeriesStore
+from models.anomaly.rate import COUNTER, COUNTER_RATIO, stream_kind
 
 SHORTEST_WINDOW = timedelta(minutes=10)  # what the episode is compared with spans at least this
 LONGEST_WINDOW = timedelta(hours=6)  # a slow drift is told over its last six hours, as its chart shows it
@@ -87,19 +88,22 @@ def _rate(points: list[Point]) -> tuple[float, float, float] | None:
     return total / hours, min(rates), max(rates)
 
 
-def _rising(windows: list[list[Point]]) -> bool:
-    """True when each window's readings only rise (flat allowed) and some of them do: a counter's shape."""
-    moved = False
-    for points in windows:
-        last = -math.inf
-        for p in points:
-            if not p.count or p.min is None or p.max is None:
-                continue
-            if p.min < last:
-                return False
-            moved = moved or p.max > p.min or p.min > last > -math.inf
-            last = p.max
-    return moved
+def _counts(windows: list[list[Point]], unit: str) -> bool:
+    """True when the stream is a counter by the detector's own rule (models/anomaly/rate.stream_kind) applied to the
+    readings of the windows compared: its unit first, else they only rise (a reset now and then allowed)."""
+    values = [v for points in windows for p in points if p.count and p.min is not None and p.max is not None
+              for v in (p.min, p.max)]
+    distinct = list(dict.fromkeys(values))[:3]
+    inc = dec = 0
+    for points in windows:  # moves within each window: the windows are days apart, and not in time order
+        seen = [v for p in points if p.count and p.min is not None and p.max is not None for v in (p.min, p.max)]
+        inc += sum(1 for a, b in zip(seen, seen[1:], strict=False) if b > a)
+        dec += sum(1 for a, b in zip(seen, seen[1:], strict=False) if b < a)
+    if not distinct:
+        return False
+    one_way, said = kind_switches(unit)
+    return stream_kind(len(distinct), distinct[0], distinct[1] if len(distinct) > 1 else distinct[0], inc, dec,
+                       ratio=COUNTER_RATIO, one_way=one_way, unit_kind=said) == COUNTER
 
 
 def explain(store: TimeSeriesStore, *, device_id: int, metric: str, started_at: datetime, at: datetime,
@@ -120,8 +124,7 @@ def explain(store: TimeSeriesStore, *, device_id: int, metric: str, started_at: 
     windows = [(recent_start, end), (at - span - reference, at - span),
                *((end - reference - timedelta(days=d), end - timedelta(days=d)) for d in range(1, USUAL_DAYS + 1))]
     points = [store.query(device_id, metric, start, stop, bucket_seconds=BUCKET_S) for start, stop in windows]
-    kind = unit_kind(unit)
-    per_hour = kind is UnitKind.counter or (kind is None and _rising(points))
+    per_hour = _counts(points, unit)
     summarise = _rate if per_hour else _mean
     if not per_hour and recent_start != at - span:  # a level's recent window is the episode alone
         points[0] = store.query(device_id, metric, at - span, end, bucket_seconds=BUCKET_S)

@@ -122,11 +122,16 @@ class Saved:
     alert_id: int | None
 
 
+def kind_switches(unit: str | None) -> tuple[bool, str]:
+    """What a unit lets the stream kinds (models/anomaly/rate.stream_kind) decide: whether the stream may be one-way
+    at all (not a physical quantity), and what the unit says it is ("counter", "level"; "": the shape decides)."""
+    kind = unit_kind(unit)
+    return kind is not UnitKind.quantity, kind.value if kind is UnitKind.level or kind is UnitKind.counter else ""
+
+
 def apply_unit(detector: Detector, unit: str | None) -> None:
     """Tell a stream's detector what its unit says it is (the unit decides over the shape; none: the shape does)."""
     # Only detectors with stream kinds have the switches (the gaussian baseline has none).
     if unit is None or not hasattr(detector, "counters"):
         return
-    kind = unit_kind(unit)
-    detector.counters = kind is not UnitKind.quantity
-    detector.unit_kind = kind.value if kind is UnitKind.level or kind is UnitKind.counter else ""
+    detector.counters, detector.unit_kind = kind_switches(unit)

@@ -26,7 +26,7 @@ from models.anomaly.cues import (
     learn_week,
     routine_scale,
 )
-from models.anomaly.rate import COUNTER, LEVEL, ON_OFF, PLAIN, RateCue, stream_kind
+from models.anomaly.rate import COUNTER, COUNTER_RATIO, LEVEL, ON_OFF, PLAIN, RateCue, stream_kind
 
 __all__ = ["ContextLikelihood"]
 
@@ -152,7 +152,7 @@ class ContextLikelihood(Detector):
         drift_out: float = 4.0,
         drift_rare: float = 0.01,
         kinds: bool = True,
-        counter_ratio: int = 100,
+        counter_ratio: int = COUNTER_RATIO,
         counters: bool = True,
         unit_kind: str = "",
         rebase: int = 30,

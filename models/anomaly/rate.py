@@ -21,12 +21,12 @@ import math
 
 from models.anomaly.base import Detector
 
-__all__ = ["COUNTER", "LEVEL", "ON_OFF", "PLAIN", "UNIT_KINDS", "RateCue", "stream_kind"]
+__all__ = ["COUNTER", "COUNTER_RATIO", "LEVEL", "ON_OFF", "PLAIN", "RateCue", "stream_kind"]
 
 # Stream kinds (ContextLikelihood docstring, point 5).
 PLAIN, ON_OFF, COUNTER, LEVEL = 0, 1, 2, 3
-# What a stream's unit says it is ("" = the unit says nothing: the shape decides).
-UNIT_KINDS = ("", "counter", "level")
+# One-way: at most one move back (a reset, a refill) per this many moves.
+COUNTER_RATIO = 100
 HOUR = 3600.0
 
 
