@@ -74,7 +74,7 @@ async def receive(request: Request, background: BackgroundTasks, signature: str 
     # Dedupe and effect both come after the answer, in batches on the writer's thread (cloud/wechat/inbound.py):
     # the reply never waits for a write, and of WeChat's (possibly concurrent) retries only the delivery that
     # claims the key acts. Without the thread (or with its queue full) this request writes its own, after answering.
-    if not wechat.writer.put(message):
+    if not wechat.writer.offer([message]):
         background.add_task(wechat.writer.write, [message])
     text = handler.seal(inbound, reply, nonce=nonce, timestamp=timestamp)
     media_type = "text/plain" if text == "success" else "application/xml"

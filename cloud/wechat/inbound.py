@@ -35,31 +35,16 @@ log = logging.getLogger("medfix.wechat.inbound")
 T = TypeVar("T")
 
 
-class InboundWriter:
-    """Queue of answered callback messages and the thread that claims and logs them in batches."""
+class InboundWriter(BatchThread[BaseMessage]):
+    """The queue of answered callback messages and the thread that claims and logs them in batches (`offer` a
+    message; False when the thread is not running or the queue is full: the request then writes its own)."""
 
     def __init__(self, handler: CallbackHandler, *, batch: int = 200, queue_max: int = 20_000,
                  retry_for_s: float = 30.0) -> None:
+        # No retry by the thread: write() retries what can be retried, and its claims must not be taken twice.
+        super().__init__("wechat inbound writer", self.write, batch=batch, queue_max=queue_max)
         self.handler = handler
         self.retry_for_s = retry_for_s
-        # No retry by the thread: write() retries what can be retried, and its claims must not be taken twice.
-        self.thread: BatchThread[BaseMessage] = BatchThread("wechat inbound writer", self.write, batch=batch,
-                                                            queue_max=queue_max)
-
-    def put(self, message: BaseMessage) -> bool:
-        """Queue an answered message; False when the writer is not running or its queue is full (write it then)."""
-        return self.thread.offer([message])
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Write what is queued, then end the thread."""
-        self.thread.stop(timeout)
-
-    def wait_idle(self, timeout: float | None = 30.0) -> bool:
-        """Block until everything queued is written (tests, benchmarks); False on timeout."""
-        return self.thread.wait_idle(timeout)
 
     def write(self, messages: Sequence[BaseMessage]) -> int:
         """Claim and log messages now, on the calling thread; how many acted (the others were retries)."""

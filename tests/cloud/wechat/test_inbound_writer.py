@@ -151,7 +151,7 @@ def test_one_message_that_cannot_be_logged_loses_only_itself(
 
 
 def test_a_full_queue_makes_the_request_write_its_own(client: TestClient, app: FastAPI, standin: StandIn) -> None:
-    _writer(app).thread.queue_max = 0
+    _writer(app).queue_max = 0
     key, (params, body) = _text(standin, "排队满了")
     assert client.post("/wechat/callback", params=params, content=body).status_code == 200
     assert _logged(app) == {key: 1}  # written by the request's own after-answer task, before the client heard
