@@ -102,6 +102,7 @@ def device_chart(
         "start": start_at.isoformat() if start_at else None,
         "end": end_at.isoformat() if end_at else None,
         "ticketBase": ticket_base(user),
+        "timeZone": device.hospital.time_zone,  # times on the page are the hospital's, never the browser's
         "texts": {key: translate(key, language) for key in JS_TEXTS},
     }
     # The engineer came from a ticket on their phone: back to their tickets, not the admin device list.

@@ -12,8 +12,10 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -158,6 +160,10 @@ def test_a_drifting_analyzer_opens_one_alert_and_one_predictive_ticket_that_reco
         page.wait_for_selector('#chart[data-alerts="1"]', timeout=15_000)
         page.wait_for_selector(f'#alert-table tr[data-alert-id="{alert["id"]}"]')
         assert int(page.get_attribute("#chart", "data-points") or 0) >= LEARN_READINGS
+        # Its start in the hospital's time (Shanghai), whatever the browser's own zone (this one runs in UTC).
+        shanghai = datetime.fromisoformat(alert["started_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+        row = page.locator(f'#alert-table tr[data-alert-id="{alert["id"]}"]').inner_text()
+        assert shanghai.strftime("%Y-%m-%d %H:%M") in row, row
         page.wait_for_timeout(300)  # let the canvas finish painting
         screenshot(page, "predictive-chart")
 

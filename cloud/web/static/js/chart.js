@@ -1,5 +1,6 @@
 // The device chart page: one metric over a time range (ECharts), the device's alerts marked, refreshed live.
 /* global echarts */
+import { formatTime } from "./localtime.js";
 
 const REFRESH_MS = 5000; // the ingest publishes no per-reading push, so the page polls
 const MAX_POINTS = 1000; // never draw more than this many points for a range
@@ -7,12 +8,6 @@ const NICE_BUCKETS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7
 const SEVERITY_COLOR = { warning: "#b7791f", major: "#d9480f", critical: "#c0392b" };
 
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-const pad = (n) => String(n).padStart(2, "0");
-
-function formatTime(iso) {
-  const d = new Date(iso);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-}
 
 function formatValue(v) {
   if (v === null || v === undefined) return "—";
@@ -26,10 +21,10 @@ export function bucketFor(spanSeconds) {
   return NICE_BUCKETS.find((b) => b >= wanted) || wanted;
 }
 
-// Axis times short enough for a phone: the time within a day, the date across days (never both, never seconds).
-function axisTime(value, spanSeconds) {
-  const d = new Date(value);
-  return spanSeconds > 2 * 86400 ? `${pad(d.getMonth() + 1)}-${pad(d.getDate())}` : `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+// Axis times short enough for a phone, in the hospital's time zone: the time within a day, the date across days
+// (never both, never seconds).
+function axisTime(value, spanSeconds, timeZone) {
+  return spanSeconds > 2 * 86400 ? formatTime(value, { timeZone }).slice(5, 10) : formatTime(value, { timeZone, withDate: false });
 }
 
 function bucketLabel(seconds) {
@@ -64,7 +59,7 @@ export function startChart(cfg) {
       grid: narrow ? { left: 8, right: 16, top: 28, bottom: 56, containLabel: true }
         : { left: 64, right: 32, top: 36, bottom: 72 },
       xAxis: { splitNumber: narrow ? 3 : 6,
-        axisLabel: { hideOverlap: true, fontSize: narrow ? 11 : 12, formatter: (v) => axisTime(v, state.span) } },
+        axisLabel: { hideOverlap: true, fontSize: narrow ? 11 : 12, formatter: (v) => axisTime(v, state.span, cfg.timeZone) } },
       yAxis: { axisLabel: { fontSize: narrow ? 11 : 12, formatter: (v) => formatValue(v) },
         nameTextStyle: { align: narrow ? "left" : "center" } },
       dataZoom: [{ type: "inside", filterMode: "none" },
@@ -159,7 +154,7 @@ export function startChart(cfg) {
     box.dataset.points = String(line.length);
     const how = bucket ? `${t("Averaged per")} ${bucketLabel(bucket)}` : t("Raw readings");
     note.textContent = line.length
-      ? `${how} · ${line.length} · ${t("Updated")} ${formatTime(new Date().toISOString())}`
+      ? `${how} · ${line.length} · ${t("Updated")} ${formatTime(new Date(), { timeZone: cfg.timeZone })}`
       : t("No readings in this range.");
     liveDot.hidden = !r.live;
   }
@@ -176,8 +171,8 @@ export function startChart(cfg) {
         + `<td class="a-metric"><a href="#" data-metric="${esc(a.metric)}" title="${esc(a.metric)}">${esc(labels[a.metric] || a.metric)}</a></td>`
         + `<td class="a-status"><span class="badge alert-${a.status}">${esc(t(`alert.${a.status}`))}</span> `
         + `<span class="sev sev-${a.severity}">${esc(t(`severity.${a.severity}`))}</span></td>`
-        + `<td class="a-time small">${esc(t("Started"))} ${esc(formatTime(a.started_at))}<br>`
-        + `${a.resolved_at ? `${esc(t("Ended"))} ${esc(formatTime(a.resolved_at))}` : `<span class="muted">${esc(t("still open"))}</span>`}</td>`
+        + `<td class="a-time small">${esc(t("Started"))} ${esc(formatTime(a.started_at, { timeZone: cfg.timeZone }))}<br>`
+        + `${a.resolved_at ? `${esc(t("Ended"))} ${esc(formatTime(a.resolved_at, { timeZone: cfg.timeZone }))}` : `<span class="muted">${esc(t("still open"))}</span>`}</td>`
         + `<td class="a-score num small">${esc(t("Peak score"))} <strong>${a.peak_score.toFixed(2)}</strong></td><td class="a-ticket">${ticket}</td>`
         + "</tr>" + (a.why ? `<tr class="a-why-row" data-why-of="${a.id}"><td colspan="5" class="a-why small">${esc(a.why)}</td></tr>` : "");
     });
