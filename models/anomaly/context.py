@@ -157,8 +157,8 @@ class ContextLikelihood(Detector):
         unit_kind: str = "",
         rebase: int = 30,
         routine_rate: float = 0.5,
-        routine_warm: int = 2000,
-        routine_nb: int = 0,
+        routine_warm: int = 300,
+        routine_nb: int = 2,
         weekly_slots: int = 48,
     ) -> None:
         self.levels = levels
@@ -251,6 +251,7 @@ class ContextLikelihood(Detector):
         self.counter_ratio = counter_ratio
         self.counters = counters
         self.unit_kind = unit_kind
+        self._whole = True  # every reading so far a whole number (with a mean below 0.5: a sparse event count)
         self._rate: RateCue | None = None  # counters and consumed levels: their rate's own detector
         # kinds: distinct values seen (capped at 3), the first two, the last value, increases, decreases
         self._nv = 0
@@ -273,6 +274,7 @@ class ContextLikelihood(Detector):
         self._lpeak = [0.0] * slots  # the peak surprise rate of the slot's current visit (committed at the next)
         self._ltime = [0.0] * slots  # when that visit began
         # after rebaseline(): readings still to collect, and the sum of their deviations from the expected level
+        self._rdev = 0.0
         self._rb_left = 0
         self._rb_sum = 0.0
         self._rb_n = 0
@@ -441,7 +443,10 @@ class ContextLikelihood(Detector):
                 if sx > score:
                     score = sx
         # slow drift: the short level against the long baseline of the normal band
-        drift = drift_cue(self, x, n) if self.drift_z > 0.0 else None
+        # a sparse event count (whole numbers, mostly 0: errors a minute) has no level to drift; its bursts are the
+        # other cues' (two errors in five minutes were a "drift" of a rate of 0.02)
+        sparse = self._whole and x == int(x) and self._xm < 0.5 and self.counters
+        drift = drift_cue(self, x, n) if self.drift_z > 0.0 and not sparse else None
         if drift is not None and drift[0] > score:
             score = drift[0]
         if kind == ON_OFF:
@@ -478,9 +483,14 @@ class ContextLikelihood(Detector):
         if lslot >= 0 and t is not None and n >= self.routine_warm and (
                 avg > self._lpeak[lslot] or t - self._ltime[lslot] > 0.5 * self.period):
             learn_routine_rate(self, lslot, avg, t)
+        # the deviation from what was expected, lately (a re-baseline measures its step from there)
+        dev = rx if slot >= 0 else x - self._xm
+        self._rdev += (dev - self._rdev) / min(n + 1, max(1, self.rebase))
         learn_level(self, x, n, zx0, rx if seasonal else None)
         if drift is not None:
             learn_drift(self, x, n, drift)
+        if self._whole and x != int(x):
+            self._whole = False
         self._nv, self._v0, self._v1, self._prev, self._inc, self._dec = nv, v0, v1, x, inc, dec
         if kind < COUNTER:
             self._rate = None  # no longer one-way: should it become so again, its rate starts afresh

@@ -14,8 +14,8 @@ from models.anomaly.base import SQRT1_2, tail_to_score
 if TYPE_CHECKING:
     from models.anomaly.context import ContextLikelihood
 
-__all__ = ["WEEK", "Drift", "Excursion", "collect", "drift_cue", "learn_drift", "learn_routine", "learn_routine_rate",
-           "learn_level", "learn_week", "routine_scale"]
+__all__ = ["WEEK", "Drift", "Excursion", "collect", "drift_cue", "expected_deviation", "learn_drift",
+           "learn_level", "learn_routine", "learn_routine_rate", "learn_week", "routine_scale"]
 
 WEEK = 7 * 86400.0
 
@@ -168,14 +168,30 @@ def learn_routine(det: ContextLikelihood, slot: int, zx: float, t: float) -> Non
         det._smax[slot] = m
 
 
-def collect(det: ContextLikelihood, x: float, t: float | None) -> None:
-    """One reading after rebaseline(): add its deviation; after the last one, shift the levels by the mean."""
-    expected = det._xm
+def expected_deviation(det: ContextLikelihood, x: float, t: float | None) -> float:
+    """``x`` less what the detector expects at ``t``: the time-of-day profile or, where it explains ``x`` better,
+    the same time last week (``x`` less the running mean before a profile has the slot)."""
     if det._ns and t is not None:
         slot = int((t % det.period) / det.period * det._ns)
-        if det._pn[slot] > 0 and det._rn:
-            expected = det._prof[slot] + det._rm  # what the profile expects, its residuals' mean included
-    det._rb_sum += x - expected
+        if det._pn[slot] > 0:
+            residual = x - det._prof[slot]
+            if det._ns >= det.weekly_slots:
+                wslot = int((t % WEEK) / WEEK * 7 * det._ns)
+                if det._wn[wslot] and t - det._wt[wslot] > 0.5 * WEEK:
+                    weekly = x - det._wprof[wslot]
+                    if abs(weekly - det._rm) < abs(residual - det._rm):
+                        residual = weekly
+            return residual
+    return x - det._xm
+
+
+def collect(det: ContextLikelihood, x: float, t: float | None) -> None:
+    """One reading after rebaseline(): add its deviation; after the last one, shift the levels by the mean."""
+    # The step is the readings' deviation from what was expected, less the deviation the stream showed just
+    # before (``_rdev``): a service on a quiet Sunday morning is no step even where the profiles, pulled by the
+    # weekdays, expect more then (they moved every level 6-16 kPa down and alarmed that evening).
+    deviation = expected_deviation(det, x, t) - det._rdev
+    det._rb_sum += deviation
     det._rb_n += 1
     det._rb_left -= 1
     if det._rb_left:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import random
 from collections.abc import Callable
@@ -109,3 +110,67 @@ def test_rebaseline_then_a_fault_still_alerts() -> None:
     for i in range(2 * DAY, 3 * DAY):
         det.learn_one(-18.0 + rng.gauss(0.0, 0.15), T0 + MINUTE * i)
     assert det.alert(det.score_one(-28.0, T0 + MINUTE * 3 * DAY)), "a gross excursion after a re-baseline"
+
+
+def _poisson(rng: random.Random, rate: float) -> int:
+    limit, k, p = math.exp(-rate), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def _aspirating_probe(i: int, rng: random.Random) -> float:
+    """A probe whose pressure follows the tests run each minute: a shift ramping up 08:00-08:30 on weekdays."""
+    minute, weekday = i % DAY, (i // DAY) % 7 < 5
+    load = min(1.0, max(0.0, (minute - 480) / 30), max(0.0, (1020 - minute) / 30)) if weekday else 0.0
+    duty = min(1.0, _poisson(rng, 12.0 * (0.05 + 0.95 * load)) / 12.0)
+    return 2.0 + 26.0 * duty + rng.gauss(0.0, 0.3 + 1.2 * duty)
+
+
+def test_a_noisy_shift_start_is_routine_from_the_second_morning() -> None:
+    # The first morning is the learning period's (cloud/alerts/policy.py); from the second on, the surprise of a
+    # noisy shift starting at the same time is usual. Learning it only from reading 2,000 (and in 6-minute slots
+    # without neighbours, while the ramp's noise lands a few minutes either side each day) alarmed on every
+    # device's Tuesday to Thursday mornings on the analyzer bench.
+    for seed in (1, 2, 3):
+        alerts = _alert_days(production_detector(), _aspirating_probe, 5, seed=seed)
+        later = {day: minutes for day, minutes in alerts.items() if day >= 1}
+        assert not later, f"seed {seed}: the shift start alerted after its first day: {later}"
+
+
+def test_a_service_on_a_quiet_sunday_is_measured_against_last_sunday() -> None:
+    # After a service the next readings re-baseline the levels by their deviation from what was expected; on a
+    # Sunday that is last Sunday's quiet, not the weekday profile's busy shift (which moved every level 20 kPa
+    # down and alarmed that evening and on Monday).
+    det = production_detector()
+    rng = random.Random(6)
+    sunday = 13 * DAY
+    for i in range(sunday + 10 * 60):
+        det.learn_one(_probe(i, rng), T0 + MINUTE * i)
+    for i in range(sunday + 10 * 60, sunday + 13 * 60):
+        det.learn_one(37.0, T0 + MINUTE * i, maintenance=True)  # serviced 10:00-13:00: odd readings
+    det.rebaseline(T0 + MINUTE * (sunday + 13 * 60))
+    hits = []
+    for i in range(sunday + 13 * 60, sunday + 2 * DAY):  # the rest of Sunday and Monday's shift
+        if det.alert(det.score_learn_one(_probe(i, rng), T0 + MINUTE * i)):
+            hits.append((i // DAY, i % DAY))
+    assert not hits, f"after a Sunday service the usual rhythm alerted (day, minute): {hits[:5]}"
+
+
+def _errors(i: int, rng: random.Random) -> float:
+    """Error codes a minute: a few a day, more while the lab works."""
+    return float(_poisson(rng, 0.024 if _busy(i) else 0.004))
+
+
+def test_two_lone_errors_are_no_drift_but_a_burst_alerts() -> None:
+    det = production_detector()
+    rng = random.Random(7)
+    for i in range(7 * DAY + 13 * 60):
+        det.learn_one(_errors(i, rng), T0 + MINUTE * i)
+    start = 7 * DAY + 13 * 60  # Monday 13:00
+    lone = [det.score_learn_one(1.0 if k in (0, 3) else 0.0, T0 + MINUTE * (start + k)) for k in range(30)]
+    assert not any(det.alert(s) for s in lone), f"two errors three minutes apart alerted: {max(lone):.3f}"
+    burst = [det.score_learn_one(float(1 + k % 3), T0 + MINUTE * (start + 30 + k)) for k in range(20)]
+    assert any(det.alert(s) for s in burst), "20 minutes of 1-3 errors a minute did not alert"
