@@ -11,7 +11,8 @@ The cloud's own rules, imported so the replay cannot drift from them:
 * the alert rules of cloud/alerts/policy.py (``Tracker.step`` with the default ``Rules``, threshold = the
   detector's own; an alert starts at its first hot score; a silenced stream opens nothing);
 * the unit rule of cloud/alerts/streams.py (``apply_unit``: a physical quantity is never a counter);
-* declared maintenance windows silence the device's streams.
+* declared maintenance windows silence the device's streams;
+* a new stream's learning period (settings ``alert_learning_hours``, its default unless ``--learning-hours``).
 
 Instrument context (``--context``), what the analyzer itself reports and the generator labels:
 
@@ -47,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.alert_scoring import AlertSeen, add_arguments, finish_arguments, summarise, write_alerts  # noqa: E402
 from cloud.alerts.policy import Rules, Tracker, Verdict  # noqa: E402
 from cloud.alerts.streams import apply_unit  # noqa: E402
+from cloud.config import Settings  # noqa: E402
 from models.anomaly import make_detector  # noqa: E402
 from protocols.simulators.analyzer_behaviour import (  # noqa: E402
     METRIC_UNITS,
@@ -114,7 +116,7 @@ def replay_seed(seed: int, args: dict[str, Any]) -> tuple[int, list[AlertSeen], 
     n = 0
     for key in sc.devices:
         found, count = replay_device(sc, key, detector=args["detector"], params=args["params"],
-                                     context=args["context"], rules=Rules())
+                                     context=args["context"], rules=Rules(learning_s=args["learning_s"]))
         alerts += found
         n += count
     return seed, alerts, n, time.perf_counter() - t_start
@@ -124,7 +126,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Replay every seed (in parallel processes), score, summarise."""
     t0 = time.perf_counter()
     job = {"devices": args.devices, "days": args.days, "detector": args.detector, "params": args.params,
-           "context": args.context}
+           "context": args.context, "learning_s": args.learning_hours * 3600.0}
     with ProcessPoolExecutor(max(1, min(args.jobs, len(args.seeds)))) as pool:
         results = list(pool.map(replay_seed, args.seeds, [job] * len(args.seeds)))
     scenarios = {seed: scenario(seed, devices=args.devices, days=args.days, start=FIRST_DAY) for seed in args.seeds}
@@ -135,7 +137,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     readings = sum(r[2] for r in results)
     return {
         "python": platform.python_version(), "detector": args.detector, "params": args.params,
-        "context": args.context, "devices": args.devices, "days": args.days, "seeds": args.seeds,
+        "context": args.context, "learning_hours": args.learning_hours,
+        "devices": args.devices, "days": args.days, "seeds": args.seeds,
         "tolerance_min": args.tolerance, "readings": readings, **scored_alerts,
         "runtime_s": {"total": round(time.perf_counter() - t0, 1),
                       "replay_per_seed": [round(r[3], 1) for r in results]},
@@ -150,6 +153,9 @@ def main() -> None:
                         help="instrument context passed to the detector (see the docstring)")
     parser.add_argument("--detector", default="production")
     parser.add_argument("--params", default="{}", help="JSON object of hyper-parameters (experiments)")
+    parser.add_argument("--learning-hours", type=float,
+                        default=Settings.model_fields["alert_learning_hours"].default,
+                        help="a new stream opens no alert for this long (the cloud's setting; default its default)")
     parser.add_argument("--jobs", type=int, default=min(3, os.cpu_count() or 1), help="processes (one per seed)")
     args = finish_arguments(parser.parse_args())
     args.params = json.loads(args.params)
