@@ -156,6 +156,7 @@ class ContextLikelihood(Detector):
         counters: bool = True,
         unit_kind: str = "",
         rebase: int = 30,
+        rebase_z: float = 3.0,
         routine_rate: float = 0.5,
         routine_warm: int = 300,
         routine_nb: int = 2,
@@ -261,6 +262,7 @@ class ContextLikelihood(Detector):
         self._inc = 0
         self._dec = 0
         self.rebase = rebase
+        self.rebase_z = rebase_z
         # per time-of-day slot: the usual surprise rate there (a shift start is surprising every morning)
         self.routine_rate = routine_rate
         self.routine_warm = routine_warm
@@ -269,7 +271,11 @@ class ContextLikelihood(Detector):
         self.weekly_slots = weekly_slots
         self._wprof = [0.0] * (7 * slots)
         self._wn = [0] * (7 * slots)
-        self._wt = [0.0] * (7 * slots)  # when each week slot first learnt (it counts from the next week on)
+        self._wt = [0.0] * (7 * slots)  # when each week slot's current visit began
+        # each week slot's expectation as it stood at the end of its last visit (inf before one): a reading is
+        # compared with last week, never with a mean this visit's readings already moved (a clog's own readings
+        # made "the same time last week" 5 kPa higher within the hour and explained themselves away)
+        self._wlast = [math.inf] * (7 * slots)
         self._lprof = [0.0] * slots
         self._lpeak = [0.0] * slots  # the peak surprise rate of the slot's current visit (committed at the next)
         self._ltime = [0.0] * slots  # when that visit began
@@ -291,16 +297,25 @@ class ContextLikelihood(Detector):
 
         They are not learnt as readings; their mean deviation from what was expected (the time-of-day
         profile, else the running mean) moves every level the detector holds, so the step is the new normal.
+        A counter or a one-way level is judged by its rate, which a calibration or a new lot does not step: it
+        goes on as it was (its count held back 30 readings hid a stall that began then).
         """
+        if self._rate is not None:
+            return
         self._rb_left = max(1, self.rebase)
         self._rb_sum = 0.0
         self._rb_n = 0
 
-    def _shift(self, shift: float) -> None:
-        """Move the running mean and the time-of-day profile by ``shift`` (a level step that is the new normal)."""
+    def _shift(self, shift: float, weekly: bool = True) -> None:
+        """Move the running mean and the time-of-day profile by ``shift`` (a level step that is the new normal);
+        with ``weekly`` the day-of-week profile too (a re-baseline, which knows the level stepped; a lasting shift
+        the detector finds itself may be a quiet weekend in the first week, and the weekly profile would keep
+        the shift on the slots learnt meanwhile: a Saturday read 10 kPa where it was 2)."""
         self._xm += shift
         self._prof = [v + shift for v in self._prof]
-        self._wprof = [v + shift for v in self._wprof]
+        if weekly:
+            self._wprof = [v + shift for v in self._wprof]
+            self._wlast = [v + shift for v in self._wlast]
 
     def _step(self, x: float, t: float | None, learn: bool) -> float:
         if x - x != 0.0:
@@ -387,9 +402,15 @@ class ContextLikelihood(Detector):
                 wslot = int((t % WEEK) / WEEK * 7 * ns)
             if self._pn[slot] > 0:
                 r = rx = x - self._prof[slot]
-                if wslot >= 0 and self._wn[wslot] and t - self._wt[wslot] > 0.5 * WEEK:
+                if wslot >= 0:
+                    # last week's expectation: all the slot learnt when this reading opens a new visit
+                    week = self._wprof[wslot] if self._wn[wslot] and t - self._wt[wslot] > 0.5 * WEEK else \
+                        self._wlast[wslot]
+                else:
+                    week = math.inf
+                if week < math.inf:
                     # the same time last week explains the reading better (a quiet weekend, a Monday rush)
-                    rw = x - self._wprof[wslot]
+                    rw = x - week
                     if abs(rw - self._rm) < abs(r - self._rm):
                         rx = rw
                 if n >= self.grace and self._rn >= self.grace and self._rv < self.season_gain * self._xv:
@@ -508,7 +529,8 @@ class ContextLikelihood(Detector):
             self._pn[slot] += 1
             if wslot >= 0:
                 k = self._wn[wslot]
-                if k and (k + 1) * self.slot_rate >= 1.0:  # past its first readings' plain mean: inline
+                # past its first readings' plain mean and within the visit: inline
+                if k and (k + 1) * self.slot_rate >= 1.0 and t is not None and t - self._wt[wslot] <= 0.5 * WEEK:
                     self._wprof[wslot] += self.slot_rate * (x - self._wprof[wslot])
                     self._wn[wslot] = k + 1
                 else:

@@ -126,6 +126,9 @@ def learn_week(det: ContextLikelihood, wslot: int, x: float, t: float | None) ->
         det._wprof[wslot] = x
         det._wt[wslot] = t or 0.0
     else:
+        if t is not None and t - det._wt[wslot] > 0.5 * WEEK:  # a new visit: last week's expectation is final
+            det._wlast[wslot] = det._wprof[wslot]
+            det._wt[wslot] = t
         w = 1.0 / (k + 1)
         det._wprof[wslot] += (w if w > det.slot_rate else det.slot_rate) * (x - det._wprof[wslot])
     det._wn[wslot] = k + 1
@@ -177,8 +180,9 @@ def expected_deviation(det: ContextLikelihood, x: float, t: float | None) -> flo
             residual = x - det._prof[slot]
             if det._ns >= det.weekly_slots:
                 wslot = int((t % WEEK) / WEEK * 7 * det._ns)
-                if det._wn[wslot] and t - det._wt[wslot] > 0.5 * WEEK:
-                    weekly = x - det._wprof[wslot]
+                week = det._wprof[wslot] if det._wn[wslot] and t - det._wt[wslot] > 0.5 * WEEK else det._wlast[wslot]
+                if week < math.inf:
+                    weekly = x - week
                     if abs(weekly - det._rm) < abs(residual - det._rm):
                         residual = weekly
             return residual
@@ -197,6 +201,12 @@ def collect(det: ContextLikelihood, x: float, t: float | None) -> None:
     if det._rb_left:
         return
     shift = det._rb_sum / det._rb_n
+    # A step within the stream's noise is no step: the analyzer reports a calibration or a new lot for the whole
+    # device, and most of its streams do not move; re-basing them daily reset their drift and context memory
+    # (a clog or a stall building over the day was forgotten every morning).
+    seasonal = det._rn >= det.grace and det._rv < det._xv
+    if abs(shift) <= det.rebase_z * math.sqrt(det._rv if seasonal else det._xv):
+        return
     det._shift(shift)
     det._fm += shift
     det._ds += shift
@@ -233,9 +243,9 @@ def learn_level(det: ContextLikelihood, x: float, n: int, zx: float, rx: float |
         det._away += 1
         if det._away >= det.relearn:
             if rx is None:
-                det._shift(det._fm - det._xm)
+                det._shift(det._fm - det._xm, weekly=False)
             else:
-                det._shift(det._rfm - det._rm)
+                det._shift(det._rfm - det._rm, weekly=False)
                 det._xm, det._rfm = det._fm, det._rm
             det._xv, det._away = det._fv, 0
     else:

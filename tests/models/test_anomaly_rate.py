@@ -164,3 +164,18 @@ def test_score_one_changes_nothing_on_a_counter() -> None:
     for t, x in stream[2 * 1440:2 * 1440 + 100]:
         det.score_one(x, t)
     assert pickle.dumps(det) == before
+
+
+def test_a_calibration_does_not_hold_a_counter_back() -> None:
+    # The cloud re-baselines every stream of a device after its calibration; a counter is judged by its rate,
+    # which no calibration steps. Held back for 30 readings, a stall that began then was reported 15 min late.
+    def calibrated_daily(det: Detector) -> list[float]:
+        hours = []
+        for t, x in analyzer_counter(speed=0.0):
+            if (t - T0) % DAY == 9 * 3600 + 55 * 60:  # five minutes before the stall
+                det.rebaseline(t)
+            if det.alert(det.score_learn_one(x, t)):
+                hours.append(round((t - T0) / 3600, 2))
+        return hours
+
+    assert calibrated_daily(counter_detector()) == alert_hours(counter_detector(), analyzer_counter(speed=0.0))
