@@ -22,10 +22,14 @@ Instrument context (``--context``), what the analyzer itself reports and the gen
 * ``all`` (default): as ``maintenance``, and the ISE stream's readings during its daily calibration are passed the
   same way (the analyzer reports "calibrating"), and a reagent lot change calls ``rebaseline(t)`` on the ISE
   stream (the LIS reports the new lot), and the end of a maintenance window calls ``rebaseline(t)`` on every
-  stream of the device (parts were changed: a new lamp reads higher).
+  stream of the device (parts were changed: a new lamp reads higher);
+* ``device``: what the cloud does with the same reports (cloud/alerts/instrument.py knows the device, not the
+  module): every stream of the device is held back during the daily calibration and re-baselined after it and
+  after a reagent lot change, as after maintenance. This replays bench/analyzer_faults.py's alerts exactly.
 
     .venv/bin/python bench/analyzer_replay.py                       # 6 devices x 14 days x seeds 1,2,3
-    .venv/bin/python bench/analyzer_replay.py --context none        # as the cloud scores today
+    .venv/bin/python bench/analyzer_replay.py --context device      # as the cloud scores (= analyzer_faults.py)
+    .venv/bin/python bench/analyzer_replay.py --context none        # as the cloud scored before instrument context
     .venv/bin/python bench/analyzer_replay.py --params '{"slots": 48}' --out alerts.jsonl
 """
 
@@ -78,9 +82,11 @@ def replay_device(sc: Scenario, key: str, *, detector: str, params: dict[str, An
     series = device_series(sc, key)
     t0 = sc.start.timestamp()
     windows = _mask(sc, key, "planned_maintenance")
-    calibrating = _mask(sc, key, "daily_calibration") if context == "all" else [False] * sc.minutes
+    calibrating = _mask(sc, key, "daily_calibration") if context in ("all", "device") else [False] * sc.minutes
     lots = {sc.index(e.start) for e in sc.benign if e.device_key == key and e.kind == "reagent_lot_change"}
     serviced = {sc.index(e.end) for e in sc.benign if e.device_key == key and e.kind == "planned_maintenance"}
+    if context == "device":  # the cloud knows the device, not the module: every stream steps after either
+        serviced |= lots | {sc.index(e.end) for e in sc.benign if e.device_key == key and e.kind == "daily_calibration"}
     alerts: list[AlertSeen] = []
     n = 0
     for metric, unit in METRIC_UNITS.items():
@@ -89,11 +95,11 @@ def replay_device(sc: Scenario, key: str, *, detector: str, params: dict[str, An
         rules_here = replace(rules, threshold=det.threshold)  # the policy's default: the detector's own
         tracker = Tracker()
         values = series[metric]
-        own = metric == CALIBRATED_METRIC and context == "all"
+        own = (metric == CALIBRATED_METRIC and context == "all") or context == "device"
         for i, value in enumerate(values):
             t = t0 + 60.0 * i
             silenced = windows[i]
-            if (own and i in lots) or (context == "all" and i in serviced):
+            if (own and i in lots) or (context in ("all", "device") and i in serviced):
                 det.rebaseline(t)
             if (silenced and context != "none") or (own and calibrating[i]):
                 silenced = True
@@ -149,7 +155,7 @@ def main() -> None:
     """Parse arguments, run, print JSON."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    parser.add_argument("--context", choices=("none", "maintenance", "all"), default="all",
+    parser.add_argument("--context", choices=("none", "maintenance", "all", "device"), default="all",
                         help="instrument context passed to the detector (see the docstring)")
     parser.add_argument("--detector", default="production")
     parser.add_argument("--params", default="{}", help="JSON object of hyper-parameters (experiments)")
