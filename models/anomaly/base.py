@@ -31,6 +31,22 @@ def tail_to_score(tail: float) -> float:
     return -math.log10(tail) / SCORE_DECADES
 
 
+def poisson_tail_score(count: float, mean: float) -> float:
+    """The score of ``count`` events where ``mean`` are expected: tail_to_score of P(N >= count), N ~ Poisson."""
+    if count <= 0.0 or count <= mean:
+        return 0.0
+    if mean <= 0.0:
+        return 1.0
+    k = int(count)
+    if k > mean + 40.0 * math.sqrt(mean) + 40.0:
+        return 1.0
+    term = cdf = math.exp(-mean)  # P(N = 0)
+    for i in range(1, k):
+        term *= mean / i
+        cdf += term
+    return tail_to_score(max(0.0, 1.0 - cdf))
+
+
 def gauss_quantile(level: float) -> float:
     """Return z with P(|Z| <= z) = level for a standard normal Z (bisection on erf)."""
     lo, hi = 0.0, 40.0

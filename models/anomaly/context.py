@@ -12,6 +12,7 @@ from models.anomaly.base import (
     Detector,
     fit_exponential_tail,
     gauss_quantile,
+    poisson_tail_score,
     tail_to_score,
 )
 from models.anomaly.cues import (
@@ -157,6 +158,7 @@ class ContextLikelihood(Detector):
         unit_kind: str = "",
         rebase: int = 30,
         rebase_z: float = 3.0,
+        count_window: int = 10,
         routine_rate: float = 0.5,
         routine_warm: int = 300,
         routine_nb: int = 2,
@@ -253,6 +255,12 @@ class ContextLikelihood(Detector):
         self.counters = counters
         self.unit_kind = unit_kind
         self._whole = True  # every reading so far a whole number (with a mean below 0.5: a sparse event count)
+        self.count_window = count_window
+        self._cring = [0.0] * max(1, count_window)  # a sparse count's last readings, and their sum
+        self._cpos = 0
+        self._csum = 0.0
+        self._cm = 0.0  # that sum's running mean and variance: Poisson-like (errors) or lumpy (a spike of 20 now
+        self._cv = 0.0  # and then), which a Poisson tail would call impossible every time
         self._rate: RateCue | None = None  # counters and consumed levels: their rate's own detector
         # kinds: distinct values seen (capped at 3), the first two, the last value, increases, decreases
         self._nv = 0
@@ -297,11 +305,12 @@ class ContextLikelihood(Detector):
 
         They are not learnt as readings; their mean deviation from what was expected (the time-of-day
         profile, else the running mean) moves every level the detector holds, so the step is the new normal.
-        A counter or a one-way level is judged by its rate, which a calibration or a new lot does not step: it
-        goes on as it was (its count held back 30 readings hid a stall that began then).
+        A counter or a one-way level is judged by its rate, and a sparse count of events by its events, which a
+        calibration or a new lot does not step: it goes on as it was (a counter held back 30 readings hid a stall
+        that began then; an error count re-based after a burst expected -1.3 errors a minute).
         """
-        if self._rate is not None:
-            return
+        if self._rate is not None or (self._whole and self.counters):
+            return  # a counter's rate or a count of events (errors a minute): no level to step
         self._rb_left = max(1, self.rebase)
         self._rb_sum = 0.0
         self._rb_n = 0
@@ -466,10 +475,23 @@ class ContextLikelihood(Detector):
         # slow drift: the short level against the long baseline of the normal band
         # a sparse event count (whole numbers, mostly 0: errors a minute) has no level to drift; its bursts are the
         # other cues' (two errors in five minutes were a "drift" of a rate of 0.02)
-        sparse = self._whole and x == int(x) and self._xm < 0.5 and self.counters
+        sparse = self.kinds and self._whole and x == int(x) and self._xm < 0.5 and self.counters
         drift = drift_cue(self, x, n) if self.drift_z > 0.0 and not sparse else None
         if drift is not None and drift[0] > score:
             score = drift[0]
+        csum = self._csum - self._cring[self._cpos] + x
+        if sparse and self.count_window and n >= self.grace and self._cv <= 2.0 * self._cm:
+            # A sparse count is judged by how many events the last minutes hold against its usual rate (Poisson):
+            # two errors in one minute are rare, not a fault (they alerted at 0.83 as a 20-sigma outlier); a burst
+            # of errors minute after minute is.
+            rate = self._xm
+            if slot != -1:  # this hour's usual rate where the day has a rhythm (busier in the day shift)
+                here = slot if slot >= 0 else -2 - slot
+                near = [self._prof[k % ns] for k in range(here - 5, here + 6) if self._pn[k % ns]]
+                if near and sum(near) / len(near) > rate:
+                    rate = sum(near) / len(near)
+            # (at least one event in the long run: a count re-learnt down to 0 must not make one error impossible)
+            score = poisson_tail_score(csum, max(rate, 1.0 / self.zlong) * self.count_window)
         if kind == ON_OFF:
             score = 0.0
         elif kind != PLAIN:
@@ -504,14 +526,23 @@ class ContextLikelihood(Detector):
         if lslot >= 0 and t is not None and n >= self.routine_warm and (
                 avg > self._lpeak[lslot] or t - self._ltime[lslot] > 0.5 * self.period):
             learn_routine_rate(self, lslot, avg, t)
-        # the deviation from what was expected, lately (a re-baseline measures its step from there)
-        dev = rx if slot >= 0 else x - self._xm
-        self._rdev += (dev - self._rdev) / min(n + 1, max(1, self.rebase))
+        # the deviation from what was expected, lately, while normal (a re-baseline measures its step from there;
+        # a fault's deviation is no baseline to measure from)
+        if score < self.threshold:
+            dev = rx if slot >= 0 else x - self._xm
+            self._rdev += (dev - self._rdev) / min(n + 1, max(1, self.rebase))
         learn_level(self, x, n, zx0, rx if seasonal else None)
         if drift is not None:
             learn_drift(self, x, n, drift)
         if self._whole and x != int(x):
             self._whole = False
+        self._cring[self._cpos] = x
+        self._cpos = self._cpos + 1 if self._cpos + 1 < len(self._cring) else 0
+        self._csum = csum
+        wc = 1.0 / min(n + 1, self.zlong)
+        dc = csum - self._cm
+        self._cm += wc * dc
+        self._cv = (1.0 - wc) * (self._cv + wc * dc * dc)
         self._nv, self._v0, self._v1, self._prev, self._inc, self._dec = nv, v0, v1, x, inc, dec
         if kind < COUNTER:
             self._rate = None  # no longer one-way: should it become so again, its rate starts afresh

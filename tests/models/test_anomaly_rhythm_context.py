@@ -228,3 +228,21 @@ def test_the_same_time_last_week_is_not_moved_by_this_weeks_readings() -> None:
         deviations.append(expected_deviation(det, 38.0, t))  # type: ignore[arg-type]
         det.learn_one(38.0, t)
     assert min(deviations) > 8.0, f"deviations from the expected pressure: {[round(d, 1) for d in deviations]}"
+
+
+def test_two_errors_in_one_minute_are_rare_not_a_fault_and_a_burst_is_seen_in_minutes() -> None:
+    # Judged as a level, an error count's first "2" on its second day was a 20-sigma outlier (0.58-0.67 on these
+    # seeds); as events it is two where 0.1 are usual in ten minutes: rare, not a fault. A burst of 1-3 a minute
+    # is ten times that within minutes.
+    for seed in (1, 2, 3):
+        det = production_detector()
+        rng = random.Random(seed)
+        start = DAY + 13 * 60  # Tuesday 13:00
+        for i in range(start):
+            det.learn_one(_errors(i, rng), T0 + MINUTE * i)
+        pair = det.score_learn_one(2.0, T0 + MINUTE * start)
+        quiet = [det.score_learn_one(0.0, T0 + MINUTE * (start + k)) for k in range(1, 60)]
+        assert not det.alert(max([pair, *quiet])), f"seed {seed}: two errors in one minute scored {pair:.3f}"
+        burst = [det.alert(det.score_learn_one(float(1 + k % 3), T0 + MINUTE * (start + 60 + k))) for k in range(20)]
+        late = burst.index(True) if any(burst) else 20
+        assert late < 5, f"seed {seed}: a burst of errors alerted after {late} min"
