@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cloud.alerts.streams import kind_switches
-from cloud.telemetry.catalog import METRIC_UNITS
+from cloud.telemetry.catalog import display_unit
 from cloud.telemetry.store import Point, TimeSeriesStore
 from models.anomaly.rate import COUNTER, COUNTER_RATIO, stream_kind
 
@@ -117,7 +117,7 @@ def explain(store: TimeSeriesStore, *, device_id: int, metric: str, started_at: 
     reference = max(span, SHORTEST_WINDOW)
     end = at + timedelta(microseconds=1)  # the alert's own reading counts (the store's ranges end before `end`)
 
-    unit = unit if unit is not None else METRIC_UNITS.get(metric, "")
+    unit = display_unit(metric, unit)
     # The windows compared: the recent one (at least two buckets, so a counter has a rate), the one before it, and
     # the same clock window on each of the days before.
     recent_start = min(at - span, end - timedelta(seconds=2 * BUCKET_S))

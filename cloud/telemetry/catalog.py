@@ -16,6 +16,8 @@ METRICS: dict[str, str] = {
     "reagent_fridge_temp": "°C",
     "reaction_disk_setpoint": "°C",
     "wash_pressure": "kPa",
+    "sample_probe_pressure": "kPa",
+    "ise_na_mv": "mV",
     "vacuum": "kPa",
     "water_conductivity": "µS/cm",
     "pressure_offset": "Pa",
@@ -28,6 +30,7 @@ METRICS: dict[str, str] = {
     "sample_count": "",
     "test_count": "",
     "error_code": "",
+    "error_count": "",
     "alarm": "",
     "running": "",
     "cover_closed": "",
@@ -42,6 +45,16 @@ METRICS: dict[str, str] = {
     "device_clock": "",
 }
 METRIC_UNITS = {key: unit for key, unit in METRICS.items() if unit}
+# Units that only say "a number of things": a page shows the number alone (a gateway sending "count" put raw
+# English next to it).
+PLAIN_COUNT_UNITS = frozenset({"count", "counts", "cnt", "1"})
+
+
+def display_unit(metric: str, unit: str | None) -> str:
+    """The unit a page shows beside a metric's values: the reading's own, else the catalog's; none for a count."""
+    if unit and unit.strip().lower() in PLAIN_COUNT_UNITS:
+        return ""
+    return unit or METRIC_UNITS.get(metric, "")
 
 
 def metric_label(metric: str, language: str = DEFAULT_LANGUAGE) -> str:

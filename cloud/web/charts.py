@@ -13,7 +13,7 @@ from cloud.db import SessionDep
 from cloud.deps import OptionalUser
 from cloud.i18n import pick_language, translate
 from cloud.registry.models import Device
-from cloud.telemetry.catalog import METRIC_UNITS, metric_label
+from cloud.telemetry.catalog import display_unit, metric_label
 from cloud.telemetry.store import timeseries_store
 from cloud.tenancy import engineer_scope
 from cloud.web.pages import LANGUAGE_COOKIE, LoginRequired, render
@@ -95,7 +95,7 @@ def device_chart(
     config = {
         "deviceId": device.id,
         "metric": chosen,
-        "metrics": [{"name": m.metric, "unit": m.unit or METRIC_UNITS.get(m.metric, ""),
+        "metrics": [{"name": m.metric, "unit": display_unit(m.metric, m.unit),
                      "label": metric_label(m.metric, language)} for m in metrics],
         "preset": preset,
         "presets": [{"key": k, "seconds": s} for k, s in PRESETS],
@@ -108,7 +108,7 @@ def device_chart(
     # The engineer came from a ticket on their phone: back to their tickets, not the admin device list.
     back = "/engineer" if user.role == Role.engineer else "/admin/devices" if user.is_staff else "/my/devices"
     labels = {m.metric: metric_label(m.metric, language) for m in metrics}
-    units = {m.metric: m.unit or METRIC_UNITS.get(m.metric, "") for m in metrics}
+    units = {m.metric: display_unit(m.metric, m.unit) for m in metrics}
     return render(request, "charts/device.html", user, device=device, metrics=metrics, chosen=chosen,
                   labels=labels, units=units, phone=user.role in (Role.engineer, Role.lab_user),
                   presets=PRESETS, preset=preset, config=config, back=back, active="devices")

@@ -29,6 +29,22 @@ TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 TEMPLATES.env.add_extension("jinja2.ext.i18n")
 # {{ ticket.created_at | localtime(hospital_tz) }}: every page shows times in the hospital's zone.
 TEMPLATES.env.filters["localtime"] = local_time
+
+
+def reading_value(value: float | None) -> str:
+    """A reading as a person reads it: a count with thousands separators (449,600, not 4.496e+05), a measurement
+    to four significant digits, exponents only where nothing else fits."""
+    if value is None:
+        return "—"
+    size = abs(value)
+    if float(value).is_integer() and size < 1e15:
+        return f"{int(value):,}"
+    if size >= 1e6 or size < 1e-3:
+        return f"{value:.3e}"
+    return f"{value:,.1f}" if size >= 1e4 else f"{value:.4g}"
+
+
+TEMPLATES.env.filters["reading"] = reading_value
 LOGIN_CSRF_COOKIE = "medfix_login_csrf"
 FORM_EXPIRED = N_("The sign-in form has expired. Please try again.")
 PAGE_SIZE = 25

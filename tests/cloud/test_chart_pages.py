@@ -119,3 +119,23 @@ def test_the_admin_device_list_links_every_device_to_its_chart(client: TestClien
 def test_every_chart_script_text_has_a_chinese_translation() -> None:
     missing = [key for key in JS_TEXTS if key not in CATALOG["zh-CN"]]
     assert missing == []
+
+
+def test_a_count_reads_as_a_number_with_no_raw_unit(client: TestClient, db: Session, world: World,
+                                                     device: int) -> None:
+    # A gateway that sends unit "count" with a test counter at 449,600 showed "4.496e+05 count" in the metric list.
+    gateway = add_gateway(db, world.hospital_a, name="gw-counts")
+    telemetry.map_device(db, gateway_id=gateway.id, device_key="c702", device_id=device, actor=Actor.system("test"))
+    db.commit()
+    readings = [("c702", "test_count", 449_600 + i, T0 + timedelta(seconds=10 * i)) for i in range(3)]
+    body = encode_batch(make_batch(gateway.name, readings=readings, events=[], unit="count"))
+    response = client.post("/api/v1/ingest", content=body,
+                           headers={**gateway.headers, "Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    html = _get(client, world, f"/devices/{device}/chart", "admin").text
+    item = html[html.index('data-metric="test_count"'):]
+    item = item[:item.index("</li>")]
+    assert "449,602" in item and "e+" not in item and "count<" not in item, item
+    assert {m["name"]: m["unit"] for m in _config(html)["metrics"]}["test_count"] == ""
+    temperature = html[html.index('data-metric="reaction_disk_temp"'):]
+    assert "37.4" in temperature[:temperature.index("</li>")] and "°C" in temperature[:temperature.index("</li>")]

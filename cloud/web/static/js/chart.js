@@ -15,6 +15,10 @@ function formatValue(v) {
   return abs !== 0 && (abs < 0.01 || abs >= 1e6) ? v.toExponential(3) : String(Number(v.toFixed(abs < 1 ? 4 : abs < 100 ? 3 : 1)));
 }
 
+// Where a resolved alert ends on the chart: its last abnormal reading, in the readings' time. (resolved_at is when
+// the service resolved it: for a backlog a gateway delivered late, hours or days after the readings.)
+const abnormalUntil = (a) => a.last_abnormal_at;
+
 // The smallest nice bucket that keeps a span under MAX_POINTS points.
 export function bucketFor(spanSeconds) {
   const wanted = Math.max(1, Math.ceil(spanSeconds / MAX_POINTS));
@@ -103,7 +107,7 @@ export function startChart(cfg) {
 
   function alertMarks(points, r) {
     const mine = state.alerts.filter((a) => a.metric === state.metric
-      && new Date(a.started_at) < r.end && (!a.resolved_at || new Date(a.resolved_at) >= r.start));
+      && new Date(a.started_at) < r.end && (a.status !== "resolved" || new Date(abnormalUntil(a)) >= r.start));
     const nearest = (iso) => {
       const at = new Date(iso).getTime();
       let best = null;
@@ -116,7 +120,7 @@ export function startChart(cfg) {
     const areas = mine.map((a) => {
       const open = a.status !== "resolved";
       const color = open ? "rgba(192, 57, 43, 0.13)" : "rgba(183, 121, 31, 0.12)";
-      const end = open ? new Date(Math.min(Date.now(), r.end.getTime())).toISOString() : a.resolved_at;
+      const end = open ? new Date(Math.min(Date.now(), r.end.getTime())).toISOString() : abnormalUntil(a);
       return [{ name: `${t("Alert")} #${a.id}`, xAxis: a.started_at, itemStyle: { color },
         label: { color: open ? "#c0392b" : "#8a5a12", fontSize: 11, position: "insideTop" } }, { xAxis: end }];
     });
@@ -172,7 +176,7 @@ export function startChart(cfg) {
         + `<td class="a-status"><span class="badge alert-${a.status}">${esc(t(`alert.${a.status}`))}</span> `
         + `<span class="sev sev-${a.severity}">${esc(t(`severity.${a.severity}`))}</span></td>`
         + `<td class="a-time small">${esc(t("Started"))} ${esc(formatTime(a.started_at, { timeZone: cfg.timeZone }))}<br>`
-        + `${a.resolved_at ? `${esc(t("Ended"))} ${esc(formatTime(a.resolved_at, { timeZone: cfg.timeZone }))}` : `<span class="muted">${esc(t("still open"))}</span>`}</td>`
+        + `${a.status === "resolved" ? `${esc(t("Ended"))} ${esc(formatTime(abnormalUntil(a), { timeZone: cfg.timeZone }))}` : `<span class="muted">${esc(t("still open"))}</span>`}</td>`
         + `<td class="a-score num small">${esc(t("Peak score"))} <strong>${a.peak_score.toFixed(2)}</strong></td><td class="a-ticket">${ticket}</td>`
         + "</tr>" + (a.why ? `<tr class="a-why-row" data-why-of="${a.id}"><td colspan="5" class="a-why small">${esc(a.why)}</td></tr>` : "");
     });

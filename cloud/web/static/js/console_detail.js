@@ -105,7 +105,8 @@ async function showMetrics(el, deviceId, isCurrent) {
     xAxis: { type: "time", splitLine: { show: false } }, yAxis: { type: "value", scale: true },
     series: [{ type: "line", showSymbol: false, data: data.points.map((p) => [p.at, p.value]), lineStyle: { color: "#0e7c66" },
       markArea: { silent: true, itemStyle: { color: "rgba(192, 57, 43, 0.13)" },
-        data: [[{ xAxis: alert.started_at }, { xAxis: alert.resolved_at || end.toISOString() }]] } }],
+        // a resolved alert ends at its last abnormal reading (readings' time), not when the service resolved it
+        data: [[{ xAxis: alert.started_at }, { xAxis: alert.status === "resolved" ? alert.last_abnormal_at : end.toISOString() }]] } }],
   });
 }
 
