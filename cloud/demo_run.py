@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from cloud.audit.service import Actor
 from cloud.config import Settings
+from cloud.demo_history import HISTORY_DEVICE, load_in_background  # the c 502: a week of history, not live
 from cloud.errors import NotFound
 from cloud.registry.models import Device, Hospital
 
@@ -76,7 +77,7 @@ def prepare_gateway(session: Session, settings: Settings) -> EdgeFiles:
         files.token.write_text(token)
     files.token.chmod(0o600)
     mapped = {m.device_key for m in list_mappings(session, gateway_id=gateway.id) if m.device_id is not None}
-    for key, number in [(k, n) for k, n, _ in MODBUS_DEVICES] + [ASTM_DEVICE, OPCUA_DEVICE]:
+    for key, number in [(k, n) for k, n, _ in MODBUS_DEVICES] + [ASTM_DEVICE, OPCUA_DEVICE, HISTORY_DEVICE]:
         device = session.execute(select(Device).where(Device.system_number == number)).scalar()
         if device is not None and key not in mapped:
             map_device(session, gateway_id=gateway.id, device_key=key, device_id=device.id, actor=ACTOR)
@@ -150,6 +151,8 @@ def run_everything(settings: Settings, files: EdgeFiles) -> int:
     try:
         for name, command in specs:
             start(name, command)
+        # The history analyzer's week goes in beside the live streams, as soon as the cloud answers.
+        load_in_background(settings, gateway=GATEWAY, token=files.token.read_text().strip())
         time.sleep(3)  # let the cloud and simulators listen before the agent connects (it retries anyway)
         start("edge-agent", [*me, "edge", "run", "--config", str(files.config)])
         print(f"  edge agent and simulators are running; their logs are in {log_dir}", flush=True)  # noqa: T201

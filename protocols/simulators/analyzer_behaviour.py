@@ -10,6 +10,10 @@ The metrics carry the names and units the edge simulators (edge/simulate/modbus.
 a unit the cloud knows as a physical quantity makes its scorer rule out the "counter" stream kind
 (cloud/alerts/streams.py, MEASURED_UNITS), which is what a real gateway's register map would say.
 
+A demo (cloud/demo_history.py) places its faults itself instead: ``scenario(faults=[PlacedFault(...)],
+routine=False)`` gives exactly those faults, and no planned maintenance or reagent lot change, only the daily rhythm
+and calibration.
+
 Times: the lab works in its local time (``utc_offset_h``, Asia/Shanghai by default, no daylight saving): day shift
 08:00-17:00 on weekdays, a half day on Saturday, a trickle of emergency samples at night and on Sunday.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Final
@@ -85,6 +89,17 @@ class FaultWindow:
 
 
 @dataclass(frozen=True)
+class PlacedFault:
+    """A fault put where the caller wants it (instead of drawn): which device (index), what, when (UTC), how long."""
+
+    device: int
+    kind: str
+    start: datetime
+    minutes: int
+    magnitude: float
+
+
+@dataclass(frozen=True)
 class BenignEvent:
     """A normal change: instantaneous (start == end) or a span; declared ones are planned with the cloud."""
 
@@ -109,6 +124,8 @@ class Scenario:
     utc_offset_h: float = 8.0
     warm_minutes: int = 2 * 1440  # no scheduled change before this: the detectors learn first
     faults_per_device: int = 3
+    placed: tuple[PlacedFault, ...] = ()  # faults the caller placed (none drawn then, unless asked for)
+    routine: bool = True  # False: no planned maintenance and no reagent lot change
 
     def at(self, minute: int) -> datetime:
         """The UTC time of a minute index."""
@@ -170,16 +187,28 @@ def _rng(seed: int, *parts: object) -> random.Random:
 
 
 def scenario(seed: int, *, devices: int = 6, days: int = 14, start: datetime | None = None,
-             faults_per_device: int | None = None, utc_offset_h: float = 8.0) -> Scenario:
-    """Draw the fleet's schedule: faults (kinds rotate over devices and seeds), maintenance, lot changes, rhythm."""
+             faults_per_device: int | None = None, utc_offset_h: float = 8.0, faults: Sequence[PlacedFault] = (),
+             routine: bool = True) -> Scenario:
+    """Draw the fleet's schedule: faults (kinds rotate over devices and seeds), maintenance, lot changes, rhythm.
+
+    With `faults`, those are the faults (plus `faults_per_device` drawn ones per device, if given); with
+    `routine=False`, no planned maintenance and no reagent lot change are drawn.
+    """
     base = local_midnight(start or datetime(2026, 1, 5, tzinfo=UTC), utc_offset_h)
     minutes = days * 1440
     # The detectors learn first: no scheduled change in the first two days (a third of a short run).
     warm = min(2 * 1440, minutes // 3)
-    count = faults_per_device if faults_per_device is not None else max(1, round(days / 5))
+    drawn = max(1, round(days / 5)) if not faults else 0
+    count = faults_per_device if faults_per_device is not None else drawn
+    for f in faults:  # each inside the run, on one of its devices
+        if (f.kind not in FAULT_KINDS or not 0 <= f.device < devices or f.minutes <= 0 or f.start < base
+                or f.start + timedelta(minutes=f.minutes) > base + timedelta(minutes=minutes)):
+            raise ValueError(f"cannot place {f}")
+    placed = tuple(faults)
     keys = tuple(f"an{seed:02d}{d:02d}" for d in range(devices))
-    plans = {key: _plan(seed, d, count, warm, minutes, base, utc_offset_h) for d, key in enumerate(keys)}
-    faults: list[FaultWindow] = []
+    plans = {key: _plan(seed, d, count, warm, minutes, base, utc_offset_h, _placed(placed, d, base), routine)
+             for d, key in enumerate(keys)}
+    windows: list[FaultWindow] = []
     benign: list[BenignEvent] = []
 
     def at(minute: int) -> datetime:
@@ -189,7 +218,7 @@ def scenario(seed: int, *, devices: int = 6, days: int = 14, start: datetime | N
     for d, key in enumerate(keys):
         plan = plans[key]
         for kind, s, e, magnitude in plan.faults:
-            faults.append(FaultWindow(key, kind, FAULT_METRICS[kind], at(s), at(e), round(magnitude, 3)))
+            windows.append(FaultWindow(key, kind, FAULT_METRICS[kind], at(s), at(e), round(magnitude, 3)))
         for s, e, lamp in plan.maintenance:
             benign.append(BenignEvent(key, "planned_maintenance", at(s), at(e), declared=True,
                                       detail="lamp replaced" if lamp else "service"))
@@ -204,23 +233,34 @@ def scenario(seed: int, *, devices: int = 6, days: int = 14, start: datetime | N
                 for hour, what in ((shift[0], "shift starts"), (shift[1], "shift ends")):
                     moment = at(day * 1440 + int(hour * 60))
                     benign.append(BenignEvent(key, "daily_rhythm", moment, moment, detail=what))
-    faults.sort(key=lambda f: (f.start, f.device_key))
+    windows.sort(key=lambda f: (f.start, f.device_key))
     benign.sort(key=lambda b: (b.start, b.device_key, b.kind))
-    return Scenario(seed, base, minutes, keys, tuple(faults), tuple(benign), utc_offset_h, warm, count)
+    return Scenario(seed, base, minutes, keys, tuple(windows), tuple(benign), utc_offset_h, warm, count, placed,
+                    routine)
+
+
+def _placed(faults: Sequence[PlacedFault], device: int, base: datetime) -> list[tuple[str, int, int, float]]:
+    """The placed faults of one device as (kind, start, end, magnitude) in minute indices."""
+    out = []
+    for f in faults:
+        if f.device == device:
+            s = int((f.start - base).total_seconds() // 60)
+            out.append((f.kind, s, s + f.minutes, f.magnitude))
+    return out
 
 
 def _plan(seed: int, device: int, count: int, warm: int, minutes: int, base: datetime,
-          utc_offset_h: float) -> _Plan:
+          utc_offset_h: float, placed: Sequence[tuple[str, int, int, float]] = (), routine: bool = True) -> _Plan:
     """One device's faults, maintenance and lot changes, each in its own part of the run, never overlapping."""
     rng = _rng(seed, "plan", device)
-    plan = _Plan()
+    plan = _Plan(faults=list(placed))
     tz = timezone(timedelta(hours=utc_offset_h))
-    busy: list[tuple[int, int]] = []
+    busy: list[tuple[int, int]] = [(s, e) for _kind, s, e, _size in placed]
 
     def free(s: int, e: int) -> bool:
         return all(e + RECOVERY_GAP <= bs or s >= be + RECOVERY_GAP for bs, be in busy)
 
-    segment = (minutes - warm) // count
+    segment = (minutes - warm) // max(1, count)
     for k in range(count):
         kind = FAULT_KINDS[(seed * 3 + device * 2 + k) % len(FAULT_KINDS)]
         low, high = FAULT_MINUTES[kind]
@@ -240,6 +280,8 @@ def _plan(seed: int, device: int, count: int, warm: int, minutes: int, base: dat
                 plan.faults.append((kind, s, s + length, _magnitude(rng, kind)))
                 busy.append((s, s + length))
                 break
+    if not routine:
+        return plan
     # Planned maintenance: a few hours on one morning a week (not at calibration time), declared in advance.
     for week in range(max(1, math.ceil((minutes - warm) / (7 * 1440)))):
         for _attempt in range(200):
@@ -269,7 +311,8 @@ def _magnitude(rng: random.Random, kind: str) -> float:
 def device_series(sc: Scenario, device_key: str) -> dict[str, list[float | int]]:
     """Every metric of one device, one value per minute of the scenario (index i = sc.at(i))."""
     d = sc.devices.index(device_key)
-    plan = _plan(sc.seed, d, sc.faults_per_device, sc.warm_minutes, sc.minutes, sc.start, sc.utc_offset_h)
+    plan = _plan(sc.seed, d, sc.faults_per_device, sc.warm_minutes, sc.minutes, sc.start, sc.utc_offset_h,
+                 _placed(sc.placed, d, sc.start), sc.routine)
     rng = _rng(sc.seed, "series", d)
     tz = timezone(timedelta(hours=sc.utc_offset_h))
     n = sc.minutes
