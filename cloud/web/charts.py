@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from cloud.alerts.instrument import MODE_METRICS
+from cloud.alerts.models import Alert
 from cloud.auth.models import DESK_ROLES, Role, User, Verification
 from cloud.db import SessionDep
 from cloud.deps import OptionalUser
 from cloud.i18n import pick_language, translate
 from cloud.registry.models import Device
 from cloud.telemetry.catalog import display_unit, metric_label
-from cloud.telemetry.store import timeseries_store
+from cloud.telemetry.store import MetricSummary, timeseries_store
 from cloud.tenancy import engineer_scope
 from cloud.web.pages import LANGUAGE_COOKIE, LoginRequired, render
 
 router = APIRouter(include_in_schema=False)
 
 # (key, seconds): the range presets; the script picks a bucket so a range never draws more than ~1,000 points.
+ALERT_LEAD = timedelta(minutes=30)  # a page opened on an alert shows this much before it began
 PRESETS = (("1h", 3600), ("6h", 6 * 3600), ("24h", 86400), ("7d", 7 * 86400))
 
 # Texts the chart script shows, looked up by these English keys.
@@ -63,6 +68,25 @@ def ticket_base(user: User) -> str | None:
     return None
 
 
+def _first_view(session: Session, device_id: int, metrics: list[MetricSummary]) -> tuple[str | None, datetime | None]:
+    """What a page opened without a metric shows: the metric of the device's latest alert, from a while before it
+    began (what a person opening the device wants to see), else the first measured metric (a status point such as
+    "calibrating" is mostly flat, or empty within the hour)."""
+    names = [m.metric for m in metrics]
+    latest = session.execute(select(Alert.metric, Alert.started_at).where(Alert.device_id == device_id)
+                             .order_by(Alert.started_at.desc()).limit(1)).first()
+    if latest is not None and latest[0] in names:
+        return latest[0], latest[1] - ALERT_LEAD
+    shown = [name for name in names if name not in MODE_METRICS] or names
+    return (shown[0] if shown else None), None
+
+
+def _preset_covering(since: datetime) -> str:
+    """The shortest preset range that reaches back to ``since`` (the longest if none does)."""
+    age = (datetime.now(UTC) - since).total_seconds()
+    return next((key for key, seconds in PRESETS if seconds >= age), PRESETS[-1][0])
+
+
 @router.get("/devices/{device_id}/chart")
 def device_chart(
     device_id: int,
@@ -87,11 +111,16 @@ def device_chart(
     store = timeseries_store(session, request.app.state.settings)
     metrics = [m for m in store.list_metrics(device_id) if m.last_value is not None]
     names = [m.metric for m in metrics]
-    chosen = metric if metric in names else (names[0] if names else None)
     start_at, end_at = _parse_time(start), _parse_time(end)
     if start_at and end_at and start_at >= end_at:
         end_at = None
     preset = range_ if range_ in dict(PRESETS) else ("custom" if start_at else "1h")
+    if metric in names:
+        chosen: str | None = metric
+    else:
+        chosen, since = _first_view(session, device_id, metrics)
+        if since is not None and not start_at and range_ not in dict(PRESETS):
+            preset = _preset_covering(since)
     config = {
         "deviceId": device.id,
         "metric": chosen,

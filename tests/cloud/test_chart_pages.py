@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from cloud.alerts.models import Alert, AlertSeverity, AlertStatus
 from cloud.audit.service import Actor
 from cloud.i18n import CATALOG
 from cloud.telemetry import service as telemetry
@@ -139,3 +140,27 @@ def test_a_count_reads_as_a_number_with_no_raw_unit(client: TestClient, db: Sess
     assert {m["name"]: m["unit"] for m in _config(html)["metrics"]}["test_count"] == ""
     temperature = html[html.index('data-metric="reaction_disk_temp"'):]
     assert "37.4" in temperature[:temperature.index("</li>")] and "°C" in temperature[:temperature.index("</li>")]
+
+
+def test_opened_without_a_metric_it_shows_the_latest_alert_else_a_measured_metric(
+        client: TestClient, db: Session, world: World, device: int) -> None:
+    # It opened on whichever metric sorted first: a "calibrating" status point, empty within the hour.
+    gateway = add_gateway(db, world.hospital_a, name="gw-status")
+    telemetry.map_device(db, gateway_id=gateway.id, device_key="c702", device_id=device, actor=Actor.system("test"))
+    db.commit()
+    body = encode_batch(make_batch(gateway.name, readings=[("c702", "calibrating", 0, T0)], events=[], unit=None))
+    assert client.post("/api/v1/ingest", content=body,
+                       headers={**gateway.headers, "Content-Type": "application/json"}).status_code == 200
+    config = _config(_get(client, world, f"/devices/{device}/chart", "admin").text)
+    assert "calibrating" in [m["name"] for m in config["metrics"]]
+    assert config["metric"] != "calibrating" and config["preset"] == "1h"
+
+    began = datetime.now(UTC) - timedelta(hours=5)  # an alert on the pressure five hours ago
+    db.add(Alert(hospital_id=world.hospital_a, device_id=device, metric="wash_pressure", status=AlertStatus.resolved,
+                 severity=AlertSeverity.warning, started_at=began, last_abnormal_at=began + timedelta(minutes=20),
+                 last_score=0.3, peak_score=0.7, resolved_at=datetime.now(UTC), resolution="recovered"))
+    db.commit()
+    config = _config(_get(client, world, f"/devices/{device}/chart", "admin").text)
+    assert config["metric"] == "wash_pressure" and config["preset"] == "6h"
+    asked = _config(_get(client, world, f"/devices/{device}/chart?metric=reaction_disk_temp", "admin").text)
+    assert asked["metric"] == "reaction_disk_temp" and asked["preset"] == "1h"  # what was asked for wins
