@@ -12,6 +12,10 @@ ingest_batch + commit; no HTTP), on a fresh SQLite file and a scratch PostgreSQL
 * ``processes``: the same, but ``--score-processes`` ``medfix cloud score`` processes score (the ingest process
   only stores and XADDs); the clock stops when their checkpoints (every second) cover every reading.
 
+Raw COPY (PostgreSQL): as many rows as one timed run, shaped alike, COPYed straight into the same reading table
+in one transaction right after the runs; each mode's ``ratio_to_raw_copy`` is its stored-and-scored rate over
+that (issue #14: at least 0.5).
+
 Delay: one device's temperature at ``--rate`` readings/s in real time (after a back-filled normal history so
 the detector has learned), batched every ``--flush`` s as a gateway would; the value steps by 20 noise sigmas;
 the delay is the ticket's creation time minus the first anomalous reading's timestamp.
@@ -49,6 +53,7 @@ from cloud.config import Settings  # noqa: E402
 from cloud.main import create_app  # noqa: E402
 from cloud.telemetry import service  # noqa: E402
 from cloud.telemetry.codec import decode_upload  # noqa: E402
+from cloud.telemetry.models import Gateway, GatewayDevice  # noqa: E402
 from cloud.tickets.models import Source, Ticket  # noqa: E402
 from protocols.telemetry import Batch, encode_batch  # noqa: E402
 from protocols.telemetry import Reading as WireReading  # noqa: E402
@@ -125,6 +130,37 @@ def throughput(fleet: Fleet, url: str, tmp: Path, args: argparse.Namespace, part
     if workers:
         out |= {"workers": len(workers), "partitions": partitions}
     return out
+
+
+def copy_rate(fleet: Fleet, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Rows/s of a raw COPY of n readings shaped like the timed ones (the fleet's devices and metrics, fresh
+    instants) into the same reading table, in one transaction: the floor under any ingest (issue #14 asks the
+    ingest + store + score path for at least half of it). PostgreSQL only."""
+    with fleet.engine.connect() as conn:
+        gateway_id = conn.execute(select(Gateway.id).where(Gateway.name == fleet.name)).scalar_one()
+        ids = dict(conn.execute(select(GatewayDevice.device_key, GatewayDevice.device_id)
+                                .where(GatewayDevice.gateway_id == gateway_id)).all())
+    rows = []
+    while len(rows) < n:
+        at = fleet.clock
+        fleet.clock += timedelta(seconds=1)
+        rows += [(ids.get(f"an{d:03d}"), gateway_id, f"an{d:03d}", f"m{m:02d}", at,
+                  20.0 + d + m / 100 + (at.second % 7) / 10, None, "C", "good")
+                 for d in range(args.devices) for m in range(args.metrics)]
+    rows = rows[:n]
+    raw = fleet.engine.raw_connection()
+    try:
+        t0 = time.perf_counter()
+        with raw.cursor() as cursor, cursor.copy(  # type: ignore[attr-defined]
+                "COPY reading (device_id, gateway_id, device_key, metric, observed_at, value_num, value_text, unit,"
+                " quality) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        raw.commit()
+        elapsed = time.perf_counter() - t0
+    finally:
+        raw.close()
+    return {"rows": n, "seconds": round(elapsed, 3), "rows_per_s": round(n / elapsed)}
 
 
 def checkpointed(app: Any) -> int:
@@ -249,6 +285,14 @@ def bench_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str
                 out[mode]["delay"] = delay(fleet, url, tmp, args, partitions, device)
         if "processes" in modes:
             out["processes"] = {"throughput": processes(fleet, url, tmp, args)}
+        if backend == "postgresql" and out:
+            # As many rows as a timed run, straight into the same table on the same box, right after.
+            copied = copy_rate(fleet, args.batch_size * args.batches, args)
+            out["raw_copy"] = copied
+            for mode in modes:
+                if mode in out:
+                    rate = out[mode]["throughput"]["readings_per_s"]
+                    out[mode]["ratio_to_raw_copy"] = round(rate / copied["rows_per_s"], 3)
         fleet.engine.dispose()
         return out
 
