@@ -172,8 +172,8 @@ def workload(local: datetime) -> float:
     return 0.05 + (peak - 0.05) * ramp
 
 
-def _poisson(rng: random.Random, rate: float) -> int:
-    # Knuth's method: fine for the small rates of errors and tests per minute.
+def poisson(rng: random.Random, rate: float) -> int:
+    """A Poisson draw (Knuth's method: fine for the small rates of errors and tests per minute)."""
     limit, k, p = math.exp(-rate), 0, 1.0
     while True:
         p *= rng.random()
@@ -351,7 +351,7 @@ def device_series(sc: Scenario, device_key: str) -> dict[str, list[float | int]]
         if i in lots:
             ise_level += lots[i]
         # Tests run this minute: the shift's load, a few emergency samples at night; none while serviced.
-        run = 0 if maint else _poisson(rng, 12.0 * load)
+        run = 0 if maint else poisson(rng, 12.0 * load)
         if kind == "counter_stall":
             run = int(run * (1.0 - size))  # drawn all the same, so the random numbers after it do not move
         tests += run
@@ -373,7 +373,7 @@ def device_series(sc: Scenario, device_key: str) -> dict[str, list[float | int]]
                 vac.append(round(vac_level * (1 - math.exp(-(i - half) / 5.0)) + gauss(0, 0.5), 1))
             probe.append(round(2.0 + gauss(0, 0.3) + (30.0 if rng.random() < 0.05 else 0.0), 1))  # test aspirations
             ise.append(round(ise_level + gauss(0, 0.5), 2))
-            errors.append(_poisson(rng, 0.3))
+            errors.append(poisson(rng, 0.3))
             counter.append(tests)
             continue
         # Reaction bath: the heater's ten-minute cycle, more cuvettes in flight when busy; a drift ramps away.
@@ -407,7 +407,7 @@ def device_series(sc: Scenario, device_key: str) -> dict[str, list[float | int]]
             v += size * min(1.0, 3 * progress) + gauss(0, 1.0)
         vac.append(round(v, 1))
         # Error codes: a few a day, more when busy; a burst when something is wrong.
-        errors.append(_poisson(rng, size if kind == "error_burst" else 0.004 + 0.02 * load))
+        errors.append(poisson(rng, size if kind == "error_burst" else 0.004 + 0.02 * load))
         counter.append(tests)
     return out
 

@@ -4,7 +4,6 @@ the fault does, explained with the usual level for its hour."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -28,12 +27,9 @@ RECOVERY = timedelta(minutes=60)  # the return to normal after the repair is par
 
 
 @pytest.fixture
-def settings(database: tuple[str, World], tmp_path: Path) -> Settings:
+def settings(settings: Settings) -> Settings:
     """The demo's settings: new streams learn for 3 minutes (cloud/demo_run.py), not a day."""
-    return Settings(database_url=database[0], data_dir=tmp_path / "data", sweep_interval_s=0, retention_interval_s=0,
-                    notify_inline=True, wechat_callback_inline=True, outbox_interval_s=0, token_purge_interval_s=0,
-                    dashboard_refresh_interval_s=0, alert_digest_interval_s=0, alert_learning_hours=0.05,
-                    _env_file=None)  # type: ignore[call-arg]
+    return settings.model_copy(update={"alert_learning_hours": 0.05})
 
 
 def test_the_week_is_exact() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import pickle
 import random
 from collections.abc import Callable
@@ -10,6 +9,7 @@ from collections.abc import Callable
 from models.anomaly import production_detector
 from models.anomaly.base import Detector
 from models.anomaly.cues import expected_deviation
+from protocols.simulators.analyzer_behaviour import poisson
 
 MINUTE = 60.0
 DAY = 1440
@@ -113,20 +113,11 @@ def test_rebaseline_then_a_fault_still_alerts() -> None:
     assert det.alert(det.score_one(-28.0, T0 + MINUTE * 3 * DAY)), "a gross excursion after a re-baseline"
 
 
-def _poisson(rng: random.Random, rate: float) -> int:
-    limit, k, p = math.exp(-rate), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
-
-
 def _aspirating_probe(i: int, rng: random.Random) -> float:
     """A probe whose pressure follows the tests run each minute: a shift ramping up 08:00-08:30 on weekdays."""
     minute, weekday = i % DAY, (i // DAY) % 7 < 5
     load = min(1.0, max(0.0, (minute - 480) / 30), max(0.0, (1020 - minute) / 30)) if weekday else 0.0
-    duty = min(1.0, _poisson(rng, 12.0 * (0.05 + 0.95 * load)) / 12.0)
+    duty = min(1.0, poisson(rng, 12.0 * (0.05 + 0.95 * load)) / 12.0)
     return 2.0 + 26.0 * duty + rng.gauss(0.0, 0.3 + 1.2 * duty)
 
 
@@ -162,7 +153,7 @@ def test_a_service_on_a_quiet_sunday_is_measured_against_last_sunday() -> None:
 
 def _errors(i: int, rng: random.Random) -> float:
     """Error codes a minute: a few a day, more while the lab works."""
-    return float(_poisson(rng, 0.024 if _busy(i) else 0.004))
+    return float(poisson(rng, 0.024 if _busy(i) else 0.004))
 
 
 def test_two_lone_errors_are_no_drift_but_a_burst_alerts() -> None:
