@@ -125,9 +125,9 @@ def post_history(client: httpx.Client, history: Week, *, gateway: str, token: st
     return sent
 
 
-def pending_device(settings: Settings) -> tuple[int, str] | None:
-    """(id, hospital time zone) of the history's device while it has no readings; None once it has (or is
-    not there)."""
+def pending_zone(settings: Settings) -> str | None:
+    """The time zone of the history device's hospital while the device has no readings; None once it has (or
+    is not there)."""
     engine = make_engine(settings.effective_database_url)
     try:
         with make_sessionmaker(engine)() as session:
@@ -136,7 +136,7 @@ def pending_device(settings: Settings) -> tuple[int, str] | None:
                                   .where(Device.system_number == HISTORY_DEVICE[1])).first()
             if row is None or timeseries_store(session, settings).list_metrics(row[0]):
                 return None
-            return int(row[0]), str(row[1])
+            return str(row[1])
     finally:
         engine.dispose()
 
@@ -156,10 +156,9 @@ def _wait_ready(base: str, timeout_s: float) -> bool:
 def load_in_background(settings: Settings, *, gateway: str, token: str) -> threading.Thread | None:
     """Deliver the week to the cloud at settings' address once it is ready, on a thread, printing one line when
     it is in; None (nothing to do) when the device already has readings."""
-    pending = pending_device(settings)
-    if pending is None:
+    zone = pending_zone(settings)
+    if zone is None:
         return None
-    _device_id, zone = pending
     base = f"http://{settings.host}:{settings.port}"
 
     def run() -> None:

@@ -25,6 +25,7 @@ from models.anomaly.cues import (
     learn_routine,
     learn_routine_rate,
     learn_week,
+    nearer_week,
     routine_scale,
 )
 from models.anomaly.rate import COUNTER, COUNTER_RATIO, LEVEL, ON_OFF, PLAIN, RateCue, stream_kind
@@ -412,16 +413,7 @@ class ContextLikelihood(Detector):
             if self._pn[slot] > 0:
                 r = rx = x - self._prof[slot]
                 if wslot >= 0:
-                    # last week's expectation: all the slot learnt when this reading opens a new visit
-                    week = self._wprof[wslot] if self._wn[wslot] and t - self._wt[wslot] > 0.5 * WEEK else \
-                        self._wlast[wslot]
-                else:
-                    week = math.inf
-                if week < math.inf:
-                    # the same time last week explains the reading better (a quiet weekend, a Monday rush)
-                    rw = x - week
-                    if abs(rw - self._rm) < abs(r - self._rm):
-                        rx = rw
+                    rx = nearer_week(self, x, r, wslot, t)
                 if n >= self.grace and self._rn >= self.grace and self._rv < self.season_gain * self._xv:
                     seasonal = True
                     rsd = math.sqrt(self._rv)
@@ -479,7 +471,7 @@ class ContextLikelihood(Detector):
         drift = drift_cue(self, x, n) if self.drift_z > 0.0 and not sparse else None
         if drift is not None and drift[0] > score:
             score = drift[0]
-        csum = self._csum - self._cring[self._cpos] + x
+        csum = self._csum - self._cring[self._cpos] + x if self._whole else 0.0
         if sparse and self.count_window and n >= self.grace and self._cv <= 2.0 * self._cm:
             # A sparse count is judged by how many events the last minutes hold against its usual rate (Poisson):
             # two errors in one minute are rare, not a fault (they alerted at 0.83 as a 20-sigma outlier); a burst
@@ -536,13 +528,14 @@ class ContextLikelihood(Detector):
             learn_drift(self, x, n, drift)
         if self._whole and x != int(x):
             self._whole = False
-        self._cring[self._cpos] = x
-        self._cpos = self._cpos + 1 if self._cpos + 1 < len(self._cring) else 0
-        self._csum = csum
-        wc = 1.0 / min(n + 1, self.zlong)
-        dc = csum - self._cm
-        self._cm += wc * dc
-        self._cv = (1.0 - wc) * (self._cv + wc * dc * dc)
+        if self._whole:  # a count's window of events (only whole-number streams can be sparse counts)
+            self._cring[self._cpos] = x
+            self._cpos = self._cpos + 1 if self._cpos + 1 < len(self._cring) else 0
+            self._csum = csum
+            wc = 1.0 / min(n + 1, self.zlong)
+            dc = csum - self._cm
+            self._cm += wc * dc
+            self._cv = (1.0 - wc) * (self._cv + wc * dc * dc)
         self._nv, self._v0, self._v1, self._prev, self._inc, self._dec = nv, v0, v1, x, inc, dec
         if kind < COUNTER:
             self._rate = None  # no longer one-way: should it become so again, its rate starts afresh

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from models.anomaly.context import ContextLikelihood
 
 __all__ = ["WEEK", "Drift", "Excursion", "collect", "drift_cue", "expected_deviation", "learn_drift",
-           "learn_level", "learn_routine", "learn_routine_rate", "learn_week", "routine_scale"]
+           "learn_level", "learn_routine", "learn_routine_rate", "learn_week", "nearer_week", "routine_scale"]
 
 WEEK = 7 * 86400.0
 
@@ -171,6 +171,18 @@ def learn_routine(det: ContextLikelihood, slot: int, zx: float, t: float) -> Non
         det._smax[slot] = m
 
 
+def nearer_week(det: ContextLikelihood, x: float, r: float, wslot: int, t: float) -> float:
+    """``r`` (``x`` less the time-of-day profile) or, where the same time last week explains ``x`` better (a quiet
+    weekend, a Monday rush), ``x`` less that. Last week's value is the slot's as of its last visit: all it learnt
+    when ``x`` opens a new visit."""
+    week = det._wprof[wslot] if det._wn[wslot] and t - det._wt[wslot] > 0.5 * WEEK else det._wlast[wslot]
+    if week < math.inf:
+        rw = x - week
+        if abs(rw - det._rm) < abs(r - det._rm):
+            return rw
+    return r
+
+
 def expected_deviation(det: ContextLikelihood, x: float, t: float | None) -> float:
     """``x`` less what the detector expects at ``t``: the time-of-day profile or, where it explains ``x`` better,
     the same time last week (``x`` less the running mean before a profile has the slot)."""
@@ -179,12 +191,7 @@ def expected_deviation(det: ContextLikelihood, x: float, t: float | None) -> flo
         if det._pn[slot] > 0:
             residual = x - det._prof[slot]
             if det._ns >= det.weekly_slots:
-                wslot = int((t % WEEK) / WEEK * 7 * det._ns)
-                week = det._wprof[wslot] if det._wn[wslot] and t - det._wt[wslot] > 0.5 * WEEK else det._wlast[wslot]
-                if week < math.inf:
-                    weekly = x - week
-                    if abs(weekly - det._rm) < abs(residual - det._rm):
-                        residual = weekly
+                residual = nearer_week(det, x, residual, int((t % WEEK) / WEEK * 7 * det._ns), t)
             return residual
     return x - det._xm
 
