@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from cloud.auth.models import DESK_ROLES, Role, User
 from cloud.db import SessionDep
-from cloud.i18n import pick_language, translate
+from cloud.i18n import CATALOG, DEFAULT_LANGUAGE, pick_language, translate
 from cloud.registry.models import Hospital
 from cloud.telemetry.catalog import METRICS, metric_label
 from cloud.tickets.checklists import all_texts
@@ -108,7 +108,9 @@ JS_TEXTS = (
 def js_texts(request: Request) -> dict[str, str]:
     """The scripts' texts in the request's language."""
     language = pick_language(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
-    return {key: translate(key, language) for key in JS_TEXTS} | {
+    # System actors by what they are (actor.predictive: 预测性维护), as the audit exports name them.
+    actors = {key: translate(key, language) for key in CATALOG[DEFAULT_LANGUAGE] if key.startswith("actor.")}
+    return {key: translate(key, language) for key in JS_TEXTS} | actors | {
         f"metric.{key}": metric_label(key, language) for key in METRICS}
 
 

@@ -87,6 +87,9 @@ def test_agent_follows_and_ticks_the_precheck_in_the_console(demo_server: LiveSe
     assert "确认故障" in outcome and "需更换加热片" in outcome and "张工程师" in outcome
     assert page.locator("#d-precheck [data-pc-answer]").count() == 0
     page.wait_for_function("document.querySelector('.timeline').innerText.includes('预检完成')")
+    # The ticket was opened by the predictive alerting: named as what it is, not by its audit label.
+    timeline = page.inner_text(".timeline")
+    assert "预测性维护 ·" in timeline and "predictive" not in timeline, timeline
     _scroll_to_precheck(page)
     screenshot(page, "console-precheck")
     assert errors == []

@@ -247,10 +247,12 @@ export function enableLightbox(root = document) {
 // Audit rows name system actors by a technical label; people see who that was.
 const SYSTEM_ACTORS = { "reporter-link": "Reporter", system: "System" };
 
-// People by their full name (the API's actor_name), system actors by what they are; a username only as a last resort.
+// People by their full name (the API's actor_name), system actors by what they are (the page's actor.* texts); a
+// username only as a last resort.
 function actorLabel(entry) {
   if (entry.actor_name) return entry.actor_name;
-  return SYSTEM_ACTORS[entry.actor] ? t(SYSTEM_ACTORS[entry.actor]) : entry.actor;
+  if (SYSTEM_ACTORS[entry.actor]) return t(SYSTEM_ACTORS[entry.actor]);
+  return TEXTS[`actor.${entry.actor}`] ?? entry.actor;
 }
 
 export function timelineHtml(entries) {
