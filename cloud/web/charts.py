@@ -32,7 +32,7 @@ PRESETS = (("1h", 3600), ("6h", 6 * 3600), ("24h", 86400), ("7d", 7 * 86400))
 JS_TEXTS = (
     "Loading…", "No readings in this range.", "Could not load the readings.", "Live", "Alert", "Peak score",
     "Started", "Ended", "still open", "Average", "Range", "Value", "Ticket", "No alerts for this device.",
-    "Raw readings", "Averaged per", "Updated", "Metric", "Status", "Severity", "Time",
+    "Raw readings", "Averaged per", "{n} h", "{n} min", "{n} s", "Updated", "Metric", "Status", "Severity", "Time",
     "alert.open", "alert.acknowledged", "alert.resolved", "severity.warning", "severity.major", "severity.critical",
 )
 

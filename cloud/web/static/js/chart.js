@@ -31,10 +31,10 @@ function axisTime(value, spanSeconds, timeZone) {
   return spanSeconds > 2 * 86400 ? formatTime(value, { timeZone }).slice(5, 10) : formatTime(value, { timeZone, withDate: false });
 }
 
-function bucketLabel(seconds) {
-  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
-  if (seconds % 60 === 0) return `${seconds / 60} min`;
-  return `${seconds} s`;
+function bucketLabel(seconds, t) {
+  if (seconds % 3600 === 0) return t("{n} h").replace("{n}", seconds / 3600);
+  if (seconds % 60 === 0) return t("{n} min").replace("{n}", seconds / 60);
+  return t("{n} s").replace("{n}", seconds);
 }
 
 async function getJson(url) {
@@ -121,8 +121,10 @@ export function startChart(cfg) {
       const open = a.status !== "resolved";
       const color = open ? "rgba(192, 57, 43, 0.13)" : "rgba(183, 121, 31, 0.12)";
       const end = open ? new Date(Math.min(Date.now(), r.end.getTime())).toISOString() : abnormalUntil(a);
+      // A band too narrow for its name at this range is named by its pin (labels of close alerts overlapped).
+      const wide = (new Date(end) - new Date(a.started_at)) >= 0.04 * (r.end - r.start);
       return [{ name: `${t("Alert")} #${a.id}`, xAxis: a.started_at, itemStyle: { color },
-        label: { color: open ? "#c0392b" : "#8a5a12", fontSize: 11, position: "insideTop" } }, { xAxis: end }];
+        label: { show: wide, color: open ? "#c0392b" : "#8a5a12", fontSize: 11, position: "insideTop" } }, { xAxis: end }];
     });
     const pins = mine.map((a) => {
       const near = nearest(a.started_at);
@@ -156,7 +158,7 @@ export function startChart(cfg) {
     });
     chart.setOption({ series, yAxis: { name: units[state.metric] || "" } }, { replaceMerge: ["series"] });
     box.dataset.points = String(line.length);
-    const how = bucket ? `${t("Averaged per")} ${bucketLabel(bucket)}` : t("Raw readings");
+    const how = bucket ? `${t("Averaged per")} ${bucketLabel(bucket, t)}` : t("Raw readings");
     note.textContent = line.length
       ? `${how} · ${line.length} · ${t("Updated")} ${formatTime(new Date(), { timeZone: cfg.timeZone })}`
       : t("No readings in this range.");
