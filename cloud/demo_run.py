@@ -34,6 +34,7 @@ MODBUS_DEVICES = [("c702-modbus", "MF-000001", 1), ("xn1000-modbus", "MF-000005"
 # so `make run` shows a predictive alert and ticket; it drifts 1 °C/min for 5 minutes, then recovers.
 DRIFTING_KEY, DRIFTING_UNIT, DRIFTING_INTERVAL_S = "au5800-modbus", 3, 1.0
 DRIFT = ("reaction_disk_temp=1", 240, 300)  # (METRIC=°C per minute, seconds after start, seconds it lasts)
+DRIFTING_LEARNING_HOURS = 0.05  # its streams learn for 3 minutes (an alert policy on that device: _learn_fast)
 # On/off status points and the analyzer's clock are not behaviour to learn: an admin switches their alerts off.
 # Counters (samples, tests, lamp hours, uptime) stay on: they are scored by their rate (models/anomaly/rate.py),
 # which needs a day of it before it says anything.
@@ -82,6 +83,7 @@ def prepare_gateway(session: Session, settings: Settings) -> EdgeFiles:
         if device is not None and key not in mapped:
             map_device(session, gateway_id=gateway.id, device_key=key, device_id=device.id, actor=ACTOR)
     _quiet_status_points(session)
+    _learn_fast(session)
     session.commit()
     files.config.write_text(yaml.safe_dump(_edge_config(settings, files), allow_unicode=True, sort_keys=False))
     return files
@@ -93,6 +95,20 @@ def _quiet_status_points(session: Session) -> None:
     for metric in STATUS_POINTS:
         if not list_policies(session, metric=metric):
             save_policy(session, values={"metric": metric, "enabled": False}, actor=ACTOR)
+
+
+def _learn_fast(session: Session) -> None:
+    """The AU5800's streams learn for 3 minutes, not a day: its drift comes 4 minutes in, after 3 minutes of
+    readings at one a second. A policy on that device alone, so every other stream (the history analyzer's week
+    included) keeps the day a real analyzer's new stream is given."""
+    from cloud.alerts.models import ANY_METRIC
+    from cloud.alerts.service import list_policies, save_policy
+
+    number = next(n for k, n, _ in MODBUS_DEVICES if k == DRIFTING_KEY)
+    device = session.execute(select(Device).where(Device.system_number == number)).scalar()
+    if device is not None and not list_policies(session, device_id=device.id, metric=ANY_METRIC):
+        save_policy(session, values={"metric": ANY_METRIC, "device_id": device.id,
+                                     "learning_hours": DRIFTING_LEARNING_HOURS}, actor=ACTOR)
 
 
 def _edge_config(settings: Settings, files: EdgeFiles) -> dict[str, object]:
@@ -120,9 +136,6 @@ def run_everything(settings: Settings, files: EdgeFiles) -> int:
     """Start the cloud, the simulators and the agent; stop them all on Ctrl-C. Returns an exit code."""
     me = [sys.executable, "-m", "medfix.cli"]
     env = {**os.environ, "MEDFIX_EDGE_CONFIG": str(files.config)}
-    # The AU5800's drift comes 4 minutes in, after 3 minutes of learning at a reading a second: the demo's streams
-    # learn for those 3 minutes, not the day a real analyzer's new stream is given (unless set otherwise).
-    env.setdefault("MEDFIX_ALERT_LEARNING_HOURS", "0.05")
     log_dir = settings.data_dir.resolve() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     stop_standin = None

@@ -83,6 +83,10 @@ class AlertPolicy(Base):
     cooldown_s: Mapped[int] = mapped_column(Integer, default=1800)
     resolve_after_s: Mapped[int] = mapped_column(Integer, default=600)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A new stream of this scope opens no alert for its first hours of readings; NULL = the service's
+    # (settings alert_learning_hours). A demo stream or a replaced analyzer may need less, a lab with weekly
+    # routines more.
+    learning_hours: Mapped[float | None] = mapped_column(Float)
     false_alarms: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

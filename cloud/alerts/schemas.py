@@ -61,6 +61,8 @@ class PolicyIn(BaseModel):
     cooldown_s: int = Field(1800, ge=0, le=30 * 86400)
     resolve_after_s: int = Field(600, ge=0, le=30 * 86400)
     enabled: bool = True
+    learning_hours: float | None = Field(None, ge=0.0, le=30 * 24, description=(
+        "A new stream opens no alert for its first hours of readings; none = the service's learning period."))
 
 
 class PolicyOut(PolicyIn):

@@ -75,13 +75,15 @@ class PolicyBook:
         return None
 
     def rules(self, device_id: int, metric: str, default_threshold: float, learning_s: float = 0.0) -> Rules:
-        """The effective rules of one stream (learning_s: the service's learning period, settings)."""
+        """The effective rules of one stream (learning_s: the service's learning period, settings; a row's own
+        learning_hours wins)."""
         row = self.row_for(device_id, metric)
         if row is None:
             return Rules(threshold=default_threshold, learning_s=learning_s)
         return Rules(threshold=row.sensitivity if row.sensitivity is not None else default_threshold,
                      min_duration_s=row.min_duration_s, hysteresis=row.hysteresis, cooldown_s=row.cooldown_s,
-                     resolve_after_s=row.resolve_after_s, enabled=row.enabled, learning_s=learning_s)
+                     resolve_after_s=row.resolve_after_s, enabled=row.enabled,
+                     learning_s=row.learning_hours * 3600.0 if row.learning_hours is not None else learning_s)
 
 
 def policy_book(session: Session, *, device_ids: Iterable[int], metrics: Iterable[str]) -> PolicyBook:
@@ -114,7 +116,7 @@ def get_policy(session: Session, *, policy_id: int) -> AlertPolicy:
 def _policy_view(row: AlertPolicy) -> dict[str, object]:
     return {"metric": row.metric, "device_id": row.device_id, "sensitivity": row.sensitivity,
             "min_duration_s": row.min_duration_s, "hysteresis": row.hysteresis, "cooldown_s": row.cooldown_s,
-            "resolve_after_s": row.resolve_after_s, "enabled": row.enabled}
+            "resolve_after_s": row.resolve_after_s, "enabled": row.enabled, "learning_hours": row.learning_hours}
 
 
 def save_policy(session: Session, *, values: dict[str, object], actor: Actor, policy_id: int | None = None,
@@ -408,7 +410,7 @@ def mark_false_alarm(session: Session, *, alert: Alert, user: User, note: str, d
                           **({} if inherited is None else {
                               "min_duration_s": inherited.min_duration_s, "hysteresis": inherited.hysteresis,
                               "cooldown_s": inherited.cooldown_s, "resolve_after_s": inherited.resolve_after_s,
-                              "enabled": inherited.enabled}))
+                              "enabled": inherited.enabled, "learning_hours": inherited.learning_hours}))
         session.add(own)
     before = {"sensitivity": rules.threshold}
     own.sensitivity = raise_notch(rules.threshold)

@@ -16,6 +16,7 @@ from cloud.alerts.models import ANY_METRIC, MaintenanceWindow
 from cloud.alerts.schemas import PolicyIn
 from cloud.db import SessionDep, utcnow
 from cloud.errors import Conflict, Invalid
+from cloud.i18n_catalogs import N_
 from cloud.localtime import zone
 from cloud.registry.models import Device
 from cloud.web.admin_devices import refuse_fields
@@ -69,6 +70,7 @@ def alerts_page(request: Request, session: SessionDep, user: AdminPage) -> Respo
     now = utcnow()
     return admin_render(
         request, session, "admin/alerts.html", user, active="alerts", policies=policies, windows=windows,
+        default_learning_hours=hours_text(request.app.state.settings.alert_learning_hours),
         devices=devices, device_by_id={d.id: d for d in devices}, now=now,
         metrics=[(m, metric_label(_, m)) for m in metrics], label={p.id: metric_label(_, p.metric) for p in policies},
         window_state={w.id: window_state(w, now) for w in windows})
@@ -82,18 +84,26 @@ def window_state(window: MaintenanceWindow, now: datetime) -> str:
 # --- policies --------------------------------------------------------------------------------------------
 
 
+def hours_text(hours: float) -> str:
+    """Hours as a person types them: 24, 0.05, 1.5 (no trailing .0)."""
+    return f"{hours:g}"
+
+
 def _policy_values(metric: str, device_id: str, sensitivity: str, min_duration: str, hysteresis: str,
-                   cooldown: str, resolve_after: str, enabled: str) -> dict[str, Any]:
+                   cooldown: str, resolve_after: str, enabled: str, learning: str) -> dict[str, Any]:
     return {"metric": metric.strip(), "device_id": _int(device_id),
             "sensitivity": sensitivity.strip() or None, "min_duration_s": _minutes(min_duration, 0),
             "hysteresis": hysteresis.strip() or 0.1, "cooldown_s": _minutes(cooldown, 30),
-            "resolve_after_s": _minutes(resolve_after, 10), "enabled": enabled in ("on", "1", "true")}
+            "resolve_after_s": _minutes(resolve_after, 10), "enabled": enabled in ("on", "1", "true"),
+            "learning_hours": learning.strip() or None}
 
 
 POLICY_MESSAGES = {
-    "metric": "Choose a metric.", "sensitivity": "Sensitivity is a number above 0 and at most 1 (empty: the default).",
-    "min_duration_s": "Minutes from 0 to 10080.", "hysteresis": "Hysteresis is a number from 0 to 1.",
-    "cooldown_s": "Minutes from 0 to 43200.", "resolve_after_s": "Minutes from 0 to 43200.",
+    "metric": N_("Choose a metric."),
+    "sensitivity": N_("Sensitivity is a number above 0 and at most 1 (empty: the default)."),
+    "min_duration_s": N_("Minutes from 0 to 10080."), "hysteresis": N_("Hysteresis is a number from 0 to 1."),
+    "cooldown_s": N_("Minutes from 0 to 43200."), "resolve_after_s": N_("Minutes from 0 to 43200."),
+    "learning_hours": N_("Hours from 0 to 720 (empty: the default)."),
 }
 
 
@@ -125,10 +135,10 @@ PolicyForm = Annotated[str, Form()]
 def policy_create(request: Request, session: SessionDep, user: AdminPage, metric: PolicyForm = "",
                   device_id: PolicyForm = "", sensitivity: PolicyForm = "", min_duration: PolicyForm = "",
                   hysteresis: PolicyForm = "", cooldown: PolicyForm = "", resolve_after: PolicyForm = "",
-                  enabled: PolicyForm = "") -> Response:
+                  enabled: PolicyForm = "", learning: PolicyForm = "") -> Response:
     """Add a policy for a metric (or every metric), for all devices or one."""
     values = _policy_values(metric, device_id, sensitivity, min_duration, hysteresis, cooldown, resolve_after,
-                            enabled)
+                            enabled, learning)
     return _save_policy(request, session, user, values, None)
 
 
@@ -136,11 +146,11 @@ def policy_create(request: Request, session: SessionDep, user: AdminPage, metric
 def policy_update(policy_id: int, request: Request, session: SessionDep, user: AdminPage, metric: PolicyForm = "",
                   device_id: PolicyForm = "", sensitivity: PolicyForm = "", min_duration: PolicyForm = "",
                   hysteresis: PolicyForm = "", cooldown: PolicyForm = "", resolve_after: PolicyForm = "",
-                  enabled: PolicyForm = "") -> Response:
+                  enabled: PolicyForm = "", learning: PolicyForm = "") -> Response:
     """Change a policy."""
     alert_service.get_policy(session, policy_id=policy_id)
     values = _policy_values(metric, device_id, sensitivity, min_duration, hysteresis, cooldown, resolve_after,
-                            enabled)
+                            enabled, learning)
     return _save_policy(request, session, user, values, policy_id)
 
 

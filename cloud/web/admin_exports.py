@@ -223,15 +223,17 @@ def alerts_export(fmt: Fmt, request: Request, session: SessionDep, _user: AdminP
         return device.hospital.time_zone if device else None
 
     policy_heads = [N_("Metric"), N_("Device"), N_("Model"), N_("Hospital"), N_("Sensitivity"),
-                    N_("Abnormal for (min)"), N_("Quiet after (min)"), N_("Resolve after (min)"), N_("State"),
-                    N_("False alarms"), N_("Last changed")]
+                    N_("Abnormal for (min)"), N_("Quiet after (min)"), N_("Resolve after (min)"), N_("Learning (h)"),
+                    N_("State"), N_("False alarms"), N_("Last changed")]
     policies = []
     for p in alert_service.list_policies(session):
         dev = devices.get(p.device_id) if p.device_id is not None else None
         policies.append([admin_alerts.metric_label(t, p.metric), dev.system_number if dev else t("All devices"),
                          dev.model if dev else "", dev.hospital.name if dev else "",
                          p.sensitivity if p.sensitivity is not None else t("Default"), p.min_duration_s / 60,
-                         p.cooldown_s / 60, p.resolve_after_s / 60, t("Enabled") if p.enabled else t("Disabled"),
+                         p.cooldown_s / 60, p.resolve_after_s / 60,
+                         p.learning_hours if p.learning_hours is not None else t("Default"),
+                         t("Enabled") if p.enabled else t("Disabled"),
                          p.false_alarms, local_datetime(p.updated_at, zone_of(p.device_id))])
     now = utcnow()
     window_heads = [N_("Device"), N_("Model"), N_("Hospital"), N_("Starts"), N_("Ends"), N_("Reason"), N_("State"),

@@ -49,7 +49,8 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "MEDFIX_DATA_DIR": str(data_dir), "MEDFIX_PUBLIC_URL": self.url,
                     "MEDFIX_DATABASE_URL": "",
-                    # New streams learn for 3 minutes before they may alert, as in `make run` (cloud/demo_run.py).
+                    # New streams learn for 3 minutes before they may alert, as `make run`'s drifting analyzer
+                    # (its alert policy: cloud/demo_run.py).
                     "MEDFIX_ALERT_LEARNING_HOURS": "0.05", **(extra_env or {})}
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -14,13 +14,22 @@ def _post(client, world, path, data, user="admin"):  # noqa: ANN001, ANN202
 def test_policies_are_created_edited_and_deleted_with_display_names(client, world, db) -> None:
     made = _post(client, world, "/admin/alerts/policies/new", {
         "metric": "reaction_disk_temp", "device_id": str(world.devices_a[0]), "sensitivity": "0.8",
-        "min_duration": "5", "hysteresis": "0.1", "cooldown": "60", "resolve_after": "10", "enabled": "on"})
+        "min_duration": "5", "hysteresis": "0.1", "cooldown": "60", "resolve_after": "10", "enabled": "on",
+        "learning": "0.5"})
     assert made.status_code == 200, made.text
     row = db.query(AlertPolicy).one()
     assert (row.min_duration_s, row.cooldown_s, row.sensitivity, row.enabled) == (300, 3600, 0.8, True)
+    assert row.learning_hours == 0.5
     page = client.get("/admin/alerts", headers=world.headers("admin")).text
     table = page.split('id="policy-table"')[1].split("</table>")[0]
     assert "反应盘温度" in table and ">reaction_disk_temp<" not in table and "MF-000001" in table
+    assert "学习期（小时）" in table and '<td class="num">0.5</td>' in table
+    # The new-policy form says what an empty learning period means: the service's (0 h in the tests' settings).
+    assert "留空：默认 0 小时" in page.split('id="policy-form"')[1]
+    far = _post(client, world, f"/admin/alerts/policies/{row.id}", {"metric": "reaction_disk_temp",
+                                                                    "learning": "1000"})
+    assert far.status_code == 422 and far.json()["errors"][0]["field"] == "learning_hours"
+    assert "720" in far.json()["errors"][0]["message"]
     dup = _post(client, world, "/admin/alerts/policies/new", {"metric": "reaction_disk_temp",
                                                              "device_id": str(world.devices_a[0])})
     assert dup.status_code == 409 and dup.json()["errors"][0]["field"] == "metric" and "已存在" in dup.json()["detail"]
@@ -31,6 +40,7 @@ def test_policies_are_created_edited_and_deleted_with_display_names(client, worl
     assert wide.status_code == 200
     db.expire_all()
     assert (db.get(AlertPolicy, row.id).metric, db.get(AlertPolicy, row.id).enabled) == ("*", False)
+    assert db.get(AlertPolicy, row.id).learning_hours is None  # left empty: the service's period again
     assert "所有参数" in client.get("/admin/alerts", headers=world.headers("admin")).text
     assert _post(client, world, f"/admin/alerts/policies/{row.id}/delete", {}).status_code == 200
     db.expire_all()

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.alerts.models import Alert
+from cloud.alerts.models import ANY_METRIC, Alert, AlertPolicy
 from cloud.config import Settings
 from cloud.main import create_app
 from cloud.notify.channels import RecordingChannel
@@ -54,3 +54,19 @@ def test_a_restart_keeps_where_the_learning_period_stands(settings: Settings, la
         assert alerts(db, device) == []
         lab.send(client, normal(400, seed=5) + [45.0] * 20)  # 2.3 hours after the first reading
         assert len(alerts(db, device)) == 1
+
+
+def test_a_policy_gives_its_streams_a_learning_period_of_their_own(settings: Settings, lab: Lab, db: Session,
+                                                                   recording: RecordingChannel) -> None:
+    """The service's period is two hours; one device's policy says half an hour, so its fault after 67 minutes
+    opens an alert, while the same fault on a device without a policy of its own opens nothing."""
+    quick, other = lab.devices["c702"], lab.devices["e801"]
+    db.add(AlertPolicy(metric=ANY_METRIC, device_id=quick, learning_hours=0.5))
+    db.commit()
+    with TestClient(create_app(settings.model_copy(update={"alert_learning_hours": HOURS}),
+                               channels=[recording])) as client:
+        readings = normal(LEARN, seed=6) + [45.0] * 20  # 67 minutes of normal, then 20 sigma
+        lab.send(client, readings, key="c702")
+        lab.send(client, readings, key="e801")
+    assert [a.metric for a in alerts(db, quick)] == ["temp_c"]
+    assert alerts(db, other) == []

@@ -11,7 +11,8 @@ from cloud.migrate import downgrade, upgrade
 from cloud.models_index import import_all_models
 
 TABLES = {"alert", "alert_policy", "maintenance_window", "detector_state"}
-ADDED_LATER = ("alert_digest", "'explanation'", "'alert_notice'")  # migration 0031
+ADDED_LATER = ("alert_digest", "'explanation'", "'alert_notice'",  # migration 0031
+               "'learning_hours'")  # migration 0032
 
 
 def test_migration_0006a_matches_the_models_and_is_reversible(tmp_path) -> None:  # noqa: ANN001
