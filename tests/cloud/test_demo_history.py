@@ -4,6 +4,7 @@ the fault does, explained with the usual level for its hour."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,7 +23,9 @@ from protocols.simulators.analyzer_behaviour import FAULT_METRICS
 from tests.cloud.telemetry.conftest import add_gateway
 from tests.cloud.world import World
 
-NOW = datetime(2026, 12, 7, 10, 17, 42, tzinfo=UTC)  # 18:17 in Shanghai, a Monday: the week starts on a Monday
+NOW = datetime(2026, 12, 7, 10, 17, 42, tzinfo=UTC)  # 18:17 in Shanghai, a Monday
+SATURDAY = datetime(2026, 12, 12, 3, 5, tzinfo=UTC)  # 11:05 in Shanghai: 12 days from the Monday it starts on
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 RECOVERY = timedelta(minutes=60)  # the return to normal after the repair is part of the incident
 
 
@@ -41,16 +44,22 @@ def test_the_week_is_exact() -> None:
     assert [f.kind for f in history.scenario.faults] == [FAULT]
     assert [b.kind for b in history.scenario.benign if b.kind in ("planned_maintenance", "reagent_lot_change")] == []
     assert history.end - history.scenario.start >= timedelta(days=DAYS)
+    # Its first day (the streams' learning day) is a working day: it starts on the lab's Monday midnight.
+    for now in (NOW, SATURDAY, SATURDAY + timedelta(days=1)):
+        local = week(now).scenario.start.astimezone(SHANGHAI)
+        assert (local.weekday(), local.hour, local.minute) == (0, 0, 0)
+        assert timedelta(days=DAYS) <= now - week(now).scenario.start < timedelta(days=DAYS + 7)
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
-def test_the_week_alerts_on_its_fault_alone(settings: Settings, db: Session, world: World) -> None:
+@pytest.mark.parametrize("now", [NOW, SATURDAY], ids=["monday", "saturday"])
+def test_the_week_alerts_on_its_fault_alone(settings: Settings, db: Session, world: World, now: datetime) -> None:
     device_id = world.devices_a[1]
     gateway = add_gateway(db, world.hospital_a)
     telemetry.map_device(db, gateway_id=gateway.id, device_key=HISTORY_DEVICE[0], device_id=device_id,
                          actor=Actor.system("test"))
     db.commit()
-    history = week(NOW)
+    history = week(now)
     with TestClient(create_app(settings)) as client:
         sent = post_history(client, history, gateway=gateway.name, token=gateway.token, device_key=HISTORY_DEVICE[0])
     # The app has shut down: its scorer scored everything queued and checkpointed the detectors.
