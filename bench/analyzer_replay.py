@@ -8,8 +8,9 @@ so a change to the detector can be judged before the 11-minute end-to-end run.
 
 The cloud's own rules, imported so the replay cannot drift from them:
 
-* the alert rules of cloud/alerts/policy.py (``Tracker.step`` with the default ``Rules``, threshold = the
-  detector's own; an alert starts at its first hot score; a silenced stream opens nothing);
+* the alert rules of cloud/alerts/policy.py (``Tracker.step`` with the default ``Rules``, threshold = the cloud's
+  settings ``alert_threshold`` unless ``--alert-threshold``, which the detector's rest after a hit follows too;
+  an alert starts at its first hot score; a silenced stream opens nothing);
 * the unit rule of cloud/alerts/streams.py (``apply_unit``: a physical quantity is never a counter);
 * declared maintenance windows silence the device's streams;
 * a new stream's learning period (settings ``alert_learning_hours``, its default unless ``--learning-hours``).
@@ -42,7 +43,6 @@ import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -92,7 +92,7 @@ def replay_device(sc: Scenario, key: str, *, detector: str, params: dict[str, An
     for metric, unit in METRIC_UNITS.items():
         det = make_detector(detector, **params)
         apply_unit(det, unit)  # as the Scorer does
-        rules_here = replace(rules, threshold=det.threshold)  # the policy's default: the detector's own
+        det.threshold = rules.threshold  # as the Scorer does: the detector rests after a hit at the policy's
         tracker = Tracker()
         values = series[metric]
         own = (metric == CALIBRATED_METRIC and context == "all") or context == "device"
@@ -107,7 +107,7 @@ def replay_device(sc: Scenario, key: str, *, detector: str, params: dict[str, An
             else:
                 s = det.score_learn_one(float(value), t)
             started = tracker.pending_since if tracker.pending_since is not None else t
-            if tracker.step(s, t, rules_here, silenced=silenced) is Verdict.opened:
+            if tracker.step(s, t, rules, silenced=silenced) is Verdict.opened:
                 at = datetime.fromtimestamp(started, UTC)
                 alerts.append(AlertSeen(key, metric, at, at, s))
         n += len(values)
@@ -122,7 +122,8 @@ def replay_seed(seed: int, args: dict[str, Any]) -> tuple[int, list[AlertSeen], 
     n = 0
     for key in sc.devices:
         found, count = replay_device(sc, key, detector=args["detector"], params=args["params"],
-                                     context=args["context"], rules=Rules(learning_s=args["learning_s"]))
+                                     context=args["context"],
+                                     rules=Rules(threshold=args["threshold"], learning_s=args["learning_s"]))
         alerts += found
         n += count
     return seed, alerts, n, time.perf_counter() - t_start
@@ -132,7 +133,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Replay every seed (in parallel processes), score, summarise."""
     t0 = time.perf_counter()
     job = {"devices": args.devices, "days": args.days, "detector": args.detector, "params": args.params,
-           "context": args.context, "learning_s": args.learning_hours * 3600.0}
+           "context": args.context, "learning_s": args.learning_hours * 3600.0, "threshold": args.alert_threshold}
     with ProcessPoolExecutor(max(1, min(args.jobs, len(args.seeds)))) as pool:
         results = list(pool.map(replay_seed, args.seeds, [job] * len(args.seeds)))
     scenarios = {seed: scenario(seed, devices=args.devices, days=args.days, start=FIRST_DAY) for seed in args.seeds}
@@ -143,7 +144,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     readings = sum(r[2] for r in results)
     return {
         "python": platform.python_version(), "detector": args.detector, "params": args.params,
-        "context": args.context, "learning_hours": args.learning_hours,
+        "context": args.context, "learning_hours": args.learning_hours, "alert_threshold": args.alert_threshold,
         "devices": args.devices, "days": args.days, "seeds": args.seeds,
         "tolerance_min": args.tolerance, "readings": readings, **scored_alerts,
         "runtime_s": {"total": round(time.perf_counter() - t0, 1),
@@ -162,6 +163,8 @@ def main() -> None:
     parser.add_argument("--learning-hours", type=float,
                         default=Settings.model_fields["alert_learning_hours"].default,
                         help="a new stream opens no alert for this long (the cloud's setting; default its default)")
+    parser.add_argument("--alert-threshold", type=float, default=Settings.model_fields["alert_threshold"].default,
+                        help="the score a stream alerts at (the cloud's setting; default its default)")
     parser.add_argument("--jobs", type=int, default=min(3, os.cpu_count() or 1), help="processes (one per seed)")
     args = finish_arguments(parser.parse_args())
     args.params = json.loads(args.params)

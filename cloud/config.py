@@ -116,6 +116,9 @@ class Settings(BaseSettings):
                                        "engineer at once when the predicted on-site probability is at least this "
                                        "(and the predictor has learned from 200 cases); 0 = off, the desk decides.")
     alert_scoring: bool = Field(True, description="Score ingested readings and raise predictive alerts here.")
+    alert_threshold: float = Field(0.75, gt=0, le=1, description="The score (0-1) at which a stream alerts unless "
+                                   "its alert policy sets a sensitivity of its own. 0.75 keeps the false alarms "
+                                   "of bench/analyzer_faults.py under one a device-week (docs/benchmarks-alerts.md).")
     alert_learning_hours: float = Field(24.0, ge=0, description="A new stream opens no alert for this long (its "
                                         "readings' time) while its detector learns what is normal for it; the "
                                         "analyzer's own signals (failed QC, error bursts) alert from the start. "

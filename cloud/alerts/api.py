@@ -75,9 +75,7 @@ def false_alarm(alert_id: int, body: FalseAlarmIn, request: Request, session: Se
                 scope: ScopeDep, settings: SettingsDep) -> FalseAlarmOut:
     """Resolve the alert as a false alarm; the stream's threshold goes up a notch."""
     alert = service.get_alert(session, alert_id=alert_id, scope=scope)
-    scorer = getattr(request.app.state, "scorer", None)
-    default = scorer.default_threshold if scorer is not None else 0.5
-    policy = service.mark_false_alarm(session, alert=alert, user=user, note=body.note, default_threshold=default,
+    policy = service.mark_false_alarm(session, alert=alert, user=user, note=body.note,
                                       settings=settings)
     session.commit()
     return FalseAlarmOut(alert=alert_out(alert, request_language(request)), policy=PolicyOut.model_validate(policy))

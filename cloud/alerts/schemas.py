@@ -55,7 +55,8 @@ class PolicyIn(BaseModel):
 
     metric: str = Field(min_length=1, max_length=128)
     device_id: int | None = None
-    sensitivity: float | None = Field(None, gt=0.0, le=1.0, description="Score threshold; none = the detector's.")
+    sensitivity: float | None = Field(None, gt=0.0, le=1.0,
+                                      description="Score threshold; none = the service's (settings alert_threshold).")
     min_duration_s: int = Field(0, ge=0, le=7 * 86400)
     hysteresis: float = Field(0.1, ge=0.0, le=1.0)
     cooldown_s: int = Field(1800, ge=0, le=30 * 86400)

@@ -95,7 +95,7 @@ class Scorer:
         self.sessions = sessions
         self.settings = settings
         self.factory = factory
-        self.default_threshold = factory().threshold
+        self.default_threshold = settings.alert_threshold  # a policy's sensitivity overrides it per stream
         self.detector_name = type(factory()).__name__
         self._checkpoint_key: bytes | None = None
         self.streams: dict[tuple[int, str], Stream] = {}

@@ -392,8 +392,7 @@ def acknowledge(session: Session, *, alert: Alert, user: User) -> Alert:
     return alert
 
 
-def mark_false_alarm(session: Session, *, alert: Alert, user: User, note: str, default_threshold: float,
-                     settings: Settings) -> AlertPolicy:
+def mark_false_alarm(session: Session, *, alert: Alert, user: User, note: str, settings: Settings) -> AlertPolicy:
     """A person says the alert was wrong: resolve it and make this stream a notch less sensitive."""
     _require_staff(user, "mark a false alarm")
     if alert.false_alarm:
@@ -403,7 +402,7 @@ def mark_false_alarm(session: Session, *, alert: Alert, user: User, note: str, d
     resolve_alert(session, alert=alert, resolution="false_alarm", actor=actor)
     book = policy_book(session, device_ids=[alert.device_id], metrics=[alert.metric])
     inherited = book.row_for(alert.device_id, alert.metric)
-    rules = book.rules(alert.device_id, alert.metric, default_threshold)
+    rules = book.rules(alert.device_id, alert.metric, settings.alert_threshold)
     own = book.rows.get((alert.device_id, alert.metric))
     if own is None:  # the stream gets its own row, starting from what applied to it
         own = AlertPolicy(metric=alert.metric, device_id=alert.device_id, false_alarms=0,

@@ -368,16 +368,14 @@ def answer_precheck_item(
 
 @router.post("/tickets/{ticket_id}/precheck/finish", response_model=PrecheckFinishOut)
 def finish_precheck(
-    ticket_id: int, body: PrecheckFinishIn, request: Request, session: SessionDep, settings: SettingsDep,
+    ticket_id: int, body: PrecheckFinishIn, session: SessionDep, settings: SettingsDep,
     user: CurrentUser, language: Language = DEFAULT_LANGUAGE,
 ) -> PrecheckFinishOut:
     """End the pre-check: fault confirmed (the repair goes on), false alarm or fixed (the ticket resolves)."""
     viewer = Viewer(user=user)
     ticket, task = precheck.get(session, ticket_id=ticket_id, viewer=viewer, settings=settings)
-    scorer = getattr(request.app.state, "scorer", None)
-    default = scorer.default_threshold if scorer is not None else 0.5
     precheck.finish(session, ticket=ticket, task=task, outcome=body.outcome, note=body.note, viewer=viewer,
-                    settings=settings, default_threshold=default, version=body.version,
+                    settings=settings, version=body.version,
                     fault_category=body.fault_category, root_cause=body.root_cause, parts=body.parts)
     session.commit()
     return PrecheckFinishOut(

@@ -172,7 +172,6 @@ def finish(
     note: str | None,
     viewer: Viewer,
     settings: Settings,
-    default_threshold: float,
     version: int | None = None,
     now: datetime | None = None,
     fault_category: str | None = None,
@@ -212,8 +211,7 @@ def finish(
     if outcome == PrecheckOutcome.false_alarm:
         for alert in alerts:
             if not alert.false_alarm:
-                alerts_service.mark_false_alarm(session, alert=alert, user=user, note=text,
-                                                default_threshold=default_threshold, settings=settings)
+                alerts_service.mark_false_alarm(session, alert=alert, user=user, note=text, settings=settings)
                 marked.append(alert.id)
     row = record(session, actor=viewer.actor, action="finish", entity="precheck_task", entity_id=task.id,
                  hospital_id=task.hospital_id,

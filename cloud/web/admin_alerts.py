@@ -70,7 +70,9 @@ def alerts_page(request: Request, session: SessionDep, user: AdminPage) -> Respo
     now = utcnow()
     return admin_render(
         request, session, "admin/alerts.html", user, active="alerts", policies=policies, windows=windows,
-        default_learning_hours=hours_text(request.app.state.settings.alert_learning_hours),
+        # As a person types them (24, 0.05, 0.75): what an empty learning period or sensitivity means.
+        default_learning_hours=f"{request.app.state.settings.alert_learning_hours:g}",
+        default_threshold=f"{request.app.state.settings.alert_threshold:g}",
         devices=devices, device_by_id={d.id: d for d in devices}, now=now,
         metrics=[(m, metric_label(_, m)) for m in metrics], label={p.id: metric_label(_, p.metric) for p in policies},
         window_state={w.id: window_state(w, now) for w in windows})
@@ -82,11 +84,6 @@ def window_state(window: MaintenanceWindow, now: datetime) -> str:
 
 
 # --- policies --------------------------------------------------------------------------------------------
-
-
-def hours_text(hours: float) -> str:
-    """Hours as a person types them: 24, 0.05, 1.5 (no trailing .0)."""
-    return f"{hours:g}"
 
 
 def _policy_values(metric: str, device_id: str, sensitivity: str, min_duration: str, hysteresis: str,

@@ -25,7 +25,8 @@ def test_policies_are_created_edited_and_deleted_with_display_names(client, worl
     assert "反应盘温度" in table and ">reaction_disk_temp<" not in table and "MF-000001" in table
     assert "学习期（小时）" in table and '<td class="num">0.5</td>' in table
     # The new-policy form says what an empty learning period means: the service's (0 h in the tests' settings).
-    assert "留空：默认 0 小时" in page.split('id="policy-form"')[1]
+    # and what an empty sensitivity means: the service's alert threshold.
+    assert "留空：默认 0 小时" in page.split('id="policy-form"')[1] and "留空：默认 0.75" in page
     far = _post(client, world, f"/admin/alerts/policies/{row.id}", {"metric": "reaction_disk_temp",
                                                                     "learning": "1000"})
     assert far.status_code == 422 and far.json()["errors"][0]["field"] == "learning_hours"

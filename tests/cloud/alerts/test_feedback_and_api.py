@@ -35,6 +35,7 @@ def test_restart_restores_detector_state_and_scores_continue_identically(
         continued = restarted.state.scorer.streams[(lab.devices["c702"], "temp_c")]
     reference = production_detector()
     reference.counters = False  # as the scorer sets up a stream in °C (cloud/alerts/scoring.py MEASURED_UNITS)
+    reference.threshold = settings.alert_threshold  # and rests it after a hit at the policy's threshold
     scores = [reference.score_learn_one(v, (T0 + timedelta(seconds=STEP_S * i)).timestamp())
               for i, v in enumerate(first + second)]
     assert continued.last_score == scores[-1]
@@ -74,11 +75,11 @@ def test_false_alarm_resolves_the_alert_and_raises_the_streams_threshold(
     assert body["alert"]["resolution"] == "false_alarm"
     policy = body["policy"]
     assert (policy["device_id"], policy["metric"], policy["sensitivity"], policy["false_alarms"]) == (
-        lab.devices["c702"], "temp_c", 0.55, 1)
+        lab.devices["c702"], "temp_c", 0.8, 1)  # a notch (0.05) above the service's 0.75
     # the next readings are scored against the raised threshold
     lab.send(client, normal(20, 9, level=38.0))
     stream = client.app.state.scorer.streams[(lab.devices["c702"], "temp_c")]  # type: ignore[attr-defined]
-    assert stream.detector.threshold == 0.55
+    assert stream.detector.threshold == 0.8
     again = client.post(f"/api/v1/alerts/{alert.id}/false-alarm", json={}, headers=world.headers("engineer"))
     assert again.status_code == 409
     timeline = client.get(f"/api/v1/tickets/{alert.ticket_id}", headers=world.headers("engineer")).json()["timeline"]

@@ -38,7 +38,8 @@ def test_a_fault_while_the_stream_learns_opens_nothing_and_the_same_fault_after_
     assert lab.sent[("c702", "temp_c")] * STEP_S < HOURS * 3600
     lab.send(client, normal(100, seed=3))  # past the two hours now
     assert lab.sent[("c702", "temp_c")] * STEP_S > HOURS * 3600
-    lab.send(client, [45.0] * 20)
+    # A fault it has not learnt (the first one was taken in as part of normal while it learnt).
+    lab.send(client, [50.0] * 20)
     found = alerts(db, device)
     assert len(found) == 1 and found[0].metric == "temp_c"
 
@@ -52,7 +53,7 @@ def test_a_restart_keeps_where_the_learning_period_stands(settings: Settings, la
     with TestClient(create_app(changed, channels=[recording])) as client:
         lab.send(client, [45.0] * 20)  # still inside the period that began before the restart
         assert alerts(db, device) == []
-        lab.send(client, normal(400, seed=5) + [45.0] * 20)  # 2.3 hours after the first reading
+        lab.send(client, normal(400, seed=5) + [50.0] * 20)  # 2.3 hours after the first reading
         assert len(alerts(db, device)) == 1
 
 

@@ -23,9 +23,11 @@ from tests.cloud.telemetry.conftest import T0
 
 
 def reference(values: list[float]) -> Any:
-    """The detector that scored values as one uninterrupted stream (in °C, so never a counter)."""
+    """The detector that scored values as one uninterrupted stream (in °C, so never a counter; resting after a hit
+    at the service's alert threshold, as the scorer sets it)."""
     detector = production_detector()
     detector.counters = False
+    detector.threshold = Settings.model_fields["alert_threshold"].default
     for i, v in enumerate(values):
         detector.score_learn_one(v, (T0 + timedelta(seconds=STEP_S * i)).timestamp())
     return detector

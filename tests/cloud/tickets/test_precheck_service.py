@@ -54,7 +54,7 @@ def test_a_finished_precheck_is_not_extended_by_later_alerts(db: Session, world:
         precheck.answer_item(db, ticket=ticket_, task=task, item_id=item.id, answer=PrecheckAnswer.done,
                              viewer=engineer, settings=settings)
     precheck.finish(db, ticket=ticket_, task=task, outcome=PrecheckOutcome.fault_confirmed, note=None,
-                    viewer=engineer, settings=settings, default_threshold=0.5)
+                    viewer=engineer, settings=settings)
     db.commit()
     second = _alert(db, settings, world.devices_a[0], "vacuum", minutes=5)
     assert second.ticket_id == ticket_.id  # the same open predictive ticket
@@ -87,12 +87,12 @@ def test_false_alarm_with_a_note_alone_resolves_and_leaves_no_handshake_behind(
     ticket, task = precheck.get(db, ticket_id=alert.ticket_id, viewer=agent, settings=settings)  # type: ignore[arg-type]
     with pytest.raises(Invalid):
         precheck.finish(db, ticket=ticket, task=task, outcome=PrecheckOutcome.false_alarm, note="  ",
-                        viewer=agent, settings=settings, default_threshold=0.5)
+                        viewer=agent, settings=settings)
     with pytest.raises(Conflict):
         precheck.finish(db, ticket=ticket, task=task, outcome=PrecheckOutcome.false_alarm, note="x",
-                        viewer=agent, settings=settings, default_threshold=0.5, version=task.version + 1)
+                        viewer=agent, settings=settings, version=task.version + 1)
     precheck.finish(db, ticket=ticket, task=task, outcome=PrecheckOutcome.false_alarm, note="校准后的正常漂移",
-                    viewer=agent, settings=settings, default_threshold=0.6)
+                    viewer=agent, settings=settings.model_copy(update={"alert_threshold": 0.6}))
     db.commit()
     assert PRECHECK_FINISHING not in db.info
     db.refresh(ticket)
@@ -101,4 +101,4 @@ def test_false_alarm_with_a_note_alone_resolves_and_leaves_no_handshake_behind(
     assert refreshed.false_alarm and refreshed.false_alarm_by == world.users["agent"]
     policy = alerts.policy_book(db, device_ids=[alert.device_id], metrics=["temp_c"]).rows[(alert.device_id,
                                                                                               "temp_c")]
-    assert policy.sensitivity == 0.65  # a notch above the default the caller named
+    assert policy.sensitivity == 0.65  # a notch above the service's default (settings alert_threshold)

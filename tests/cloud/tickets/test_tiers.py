@@ -179,7 +179,7 @@ def test_a_finished_precheck_is_on_site_for_the_engineer_and_remote_for_the_cent
         precheck.answer_item(db, ticket=ticket, task=task, item_id=item.id, answer=PrecheckAnswer.done,
                              viewer=viewer, settings=settings)
     precheck.finish(db, ticket=ticket, task=task, outcome=PrecheckOutcome.fixed, note="清洁风扇滤网后恢复",
-                    viewer=viewer, settings=settings, default_threshold=0.5)
+                    viewer=viewer, settings=settings)
     db.commit()
     db.refresh(ticket)
     assert (ticket.status, ticket.tier) == (Status.resolved, tier)
