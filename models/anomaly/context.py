@@ -28,6 +28,7 @@ from models.anomaly.cues import (
     nearer_week,
     routine_scale,
 )
+from models.anomaly.envelope import RangeCue
 from models.anomaly.rate import COUNTER, COUNTER_RATIO, LEVEL, ON_OFF, PLAIN, RateCue, stream_kind
 
 __all__ = ["ContextLikelihood"]
@@ -84,6 +85,14 @@ class ContextLikelihood(Detector):
        is what the stream's unit says and decides over the shape; ``counters`` False (a physical quantity: °C,
        kPa) rules both out, so a coarse sensor creeping one way is scored as the drift it is.  The kind is
        decided on the readings so far: moves both ways make the stream plain from then on.
+
+    6. *Range of a bursty stream* (``range_recent`` 0 disables it; models/anomaly/envelope.py has the rules).  A
+       stream whose readings leave ``drift_out`` deviations of its band often by nature (a share of at least
+       ``range_bursty`` over ~10 x ``drift_long`` readings: a sample probe's pressure, idle or aspirating as the
+       minute's workload goes) is also judged by its quarter-hour medians against the range they kept over the
+       past week: most of the last ``range_recent`` buckets above the week's highest (a clogging probe while
+       samples run) score, as a binomial tail at the stream's own rate of such buckets; one busy quarter hour at a
+       new high does not.
 
     After a score reaches ``threshold`` the detector rests for ``rest`` readings (scores are scaled
     below the threshold) so one incident raises one alert.  Alerts also raise the bar: scores are
@@ -164,6 +173,8 @@ class ContextLikelihood(Detector):
         routine_warm: int = 300,
         routine_nb: int = 2,
         weekly_slots: int = 48,
+        range_recent: int = 8,
+        range_bursty: float = 0.2,
     ) -> None:
         self.levels = levels
         self.order = order
@@ -250,6 +261,7 @@ class ContextLikelihood(Detector):
         self._db = 0.0
         self._dv = 0.0
         self._dout = 0.0
+        self._dout_long = 0.0
         self._dx: Excursion | None = None
         self.kinds = kinds
         self.counter_ratio = counter_ratio
@@ -288,6 +300,10 @@ class ContextLikelihood(Detector):
         self._lprof = [0.0] * slots
         self._lpeak = [0.0] * slots  # the peak surprise rate of the slot's current visit (committed at the next)
         self._ltime = [0.0] * slots  # when that visit began
+        # bursty streams: their quarter-hour medians against the past week's range (0 buckets: no range cue)
+        self.range_recent = range_recent
+        self.range_bursty = range_bursty
+        self._range = RangeCue(recent=range_recent) if range_recent > 0 else None
         # after rebaseline(): readings still to collect, and the sum of their deviations from the expected level
         self._rdev = 0.0
         self._rb_left = 0
@@ -471,6 +487,12 @@ class ContextLikelihood(Detector):
         drift = drift_cue(self, x, n) if self.drift_z > 0.0 and not sparse else None
         if drift is not None and drift[0] > score:
             score = drift[0]
+        if self._range is not None and kind == PLAIN:
+            ranged = self._range.step(x, t, learn)
+            # only a bursty stream's (readings often far out of the band): a steady stream's level is the other
+            # cues' to judge, reading by reading
+            if ranged > score and not sparse and self._dout_long >= self.range_bursty:
+                score = ranged
         csum = self._csum - self._cring[self._cpos] + x if self._whole else 0.0
         if sparse and self.count_window and n >= self.grace and self._cv <= 2.0 * self._cm:
             # A sparse count is judged by how many events the last minutes hold against its usual rate (Poisson):
@@ -582,7 +604,7 @@ class ContextLikelihood(Detector):
         cue = self._rate
         if cue is None or cue.one_sided != (kind == LEVEL) or cue.falling != falling:
             # one rate a bucket (15 min): a day of them before it scores; the outer detector rests and raises the bar
-            inner = ContextLikelihood(kinds=False, grace=96, rest=0, ar_gain=0.0)
+            inner = ContextLikelihood(kinds=False, grace=96, rest=0, ar_gain=0.0, range_recent=0)
             cue = RateCue(inner, falling=falling, one_sided=kind == LEVEL)
             if learn:
                 self._rate = cue

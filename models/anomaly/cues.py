@@ -98,6 +98,8 @@ def learn_drift(det: ContextLikelihood, x: float, n: int, drift: Drift) -> None:
         k = n - det.drift_warm + 1
         out = 1.0 if abs(d) > det.drift_out * sd else 0.0
         det._dout += (out - det._dout) / (k if k < det.drift_long else det.drift_long)
+        # the same over ten times as long: whether the stream is bursty by nature, not after a fault or a service
+        det._dout_long += (out - det._dout_long) / (k if k < 10 * det.drift_long else 10 * det.drift_long)
     if exc is not None:
         if exc[2] < det.drift_hold:
             det._dx = exc
