@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from statistics import median
 
 from models.anomaly.base import tail_to_score
 
@@ -35,12 +36,6 @@ def binomial_tail(k: int, n: int, p: float) -> float:
     if k > n:
         return 0.0
     return sum(math.comb(n, i) * p**i * (1.0 - p) ** (n - i) for i in range(k, n + 1))
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    half = len(ordered) // 2
-    return ordered[half] if len(ordered) % 2 else 0.5 * (ordered[half - 1] + ordered[half])
 
 
 class RangeCue:
@@ -125,8 +120,8 @@ class RangeCue:
         span = self._range(at) if oldest is not None and at - oldest >= self.warm else None
         if span is None:
             return None, 0.0
-        median = _median(vals)
-        flag = 1 if median > span[0] else -1 if median < span[1] else 0
+        typical = median(vals)
+        flag = 1 if typical > span[0] else -1 if typical < span[1] else 0
         flags = list(self._flags)[1 - self.recent:] if self.recent > 1 else []
         flags.append(flag)
         same = max(flags.count(1), flags.count(-1))
@@ -143,7 +138,7 @@ class RangeCue:
         at = self._b * self.bucket  # type: ignore[operator]
         old, cut = at + self.bucket - self.window, at + self.bucket - self.lag  # as the next bucket will see it
         pending, high, low = self._pending, self._high, self._low
-        pending.append((at, _median(vals)))
+        pending.append((at, median(vals)))
         while pending and pending[0][0] < cut:
             item = pending.popleft()
             while high and high[-1][1] <= item[1]:
