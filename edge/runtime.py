@@ -40,6 +40,8 @@ from edge.uplink import Uplink, build_uplink
 
 log = logging.getLogger(__name__)
 
+CANCEL_AGAIN_AFTER_S: Final = 0.2  # how long a cancelled task may take before it is cancelled again (_cancel)
+
 STATUS_SCHEMA: Final = 1
 
 DriverFactory = Callable[[DeviceSettings, OutboxGate, HubPool], DeviceDriver]
@@ -197,8 +199,7 @@ class Agent:
                 reason = "returned"
             except asyncio.CancelledError:
                 if task is not None:
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
+                    await _cancel([task])
                 raise
             except Exception as error:  # any crash: the supervisor's job is to restart it
                 exc, reason = error, f"{type(error).__name__}: {error}"
@@ -325,9 +326,19 @@ async def _run(target: DeviceDriver | Uplink) -> None:
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    """Cancel the tasks and wait until each has ended, cancelling again any that lost its cancellation.
+
+    Python 3.11's asyncio.wait_for returns the result instead of raising when the awaited future completes
+    in the same loop step as the cancellation (fixed in 3.12). pymodbus awaits every reply that way, so a
+    poller whose reply lands just as the agent stops swallows the cancel and polls on (seen in CI: the agent
+    never stopped). Cancelling again until the task is done stops it at its next await.
+    """
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _done, pending = await asyncio.wait(pending, timeout=CANCEL_AGAIN_AFTER_S)
+    await asyncio.gather(*tasks, return_exceptions=True)  # collect the outcomes so none is logged as unretrieved
 
 
 def _driver_status(driver: Any) -> dict[str, Any]:

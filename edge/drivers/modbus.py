@@ -387,6 +387,11 @@ class ModbusPoller:
         next_at = loop.time()
         while True:
             await self.poll_once()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # pymodbus awaits each reply with wait_for, which on Python 3.11 swallows a cancellation that
+                # lands with the reply: the request to stop is still pending, so honour it here.
+                raise asyncio.CancelledError
             next_at += self.interval
             now = loop.time()
             if next_at < now:

@@ -330,7 +330,7 @@ def test_console_reconnects_after_the_socket_drops_and_catches_up(demo_server: L
     """)
     console = desk.new_page()
     sign_in(console, demo_server, "agent", "/console")
-    console.wait_for_selector("#live[data-state=open]", timeout=5000)
+    console.wait_for_selector("#live[data-state=open]", timeout=15000)  # a loaded CI box takes seconds
     # The indicator's states, recorded as they change: the reconnect may be quicker than any polling.
     console.evaluate("""() => {
       window.__liveStates = [];
@@ -339,7 +339,7 @@ def test_console_reconnects_after_the_socket_drops_and_catches_up(demo_server: L
         .observe(live, { attributes: true, attributeFilter: ["data-state"] });
     }""")
     console.evaluate("window.__sockets.at(-1).close()")
-    console.wait_for_function("window.__liveStates.some((state) => state !== 'open')", timeout=5000)
+    console.wait_for_function("window.__liveStates.some((state) => state !== 'open')", timeout=15000)
     ticket = _report(demo_server, _device(demo_server, "Pentra XLR")["id"], "血细胞分析仪吸样针报警")  # while down
     console.wait_for_function("window.__sockets.length >= 2 && window.__sockets.at(-1).readyState === 1",
                               timeout=15000)  # the reconnect backs off with jitter; a loaded box is slower still

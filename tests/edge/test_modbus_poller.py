@@ -264,6 +264,44 @@ async def test_run_polls_at_the_interval_and_stops_on_cancel(sim: ModbusSimulato
     assert poller.status.failures == 0
 
 
+class DeliveryThatOutlivesACancel:
+    """A sink whose first delivery returns normally even when cancelled mid-way.
+
+    That is what Python 3.11's asyncio.wait_for does when the awaited reply lands in the same loop step as the
+    cancellation: pymodbus awaits every reply that way, so a poller told to stop may never see the
+    CancelledError.
+    """
+
+    def __init__(self) -> None:
+        self.waiting = asyncio.Event()
+        self.swallowed = 0
+
+    async def __call__(self, items: list[Reading | Event]) -> None:
+        if self.swallowed:
+            return
+        self.waiting.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            self.swallowed += 1
+
+
+async def test_a_stop_request_swallowed_by_a_library_await_still_stops_the_poller(
+        sim: ModbusSimulator, hub: ModbusHub) -> None:
+    sink = DeliveryThatOutlivesACancel()
+    poller = make_poller(hub, 1, sink, interval=0.05)  # type: ignore[arg-type]
+    task = asyncio.create_task(poller.run())
+    await asyncio.wait_for(sink.waiting.wait(), 5)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=2)
+    if not done:  # without the fix it polls on: end it so the suite goes on, then fail
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert sink.swallowed == 1
+    assert done and task.cancelled(), "the poller kept polling after it was told to stop"
+    assert poller.status.cycles == 1
+
+
 async def test_rtu_over_a_pseudo_terminal_pair() -> None:
     async with null_modem() as (server_port, client_port):
         rtu_sim = await run_modbus_simulator(units=(7,), serial_port=server_port, baudrate=115200)
