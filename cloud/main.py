@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.alerts import api as alerts_api
 from cloud.alerts import pages as alerts_pages
+from cloud.alerts import precheck_api
 from cloud.alerts.digest import send_due
 from cloud.alerts.flows import AlertFlows
 from cloud.alerts.partition import Publisher, ScoringWorker, build_publisher, build_workers
@@ -396,6 +397,7 @@ def create_app(settings: Settings | None = None, *, channels: Sequence[Channel] 
     app.include_router(faults_api.router)  # the fault categories and a ticket's suggestion
     app.include_router(admin_faults.router)
     app.include_router(alerts_api.router)
+    app.include_router(precheck_api.router)  # a predictive ticket's pre-check
     app.include_router(alerts_pages.router)  # the daily digest, how each person hears of alerts
     app.include_router(console_api.router)
     app.include_router(notify_api.router)

@@ -1,4 +1,4 @@
-"""Request and response bodies of the alert API."""
+"""Request and response bodies of the alert API and of a predictive ticket's pre-check."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.alerts.models import AlertSeverity, AlertStatus
+from cloud.tickets.models import PrecheckAnswer, PrecheckOutcome
+from cloud.tickets.schemas import PartIn, TicketOut
 
 
 class AlertOut(BaseModel):
@@ -102,3 +104,84 @@ class WindowOut(WindowIn):
     id: int
     created_by: int | None
     created_at: datetime
+
+
+class PrecheckItemIn(BaseModel):
+    """Answer one check: done, not applicable, or null to take the answer back; a note is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answer: PrecheckAnswer | None
+    note: str | None = Field(None, max_length=1000)  # left out: the note stays as it is
+
+
+class PrecheckFinishIn(BaseModel):
+    """End the pre-check. A false alarm needs a note; fixed needs the findings in the note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: PrecheckOutcome
+    note: str | None = Field(None, max_length=5000)
+    version: int | None = None  # the pre-check version the caller saw (stale: 409)
+    # Fixed: what the fault was (left out: the alert's metric decides); a false alarm is filed as no fault found.
+    fault_category: str | None = Field(None, max_length=50)
+    root_cause: str | None = Field(None, max_length=2000)
+    parts: list[PartIn] | None = Field(None, max_length=30)
+
+
+class PrecheckItemOut(BaseModel):
+    """One check with who answered it when."""
+
+    id: int
+    position: int
+    code: str
+    text: str  # the English key; pages translate it
+    metric: str
+    answer: PrecheckAnswer | None
+    note: str | None
+    answered_by: int | None
+    answered_by_name: str | None
+    answered_at: datetime | None
+
+
+class PrecheckAlertOut(BaseModel):
+    """An alert of the ticket, with the link to its chart."""
+
+    id: int
+    metric: str
+    status: AlertStatus
+    severity: AlertSeverity
+    false_alarm: bool
+    started_at: datetime
+    peak_score: float
+    chart_url: str
+    why: str = ""  # the alert's explanation in the reader's words ("" until it is explained)
+
+
+class PrecheckOut(BaseModel):
+    """A predictive ticket's pre-check."""
+
+    id: int
+    ticket_id: int
+    version: int
+    checklist: str
+    category: str | None
+    metric: str
+    items: list[PrecheckItemOut]
+    answered: int
+    total: int
+    outcome: PrecheckOutcome | None
+    outcome_note: str | None
+    finished_by: int | None
+    finished_by_name: str | None
+    finished_at: datetime | None
+    alerts: list[PrecheckAlertOut]
+    chart_url: str | None  # the first alert's chart
+    can_work: bool  # whether the caller may answer and finish it now
+
+
+class PrecheckFinishOut(BaseModel):
+    """The finished pre-check and the ticket after it."""
+
+    precheck: PrecheckOut
+    ticket: TicketOut

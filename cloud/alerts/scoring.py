@@ -17,7 +17,7 @@ the batch boundaries, arrival order, number of workers and restarts. The rules t
 - A checkpoint holds the detector *and* the alert tracker as of the stream's last scored reading (`Saved`);
   a restored stream replays the stored readings after it (`_replay`: those scored after the checkpoint by a
   process that died, and those held back, whose hand-over entries may already be acked), and the decisions
-  the replay makes again are idempotent (`service.open_alert` finds the episode's alert by its start).
+  the replay makes again are idempotent (`predictive.open_alert` finds the episode's alert by its start).
 
 Off the request thread: once `start()`ed, `on_ingested` only appends the batch to a bounded in-process queue
 and returns; one scoring thread drains the queue, scoring every batch waiting in one `feed_batches()` call (one
@@ -52,7 +52,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.alerts import checkpoint, service
+from cloud.alerts import checkpoint, predictive, service
 from cloud.alerts.instrument import instrument_spans
 from cloud.alerts.models import Alert, AlertStatus, DetectorState
 from cloud.alerts.policy import Verdict
@@ -366,7 +366,7 @@ class Scorer:
             verdict = stream.tracker.step(score, t, rules, silenced=silenced)
             alert = alert_box[0]
             if verdict is Verdict.opened:
-                alert = service.open_alert(session, device_id=d, metric=m,
+                alert = predictive.open_alert(session, device_id=d, metric=m,
                                            started_at=_at(started if started is not None else t), at=_at(t),
                                            score=score, settings=self.settings)
                 alert_box[0], stream.alert_id = alert, alert.id

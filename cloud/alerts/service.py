@@ -1,9 +1,7 @@
-"""Alerts on the database: policies, maintenance windows, the alert lifecycle and its predictive ticket.
+"""Alerts on the database: policies, maintenance windows, the alert lifecycle, acknowledgement and false alarms.
 
-Keyword-only, no HTTP; callers commit. Tickets are created and moved through the tickets package's own
-parts (numbering, priority and SLA rules, agent pick, audit row, `ticket.*` events, `apply_action`), so the
-ticket flows notify people exactly as for any other ticket. Each predictive ticket gets a pre-check
-(cloud/tickets/precheck.py) whose checklist follows the device's category and the alerting metric.
+Keyword-only, no HTTP; callers commit. Opening an alert on its device's predictive ticket is
+cloud/alerts/predictive.py; the ticket's pre-check is cloud/alerts/precheck.py. Both build on this module.
 """
 
 from __future__ import annotations
@@ -17,25 +15,20 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from cloud.alerts.models import ANY_METRIC, Alert, AlertPolicy, AlertStatus, MaintenanceWindow
-from cloud.alerts.policy import SEVERITY_RANK, SEVERITY_URGENCY, Rules, raise_notch, severity_for
+from cloud.alerts.policy import SEVERITY_RANK, Rules, raise_notch, severity_for
 from cloud.audit.service import Actor, record
 from cloud.auth.models import Role, User
 from cloud.config import Settings
 from cloud.db import utcnow
 from cloud.errors import Conflict, Forbidden, Invalid, NotFound
 from cloud.events import emit
-from cloud.numbering import next_number
 from cloud.registry.models import Device
-from cloud.telemetry.catalog import metric_label, severity_label
 from cloud.telemetry.models import Gateway, GatewayState
 from cloud.tenancy import Scope
-from cloud.tickets import policy as ticket_policy
-from cloud.tickets import precheck
-from cloud.tickets.models import Source, Ticket
-from cloud.tickets.queries import suggest_engineers
+from cloud.tickets.models import Ticket
 from cloud.tickets.schemas import ActionIn
-from cloud.tickets.service import Viewer, apply_action, pick_agent
-from cloud.tickets.state import OPEN, Action, Status
+from cloud.tickets.service import Viewer, apply_action
+from cloud.tickets.state import OPEN, Action
 
 SYSTEM = Actor.system("predictive")
 CHART_MARGIN = timedelta(hours=2)  # the chart link shows this much before the alert started
@@ -232,41 +225,11 @@ def last_resolved_alert(session: Session, *, device_id: int, metric: str) -> Ale
                            .order_by(Alert.last_abnormal_at.desc()).limit(1)).scalar()
 
 
-def _event(session: Session, name: str, alert: Alert, **extra: object) -> None:
+def alert_event(session: Session, name: str, alert: Alert, **extra: object) -> None:
+    """Record `alert.<what>` with the alert's plain data (delivered after commit, cloud/events.py)."""
     emit(session, name, alert_id=alert.id, device_id=alert.device_id, hospital_id=alert.hospital_id,
          metric=alert.metric, status=alert.status.value, severity=alert.severity.value, ticket_id=alert.ticket_id,
          score=alert.last_score, **extra)
-
-
-def open_alert(session: Session, *, device_id: int, metric: str, started_at: datetime, at: datetime, score: float,
-               settings: Settings) -> Alert:
-    """Open the stream's alert (or carry on the one already open) and put it on the device's predictive ticket."""
-    # The episode's own alert, whatever its status: a stream restored from its checkpoint replays readings that a
-    # process which died had already scored, and deciding them again must not open a second alert for them.
-    existing = session.execute(select(Alert).where(Alert.device_id == device_id, Alert.metric == metric,
-                                                   Alert.started_at == started_at)).scalar()
-    if existing is None:
-        existing = unresolved_alert(session, device_id=device_id, metric=metric)
-    if existing is not None:
-        note_abnormal(session, alert=existing, at=at, score=score)
-        return existing
-    device = session.get(Device, device_id)
-    if device is None:
-        raise NotFound(f"device {device_id} not found")
-    alert = Alert(hospital_id=device.hospital_id, device_id=device_id, metric=metric, status=AlertStatus.open,
-                  severity=severity_for(score), started_at=started_at, last_abnormal_at=at, last_score=score,
-                  peak_score=score, opened_at=utcnow())
-    session.add(alert)
-    session.flush()
-    ticket, created = _predictive_ticket(session, alert=alert, device=device, settings=settings)
-    alert.ticket_id = ticket.id
-    session.flush()
-    record(session, actor=SYSTEM, action="open", entity="alert", entity_id=alert.id, hospital_id=alert.hospital_id,
-           after={"device_id": device_id, "metric": metric, "score": round(score, 4),
-                  "severity": alert.severity.value, "ticket_id": ticket.id, "new_ticket": created})
-    _event(session, "alert.opened", alert, number=ticket.number, new_ticket=created,
-           link=chart_link(device_id, metric, started_at))
-    return alert
 
 
 def note_abnormal(session: Session, *, alert: Alert, at: datetime, score: float) -> None:
@@ -278,7 +241,7 @@ def note_abnormal(session: Session, *, alert: Alert, at: datetime, score: float)
         severity = severity_for(score)
         if SEVERITY_RANK[severity] > SEVERITY_RANK[alert.severity]:
             alert.severity = severity
-            _event(session, "alert.escalated", alert)
+            alert_event(session, "alert.escalated", alert)
 
 
 def resolve_alert(session: Session, *, alert: Alert, resolution: str, actor: Actor = SYSTEM) -> None:
@@ -292,52 +255,7 @@ def resolve_alert(session: Session, *, alert: Alert, resolution: str, actor: Act
     record(session, actor=actor, action="resolve", entity="alert", entity_id=alert.id, hospital_id=alert.hospital_id,
            before={"status": before.value}, after={"status": "resolved", "resolution": resolution})
     session.flush()
-    _event(session, "alert.resolved", alert, resolution=resolution)
-
-
-def _predictive_ticket(session: Session, *, alert: Alert, device: Device, settings: Settings) -> tuple[Ticket, bool]:
-    """The device's open predictive ticket with this alert added, or a new one dispatched by rule."""
-    # Said as people read it: the metric's name and the severity in Chinese (the catalog), never raw keys.
-    severity = severity_label(alert.severity.value)
-    text = (f"预测性告警：{device.system_number} 的 {metric_label(alert.metric)} 偏离正常（评分 "
-            f"{alert.last_score:.2f}，{severity}）。告警曲线：{chart_link(device.id, alert.metric, alert.started_at)}")
-    ticket = session.execute(select(Ticket).where(
-        Ticket.device_id == device.id, Ticket.source == Source.predictive, Ticket.status.in_(list(OPEN)))
-        .order_by(Ticket.id.desc()).limit(1)).scalar()
-    if ticket is not None:
-        apply_action(session, ticket=ticket, data=ActionIn(action=Action.note, text=text), viewer=Viewer(user=None),
-                     settings=settings)
-        precheck.open_for_alert(session, ticket=ticket, alert=alert, device=device, actor=SYSTEM)
-        return ticket, False
-    now = utcnow()
-    urgency = SEVERITY_URGENCY[alert.severity]
-    # A device the risk ranking expects to fail soon gets its predictive ticket one level sooner (cloud/profiles).
-    priority = ticket_policy.predictive_priority(ticket_policy.priority_for(urgency, device.category),
-                                                 device.risk_30d)
-    first_due, resolution_due = ticket_policy.due_times(priority, now, settings)
-    ticket = Ticket(
-        number=next_number(session, "ticket"), hospital_id=device.hospital_id, device_id=device.id,
-        group_id=device.group_id, source=Source.predictive, status=Status.submitted, urgency=urgency,
-        priority=priority, description=text, reporter_user_id=None, reporter_name="预测性维护", reporter_phone="",
-        idempotency_key=f"alert:{alert.id}", first_response_due_at=first_due, resolution_due_at=resolution_due,
-        agent_id=pick_agent(session, settings=settings), offered_at=now, created_at=now, updated_at=now)
-    session.add(ticket)
-    session.flush()
-    row = record(session, actor=SYSTEM, action="submit", entity="ticket", entity_id=ticket.id,
-                 hospital_id=device.hospital_id, after={"status": ticket.status.value, "text": text,
-                                                        "urgency": urgency.value, "priority": priority,
-                                                        "attachments": [], "agent_id": ticket.agent_id,
-                                                        "alert_id": alert.id})
-    session.flush()
-    emit(session, "ticket.submitted", ticket_id=ticket.id, number=ticket.number, hospital_id=device.hospital_id,
-         status=ticket.status.value, agent_id=ticket.agent_id, engineer_id=None, priority=priority, seq=row.id,
-         text=text[:200])
-    precheck.open_for_alert(session, ticket=ticket, alert=alert, device=device, actor=SYSTEM)
-    engineers = suggest_engineers(session, ticket=ticket)
-    if engineers:  # the best match gets it; with nobody to send, the desk dispatches by hand
-        apply_action(session, ticket=ticket, data=ActionIn(action=Action.dispatch, engineer_id=engineers[0]["id"]),
-                     viewer=Viewer(user=None), settings=settings)
-    return ticket, True
+    alert_event(session, "alert.resolved", alert, resolution=resolution)
 
 
 def list_alerts(
@@ -388,7 +306,7 @@ def acknowledge(session: Session, *, alert: Alert, user: User) -> Alert:
     record(session, actor=Actor(user.id, user.username), action="acknowledge", entity="alert", entity_id=alert.id,
            hospital_id=alert.hospital_id, before={"status": "open"}, after={"status": "acknowledged"})
     session.flush()
-    _event(session, "alert.acknowledged", alert, user_id=user.id)
+    alert_event(session, "alert.acknowledged", alert, user_id=user.id)
     return alert
 
 

@@ -3,7 +3,7 @@ an alert on the device at once, whatever its streams say; the next passing QC (o
 
 Fed by `telemetry.signals`, which the ingest emits with a batch's QC, calibration and error-code events (stored in
 device_event in the same transaction). Durable: the outbox runs it after commit and again after a failure; every
-decision is idempotent (`service.open_alert` finds the episode's alert by its start, a resolved one stays
+decision is idempotent (`predictive.open_alert` finds the episode's alert by its start, a resolved one stays
 resolved). Inside a maintenance window (declared, or the analyzer's own) nothing is raised: failing controls are
 what calibrating and servicing look like.
 
@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.alerts import service
+from cloud.alerts import predictive, service
 from cloud.alerts.instrument import instrument_spans
 from cloud.config import Settings
 from cloud.events import DomainEvent, EventBus
@@ -56,7 +56,7 @@ def control_run(session: Session, settings: Settings, *, device_id: int, kind: s
         return
     if _quiet(session, device_id, at):
         return
-    alert = service.open_alert(session, device_id=device_id, metric=metric, started_at=at, at=at,
+    alert = predictive.open_alert(session, device_id=device_id, metric=metric, started_at=at, at=at,
                                score=FAILED_CONTROL_SCORE, settings=settings)
     alert.explanation = {"kind": metric, "failed_tests": sorted(set(failed_tests)), "code": code,
                          "at": at.isoformat()}
@@ -82,7 +82,7 @@ def error_codes(session: Session, settings: Settings, *, device_id: int, at: dat
     first = session.execute(select(func.min(DeviceEvent.occurred_at)).where(
         DeviceEvent.device_id == device_id, DeviceEvent.kind == EventKind.ERROR_CODE.value,
         DeviceEvent.occurred_at > start, DeviceEvent.occurred_at <= at)).scalar_one()
-    alert = service.open_alert(session, device_id=device_id, metric=ERRORS_METRIC,
+    alert = predictive.open_alert(session, device_id=device_id, metric=ERRORS_METRIC,
                                started_at=existing.started_at if existing else first, at=at, score=score,
                                settings=settings)
     alert.explanation = {"kind": ERRORS_METRIC, "count": total, "window_s": int(BURST_WINDOW.total_seconds()),

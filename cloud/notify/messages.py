@@ -63,7 +63,7 @@ TICKET_TEXTS: dict[str, dict[str, Text]] = {
         "reporter": Text("报修已合并", "您的报修 {number} 与同一设备正在处理的工单 {text} 合并处理，进展请看该工单。"),
         "engineer": Text("工单已合并", "工单 {number} 已合并到工单 {text}。"),
     },
-    # A predictive ticket's pre-check ended as a false alarm (cloud/tickets/precheck.py).
+    # A predictive ticket's pre-check ended as a false alarm (cloud/alerts/precheck.py).
     "ticket.false_alarm": {"agent": Text("预测性告警误报", "工单 {number}（{device}）经预检判定为误报，"
                                                           "告警灵敏度已下调，工单已解决：{text}")},
 }

@@ -281,15 +281,16 @@ def _kb_entry_text(session: Session, ticket: Any) -> tuple[str, str] | None:
 
 
 def _predictive(session: Session, ticket: Any) -> Suggestion | None:
-    """A predictive ticket's category from its pre-check's outcome and its alert's metric."""
-    from cloud.alerts.models import Alert
+    """A predictive ticket's category from its pre-check: its outcome, else its alerts' metrics.
 
+    The pre-check holds the first alert's metric and each later alert's checks with their metric (its rows are
+    the tickets package's own), so the alerts package, which builds on this one, is not asked."""
     task = session.execute(select(PrecheckTask).where(PrecheckTask.ticket_id == ticket.id)).scalar()
-    if task is not None and task.outcome == PrecheckOutcome.false_alarm:
+    if task is None:
+        return None
+    if task.outcome == PrecheckOutcome.false_alarm:
         return Suggestion(NO_FAULT, "precheck", task.outcome.value)
-    metrics = [task.metric] if task is not None else []
-    metrics += list(session.execute(select(Alert.metric).where(Alert.ticket_id == ticket.id).order_by(Alert.id))
-                    .scalars())
+    metrics = [task.metric, *(item.metric for item in sorted(task.items, key=lambda item: item.position))]
     for metric in dict.fromkeys(metrics):
         code = metric_category(metric)
         if code is not None:

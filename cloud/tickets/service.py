@@ -45,7 +45,7 @@ from cloud.tickets.state import (
 # Staff actions that count as the first response to the reporter (an internal note does not).
 RESPONSES = frozenset({Action.answer, Action.escalate, Action.dispatch, Action.add_info, Action.reply})
 ROLE_PARTY = {Role.agent: Party.agent, Role.service_center: Party.service_center, Role.admin: Party.admin}
-# Set by cloud/tickets/precheck.finish around its apply_action: the precheck action is taken there and nowhere else.
+# Set by cloud/alerts/precheck.finish around its apply_action: the precheck action is taken there and nowhere else.
 PRECHECK_FINISHING = "medfix.precheck_finishing"
 # Set by cloud/tickets/desk.merge around its apply_action: a merge needs both tickets checked there.
 MERGING = "medfix.merging"

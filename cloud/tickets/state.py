@@ -112,7 +112,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(Action.note, OPEN | {Status.resolved}, None,
                frozenset({*REMOTE, Party.assigned_engineer, Party.system})),
     Transition(Action.rate, frozenset({Status.closed}), None, frozenset({Party.reporter})),
-    # Only through finishing the pre-check (cloud/tickets/precheck.py): from wherever the work stands, since a
+    # Only through finishing the pre-check (cloud/alerts/precheck.py): from wherever the work stands, since a
     # false alarm is often seen on the chart before anyone travels, and the desk may finish it too.
     # Finished by the engineer it counts as on site; finished by the desk or centre from the chart, as remote.
     Transition(Action.precheck, OPEN, Status.resolved, frozenset({Party.assigned_engineer, *REMOTE}),

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import update
 
-from cloud.alerts import service as alert_service
+from cloud.alerts import predictive
 from cloud.auth.models import User
 from cloud.registry.models import Device
 from cloud.tickets.models import Ticket
@@ -85,7 +85,7 @@ def test_a_predictive_ticket_of_a_device_likely_to_fail_is_one_level_more_urgent
     now = datetime.now(UTC)
     priorities = {}
     for device_id in (calm, risky):
-        alert = alert_service.open_alert(db, device_id=device_id, metric="reaction_disk_temp", started_at=now, at=now,
+        alert = predictive.open_alert(db, device_id=device_id, metric="reaction_disk_temp", started_at=now, at=now,
                                          score=0.6, settings=settings)
         db.commit()
         priorities[device_id] = db.get(Ticket, alert.ticket_id).priority

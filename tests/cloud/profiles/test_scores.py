@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from cloud.alerts import predictive
 from cloud.alerts import service as alert_service
 from cloud.audit.models import AuditLog
 from cloud.registry.models import Device
@@ -40,7 +41,7 @@ def test_a_report_lowers_the_score_its_resolution_gives_part_back_and_a_cancella
 def test_an_open_alert_costs_points_until_it_ends(client, world, db, settings) -> None:
     device_id = world.devices_a[1]
     now = datetime.now(UTC)
-    alert = alert_service.open_alert(db, device_id=device_id, metric="reaction_disk_temp", started_at=now,
+    alert = predictive.open_alert(db, device_id=device_id, metric="reaction_disk_temp", started_at=now,
                                      at=now, score=0.8, settings=settings)
     db.commit()
     # The alert's predictive ticket is an open fault until its pre-check says otherwise, the alert itself 4 more.

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from cloud.alerts import service as alerts
+from cloud.alerts import precheck, predictive
 from cloud.auth.models import User
 from cloud.config import Settings
 from cloud.db import Base, make_engine
@@ -23,7 +23,7 @@ from cloud.errors import Invalid, NotFound
 from cloud.i18n import CATALOG
 from cloud.migrate import downgrade, upgrade
 from cloud.models_index import import_all_models
-from cloud.tickets import precheck, service
+from cloud.tickets import service
 from cloud.tickets.models import PrecheckAnswer, PrecheckOutcome, Ticket
 from cloud.tickets.service import Viewer
 from cloud.tickets.state import OPEN, Action, Party, Status, Tier, allowed_actions, next_status, tier_after
@@ -170,7 +170,7 @@ def test_the_desk_may_close_an_escalated_ticket_as_self_served(client: TestClien
 def test_a_finished_precheck_is_on_site_for_the_engineer_and_remote_for_the_centre(
         db: Session, world: World, settings: Settings, who: str, tier: Tier) -> None:
     at = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-    alert = alerts.open_alert(db, device_id=world.devices_a[0], metric="temp_c", started_at=at, at=at, score=0.8,
+    alert = predictive.open_alert(db, device_id=world.devices_a[0], metric="temp_c", started_at=at, at=at, score=0.8,
                               settings=settings)
     db.commit()
     viewer = Viewer(user=_user(db, world, who))

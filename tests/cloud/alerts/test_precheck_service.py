@@ -1,4 +1,4 @@
-"""The pre-check service on its own: alerts opened straight through cloud.alerts.service, no scorer in between."""
+"""The pre-check service on its own: alerts opened straight through cloud.alerts.predictive, no scorer in between."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.alerts import precheck, predictive
 from cloud.alerts import service as alerts
 from cloud.alerts.models import Alert
 from cloud.auth.models import User
 from cloud.config import Settings
 from cloud.errors import Conflict, Forbidden, Invalid, NotFound
-from cloud.tickets import precheck
 from cloud.tickets.models import PrecheckAnswer, PrecheckOutcome, Ticket
 from cloud.tickets.service import PRECHECK_FINISHING, Viewer
 from cloud.tickets.state import Status
@@ -24,7 +24,7 @@ T = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 def _alert(db: Session, settings: Settings, device_id: int, metric: str, minutes: int = 0) -> Alert:
     at = T + timedelta(minutes=minutes)
-    alert = alerts.open_alert(db, device_id=device_id, metric=metric, started_at=at, at=at, score=0.8,
+    alert = predictive.open_alert(db, device_id=device_id, metric=metric, started_at=at, at=at, score=0.8,
                               settings=settings)
     db.commit()
     return alert

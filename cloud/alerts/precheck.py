@@ -1,6 +1,6 @@
 """A predictive ticket's pre-check: the checklist, its answers, and how it ends.
 
-Opened with the ticket (cloud/alerts/service.py calls `open_for_alert`); a later alert on the same open ticket adds
+Opened with the ticket (cloud/alerts/predictive.py calls `open_for_alert`); a later alert on the same open ticket adds
 its metric's checks. The assigned engineer and the service desk answer each check (done / not applicable, with an
 optional note) and finish with an outcome:
 
@@ -12,7 +12,8 @@ optional note) and finish with an outcome:
   one the alert's metric points at (cloud/profiles/faults.py), with the root cause and parts when given.
 
 Every check must be answered before finishing, except that a false alarm may be declared with a note alone.
-Resolving goes through `service.apply_action` (action `precheck`, which only this module may take). Callers commit.
+Resolving goes through the ticket service's `apply_action` (action `precheck`, which only this module may take).
+Callers commit.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from cloud.alerts import explain
+from cloud.alerts import service as alerts_service
 from cloud.alerts.models import Alert, AlertStatus
 from cloud.audit.service import Actor, record
 from cloud.auth.models import User
@@ -34,7 +36,8 @@ from cloud.errors import Conflict, Forbidden, Invalid, NotFound
 from cloud.events import emit
 from cloud.i18n import DEFAULT_LANGUAGE
 from cloud.registry.models import Device
-from cloud.tickets import faults, service
+from cloud.tickets import faults
+from cloud.tickets import service as ticket_service
 from cloud.tickets.checklists import checklist_for
 from cloud.tickets.faults import NO_FAULT
 from cloud.tickets.models import PrecheckAnswer, PrecheckItem, PrecheckOutcome, PrecheckTask, Ticket
@@ -96,7 +99,7 @@ def _add_checks(session: Session, task: PrecheckTask, checks: tuple[Any, ...], m
 
 def get(session: Session, *, ticket_id: int, viewer: Viewer, settings: Settings) -> tuple[Ticket, PrecheckTask]:
     """The ticket and its pre-check, for staff; other hospitals' tickets and tickets without one are 404."""
-    ticket = service.get_ticket(session, ticket_id=ticket_id, viewer=viewer, settings=settings)
+    ticket = ticket_service.get_ticket(session, ticket_id=ticket_id, viewer=viewer, settings=settings)
     if viewer.user is None or not viewer.user.is_staff:
         raise Forbidden("only service staff see the pre-check")
     task = task_of(session, ticket_id=ticket.id)
@@ -108,11 +111,11 @@ def get(session: Session, *, ticket_id: int, viewer: Viewer, settings: Settings)
 def can_work(viewer: Viewer, ticket: Ticket, task: PrecheckTask, settings: Settings) -> bool:
     """Whether the viewer may answer and finish this pre-check now."""
     return (task.outcome is None and ticket.status in OPEN
-            and bool(service.parties(viewer, ticket, settings) & WORKERS))
+            and bool(ticket_service.parties(viewer, ticket, settings) & WORKERS))
 
 
 def _require_work(viewer: Viewer, ticket: Ticket, task: PrecheckTask, settings: Settings) -> User:
-    if viewer.user is None or not service.parties(viewer, ticket, settings) & WORKERS:
+    if viewer.user is None or not ticket_service.parties(viewer, ticket, settings) & WORKERS:
         raise Forbidden("only the assigned engineer and the service desk work on the pre-check")
     if task.outcome is not None:
         raise Conflict("the pre-check is already finished", outcome=task.outcome.value)
@@ -206,8 +209,6 @@ def finish(
     counts = {answer.value: sum(1 for i in task.items if i.answer == answer) for answer in PrecheckAnswer}
     alerts = _alerts_of(session, ticket)
     marked = []
-    from cloud.alerts import service as alerts_service  # the alerts package builds on tickets, not the reverse
-
     if outcome == PrecheckOutcome.false_alarm:
         for alert in alerts:
             if not alert.false_alarm:
@@ -222,14 +223,14 @@ def finish(
         for alert in alerts:
             if alert.status == AlertStatus.open:
                 alerts_service.acknowledge(session, alert=alert, user=user)  # the engineer owns it now
-        service.apply_action(session, ticket=ticket, viewer=viewer, settings=settings, now=now,
+        ticket_service.apply_action(session, ticket=ticket, viewer=viewer, settings=settings, now=now,
                              data=ActionIn(action=Action.note, text=FAULT_CONFIRMED_NOTE + text))
         return task
     session.info[PRECHECK_FINISHING] = ticket.id
     if outcome == PrecheckOutcome.false_alarm:
         fault_category, parts = NO_FAULT, None  # nothing was wrong, so nothing was replaced
     try:
-        service.apply_action(session, ticket=ticket, viewer=viewer, settings=settings, now=now,
+        ticket_service.apply_action(session, ticket=ticket, viewer=viewer, settings=settings, now=now,
                              data=ActionIn(action=Action.precheck, findings=text, fault_category=fault_category,
                                            root_cause=root_cause, parts=parts))
     finally:
@@ -254,15 +255,13 @@ def view(session: Session, *, ticket: Ticket, task: PrecheckTask, viewer: Viewer
          language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
     """The pre-check as the API answers it: the checks with who answered when, the alerts with their charts and
     why each was raised (in language)."""
-    from cloud.alerts.service import chart_link
-
     user_ids = {i.answered_by for i in task.items} | {task.finished_by}
     names = {u.id: u.full_name or u.username for u in session.execute(
         select(User).where(User.id.in_([i for i in user_ids if i is not None]))).scalars()}
     alerts = _alerts_of(session, ticket)
     alert_rows = [{"id": a.id, "metric": a.metric, "status": a.status, "severity": a.severity,
                    "false_alarm": a.false_alarm, "started_at": a.started_at, "peak_score": a.peak_score,
-                   "chart_url": chart_link(a.device_id, a.metric, a.started_at,
+                   "chart_url": alerts_service.chart_link(a.device_id, a.metric, a.started_at,
                                            a.last_abnormal_at if a.status == AlertStatus.resolved else None),
                    "why": explain.describe(a.explanation, language)}
                   for a in alerts]
