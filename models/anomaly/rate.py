@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from models.anomaly.base import Detector
+from models.anomaly.base import SQRT1_2, Detector, tail_to_score
 
 __all__ = ["COUNTER", "COUNTER_RATIO", "LEVEL", "ON_OFF", "PLAIN", "RateCue", "stream_kind"]
 
@@ -28,6 +28,10 @@ PLAIN, ON_OFF, COUNTER, LEVEL = 0, 1, 2, 3
 # One-way: at most one move back (a reset, a refill) per this many moves.
 COUNTER_RATIO = 100
 HOUR = 3600.0
+WEEK = 7 * 86400.0
+# The least dispersion the week comparison assumes: a counter as regular as a clock (lamp hours) would otherwise
+# call the smallest wobble impossible.
+PHI_MIN = 0.25
 
 
 def stream_kind(nv: int, v0: float, v1: float, inc: int, dec: int, *, ratio: int, one_way: bool,
@@ -72,6 +76,17 @@ class RateCue:
     bucket finishes, so an alert stays abnormal while its bucket is current. ``one_sided``: a rate at or below
     the usual rate of its half hour of the day (an exponential average per slot, else overall) scores 0.
 
+    *Against the same quarter hour last week* (a counter's, not a consumed level's; ``week_warm`` 0 disables it):
+    a rate far below that one week earlier scores, in Poisson units: z = (rate - last week) / sqrt(phi x (rate +
+    last week + 1)), phi the stream's learnt dispersion (4 for a pure Poisson count at 15-minute buckets; clipped
+    learning, so a stall does not teach it), counted from ``week_warm`` compared buckets on. Two buckets in a row
+    must be low (the less extreme z counts), so one quiet quarter hour never alarms. Why: the rhythm detector
+    learns its spread from its first week, when nothing yet says that Saturday afternoon and Sunday are quiet;
+    those residuals (rate 0 where weekdays run 700 an hour) tripled that spread for a month, and every stall after
+    the first weekend looked usual (bench/analyzer_faults.py: 0 of 9 found, 4 of 4 before it). Last week's
+    quarter hour knows the weekend; only the low side scores (a stall last week would otherwise make this week's
+    normal rate look like a race).
+
     A rate asks for stronger evidence than a reading: its score counts only above ``floor`` (rescaled to 0..1), as
     if its threshold were 0.7 where a reading's is 0.5. A rate is one point per bucket (96 a day, not 1,440), so
     its usual spread rests on far fewer points, and the first occurrence of a weekly pattern (the first Saturday
@@ -84,7 +99,8 @@ class RateCue:
     """
 
     def __init__(self, inner: Detector, *, falling: bool = False, one_sided: bool = False, bucket: float = 900.0,
-                 gap: float = 10.0, slots: int = 48, usual_rate: float = 0.2, floor: float = 0.4) -> None:
+                 gap: float = 10.0, slots: int = 48, usual_rate: float = 0.2, floor: float = 0.4,
+                 week_warm: int = 32, week_rate: float = 0.02) -> None:
         self.inner = inner
         self.falling = falling
         self.one_sided = one_sided
@@ -104,6 +120,12 @@ class RateCue:
         self._un = [0] * slots
         self._mean = 0.0
         self._n = 0
+        self.week_warm = week_warm
+        self.week_rate = week_rate
+        self._wk: dict[int, float] = {}  # the rate of each bucket of the past week, by bucket number
+        self._phi = 0.0  # dispersion: mean of (rate - last week)^2 / (rate + last week + 1), and buckets learnt
+        self._phin = 0
+        self._wz: tuple[int, float] | None = None  # the last compared bucket and its z
 
     def step(self, x: float, t: float | None, learn: bool) -> float:
         """Score reading ``x`` at ``t`` (the last finished bucket's score); when ``learn``, also take it in."""
@@ -127,6 +149,7 @@ class RateCue:
             score = max(0.0, (score - self.floor) / (1.0 - self.floor))
             if self.one_sided and rate <= self._usual_at(at):
                 score = 0.0
+            score = max(score, self._week_score(self._b, rate, learn))  # type: ignore[arg-type]
         if not learn:
             return score
         if done:
@@ -157,3 +180,32 @@ class RateCue:
         self._un[k] += 1
         self._n += 1
         self._mean += (rate - self._mean) / min(self._n, 1000)
+
+    def _week_score(self, b: int, rate: float, learn: bool) -> float:
+        """Bucket ``b``'s rate against the same bucket last week (see the class description); learns when asked."""
+        if self.one_sided or self.week_warm <= 0:
+            return 0.0
+        per_week = round(WEEK / self.bucket)
+        last = self._wk.get(b - per_week)
+        score = 0.0
+        if last is not None:
+            spread = rate + last + 1.0
+            phi = self._phi
+            z = (rate - last) / math.sqrt(max(phi, PHI_MIN) * spread)
+            prev = self._wz
+            if self._phin >= self.week_warm and z < 0.0 and prev is not None and prev[0] == b - 1 and prev[1] < 0.0:
+                worst = max(z, prev[1])  # the less extreme of the two: both buckets must be low
+                score = tail_to_score(0.5 * math.erfc(-worst * SQRT1_2))
+                score = max(0.0, (score - self.floor) / (1.0 - self.floor))
+            if learn:
+                term = (rate - last) ** 2 / spread
+                if self._phin:
+                    term = min(term, 25.0 * max(phi, PHI_MIN))  # beyond 5 deviations: a fault, not the stream's spread
+                self._phi = term if not self._phin else phi + self.week_rate * (term - phi)
+                self._phin += 1
+                self._wz = (b, z)
+        if learn:
+            self._wk[b] = rate
+            for old in [k for k in self._wk if k <= b - per_week]:
+                del self._wk[old]
+        return score
