@@ -142,11 +142,11 @@ class CloudSettings(Strict):
 
 
 class OutboxSettings(Strict):
-    """The durable buffer (edge/outbox.py): where it lives and how much it may hold."""
+    """The durable buffer (edge/outbox/): where it lives and how much it may hold."""
 
     path: FilePath = Path("outbox.db")
     # Telemetry items (readings) waiting at most; beyond it the oldest are dropped and counted. 20 million is
-    # 66 min of 100 devices x 50 metrics at 1 Hz, ~0.5 GB on disk (edge/outbox.py, docs/benchmarks-edge.md).
+    # 66 min of 100 devices x 50 metrics at 1 Hz, ~0.5 GB on disk (edge/outbox/types.py, docs/benchmarks-edge.md).
     max_telemetry_rows: int = Field(default=20_000_000, ge=0)
     max_clinical_rows: int = Field(default=100_000, ge=1)
     clinical_high_water: float = Field(default=0.8, gt=0, le=1)

@@ -1,196 +1,39 @@
-"""Durable store-and-forward outbox for readings and events on their way to the cloud (SQLite, WAL).
-
-Guarantees:
-- Nothing append() returned for is lost by a process crash; clinical rows (and batch assignments)
-  are committed with synchronous=FULL so they also survive power loss. Acks are not fsynced: one lost to a
-  power cut only means the batch is sent again under its key, which the cloud dedupes.
-- A batch, once leased, is frozen: its sequence, created_at, idempotency key *and its encoded wire bytes*
-  (gzip-compressed JSON, exactly what the uplink sends) are stored in the same transaction that forms it.
-  Until it is acked, every later lease (in this process after nack(), or in a new process after a
-  crash/restart) hands out the very same bytes under the very same key, so the cloud can dedupe by key,
-  nothing is ever delivered twice under two keys, and a re-send costs no re-encoding.
-- Clinical items are never dropped: past `max_clinical_rows` append() raises BufferFull and writes
-  nothing; the caller stops acknowledging the instrument (ASTM NAK/busy) until the cloud catches up.
-  AppendResult.backpressure turns on earlier, at `clinical_high_water`, so callers can slow down first.
-- Telemetry waiting for a batch is bounded by `max_telemetry_rows` (counted in items, i.e. readings);
-  beyond it the oldest waiting telemetry items are dropped and counted in a persisted counter (reported as
-  telemetry_dropped_total in every batch, so the cloud shows the gap). Items already in a batch are never
-  dropped, so a re-sent batch stays identical.
-
-Storage: items wait in *chunks*, one row per run of same-kind, same-retention items of one append (a
-device's poll cycle is one chunk of ~50 readings), holding the items' wire JSON, one per line, zlib-compressed:
-~16-30 bytes per reading on disk instead of ~260 for a row per reading, so the default cap (20 million
-readings, over an hour of a 100 x 50 fleet at 1 Hz) costs ~0.5 GB (docs/benchmarks-edge.md). When a batch is
-formed, the items it takes leave their chunks (a chunk cut by the batch's limits keeps its rest, same id) and
-live on only inside the frozen batch's bytes. append_many() stores several callers' items in one transaction
-(the agent's group commit of one poll tick).
-
-Threading: the Outbox is synchronous and guards its single connection with a lock, so it may be called
-from several threads. From asyncio, call it through a thread (`await asyncio.to_thread(outbox.append,
-items)`): commits fsync and must not block the event loop. One process owns a database file at a time
-(an advisory lock on "<path>.lock" enforces it; OutboxLockedError otherwise).
-"""
+"""The Outbox: appends, leases, acks and stats over one SQLite file (edge/outbox/__init__.py has the guarantees)."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import gzip
 import json
 import os
 import sqlite3
 import threading
 import time
-import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from json.decoder import scanstring  # type: ignore[attr-defined]
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Literal
 
+from edge.outbox.chunks import ChunkRow, chunk_body, chunk_lines, insert_frozen, prepare, stream_of, wire_bytes
+from edge.outbox.schema import meta, open_schema
+from edge.outbox.types import (
+    DEFAULT_MAX_TELEMETRY_ROWS,
+    AppendResult,
+    BufferFull,
+    FrozenBatch,
+    OutboxError,
+    OutboxLockedError,
+    OutboxStats,
+)
 from protocols.telemetry import (
     Batch,
     Event,
     Reading,
     RetentionClass,
     batch_idempotency_key,
-    decode_batch,
     parse_batch_idempotency_key,
 )
-
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS outbox_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS outbox_counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS outbox_chunk (
-    -- AUTOINCREMENT: ids are never reused after deletes, so id order is append order forever.
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL CHECK (kind IN ('reading', 'event')),
-    retention TEXT NOT NULL CHECK (retention IN ('clinical', 'telemetry')),
-    items INTEGER NOT NULL CHECK (items > 0),
-    size INTEGER NOT NULL,  -- bytes of the items' JSON, uncompressed
-    appended_at REAL NOT NULL,
-    body BLOB NOT NULL,  -- zlib of the items' wire JSON, one item per line
-    device TEXT  -- the device_key of every item, or NULL when they are of several devices (or unknown)
-);
-CREATE INDEX IF NOT EXISTS ix_outbox_chunk_retention ON outbox_chunk (retention, id);
-CREATE TABLE IF NOT EXISTS outbox_frozen (
-    sequence INTEGER PRIMARY KEY,
-    gateway_id TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    readings INTEGER NOT NULL,
-    events INTEGER NOT NULL,
-    clinical INTEGER NOT NULL,
-    size INTEGER NOT NULL,  -- bytes of the items' JSON, uncompressed
-    oldest_appended_at REAL NOT NULL,
-    streams BLOB NOT NULL,  -- zlib of a JSON list of [device_key, metric] ("" for events)
-    wire BLOB NOT NULL  -- the batch as sent: gzip-compressed JSON, byte for byte on every send
-);
-"""
-_SCHEMA_VERSION: Final = "2"
-_FIRST_SEQUENCE: Final = 1
-_CHUNK_ITEMS: Final = 128  # items per stored chunk at most (a batch that cuts a chunk rewrites its rest)
-_CHUNK_LEVEL: Final = 6  # zlib level of the stored chunks (level 1 saves ~10 us per 50 readings, costs ~2 % size)
-_EMPTY_LISTS: Final = b'"readings":[],"events":[]'
-_DEVICE_PREFIX: Final = '{"device_key":"'
-_METRIC_PREFIX: Final = ',"metric":"'
-# The models' own serializers: the same bytes as model_dump_json(), without its per-call Python overhead.
-_READING_JSON: Final = Reading.__pydantic_serializer__.to_json
-_EVENT_JSON: Final = Event.__pydantic_serializer__.to_json
-
-ItemKind = Literal["reading", "event"]
-_ChunkRow = tuple[str, str, int, int, bytes, str | None]  # kind, retention, items, size, body, device
-# Chunk heads a batch is planned from (id, device, items), read through a covering index (no bodies).
-_HEADS_INDEX: Final = "CREATE INDEX IF NOT EXISTS ix_outbox_chunk_head ON outbox_chunk (id, device, items)"
-
-
-class OutboxError(RuntimeError):
-    """Base class of outbox failures."""
-
-
-class BufferFull(OutboxError):
-    """The clinical cap is reached: nothing was written; stop accepting data at the source."""
-
-
-class OutboxLockedError(OutboxError):
-    """Another process already owns this outbox file."""
-
-
-@dataclass(frozen=True, slots=True)
-class AppendResult:
-    """What one append() did, and how much clinical room is left."""
-
-    appended: int
-    telemetry_dropped: int
-    clinical_free: int
-    backpressure: bool
-
-
-@dataclass(frozen=True, slots=True)
-class FrozenBatch:
-    """A leased batch as the uplink needs it: its key, what it holds, and the exact bytes to send."""
-
-    gateway_id: str
-    stream_id: str
-    sequence: int
-    created_at: datetime
-    readings: int
-    events: int
-    streams: frozenset[tuple[str, str]]  # (device, metric) of each reading, (device, "") of each event
-    wire: bytes  # gzip-compressed wire JSON (protocols.telemetry.encode_batch(..., compress=True) of the batch)
-
-    @property
-    def devices(self) -> frozenset[str]:
-        """The devices of its streams (what lease_wire's busy_devices takes)."""
-        return frozenset(device for device, _ in self.streams)
-
-    @property
-    def idempotency_key(self) -> str:
-        """The key the cloud dedupes this batch by."""
-        return batch_idempotency_key(self.gateway_id, self.stream_id, self.sequence)
-
-    @property
-    def items(self) -> int:
-        """Readings plus events."""
-        return self.readings + self.events
-
-    def decode(self) -> Batch:
-        """The batch as a validated model (tests and tools; the uplink sends `wire` as is)."""
-        return decode_batch(self.wire)
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxStats:
-    """A snapshot of the outbox for `medfix edge buffer stats` and health reports."""
-
-    clinical_rows: int
-    telemetry_rows: int
-    pending_batches: int
-    in_flight_batches: int
-    oldest_unsent_age_s: float | None
-    telemetry_dropped_total: int
-    clinical_rejected_total: int
-    acked_batches_total: int
-    acked_items_total: int
-    payload_bytes: int
-    file_bytes: int
-    stream_id: str
-    next_sequence: int
-
-
-@dataclass(slots=True)
-class _Prepared:
-    """One caller's items, encoded into chunk rows outside the lock."""
-
-    rows: list[_ChunkRow]
-    clinical: int
-    telemetry: int
-
-
-DEFAULT_MAX_TELEMETRY_ROWS: Final = 20_000_000
-"""Telemetry items (readings) waiting at most: 66 min of 100 devices x 50 metrics at 1 Hz, ~0.5 GB on disk."""
 
 
 class Outbox:
@@ -273,11 +116,11 @@ class Outbox:
         BufferFull (nothing of it is written) while the others are stored. Once this returns, every stored
         group is as durable as with append().
         """
-        prepared = [_prepare(group) for group in groups]  # JSON + zlib outside the lock
+        prepared = [prepare(group) for group in groups]  # JSON + zlib outside the lock
         with self._lock:
             self._require_open()
             outcomes: list[AppendResult | BufferFull | None] = []
-            rows: list[_ChunkRow] = []
+            rows: list[ChunkRow] = []
             clinical_held = self._clinical_rows
             clinical_new = telemetry_new = rejected = 0
             for group in prepared:
@@ -471,14 +314,14 @@ class Outbox:
                     dropped, dropped_bytes = dropped + count, dropped_bytes + size
                     continue
                 (body,) = self._conn.execute("SELECT body FROM outbox_chunk WHERE id = ?", (chunk_id,)).fetchone()
-                rest = _chunk_lines(body)[need:]
+                rest = chunk_lines(body)[need:]
                 rest_size = self._rewrite_chunk(chunk_id, rest)
                 dropped, dropped_bytes = dropped + need, dropped_bytes + size - rest_size
             self._conn.executemany("DELETE FROM outbox_chunk WHERE id = ?", whole)
         return dropped, dropped_bytes
 
     def _rewrite_chunk(self, chunk_id: int, lines: list[bytes]) -> int:
-        size, body = _chunk_body(lines)
+        size, body = chunk_body(lines)
         self._conn.execute(
             "UPDATE outbox_chunk SET items = ?, size = ?, body = ? WHERE id = ?", (len(lines), size, body, chunk_id),
         )
@@ -519,7 +362,7 @@ class Outbox:
 
     def _chunk_devices(self, chunk_id: int) -> set[str]:
         (kind, body) = self._conn.execute("SELECT kind, body FROM outbox_chunk WHERE id = ?", (chunk_id,)).fetchone()
-        return {_stream(line, kind)[0] for line in _chunk_lines(body)}
+        return {stream_of(line, kind)[0] for line in chunk_lines(body)}
 
     def _form_batch(
         self, max_items: int, max_bytes: int, lanes: int = 1, busy_devices: frozenset[str] = frozenset(),
@@ -546,7 +389,7 @@ class Outbox:
                 return None
             consumed: list[tuple[int]] = []
             for chunk_id, kind, retention, _, size, appended_at, body in chunks:
-                lines = _chunk_lines(body)
+                lines = chunk_lines(body)
                 take, full = 0, False
                 for line in lines:
                     length = len(line)
@@ -558,7 +401,7 @@ class Outbox:
                     oldest = appended_at if oldest is None else oldest
                     chosen = lines[:take]
                     (readings if kind == "reading" else events).extend(chosen)
-                    streams.update(_stream(line, kind) for line in chosen)
+                    streams.update(stream_of(line, kind) for line in chosen)
                     if retention == RetentionClass.CLINICAL.value:
                         clinical += take
                     else:
@@ -574,10 +417,10 @@ class Outbox:
             sequence = int(self._meta("next_sequence"))
             created = datetime.fromtimestamp(self._clock(), UTC)
             dropped_total = self._counter("telemetry_dropped_total")
-            wire = _wire(self.gateway_id, self.stream_id, sequence, created, dropped_total, readings, events)
+            wire = wire_bytes(self.gateway_id, self.stream_id, sequence, created, dropped_total, readings, events)
             stream_list = sorted(streams)
-            self._insert_frozen(sequence, self.gateway_id, created.isoformat(), len(readings), len(events), clinical,
-                                total, oldest, stream_list, wire)
+            insert_frozen(self._conn, sequence, self.gateway_id, created.isoformat(), len(readings), len(events),
+                          clinical, total, oldest, stream_list, wire)
             self._conn.executemany("DELETE FROM outbox_chunk WHERE id = ?", consumed)
             self._conn.execute("UPDATE outbox_meta SET value = ? WHERE name = 'next_sequence'", (str(sequence + 1),))
         self._telemetry_waiting -= telemetry
@@ -585,18 +428,6 @@ class Outbox:
         return FrozenBatch(gateway_id=self.gateway_id, stream_id=self.stream_id, sequence=sequence, created_at=created,
                            readings=len(readings), events=len(events),
                            streams=frozenset(stream_list), wire=wire)
-
-    def _insert_frozen(
-        self, sequence: int, gateway_id: str, created_at: str, readings: int, events: int, clinical: int, size: int,
-        oldest_appended_at: float, streams: list[tuple[str, str]], wire: bytes,
-    ) -> None:
-        """Store a frozen batch (its streams as _load_batch reads them back)."""
-        self._conn.execute(
-            "INSERT INTO outbox_frozen (sequence, gateway_id, created_at, readings, events, clinical, size, "
-            "oldest_appended_at, streams, wire) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (sequence, gateway_id, created_at, readings, events, clinical, size, oldest_appended_at,
-             zlib.compress(json.dumps(streams).encode("utf-8")), wire),
-        )
 
     def _load_batch(self, sequence: int) -> FrozenBatch:
         # Everything comes from the stored row, so the first lease and every re-lease are identical.
@@ -647,7 +478,7 @@ class Outbox:
         return 0 if row is None else int(row[0])
 
     def _meta(self, name: str) -> str:
-        return str(self._conn.execute("SELECT value FROM outbox_meta WHERE name = ?", (name,)).fetchone()[0])
+        return meta(self._conn, name)
 
     def _count_rows(self) -> tuple[int, int, int]:
         """(clinical items held, telemetry items waiting, JSON bytes waiting), from the tables."""
@@ -672,77 +503,7 @@ class Outbox:
 
     def _init_schema(self) -> str:
         with self._transaction(durable=True):
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._conn.execute(statement)
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO outbox_meta (name, value) VALUES (?, ?)",
-                [
-                    ("schema_version", _SCHEMA_VERSION),
-                    # A fresh random stream id per database file: see batch_idempotency_key for why.
-                    ("stream_id", uuid.uuid4().hex),
-                    ("next_sequence", str(_FIRST_SEQUENCE)),
-                ],
-            )
-            if "device" not in {row[1] for row in self._conn.execute("PRAGMA table_info(outbox_chunk)")}:
-                # A schema-2 file from before chunks recorded their device: NULL = read it from the body.
-                self._conn.execute("ALTER TABLE outbox_chunk ADD COLUMN device TEXT")
-            self._conn.execute(_HEADS_INDEX)
-            version = self._meta("schema_version")
-            if version == "1":
-                self._migrate_v1(self._meta("stream_id"))
-                version = _SCHEMA_VERSION
-            if version != _SCHEMA_VERSION:
-                raise OutboxError(f"{self.path} holds outbox schema {version}, not {_SCHEMA_VERSION}")
-            return self._meta("stream_id")
-
-    def _migrate_v1(self, stream_id: str) -> None:
-        """Schema 1 (a row per item) -> 2, in the opening transaction: frozen batches keep key and bytes."""
-        conn = self._conn
-        batches = conn.execute(
-            "SELECT sequence, gateway_id, created_at, telemetry_dropped_total FROM outbox_batch ORDER BY sequence"
-        ).fetchall()
-        for sequence, gateway_id, created_at, dropped_total in batches:
-            items = conn.execute(
-                "SELECT kind, retention, body, size, appended_at FROM outbox_item WHERE batch_sequence = ? ORDER BY id",
-                (sequence,),
-            ).fetchall()
-            readings = [body.encode("utf-8") for kind, _, body, _, _ in items if kind == "reading"]
-            events = [body.encode("utf-8") for kind, _, body, _, _ in items if kind == "event"]
-            streams = sorted({_stream(body.encode("utf-8"), kind) for kind, _, body, _, _ in items})
-            created = datetime.fromisoformat(created_at)
-            # Schema 1 sent encode_batch(batch rebuilt from these bodies): the same bytes as _wire() makes.
-            wire = _wire(gateway_id, stream_id, sequence, created, dropped_total, readings, events)
-            self._insert_frozen(
-                sequence, gateway_id, created_at, len(readings), len(events),
-                sum(1 for item in items if item[1] == RetentionClass.CLINICAL.value), sum(item[3] for item in items),
-                min((item[4] for item in items), default=self._clock()), streams, wire,
-            )
-        run: list[bytes] = []
-        run_key: tuple[str, str, float] | None = None
-
-        def flush() -> None:
-            if run_key is not None and run:
-                size, chunk = _chunk_body(run)
-                conn.execute(  # device NULL: a lease reads the devices from the body when it needs them
-                    "INSERT INTO outbox_chunk (kind, retention, items, size, appended_at, body) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (run_key[0], run_key[1], len(run), size, run_key[2], chunk),
-                )
-            run.clear()
-
-        for kind, retention, body, appended_at in conn.execute(
-            "SELECT kind, retention, body, appended_at FROM outbox_item WHERE batch_sequence IS NULL ORDER BY id"
-        ).fetchall():
-            key = (kind, retention, appended_at)
-            if key != run_key or len(run) >= _CHUNK_ITEMS:
-                flush()
-                run_key = key
-            run.append(body.encode("utf-8"))
-        flush()
-        conn.execute("DROP TABLE outbox_item")
-        conn.execute("DROP TABLE outbox_batch")
-        conn.execute("UPDATE outbox_meta SET value = ? WHERE name = 'schema_version'", (_SCHEMA_VERSION,))
+            return open_schema(self._conn, self.path, self._clock)
 
     def _acquire_file_lock(self) -> int:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -763,74 +524,3 @@ class Outbox:
     def _require_open(self) -> None:
         if getattr(self, "_closed", True):
             raise OutboxError("outbox is closed")
-
-
-def _prepare(items: Iterable[Reading | Event]) -> _Prepared:
-    """Encode one caller's items into chunk rows: runs of one kind, retention and device, at most _CHUNK_ITEMS each."""
-    prepared = _Prepared([], 0, 0)
-    lines: list[bytes] = []
-    run: tuple[str, str, str] | None = None  # kind, retention, device: a chunk holds one device's items
-
-    def flush() -> None:
-        if run is not None and lines:
-            size, body = _chunk_body(lines)
-            prepared.rows.append((run[0], run[1], len(lines), size, body, run[2]))
-            if run[1] == RetentionClass.CLINICAL.value:
-                prepared.clinical += len(lines)
-            else:
-                prepared.telemetry += len(lines)
-        lines.clear()
-
-    telemetry = RetentionClass.TELEMETRY.value
-    for item in items:
-        key: tuple[str, str, str]
-        if isinstance(item, Reading):
-            key, line = ("reading", telemetry, item.device_key), _READING_JSON(item)
-        elif isinstance(item, Event):
-            key, line = ("event", item.retention.value, item.device_key), _EVENT_JSON(item)
-        else:
-            raise TypeError(f"outbox items are Reading or Event, got {type(item).__name__}")
-        if key != run or len(lines) >= _CHUNK_ITEMS:
-            flush()
-            run = key
-        # pydantic's JSON never holds a raw newline (strings escape it), so one item per line is unambiguous.
-        lines.append(line)
-    flush()
-    return prepared
-
-
-def _chunk_body(lines: list[bytes]) -> tuple[int, bytes]:
-    """(bytes of the items' JSON, the stored body) of a chunk holding these lines; _chunk_lines reads it back."""
-    raw = b"\n".join(lines)
-    return len(raw), zlib.compress(raw, _CHUNK_LEVEL)
-
-
-def _chunk_lines(body: bytes) -> list[bytes]:
-    return zlib.decompress(body).split(b"\n")
-
-
-def _stream(raw: bytes, kind: str) -> tuple[str, str]:
-    """(device_key, metric) of a reading's JSON, (device_key, "") of an event's, without a full parse."""
-    line = raw.decode("utf-8")
-    if line.startswith(_DEVICE_PREFIX):
-        device, end = scanstring(line, len(_DEVICE_PREFIX))
-        if kind != "reading":
-            return device, ""
-        if line.startswith(_METRIC_PREFIX, end):
-            metric, _ = scanstring(line, end + len(_METRIC_PREFIX))
-            return device, metric
-    data = json.loads(line)
-    return str(data["device_key"]), str(data["metric"]) if kind == "reading" else ""
-
-
-def _wire(
-    gateway_id: str, stream_id: str, sequence: int, created: datetime, dropped_total: int,
-    readings: list[bytes], events: list[bytes],
-) -> bytes:
-    """encode_batch(Batch(...), compress=True), built from the items' stored JSON instead of re-serialising them."""
-    header = Batch(gateway_id=gateway_id, stream_id=stream_id, sequence=sequence, created_at=created,
-                   telemetry_dropped_total=dropped_total).model_dump_json().encode("utf-8")
-    if header.count(_EMPTY_LISTS) != 1:
-        raise OutboxError("unexpected batch JSON layout")  # the splice below would be wrong; never silently
-    lists = b'"readings":[' + b",".join(readings) + b'],"events":[' + b",".join(events) + b"]"
-    return gzip.compress(header.replace(_EMPTY_LISTS, lists), compresslevel=6, mtime=0)
