@@ -1,5 +1,5 @@
-"""Alert pages people open from a message: the daily digest of a hospital, and how each person wants to hear of
-alerts (WeUI, phone first: both are opened from WeChat)."""
+"""Alert pages (WeUI, phone first: they are opened from WeChat): the alerts a person may see, newest first; the
+daily digest of a hospital; how each person wants to hear of alerts."""
 
 from __future__ import annotations
 
@@ -8,19 +8,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
 
 from cloud.alerts import digest as digests
 from cloud.alerts import explain
+from cloud.alerts import service as alert_service
 from cloud.alerts.models import Alert, AlertStatus
 from cloud.alerts.service import chart_link
 from cloud.auth.models import AlertNotice, Role, User, Verification
 from cloud.db import SessionDep
-from cloud.deps import SettingsDep
+from cloud.deps import SettingsDep, tenant_scope
 from cloud.errors import Forbidden, NotFound
 from cloud.i18n import request_language
 from cloud.i18n_catalogs import N_
 from cloud.localtime import local_time
-from cloud.registry.models import Hospital
+from cloud.registry.models import Device, Hospital
 from cloud.telemetry.catalog import metric_label
 from cloud.web.admin_forms import done, refuse
 from cloud.web.charts import ticket_base
@@ -42,15 +44,60 @@ OUTCOME_TEXTS = (N_("digest.outcome.open"), N_("digest.outcome.acknowledged"), N
                  N_("digest.outcome.false_alarm"))
 
 
-def _alert_row(alert: Alert, language: str, time_zone: str) -> dict[str, Any]:
+def _alert_row(alert: Alert, language: str, time_zone: str | None, device: Device | None = None,
+               time_format: str = "%m-%d %H:%M") -> dict[str, Any]:
     outcome = ("false_alarm" if alert.false_alarm else "resolved") if alert.status == AlertStatus.resolved \
         else alert.status.value
     return {"id": alert.id, "device_id": alert.device_id, "metric": metric_label(alert.metric, language),
-            "severity": alert.severity.value, "outcome": outcome,
-            "opened": local_time(alert.opened_at, time_zone, "%m-%d %H:%M"),
+            "severity": alert.severity.value, "outcome": outcome, "device": device,
+            "opened": local_time(alert.opened_at, time_zone, time_format),
             "why": explain.describe(alert.explanation, language),
             "chart": chart_link(alert.device_id, alert.metric, alert.started_at,
                                 alert.last_abnormal_at if alert.status == AlertStatus.resolved else None)}
+
+
+# The list's tabs: which alert statuses each shows (msgids of their labels; zh-CN in the catalog).
+LIST_TABS: dict[str, tuple[str, list[AlertStatus]]] = {
+    "ongoing": (N_("alerts.tab.ongoing"), [AlertStatus.open, AlertStatus.acknowledged]),
+    "ended": (N_("alerts.tab.ended"), [AlertStatus.resolved]),
+    "all": (N_("alerts.tab.all"), []),
+}
+LIST_PAGE = 30
+
+
+@router.get("/alerts")
+def alert_list(request: Request, session: SessionDep, user: SignedIn, tab: str = "ongoing", page: int = 1,
+               ) -> Response:
+    """The alerts the signed-in person may see, newest first: the desk every hospital's, an engineer the
+    hospitals they serve, a lab manager their hospital's, a lab user the devices on their list."""
+    if user.role == Role.lab_user and user.verification != Verification.verified:
+        raise Forbidden("your account is not verified yet; use your hospital's invite code or ask an admin")
+    if tab not in LIST_TABS:
+        tab = "ongoing"
+    page = max(1, page)
+    only = None
+    if user.role == Role.lab_user and not (user.hospital_id and digests.sees_everything(user, user.hospital_id)):
+        only = digests.owned_device_ids(session, user)
+    alerts, total = alert_service.list_alerts(session, scope=tenant_scope(user), statuses=LIST_TABS[tab][1],
+                                              device_ids=only, limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE)
+    language = request_language(request)
+    devices = {d.id: d for d in session.execute(
+        select(Device).where(Device.id.in_({a.device_id for a in alerts}))).scalars()}
+    hospitals = {h.id: h for h in session.execute(
+        select(Hospital).where(Hospital.id.in_({a.hospital_id for a in alerts}))).scalars()}
+    rows = []
+    for alert in alerts:
+        hospital = hospitals.get(alert.hospital_id)
+        # The list reaches back months: its times carry the year (the digest's 24 hours do not need it).
+        row = _alert_row(alert, language, hospital.time_zone if hospital else None, devices.get(alert.device_id),
+                         "%Y-%m-%d %H:%M")
+        row["hospital"] = hospital.name if hospital else ""
+        row["ticket_id"] = alert.ticket_id
+        rows.append(row)
+    pages = max(1, -(-total // LIST_PAGE))
+    return render(request, "alerts/list.html", user, rows=rows, total=total, tab=tab, tabs=LIST_TABS, page=page,
+                  pages=pages, several_hospitals=len({a.hospital_id for a in alerts}) > 1 or user.is_staff,
+                  ticket_base=ticket_base(user), back=_home(user))
 
 
 @router.get("/alerts/digest/{hospital_id}/{day}")
@@ -74,10 +121,17 @@ def digest_page(hospital_id: int, day: date, request: Request, session: SessionD
     return render(request, "alerts/digest.html", user, hospital=hospital, day_label=day_label, found=found,
                   start=local_time(window.start, zone_name, "%m-%d %H:%M"),
                   end=local_time(window.end, zone_name, "%m-%d %H:%M"),
-                  open_alerts=[_alert_row(a, language, zone_name) for a in found.open_alerts],
-                  new_alerts=[_alert_row(a, language, zone_name) for a in found.new_alerts],
+                  open_alerts=[_alert_row(a, language, zone_name, found.devices.get(a.device_id))
+                               for a in found.open_alerts],
+                  new_alerts=[_alert_row(a, language, zone_name, found.devices.get(a.device_id))
+                              for a in found.new_alerts],
                   prechecks=prechecks, whole=digests.sees_everything(user, hospital_id),
                   ticket_base=ticket_base(user))
+
+
+def _home(user: User) -> str:
+    """Where the person's own pages start (the alert pages lead back there)."""
+    return {Role.engineer: "/engineer", Role.lab_user: "/my/devices"}.get(user.role, "/console")
 
 
 def _hears_of_alerts(user: User) -> bool:
@@ -96,7 +150,7 @@ def notice_page(request: Request, user: SignedIn, settings: SettingsDep) -> Resp
     return render(request, "alerts/notice.html", user, choices=NOTICE_TEXTS, hears=_hears_of_alerts(user),
                   gets_digest=_gets_digest(user), digest_hour=settings.alert_digest_hour,
                   verified=user.role != Role.lab_user or user.verification == Verification.verified,
-                  back={Role.engineer: "/engineer", Role.lab_user: "/my/devices"}.get(user.role, "/console"))
+                  back=_home(user))
 
 
 @router.post("/my/notifications")

@@ -264,17 +264,20 @@ def list_alerts(
     scope: Scope,
     statuses: list[AlertStatus] | None = None,
     device_id: int | None = None,
+    device_ids: Iterable[int] | None = None,
     metric: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Alert], int]:
-    """Alerts in scope, newest first, with the total count."""
+    """Alerts in scope (and of ``device_ids`` when given), newest first, with the total count."""
     stmt = select(Alert)
     stmt = scope.restrict(stmt, Alert.hospital_id)
     if statuses:
         stmt = stmt.where(Alert.status.in_(statuses))
     if device_id is not None:
         stmt = stmt.where(Alert.device_id == device_id)
+    if device_ids is not None:
+        stmt = stmt.where(Alert.device_id.in_(list(device_ids)))
     if metric is not None:
         stmt = stmt.where(Alert.metric == metric)
     total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()

@@ -31,9 +31,9 @@ PAGES = {
     "admin": ["/admin/devices", "/admin/devices/1", "/admin/groups", "/admin/hospitals", "/admin/users",
               "/admin/verifications", "/admin/gateways", "/admin/alerts", "/admin/audit", "/admin/wechat",
               "/admin/kb", "/admin/kb/manuals", "/admin/bot"],
-    "agent": ["/console"],
-    "engineer": ["/engineer"],
-    "labuser": ["/my/devices", "/groups"],
+    "agent": ["/console", "/alerts"],
+    "engineer": ["/engineer", "/alerts", "/alerts?tab=all"],
+    "labuser": ["/my/devices", "/groups", "/alerts"],
 }
 
 

@@ -1,0 +1,91 @@
+"""The alert list (/alerts): each person sees the alerts they may, newest first, in Chinese, in the hospital's time."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.alerts import service
+from cloud.alerts.models import Alert, AlertSeverity, AlertStatus
+from cloud.auth.models import Role, User
+from cloud.db import utcnow
+from cloud.localtime import local_time
+from cloud.registry.models import Hospital
+from tests.cloud.alerts.conftest import LEARN, Lab, normal
+from tests.cloud.alerts.test_explained_and_heard import person
+from tests.cloud.world import World
+
+
+def listed(page_text: str) -> set[int]:
+    return {int(found) for found in re.findall(r'data-alert-id="(\d+)"', page_text)}
+
+
+def test_each_person_sees_the_alerts_they_may_with_why_ticket_and_local_time(
+        client: TestClient, db: Session, lab: Lab, world: World) -> None:
+    person(db, world, "manager", hospital_id=world.hospital_a, manager=True)
+    person(db, world, "owner", hospital_id=world.hospital_a, claims=(lab.devices["c702"],))
+    person(db, world, "owner_other", hospital_id=world.hospital_a, claims=(world.devices_a[1],))
+    lab.send(client, normal(LEARN, 1))
+    lab.send(client, normal(30, 2, level=38.0))
+    db.rollback()
+    alert = db.execute(select(Alert)).scalar_one()
+    hospital = db.get(Hospital, world.hospital_a)
+    assert hospital is not None and alert.ticket_id is not None
+
+    page = client.get("/alerts", headers=world.headers("engineer"))
+    assert page.status_code == 200 and listed(page.text) == {alert.id}
+    assert "预测性告警" in page.text and "进行中" in page.text and "共 1 条预警" in page.text
+    assert "→" in page.text  # why, in words: the level before and since
+    assert f"发生时间 {local_time(alert.opened_at, hospital.time_zone, '%Y-%m-%d %H:%M')}" in page.text
+    assert f'href="/engineer/tickets/{alert.ticket_id}"' in page.text
+    desk = client.get("/alerts", headers=world.headers("agent"))
+    assert listed(desk.text) == {alert.id} and hospital.name in desk.text
+    assert f'href="/console?ticket={alert.ticket_id}"' in desk.text
+
+    # the hospital's lab manager sees it, an owner of the device too; an owner of another device and another
+    # hospital's lab user see none (and no ticket links: lab users follow their tickets elsewhere)
+    assert listed(client.get("/alerts", headers=world.headers("manager")).text) == {alert.id}
+    own = client.get("/alerts", headers=world.headers("owner"))
+    assert listed(own.text) == {alert.id} and "/engineer/tickets/" not in own.text and "/console?" not in own.text
+    for outsider in ("owner_other", "lab_b"):
+        page = client.get("/alerts", headers=world.headers(outsider))
+        assert page.status_code == 200 and listed(page.text) == set() and "这里没有预警" in page.text
+    assert client.get("/alerts", headers=world.headers("lab_new")).status_code == 403  # not verified
+
+    # once the stream has recovered the alert is no longer ongoing: it is listed under "ended"
+    service.resolve_alert(db, alert=alert, resolution=service.RECOVERED)
+    db.commit()
+    assert listed(client.get("/alerts", headers=world.headers("engineer")).text) == set()
+    ended = client.get("/alerts?tab=ended", headers=world.headers("engineer"))
+    assert listed(ended.text) == {alert.id} and "已恢复" in ended.text
+    assert listed(client.get("/alerts?tab=all", headers=world.headers("engineer")).text) == {alert.id}
+    assert listed(client.get("/alerts?tab=nonsense", headers=world.headers("engineer")).text) == set()  # ongoing
+
+
+def test_long_lists_come_in_pages_of_thirty_newest_first(client: TestClient, db: Session, world: World) -> None:
+    now = utcnow()
+    alerts = [Alert(hospital_id=world.hospital_a, device_id=world.devices_a[0], metric=f"temp_{i}",
+                    status=AlertStatus.open, severity=AlertSeverity.warning, started_at=now - timedelta(hours=i),
+                    last_abnormal_at=now, last_score=0.8, peak_score=0.8, opened_at=now - timedelta(minutes=i))
+              for i in range(35)]
+    db.add_all(alerts)
+    db.commit()
+    newest_first = [a.id for a in sorted(alerts, key=lambda a: a.opened_at, reverse=True)]
+    first = client.get("/alerts", headers=world.headers("agent"))
+    assert [int(i) for i in re.findall(r'data-alert-id="(\d+)"', first.text)] == newest_first[:30]
+    assert "共 35 条预警" in first.text and "1 / 2" in first.text and 'id="alert-older"' in first.text
+    second = client.get("/alerts?page=2", headers=world.headers("agent"))
+    assert [int(i) for i in re.findall(r'data-alert-id="(\d+)"', second.text)] == newest_first[30:]
+    assert 'id="alert-newer"' in second.text and 'id="alert-older"' not in second.text
+    assert listed(client.get("/alerts?page=9", headers=world.headers("agent")).text) == set()
+    # the engineer of another hospital only: nothing of hospital A
+    engineer = person(db, world, "engineer_b", hospital_id=None, role=Role.engineer)
+    user = db.get(User, engineer)
+    assert user is not None
+    user.service_hospital_ids = [world.hospital_b]
+    db.commit()
+    assert listed(client.get("/alerts", headers=world.headers("engineer_b")).text) == set()
