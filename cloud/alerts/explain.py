@@ -26,7 +26,7 @@ from typing import Any
 
 from cloud.alerts.streams import kind_switches
 from cloud.telemetry.catalog import display_unit
-from cloud.telemetry.store import Point, TimeSeriesStore
+from cloud.telemetry.series import Point, TimeSeriesStore
 from models.anomaly.rate import COUNTER, COUNTER_RATIO, stream_kind
 
 SHORTEST_WINDOW = timedelta(minutes=10)  # what the episode is compared with spans at least this

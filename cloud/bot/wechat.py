@@ -17,6 +17,7 @@ from wechatpy.replies import TextReply
 
 from cloud.bot import replies, service
 from cloud.bot.service import BotAnswer
+from cloud.wechat.dedupe import dedupe_key
 
 MAX_REPLY_BYTES = 2000  # WeChat refuses passive text replies over 2048 bytes
 _CACHE_MAX = 1000
@@ -45,8 +46,6 @@ def fit(text: str, limit: int = MAX_REPLY_BYTES) -> str:
 
 
 def _key(handler: Any, message: BaseMessage) -> str:
-    from cloud.wechat.callback import dedupe_key
-
     return f"{id(handler)}:{dedupe_key(message)}"
 
 

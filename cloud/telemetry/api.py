@@ -29,7 +29,8 @@ from cloud.telemetry.schemas import (
     ReadingsOut,
     TokenOut,
 )
-from cloud.telemetry.store import MAX_POINTS, timeseries_store
+from cloud.telemetry.series import MAX_POINTS
+from cloud.telemetry.store import timeseries_store
 from protocols.telemetry import encode_ack, is_gzip
 
 router = APIRouter(prefix="/api/v1", tags=["telemetry"])

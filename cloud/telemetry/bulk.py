@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from cloud.telemetry.models import Reading
 
 if TYPE_CHECKING:
-    from cloud.telemetry.store import ReadingRow
+    from cloud.telemetry.series import ReadingRow
 
 CHUNK = 5_000  # rows per statement: bounded memory and statement size, few round trips
 ROLLUPS = (("reading_rollup_1m", 60), ("reading_rollup_1h", 3600))

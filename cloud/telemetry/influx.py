@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from cloud.config import Settings
 from cloud.telemetry.models import GatewayDevice
-from cloud.telemetry.store import MAX_POINTS, MetricSummary, Point, ReadingRow, TimeSeriesUnavailable
+from cloud.telemetry.series import MAX_POINTS, MetricSummary, Point, ReadingRow, TimeSeriesUnavailable
 
 log = logging.getLogger("medfix.telemetry.influx")
 

@@ -25,7 +25,8 @@ from cloud.registry.models import Device, Hospital
 from cloud.telemetry.bulk import fold_mapped
 from cloud.telemetry.codec import RawReading, Upload, as_upload
 from cloud.telemetry.models import DeviceEvent, Gateway, GatewayDevice, GatewayState, IngestedBatch, Reading
-from cloud.telemetry.store import ReadingRow, SqlTimeSeriesStore, TimeSeriesStore, insert_ignore
+from cloud.telemetry.series import ReadingRow, TimeSeriesStore
+from cloud.telemetry.store import SqlTimeSeriesStore, insert_ignore
 from protocols.telemetry import Batch, BatchAck, EventKind, GatewayStatus, batch_idempotency_key
 
 TOKEN_PREFIX = "mfgw_"  # tells a gateway token from a user token at a glance (logs, support tickets)

@@ -18,7 +18,8 @@ from cloud.deps import OptionalUser
 from cloud.i18n import pick_language, translate
 from cloud.registry.models import Device
 from cloud.telemetry.catalog import display_unit, metric_label
-from cloud.telemetry.store import MetricSummary, timeseries_store
+from cloud.telemetry.series import MetricSummary
+from cloud.telemetry.store import timeseries_store
 from cloud.tenancy import engineer_scope
 from cloud.web.pages import LANGUAGE_COOKIE, LoginRequired, render
 

@@ -72,14 +72,6 @@ def scene_for(kind: TargetKind, code: str) -> str:
     return ("d:" if kind == TargetKind.device else "g:") + code
 
 
-def dedupe_key(message: BaseMessage) -> str:
-    """Messages are unique by MsgId; events by sender and CreateTime (WeChat's own advice)."""
-    data: dict[str, Any] = message._data  # noqa: SLF001 - wechatpy keeps the raw fields here
-    if data.get("MsgId"):
-        return f"msg:{data['MsgId']}"
-    return f"evt:{data.get('FromUserName', '')}:{data.get('CreateTime', '')}"
-
-
 @dataclass
 class CallbackHandler:
     """Everything the callback needs; clock is injectable so recorded official samples can be replayed."""

@@ -29,7 +29,8 @@ from typing import TypeVar
 from wechatpy.messages import BaseMessage
 
 from cloud.batchthread import BatchThread
-from cloud.wechat.callback import CallbackHandler, dedupe_key
+from cloud.wechat.callback import CallbackHandler
+from cloud.wechat.dedupe import dedupe_key
 
 log = logging.getLogger("medfix.wechat.inbound")
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""Domain packages build on each other one way: alerts on tickets, never the reverse (docs/architecture.md).
+"""Modules build on each other one way: alerts on tickets, never the reverse, and no circle anywhere in the cloud.
 
 Read from the source (every import, also those inside functions), so a lazy import that closes a circle is
 caught as surely as one at the top of a module.
@@ -86,12 +86,12 @@ def test_the_tickets_package_never_imports_the_alerts_package() -> None:
     assert any(t.startswith("cloud.tickets") for t in graph["cloud.alerts.predictive"])  # the check can see imports
 
 
-def test_no_alerts_or_tickets_module_is_in_an_import_circle() -> None:
+def test_no_module_of_the_cloud_is_in_an_import_circle() -> None:
+    # alerts <-> tickets/precheck, telemetry store <-> bulk <-> influx and the bot <-> the WeChat callback were
+    # circles once; the tables' registry is the one left, by design (DECLARATIONS).
     modules = _modules()
     skip = {name for name in modules if name in DECLARATIONS or name.endswith(".models")}
-    circles = _circles(_imports(modules), skip)
-    knotted = [c for c in circles if any(m.startswith(("cloud.alerts", "cloud.tickets")) for m in c)]
-    assert knotted == []
+    assert _circles(_imports(modules), skip) == []
 
 
 def test_the_circle_check_finds_a_circle() -> None:

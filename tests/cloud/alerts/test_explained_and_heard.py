@@ -22,7 +22,8 @@ from cloud.notify.channels import RecordingChannel
 from cloud.notify.models import Notification
 from cloud.registry.models import DeviceClaim, Hospital
 from cloud.telemetry.bulk import write_readings
-from cloud.telemetry.store import ReadingRow, SqlTimeSeriesStore
+from cloud.telemetry.series import ReadingRow
+from cloud.telemetry.store import SqlTimeSeriesStore
 from tests.cloud.alerts.conftest import LEARN, Lab, normal
 from tests.cloud.telemetry.conftest import add_gateway
 from tests.cloud.world import ACTOR, PASSWORD, World

@@ -32,13 +32,8 @@ from cloud.telemetry.influx import (
     to_line,
 )
 from cloud.telemetry.models import Gateway, GatewayDevice, IngestedBatch
-from cloud.telemetry.store import (
-    ReadingRow,
-    SqlTimeSeriesStore,
-    TimeSeriesStore,
-    TimeSeriesUnavailable,
-    timeseries_store,
-)
+from cloud.telemetry.series import ReadingRow, TimeSeriesStore, TimeSeriesUnavailable
+from cloud.telemetry.store import SqlTimeSeriesStore, timeseries_store
 from protocols.telemetry import Quality
 from tests.cloud.telemetry.conftest import T0, GatewayInfo, make_batch
 from tests.cloud.world import World
