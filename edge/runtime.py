@@ -36,11 +36,10 @@ from edge.backoff import Backoff, OnceLog
 from edge.config import DeviceSettings, EdgeConfig, atomic_write_text
 from edge.devices import DeviceDriver, HubPool, OutboxGate, build_driver, plain
 from edge.outbox import Outbox
+from edge.tasks import cancel_and_wait
 from edge.uplink import Uplink, build_uplink
 
 log = logging.getLogger(__name__)
-
-CANCEL_AGAIN_AFTER_S: Final = 0.2  # how long a cancelled task may take before it is cancelled again (_cancel)
 
 STATUS_SCHEMA: Final = 1
 
@@ -199,7 +198,7 @@ class Agent:
                 reason = "returned"
             except asyncio.CancelledError:
                 if task is not None:
-                    await _cancel([task])
+                    await cancel_and_wait([task])
                 raise
             except Exception as error:  # any crash: the supervisor's job is to restart it
                 exc, reason = error, f"{type(error).__name__}: {error}"
@@ -271,7 +270,7 @@ class Agent:
     async def _shutdown(self, devices: list[asyncio.Task[None]], uplink_task: asyncio.Task[None] | None,
                         status_task: asyncio.Task[None] | None) -> None:
         drain = self.config.agent.drain_timeout_s
-        await _cancel(devices)
+        await cancel_and_wait(devices)
         for state in self._states.values():
             if state.state != "disabled":
                 state.state = "stopped"
@@ -284,8 +283,8 @@ class Agent:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(drain):
                     await self.uplink.stopped.wait()
-            await _cancel([uplink_task])
-        await _cancel([t for t in (status_task,) if t is not None])
+            await cancel_and_wait([uplink_task])
+        await cancel_and_wait([t for t in (status_task,) if t is not None])
         await self.hubs.close()
         with contextlib.suppress(Exception):
             await self.write_status(state="stopped")
@@ -323,22 +322,6 @@ class Agent:
 
 async def _run(target: DeviceDriver | Uplink) -> None:
     await target.run()
-
-
-async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancel the tasks and wait until each has ended, cancelling again any that lost its cancellation.
-
-    Python 3.11's asyncio.wait_for returns the result instead of raising when the awaited future completes
-    in the same loop step as the cancellation (fixed in 3.12). pymodbus awaits every reply that way, so a
-    poller whose reply lands just as the agent stops swallows the cancel and polls on (seen in CI: the agent
-    never stopped). Cancelling again until the task is done stops it at its next await.
-    """
-    pending = {task for task in tasks if not task.done()}
-    while pending:
-        for task in pending:
-            task.cancel()
-        _done, pending = await asyncio.wait(pending, timeout=CANCEL_AGAIN_AFTER_S)
-    await asyncio.gather(*tasks, return_exceptions=True)  # collect the outcomes so none is logged as unretrieved
 
 
 def _driver_status(driver: Any) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from edge.drivers import error_code_change
+from edge.tasks import cancel_and_wait
 from protocols.opcua import (
     AcquisitionMode,
     NodeSpec,
@@ -224,12 +225,7 @@ class OpcUaDriver:
         """Cancel the background task and close the session."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            while not task.done():
-                # Python 3.11's wait_for (used by asyncua and by next_event) can swallow a cancellation
-                # when its inner future finishes at the same moment: insist until the task has ended.
-                if not (await asyncio.wait({task}, timeout=0.2))[0]:
-                    task.cancel()
+            await cancel_and_wait([task])  # insists: asyncua's wait_for may swallow a cancellation (edge/tasks.py)
             with contextlib.suppress(asyncio.CancelledError):
                 task.result()
         await self._teardown()

@@ -18,6 +18,7 @@ its shape only when no unit says otherwise. A unit of a physical quantity (°C, 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from models.anomaly.base import SQRT1_2, Detector, tail_to_score
 
@@ -122,10 +123,17 @@ class RateCue:
         self._n = 0
         self.week_warm = week_warm
         self.week_rate = week_rate
-        self._wk: dict[int, float] = {}  # the rate of each bucket of the past week, by bucket number
+        per_week = round(WEEK / bucket)
+        self._wk_rate = [0.0] * per_week  # the past week's bucket rates, by bucket number modulo a week
+        self._wk_b = [-1] * per_week  # which bucket each holds (-1: none yet)
         self._phi = 0.0  # dispersion: mean of (rate - last week)^2 / (rate + last week + 1), and buckets learnt
         self._phin = 0
         self._wz: tuple[int, float] | None = None  # the last compared bucket and its z
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a pickled cue; state it did not have yet (a checkpoint from an older release) starts fresh."""
+        self.__dict__.update(vars(type(self)(state["inner"], bucket=state.get("bucket", 900.0))))
+        self.__dict__.update(state)
 
     def step(self, x: float, t: float | None, learn: bool) -> float:
         """Score reading ``x`` at ``t`` (the last finished bucket's score); when ``learn``, also take it in."""
@@ -185,8 +193,9 @@ class RateCue:
         """Bucket ``b``'s rate against the same bucket last week (see the class description); learns when asked."""
         if self.one_sided or self.week_warm <= 0:
             return 0.0
-        per_week = round(WEEK / self.bucket)
-        last = self._wk.get(b - per_week)
+        per_week = len(self._wk_b)
+        k = b % per_week
+        last = self._wk_rate[k] if self._wk_b[k] == b - per_week else None
         score = 0.0
         if last is not None:
             spread = rate + last + 1.0
@@ -205,7 +214,5 @@ class RateCue:
                 self._phin += 1
                 self._wz = (b, z)
         if learn:
-            self._wk[b] = rate
-            for old in [k for k in self._wk if k <= b - per_week]:
-                del self._wk[old]
+            self._wk_rate[k], self._wk_b[k] = rate, b
         return score

@@ -84,3 +84,19 @@ def test_the_week_state_survives_a_checkpoint_and_scores_identically() -> None:
     restored = pickle.loads(pickle.dumps(det))
     assert [det.score_learn_one(x, t) for t, x in readings[cut:]] == [
         restored.score_learn_one(x, t) for t, x in readings[cut:]]
+
+
+def test_a_checkpoint_from_before_the_week_comparison_restores_and_learns_it_afresh() -> None:
+    readings = list(lab_counter())
+    det = counter_detector()
+    for t, x in readings[:3 * 1440]:
+        det.score_learn_one(x, t)
+    rate = det._rate  # type: ignore[attr-defined]
+    assert isinstance(rate, RateCue)
+    for name in ("week_warm", "week_rate", "_wk_rate", "_wk_b", "_phi", "_phin", "_wz"):
+        delattr(rate, name)  # what a cue pickled by the release before had
+    restored = pickle.loads(pickle.dumps(det))
+    scores = [restored.score_learn_one(x, t) for t, x in readings[3 * 1440:]]
+    assert len(scores) == len(readings) - 3 * 1440
+    cue = restored._rate  # type: ignore[attr-defined]
+    assert cue.week_warm == 32 and cue._phin > 0  # the comparison started with the restored cue
