@@ -51,7 +51,9 @@ def _alert_row(alert: Alert, language: str, time_zone: str | None, device: Devic
         else alert.status.value
     return {"id": alert.id, "device_id": alert.device_id, "metric": metric_label(alert.metric, language),
             "severity": alert.severity.value, "outcome": outcome, "device": device,
-            "opened": local_time(alert.opened_at, time_zone, time_format),
+            # When it happened (its first abnormal reading), not when the service heard of it: a gateway's
+            # backlog opens a week's alerts at the upload.
+            "opened": local_time(alert.started_at, time_zone, time_format),
             "why": explain.describe(alert.explanation, language),
             "chart": chart_link(alert.device_id, alert.metric, alert.started_at,
                                 alert.last_abnormal_at if alert.status == AlertStatus.resolved else None)}
