@@ -3,23 +3,25 @@ daily digest of a hospital; how each person wants to hear of alerts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from cloud.alerts import digest as digests
 from cloud.alerts import explain
 from cloud.alerts import service as alert_service
 from cloud.alerts.models import Alert, AlertStatus
-from cloud.alerts.service import chart_link
+from cloud.alerts.schemas import FALSE_ALARM_NOTE_MAX
+from cloud.alerts.service import ACKNOWLEDGERS, chart_link
 from cloud.auth.models import AlertNotice, Role, User, Verification
 from cloud.db import SessionDep
 from cloud.deps import SettingsDep, tenant_scope
-from cloud.errors import Forbidden, NotFound
+from cloud.errors import Conflict, Forbidden, NotFound
 from cloud.i18n import request_language
 from cloud.i18n_catalogs import N_
 from cloud.localtime import local_time
@@ -83,6 +85,7 @@ def alert_list(request: Request, session: SessionDep, user: SignedIn, tab: str =
     alerts, total = alert_service.list_alerts(session, scope=scope, statuses=LIST_TABS[tab][1],
                                               device_ids=only, limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE)
     language = request_language(request)
+    handles = user.role in ACKNOWLEDGERS
     devices = {d.id: d for d in session.execute(select(Device).options(selectinload(Device.department))
                                                 .where(Device.id.in_({a.device_id for a in alerts}))).scalars()}
     hospitals = {h.id: h for h in session.execute(
@@ -95,11 +98,56 @@ def alert_list(request: Request, session: SessionDep, user: SignedIn, tab: str =
                          "%Y-%m-%d %H:%M")
         row["hospital"] = hospital.name if hospital else ""
         row["ticket_id"] = alert.ticket_id
+        # What the person may do from the list: take an open alert on; say any alert was a false alarm (the
+        # stream gets a notch less sensitive), also one that has ended on its own.
+        row["can_take"] = handles and alert.status == AlertStatus.open
+        row["can_refute"] = handles and not alert.false_alarm
         rows.append(row)
     pages = max(1, -(-total // LIST_PAGE))
     return render(request, "alerts/list.html", user, rows=rows, total=total, tab=tab, tabs=LIST_TABS, page=page,
                   pages=pages, several_hospitals=len({a.hospital_id for a in alerts}) > 1 or user.is_staff,
                   ticket_base=ticket_base(user), back=_home(user))
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+def alert_take(alert_id: int, request: Request, session: SessionDep, user: SignedIn) -> JSONResponse:
+    """The list's 我来处理: an engineer or the desk takes an open alert on."""
+    return _handle(request, session, user, alert_id,
+                   lambda alert: alert_service.acknowledge(session, alert=alert, user=user),
+                   N_("You have taken it on."))
+
+
+@router.post("/alerts/{alert_id}/false-alarm")
+def alert_refute(alert_id: int, request: Request, session: SessionDep, user: SignedIn, settings: SettingsDep,
+                 note: Annotated[str, Form()] = "") -> JSONResponse:
+    """The list's 标为误报, with the reason: the alert ends and its stream gets a notch less sensitive."""
+    invalid = (N_("A false alarm needs a note saying why.") if not note.strip()
+               else N_("The note is up to 2,000 characters.") if len(note) > FALSE_ALARM_NOTE_MAX else None)
+    return _handle(request, session, user, alert_id,
+                   lambda alert: alert_service.mark_false_alarm(session, alert=alert, user=user, note=note,
+                                                                settings=settings),
+                   N_("Marked as a false alarm; this reading will alert a little less readily."), invalid=invalid)
+
+
+def _handle(request: Request, session: Session, user: User, alert_id: int, act: Callable[[Alert], object],
+            message: str, *, invalid: str | None = None) -> JSONResponse:
+    # The page's words for the service's refusals: the API's English messages are for programs.
+    if user.role not in ACKNOWLEDGERS:
+        return refuse(request, N_("Only engineers and the service desk handle alerts."), status=403)
+    if invalid:
+        return refuse(request, invalid, field="note")
+    try:
+        alert = alert_service.get_alert(session, alert_id=alert_id, scope=tenant_scope(user))
+    except NotFound:
+        return refuse(request, N_("This alert is not in your list."), status=404)
+    try:
+        act(alert)
+    except Conflict:  # someone else was quicker, or the page is old
+        session.rollback()
+        return refuse(request, N_("This alert has already been handled; the list now shows where it stands."),
+                      status=409)
+    session.commit()
+    return done(request, message)
 
 
 @router.get("/alerts/digest/{hospital_id}/{day}")

@@ -42,12 +42,15 @@ class AlertOut(BaseModel):
     why: str = ""
 
 
+FALSE_ALARM_NOTE_MAX = 2000  # characters of why an alert was wrong (the API and the alert list)
+
+
 class FalseAlarmIn(BaseModel):
     """Why the engineer thinks the alert was wrong."""
 
     model_config = ConfigDict(extra="forbid")
 
-    note: str = Field("", max_length=2000)
+    note: str = Field("", max_length=FALSE_ALARM_NOTE_MAX)
 
 
 class PolicyIn(BaseModel):

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.alerts import service
-from cloud.alerts.models import Alert, AlertSeverity, AlertStatus
+from cloud.alerts.models import Alert, AlertPolicy, AlertSeverity, AlertStatus
 from cloud.auth.models import Role, User
 from cloud.db import utcnow
+from cloud.deps import SESSION_COOKIE
 from cloud.localtime import local_time
 from cloud.registry.models import Hospital
 from tests.cloud.alerts.conftest import LEARN, Lab, normal
@@ -90,3 +92,88 @@ def test_long_lists_come_in_pages_of_thirty_newest_first(client: TestClient, db:
     user.service_hospital_ids = [world.hospital_b]
     db.commit()
     assert listed(client.get("/alerts", headers=world.headers("engineer_b")).text) == set()
+
+
+def _take(client: TestClient, world: World, who: str, alert_id: int) -> Any:
+    return client.post(f"/alerts/{alert_id}/acknowledge", headers=world.headers(who))
+
+
+def _refute(client: TestClient, world: World, who: str, alert_id: int, note: str) -> Any:
+    return client.post(f"/alerts/{alert_id}/false-alarm", data={"note": note}, headers=world.headers(who))
+
+
+def test_an_engineer_takes_an_alert_on_or_says_it_was_a_false_alarm_from_the_list(
+        client: TestClient, db: Session, lab: Lab, world: World) -> None:
+    person(db, world, "manager", hospital_id=world.hospital_a, manager=True)
+    lab.send(client, normal(LEARN, 1))
+    lab.send(client, normal(30, 2, level=38.0))
+    db.rollback()
+    alert = db.execute(select(Alert)).scalar_one()
+    assert alert.status == AlertStatus.open and alert.ticket_id is not None
+
+    page = client.get("/alerts", headers=world.headers("engineer")).text
+    assert f'data-take="{alert.id}"' in page and f'data-refute="{alert.id}"' in page and "我来处理" in page
+    # the lab manager sees the alert but handles none: no buttons, and a post is refused in words
+    assert "data-take=" not in client.get("/alerts", headers=world.headers("manager")).text
+    refused = _take(client, world, "manager", alert.id)
+    assert refused.status_code == 403 and refused.json()["detail"] == "只有工程师和服务台可以处理告警。"
+
+    taken = _take(client, world, "engineer", alert.id)
+    assert taken.status_code == 200 and taken.json()["message"] == "已由您受理。"
+    db.rollback()
+    assert alert.status == AlertStatus.acknowledged and alert.acknowledged_by == world.users["engineer"]
+    page = client.get("/alerts", headers=world.headers("engineer")).text
+    assert listed(page) == {alert.id} and "已受理" in page  # still ongoing, now taken
+    assert "data-take=" not in page and f'data-refute="{alert.id}"' in page
+    again = _take(client, world, "agent", alert.id)  # the desk was a moment too late
+    assert again.status_code == 409 and "已被处理" in again.json()["detail"]
+
+    # a false alarm needs its reason; with it the alert ends and the stream gets a notch less sensitive
+    blank = _refute(client, world, "engineer", alert.id, "   ")
+    assert blank.status_code == 422 and blank.json()["detail"] == "判定误报需填写说明。"
+    long = _refute(client, world, "engineer", alert.id, "x" * 2001)
+    assert long.status_code == 422 and "2000" in long.json()["detail"]
+    db.rollback()
+    assert alert.status == AlertStatus.acknowledged  # nothing changed
+    before = service.policy_book(db, device_ids=[alert.device_id], metrics=[alert.metric]).rules(
+        alert.device_id, alert.metric, 0.75).threshold
+    done = _refute(client, world, "engineer", alert.id, "计划维护：更换了恒温槽加热器")
+    assert done.status_code == 200 and "已标为误报" in done.json()["message"]
+    db.rollback()
+    assert alert.status == AlertStatus.resolved and alert.false_alarm
+    assert alert.false_alarm_note == "计划维护：更换了恒温槽加热器"
+    policy = db.execute(select(AlertPolicy).where(AlertPolicy.device_id == alert.device_id,
+                                                  AlertPolicy.metric == alert.metric)).scalar_one()
+    assert policy.false_alarms == 1 and policy.sensitivity is not None and policy.sensitivity > before
+    ended = client.get("/alerts?tab=ended", headers=world.headers("engineer")).text
+    assert listed(ended) == {alert.id} and "误报" in ended and "data-refute=" not in ended
+    twice = _refute(client, world, "agent", alert.id, "重复")
+    assert twice.status_code == 409
+
+
+def test_alert_actions_stay_within_what_the_person_may_see(client: TestClient, db: Session, world: World) -> None:
+    now = utcnow()
+    theirs = Alert(hospital_id=world.hospital_b, device_id=world.devices_b[0], metric="temp", status=AlertStatus.open,
+                   severity=AlertSeverity.warning, started_at=now, last_abnormal_at=now, last_score=0.8,
+                   peak_score=0.8, opened_at=now)
+    db.add(theirs)
+    engineer = db.get(User, person(db, world, "engineer_a", hospital_id=None, role=Role.engineer))
+    assert engineer is not None
+    engineer.service_hospital_ids = [world.hospital_a]
+    db.commit()
+    # an engineer serving hospital A only: B's alert does not exist for them, and nothing changes
+    for answer in (_take(client, world, "engineer_a", theirs.id),
+                   _refute(client, world, "engineer_a", theirs.id, "不是我们的"),
+                   _take(client, world, "engineer_a", 999_999)):
+        assert answer.status_code == 404 and answer.json()["detail"] == "此告警不在您的列表中。"
+    db.rollback()
+    assert theirs.status == AlertStatus.open and not theirs.false_alarm
+    assert _take(client, world, "lab_b", theirs.id).status_code == 403  # their own hospital, but a lab user
+    # a page session changes nothing without the page's header (cross-site request forgery)
+    client.cookies.set(SESSION_COOKIE, world.tokens["agent"])
+    forged = client.post(f"/alerts/{theirs.id}/acknowledge")
+    client.cookies.clear()
+    assert forged.status_code == 403
+    db.rollback()
+    assert theirs.status == AlertStatus.open
+    assert _take(client, world, "agent", theirs.id).status_code == 200  # the desk sees every hospital
