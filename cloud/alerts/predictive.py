@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from cloud.alerts import precheck
 from cloud.alerts.models import Alert, AlertStatus
 from cloud.alerts.policy import SEVERITY_URGENCY, severity_for
-from cloud.alerts.service import SYSTEM, alert_event, chart_link, note_abnormal, unresolved_alert
+from cloud.alerts.service import SYSTEM, alert_event, chart_link, note_abnormal, predictive_text, unresolved_alert
 from cloud.audit.service import record
 from cloud.config import Settings
 from cloud.db import utcnow
@@ -22,7 +22,6 @@ from cloud.errors import NotFound
 from cloud.events import emit
 from cloud.numbering import next_number
 from cloud.registry.models import Device
-from cloud.telemetry.catalog import metric_label, severity_label
 from cloud.tickets import policy as ticket_policy
 from cloud.tickets.models import Source, Ticket
 from cloud.tickets.queries import suggest_engineers
@@ -70,10 +69,8 @@ def _predictive_ticket(session: Session, *, alert: Alert, device: Device, settin
     any other ticket. Each predictive ticket gets a pre-check whose checklist follows the device's category and
     the alerting metric.
     """
-    # Said as people read it: the metric's name and the severity in Chinese (the catalog), never raw keys.
-    severity = severity_label(alert.severity.value)
-    text = (f"预测性告警：{device.system_number} 的 {metric_label(alert.metric)} 偏离正常（评分 "
-            f"{alert.last_score:.2f}，{severity}）。告警曲线：{chart_link(device.id, alert.metric, alert.started_at)}")
+    text = predictive_text(device.id, device.system_number, alert.metric, alert.last_score, alert.severity.value,
+                           alert.started_at)
     ticket = session.execute(select(Ticket).where(
         Ticket.device_id == device.id, Ticket.source == Source.predictive, Ticket.status.in_(list(OPEN)))
         .order_by(Ticket.id.desc()).limit(1)).scalar()

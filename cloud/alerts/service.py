@@ -23,6 +23,7 @@ from cloud.db import utcnow
 from cloud.errors import Conflict, Forbidden, Invalid, NotFound
 from cloud.events import emit
 from cloud.registry.models import Device
+from cloud.telemetry.catalog import metric_label, severity_label
 from cloud.telemetry.models import Gateway, GatewayState
 from cloud.tenancy import Scope
 from cloud.tickets.models import Ticket
@@ -49,6 +50,14 @@ def chart_link(device_id: int, metric: str, start: datetime, end: datetime | Non
     if end is not None:
         query["end"] = _link_time(end + CHART_MARGIN)
     return f"/devices/{device_id}/chart?{urlencode(query, safe=':')}"
+
+
+def predictive_text(device_id: int, system_number: str, metric: str, score: float, severity: str,
+                    started_at: datetime) -> str:
+    """What a predictive ticket says of an alert (its description, or a note on the device's open one): the
+    metric's name and the severity in Chinese, never raw keys; its chart link reads as a link on every page."""
+    return (f"预测性告警：{system_number} 的{metric_label(metric)}偏离正常（评分 {score:.2f}，"
+            f"{severity_label(severity)}）。告警曲线：{chart_link(device_id, metric, started_at)}")
 
 
 # --- policies ---------------------------------------------------------------------------------------

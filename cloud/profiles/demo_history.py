@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from cloud.alerts.models import Alert, AlertStatus
 from cloud.alerts.policy import severity_for
-from cloud.alerts.service import chart_link
+from cloud.alerts.service import predictive_text
 from cloud.audit.models import AuditLog
 from cloud.auth.models import Role, User
 from cloud.config import get_settings
@@ -28,7 +28,6 @@ from cloud.profiles import predictor
 from cloud.profiles.history import FleetDevice, HistoryCase, generate
 from cloud.profiles.service import refresh_all
 from cloud.registry.models import Device, DeviceStatus
-from cloud.telemetry.catalog import metric_label, severity_label
 from cloud.tickets import policy
 from cloud.tickets.checklists import checklist_for
 from cloud.tickets.models import (
@@ -98,9 +97,8 @@ def _ticket(session: Session, case: HistoryCase, device: Device, agents: list[Us
     description = case.description
     if predictive and case.alert_metric:
         score = case.alert_score or 0.6
-        description = (f"预测性告警：{device.system_number} 的 {metric_label(case.alert_metric)} 偏离正常（评分 "
-                       f"{score:.2f}，{severity_label(severity_for(score).value)}）。告警曲线："
-                       f"{chart_link(device.id, case.alert_metric, case.created_at)}")
+        description = predictive_text(device.id, device.system_number, case.alert_metric, score,
+                                      severity_for(score).value, case.created_at)
     agent = rng.choice(agents) if agents else None
     engineer = engineers[0] if engineers and case.tier == "on_site" else None
     ticket = Ticket(

@@ -59,7 +59,7 @@ JS_TEXTS = (
     "Information to add", "Send", "Close", "Done", "Saved", "Required",
     "The ticket was updated by someone else; the latest version is shown.",
     "This ticket has just changed.", "Could not save", "Network error; try again.",
-    "Notifications", "No new notifications.", "Mark all read",
+    "Notifications", "No new notifications.", "Mark all read", "View PDF",
     "Metrics", "Open chart",  # a predictive ticket's mini chart (console_detail.js)
     "alert.open", "alert.acknowledged", "alert.resolved",  # its alerts' states
     # engineer

@@ -22,6 +22,7 @@ from cloud.errors import DomainError
 from cloud.i18n import LANGUAGE_COOKIE, pick_language, translations
 from cloud.i18n_catalogs import N_
 from cloud.localtime import local_time
+from cloud.web.ticket_text import short_text
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # Jinja's gettext extension: {{ _("…") }}, {% trans %}…{% endtrans %} and {% pluralize %} read the request's
@@ -45,6 +46,8 @@ def reading_value(value: float | None) -> str:
 
 
 TEMPLATES.env.filters["reading"] = reading_value
+# {{ ticket.description | short_text(_("Alert chart")) }}: a chart link in a ticket's text reads as its label.
+TEMPLATES.env.filters["short_text"] = short_text
 LOGIN_CSRF_COOKIE = "medfix_login_csrf"
 FORM_EXPIRED = N_("The sign-in form has expired. Please try again.")
 PAGE_SIZE = 25

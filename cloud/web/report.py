@@ -227,7 +227,7 @@ def ticket_page(
             "before": "Before repair", "after": "After repair", "photosTitle": "Photos", "withdraw": "dialog.withdraw",
             "keep": "dialog.keep", "needReason": "Please give a reason.", "dialogCancel": "Cancel",
             "selfServeTitle": "Solved by self-service", "confirmOk": "Confirm", "mediaPending": "media.pending",
-            "mediaFailed": "media.fetch_failed",
+            "mediaFailed": "media.fetch_failed", "alertChart": "Alert chart",
         }.items()},
     }
     return render(request, "h5/ticket.html", user, ticket=ticket, key=k, device_label=device_label, texts=texts)

@@ -18,6 +18,7 @@ from cloud.tickets.models import Source, Ticket
 from cloud.tickets.state import Status
 from protocols.telemetry import GatewayStatus
 from tests.cloud.alerts.conftest import LEARN, Lab, normal
+from tests.cloud.tickets.helpers import label_code
 from tests.cloud.world import World
 
 
@@ -138,3 +139,23 @@ def test_gateway_known_offline_silences_its_devices(client: TestClient, db: Sess
     lab.send(client, drift())
     assert alerts(db) == []
     assert db.execute(select(func.count()).select_from(Ticket)).scalar_one() == 0
+
+
+def test_the_predictive_ticket_reads_without_a_raw_address_and_its_alert_names_it(
+        client: TestClient, db: Session, lab: Lab, world: World) -> None:
+    # The audit of the demo found "…告警曲线：/devices/2/chart?metric=…&start=2026-12-05T14:32:00Z" on the lab's
+    # repair page and "工单 #176" on the chart page.
+    lab.send(client, normal(LEARN, 1))
+    lab.send(client, drift())
+    [ticket] = predictive_tickets(db)
+    assert "MF-" in ticket.description and " 的温度" not in ticket.description  # no stray space inside the Chinese
+    code = label_code(client, world, lab.devices["c702"])
+    page = client.get(f"/r/{code}", headers={"Accept-Language": "zh-CN", **world.headers("lab_a")}).text
+    assert "已有报修处理中" in page and "偏离正常" in page
+    hint = page[page.index("dup-hint__desc"):]
+    hint = hint[:hint.index("</p>")]
+    assert "告警曲线" in hint and "/devices/" not in hint and "Z" not in hint, hint
+    [listed] = client.get("/api/v1/alerts", headers=world.headers("engineer")).json()["items"]
+    assert listed["ticket_id"] == ticket.id and listed["ticket_number"] == ticket.number
+    one = client.get(f"/api/v1/alerts/{listed['id']}", headers=world.headers("engineer")).json()
+    assert one["ticket_number"] == ticket.number

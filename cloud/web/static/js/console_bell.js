@@ -8,6 +8,21 @@ function ticketIdOf(link) {
   return match ? Number(match[1]) : null;
 }
 
+// A closing message carries its service report's address (cloud/notify/messages.py): it reads as a short link.
+const REPORT_LINK = /(?:https?:\/\/[^\s/]+)?\/t\/[A-Za-z0-9-]+\/report\.pdf/g;
+
+function bodyHtml(body) {
+  const text = String(body ?? "");
+  let html = "";
+  let last = 0;
+  for (const match of text.matchAll(REPORT_LINK)) {
+    html += esc(text.slice(last, match.index))
+      + `<a class="bell-report" href="${esc(match[0])}" target="_blank" rel="noopener">${esc(t("View PDF"))} ›</a>`;
+    last = match.index + match[0].length;
+  }
+  return html + esc(text.slice(last));
+}
+
 export function createBell(root, { onOpen }) {
   let items = [];
   root.innerHTML = `<button type="button" class="bell-btn" aria-label="${esc(t("Notifications"))}">`
@@ -24,7 +39,7 @@ export function createBell(root, { onOpen }) {
     count.textContent = items.length > 99 ? "99+" : String(items.length);
     list.innerHTML = items.length
       ? items.map((n) => `<li data-id="${n.id}" data-link="${esc(n.link)}"><div class="strong">${esc(n.title)}</div>`
-        + `<div class="small">${esc(n.body)}</div><div class="muted small">${esc(ago(n.created_at))}</div></li>`).join("")
+        + `<div class="small">${bodyHtml(n.body)}</div><div class="muted small">${esc(ago(n.created_at))}</div></li>`).join("")
       : `<li class="muted">${esc(t("No new notifications."))}</li>`;
   }
 
@@ -49,6 +64,7 @@ export function createBell(root, { onOpen }) {
     const li = event.target.closest("li[data-id]");
     if (!li) return;
     markRead([Number(li.dataset.id)]);
+    if (event.target.closest("a.bell-report")) return;  // the report opens in its own tab; the list stays
     panel.hidden = true;
     const id = ticketIdOf(li.dataset.link);
     if (id && li.dataset.link.startsWith("/console")) onOpen(id);

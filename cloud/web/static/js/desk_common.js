@@ -1,5 +1,6 @@
 // Shared by the service desk console and the engineer pages: texts, API calls, the live socket, time formats.
 
+import { chartLinksHtml, withoutChartLinks } from "./chart_links.js";
 import { formatTime as formatLocal } from "./localtime.js";
 
 let TEXTS = {};
@@ -94,27 +95,14 @@ export class LiveSocket {
   }
 }
 
-// A device chart link inside a ticket's text (a predictive ticket's description and notes), with the label
-// written before it ("告警曲线：" / "曲线："). Only these same-site links become links; any other text stays text.
-const CHART_LINK = /(?:告警)?(?:曲线|Chart)[:：]\s*(\/devices\/\d+\/chart\?[^\s，。；、）),"'<>]*)|(\/devices\/\d+\/chart\?[^\s，。；、）),"'<>]*)/g;
-
-// Escaped text with every chart link shown as a short "Alert chart ›" link instead of the raw URL.
+// A ticket's text with its chart links as short "Alert chart ›" links (chart_links.js).
 export function richText(text) {
-  const value = String(text ?? "");
-  let html = "";
-  let last = 0;
-  for (const match of value.matchAll(CHART_LINK)) {
-    const url = match[1] || match[2];
-    html += esc(value.slice(last, match.index))
-      + `<a class="chart-link" href="${esc(url)}" target="_blank" rel="noopener" title="${esc(url)}">${esc(t("Alert chart"))} ›</a>`;
-    last = match.index + match[0].length;
-  }
-  return html + esc(value.slice(last));
+  return chartLinksHtml(text, t("Alert chart"), esc);
 }
 
 // The same text for one-line previews (the queue, recent tickets, alerts): a chart link shrinks to its label.
 export function shortText(text) {
-  return String(text ?? "").replace(CHART_LINK, () => t("Alert chart"));
+  return withoutChartLinks(text, t("Alert chart"));
 }
 
 export function parseTime(value) {
@@ -124,13 +112,16 @@ export function parseTime(value) {
   return new Date(text);
 }
 
-// Wall-clock time in the hospital's zone (localtime.js), not the browser's: today as "18:30", else "12-01 18:30".
+// Wall-clock time in the hospital's zone (localtime.js), not the browser's: today as "18:30", this year as
+// "12-01 18:30", else "2025-12-01 18:30".
 export function formatTime(value) {
   const date = parseTime(value);
   if (!date) return "";
   const full = formatLocal(date);
-  const sameDay = full.slice(0, 10) === formatLocal(new Date()).slice(0, 10);
-  return sameDay ? full.slice(11) : full.slice(5).replace(/^0/, "");
+  const now = formatLocal(new Date());
+  if (full.slice(0, 10) === now.slice(0, 10)) return full.slice(11);
+  // Another year keeps its year: a repair history reaches back, and "12-10" of last year reads as next week.
+  return full.slice(0, 4) === now.slice(0, 4) ? full.slice(5) : full;
 }
 
 export function ago(value) {

@@ -1,5 +1,6 @@
 // The reporter's ticket page: live status and timeline; add information, confirm, reopen, rate.
 
+import { chartLinksHtml } from "./chart_links.js";
 import { formatTime } from "./localtime.js";
 import { weuiDialog } from "./weui_dialog.js";
 
@@ -92,7 +93,7 @@ export function startTicketPage(texts) {
       const when = formatTime(entry.at);
       const rating = entry.details.rating ? ` ★${entry.details.rating.overall}` : "";
       return `<li><div class="timeline__what">${escapeHtml(texts.actions[entry.action] || entry.action)}${rating}</div>
-        ${entry.text ? `<div class="timeline__text">${escapeHtml(entry.text)}</div>` : ""}
+        ${entry.text ? `<div class="timeline__text">${chartLinksHtml(entry.text, texts.alertChart, escapeHtml)}</div>` : ""}
         <div class="timeline__when">${escapeHtml(when)}</div></li>`;
     }).join("");
   }
