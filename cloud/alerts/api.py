@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cloud.alerts import explain, service
 from cloud.alerts.models import Alert, AlertStatus
@@ -14,6 +17,7 @@ from cloud.db import SessionDep
 from cloud.deps import ActorDep, AdminUser, CurrentUser, PaginationDep, ScopeDep, SettingsDep
 from cloud.i18n import DEFAULT_LANGUAGE, request_language
 from cloud.schemas import Page
+from cloud.tickets.models import Ticket
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
@@ -23,13 +27,26 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def alert_out(alert: Alert, language: str = DEFAULT_LANGUAGE) -> AlertOut:
-    """An alert with the link to its chart and its explanation in the reader's language."""
-    end = alert.last_abnormal_at if alert.status == AlertStatus.resolved else None
-    out = AlertOut.model_validate(alert)
-    out.chart_url = service.chart_link(alert.device_id, alert.metric, alert.started_at, end)
-    out.why = explain.describe(alert.explanation, language)
-    return out
+def alert_outs(session: Session, alerts: Sequence[Alert], language: str = DEFAULT_LANGUAGE) -> list[AlertOut]:
+    """Alerts with the links to their charts, their explanations in the reader's language and their tickets'
+    numbers (one query for all)."""
+    ticket_ids = {a.ticket_id for a in alerts if a.ticket_id is not None}
+    numbers: dict[int, str] = dict(session.execute(
+        select(Ticket.id, Ticket.number).where(Ticket.id.in_(ticket_ids))).all()) if ticket_ids else {}
+    outs = []
+    for alert in alerts:
+        end = alert.last_abnormal_at if alert.status == AlertStatus.resolved else None
+        out = AlertOut.model_validate(alert)
+        out.chart_url = service.chart_link(alert.device_id, alert.metric, alert.started_at, end)
+        out.why = explain.describe(alert.explanation, language)
+        out.ticket_number = numbers.get(alert.ticket_id) if alert.ticket_id is not None else None
+        outs.append(out)
+    return outs
+
+
+def alert_out(session: Session, alert: Alert, language: str = DEFAULT_LANGUAGE) -> AlertOut:
+    """One alert as alert_outs gives it."""
+    return alert_outs(session, [alert], language)[0]
 
 
 # --- alerts -----------------------------------------------------------------------------------------
@@ -50,14 +67,14 @@ def list_alerts(
     rows, total = service.list_alerts(session, scope=scope, statuses=status_, device_id=device_id, metric=metric,
                                       limit=page.limit, offset=page.offset)
     language = request_language(request)
-    return Page[AlertOut](items=[alert_out(a, language) for a in rows], total=total, limit=page.limit,
+    return Page[AlertOut](items=alert_outs(session, rows, language), total=total, limit=page.limit,
                           offset=page.offset)
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
 def get_alert(alert_id: int, request: Request, session: SessionDep, _user: CurrentUser, scope: ScopeDep) -> AlertOut:
     """One alert."""
-    return alert_out(service.get_alert(session, alert_id=alert_id, scope=scope), request_language(request))
+    return alert_out(session, service.get_alert(session, alert_id=alert_id, scope=scope), request_language(request))
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
@@ -67,7 +84,7 @@ def acknowledge(alert_id: int, request: Request, session: SessionDep, user: Curr
     alert = service.get_alert(session, alert_id=alert_id, scope=scope)
     service.acknowledge(session, alert=alert, user=user)
     session.commit()
-    return alert_out(alert, request_language(request))
+    return alert_out(session, alert, request_language(request))
 
 
 @router.post("/alerts/{alert_id}/false-alarm", response_model=FalseAlarmOut)
@@ -78,7 +95,8 @@ def false_alarm(alert_id: int, body: FalseAlarmIn, request: Request, session: Se
     policy = service.mark_false_alarm(session, alert=alert, user=user, note=body.note,
                                       settings=settings)
     session.commit()
-    return FalseAlarmOut(alert=alert_out(alert, request_language(request)), policy=PolicyOut.model_validate(policy))
+    return FalseAlarmOut(alert=alert_out(session, alert, request_language(request)),
+                         policy=PolicyOut.model_validate(policy))
 
 
 # --- policies (admin) -------------------------------------------------------------------------------

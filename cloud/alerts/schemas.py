@@ -33,6 +33,7 @@ class AlertOut(BaseModel):
     resolved_at: datetime | None
     resolution: str | None
     ticket_id: int | None
+    ticket_number: str | None = None  # the predictive ticket as people name it (WO-000176)
     false_alarm: bool
     false_alarm_note: str | None
     chart_url: str = ""

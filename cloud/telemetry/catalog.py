@@ -45,6 +45,13 @@ METRICS: dict[str, str] = {
     "device_clock": "",
 }
 METRIC_UNITS = {key: unit for key, unit in METRICS.items() if unit}
+# Switches (1 on, 0 off): a page says yes or no rather than 1 or 0.
+SWITCHES = frozenset({"alarm", "running", "cover_closed", "maintenance_mode", "calibrating", "fridge_compressor_on"})
+# The instrument's own clock, in milliseconds since 1970: a page shows it as a time of day, not a 13-digit number.
+CLOCKS_MS = frozenset({"device_clock"})
+# ASCII spellings gateways send for units that have their own signs (an analyzer's "uS/cm" is µS/cm).
+UNIT_SIGNS = {"uS/cm": "µS/cm", "us/cm": "µS/cm", "uL": "µL", "ul": "µL", "um": "µm", "umol/L": "µmol/L",
+              "degC": "°C", "deg C": "°C", "ohm": "Ω", "Ohm": "Ω"}
 # Units that only say "a number of things": a page shows the number alone (a gateway sending "count" put raw
 # English next to it).
 PLAIN_COUNT_UNITS = frozenset({"count", "counts", "cnt", "1"})
@@ -54,7 +61,8 @@ def display_unit(metric: str, unit: str | None) -> str:
     """The unit a page shows beside a metric's values: the reading's own, else the catalog's; none for a count."""
     if unit and unit.strip().lower() in PLAIN_COUNT_UNITS:
         return ""
-    return unit or METRIC_UNITS.get(metric, "")
+    shown = unit or METRIC_UNITS.get(metric, "")
+    return UNIT_SIGNS.get(shown, shown)
 
 
 def metric_label(metric: str, language: str = DEFAULT_LANGUAGE) -> str:

@@ -16,12 +16,13 @@ from cloud.auth.models import DESK_ROLES, Role, User, Verification
 from cloud.db import SessionDep
 from cloud.deps import OptionalUser
 from cloud.i18n import pick_language, translate
+from cloud.localtime import local_time
 from cloud.registry.models import Device
-from cloud.telemetry.catalog import display_unit, metric_label
+from cloud.telemetry.catalog import CLOCKS_MS, SWITCHES, display_unit, metric_label
 from cloud.telemetry.series import MetricSummary
 from cloud.telemetry.store import timeseries_store
 from cloud.tenancy import engineer_scope
-from cloud.web.pages import LANGUAGE_COOKIE, LoginRequired, render
+from cloud.web.pages import LANGUAGE_COOKIE, LoginRequired, reading_value, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -33,7 +34,8 @@ PRESETS = (("1h", 3600), ("6h", 6 * 3600), ("24h", 86400), ("7d", 7 * 86400))
 JS_TEXTS = (
     "Loading…", "No readings in this range.", "Could not load the readings.", "Live", "Alert", "Peak score",
     "Started", "Ended", "still open", "Average", "Range", "Value", "Ticket", "No alerts for this device.",
-    "Raw readings", "Averaged per", "{n} h", "{n} min", "{n} s", "Updated", "Metric", "Status", "Severity", "Time",
+    "Raw readings", "Averaged per", "{n} points", "{n} h", "{n} min", "{n} s", "Updated", "Metric", "Status",
+    "Severity", "Time",
     "alert.open", "alert.acknowledged", "alert.resolved", "severity.warning", "severity.major", "severity.critical",
 )
 
@@ -47,6 +49,17 @@ def _parse_time(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def last_value_text(summary: MetricSummary, language: str, time_zone: str | None) -> str:
+    """A metric's latest value as the metric list shows it: a switch as yes or no, the instrument's clock as a
+    time in the hospital's zone, any other number as a reading."""
+    value = summary.last_value
+    if value is not None and summary.metric in SWITCHES and value in (0.0, 1.0):
+        return translate("Yes", language) if value else translate("No", language)
+    if value is not None and summary.metric in CLOCKS_MS and 0 < value < 1e14:
+        return local_time(datetime.fromtimestamp(value / 1000, UTC), time_zone, "%Y-%m-%d %H:%M:%S")
+    return reading_value(value)
 
 
 def may_see(user: User, device: Device) -> bool:
@@ -139,6 +152,7 @@ def device_chart(
     back = "/engineer" if user.role == Role.engineer else "/admin/devices" if user.is_staff else "/my/devices"
     labels = {m.metric: metric_label(m.metric, language) for m in metrics}
     units = {m.metric: display_unit(m.metric, m.unit) for m in metrics}
+    values = {m.metric: last_value_text(m, language, device.hospital.time_zone) for m in metrics}
     return render(request, "charts/device.html", user, device=device, metrics=metrics, chosen=chosen,
-                  labels=labels, units=units, phone=user.role in (Role.engineer, Role.lab_user),
+                  labels=labels, units=units, values=values, phone=user.role in (Role.engineer, Role.lab_user),
                   presets=PRESETS, preset=preset, config=config, back=back, active="devices")

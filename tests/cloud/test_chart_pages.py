@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -164,3 +165,36 @@ def test_opened_without_a_metric_it_shows_the_latest_alert_else_a_measured_metri
     assert config["metric"] == "wash_pressure" and config["preset"] == "6h"
     asked = _config(_get(client, world, f"/devices/{device}/chart?metric=reaction_disk_temp", "admin").text)
     assert asked["metric"] == "reaction_disk_temp" and asked["preset"] == "1h"  # what was asked for wins
+
+
+def test_switches_the_instruments_clock_and_micro_units_read_as_people_write_them(
+        client: TestClient, db: Session, world: World, device: int) -> None:
+    # The audit of the demo found "仪器盖已关闭 1", "仪器时钟 1,796,515,823,099 ms" and "uS/cm" in the metric list,
+    # and the raw metric keys in the names' tooltips.
+    gateway = add_gateway(db, world.hospital_a, name="gw-status")
+    telemetry.map_device(db, gateway_id=gateway.id, device_key="c702", device_id=device, actor=Actor.system("test"))
+    db.commit()
+    clock_ms = int(T0.timestamp() * 1000) + 3_000
+    batches = [
+        make_batch(gateway.name, 0, readings=[("c702", "cover_closed", 1, T0), ("c702", "fridge_compressor_on", 0, T0)],
+                   events=[], unit=None),
+        make_batch(gateway.name, 1, readings=[("c702", "device_clock", clock_ms, T0)], events=[], unit=None),
+        make_batch(gateway.name, 2, readings=[("c702", "water_conductivity", 0.8, T0)], events=[], unit="uS/cm"),
+    ]
+    for batch in batches:
+        response = client.post("/api/v1/ingest", content=encode_batch(batch),
+                               headers={**gateway.headers, "Content-Type": "application/json"})
+        assert response.status_code == 200, response.text
+    html = _get(client, world, f"/devices/{device}/chart", "engineer").text
+
+    def item(metric: str) -> str:
+        found = html[html.index(f'data-metric="{metric}"'):]
+        found = found[found.index(">") + 1:]
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found[:found.index("</li>")])).strip()
+
+    assert item("cover_closed") == "仪器盖已关闭 是" and item("fridge_compressor_on").endswith(" 否")
+    local = (T0 + timedelta(seconds=3)).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+    assert item("device_clock").endswith(local), item("device_clock")
+    assert item("water_conductivity").endswith("0.8 µS/cm"), item("water_conductivity")
+    assert {m["name"]: m["unit"] for m in _config(html)["metrics"]}["water_conductivity"] == "µS/cm"
+    assert 'title="cover_closed"' not in html and 'title="reaction_disk_temp"' not in html

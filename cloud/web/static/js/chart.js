@@ -159,8 +159,9 @@ export function startChart(cfg) {
     chart.setOption({ series, yAxis: { name: units[state.metric] || "" } }, { replaceMerge: ["series"] });
     box.dataset.points = String(line.length);
     const how = bucket ? `${t("Averaged per")} ${bucketLabel(bucket, t)}` : t("Raw readings");
+    const count = t("{n} points").replace("{n}", String(line.length));
     note.textContent = line.length
-      ? `${how} · ${line.length} · ${t("Updated")} ${formatTime(new Date(), { timeZone: cfg.timeZone })}`
+      ? `${how} · ${count} · ${t("Updated")} ${formatTime(new Date(), { timeZone: cfg.timeZone })}`
       : t("No readings in this range.");
     liveDot.hidden = !r.live;
   }
@@ -172,7 +173,7 @@ export function startChart(cfg) {
     }
     const rows = state.alerts.map((a) => {
       const ticket = a.ticket_id && cfg.ticketBase
-        ? `<a href="${cfg.ticketBase}${a.ticket_id}">${esc(t("Ticket"))} #${a.ticket_id}</a>` : "";
+        ? `<a href="${cfg.ticketBase}${a.ticket_id}">${esc(t("Ticket"))} ${esc(a.ticket_number || `#${a.ticket_id}`)}</a>` : "";
       return `<tr data-alert-id="${a.id}" class="${a.metric === state.metric ? "on" : ""}">`
         + `<td class="a-metric"><a href="#" data-metric="${esc(a.metric)}" title="${esc(a.metric)}">${esc(labels[a.metric] || a.metric)}</a></td>`
         + `<td class="a-status"><span class="badge alert-${a.status}">${esc(t(`alert.${a.status}`))}</span> `
