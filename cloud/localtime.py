@@ -6,11 +6,29 @@ static/js/localtime.js, which formats with the same zone passed down from the se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
+
+# The zones a hospital network in and around China meets, each with the catalog key of its name ("北京时间（UTC+8）").
+TIME_ZONES: tuple[tuple[str, str], ...] = (
+    ("Asia/Shanghai", "tz.Asia/Shanghai"), ("Asia/Urumqi", "tz.Asia/Urumqi"),
+    ("Asia/Hong_Kong", "tz.Asia/Hong_Kong"), ("Asia/Macau", "tz.Asia/Macau"), ("Asia/Taipei", "tz.Asia/Taipei"),
+    ("Asia/Singapore", "tz.Asia/Singapore"), ("Asia/Tokyo", "tz.Asia/Tokyo"), ("Asia/Seoul", "tz.Asia/Seoul"),
+    ("Asia/Bangkok", "tz.Asia/Bangkok"), ("Asia/Dubai", "tz.Asia/Dubai"), ("Europe/London", "tz.Europe/London"),
+    ("Europe/Berlin", "tz.Europe/Berlin"), ("America/New_York", "tz.America/New_York"),
+    ("America/Los_Angeles", "tz.America/Los_Angeles"), ("UTC", "tz.UTC"),
+)
+ZONE_LABELS = dict(TIME_ZONES)
+
+
+def zone_label(time_zone: str | None, translate: Callable[[str], str]) -> str:
+    """A time zone as people name it in the reader's language (北京时间（UTC+8）); an unlisted zone by its name."""
+    name = time_zone or DEFAULT_TIME_ZONE
+    return translate(ZONE_LABELS[name]) if name in ZONE_LABELS else name
 
 
 @cache

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from cloud.auth.models import Role, User
 from cloud.bot import stats
 from cloud.db import SessionDep
-from cloud.localtime import DEFAULT_TIME_ZONE, local_time
+from cloud.localtime import DEFAULT_TIME_ZONE, local_time, zone_label
+from cloud.web.admin_forms import translator
 from cloud.web.pages import page_user, render
 
 router = APIRouter(include_in_schema=False)
@@ -44,4 +45,4 @@ def bot_admin(
     return render(request, "admin/bot_unanswered.html", user, active="kb", can_edit=user.role == Role.admin,
                   groups=groups, rates=rates,
                   entries=[{"id": e.id, "key": e.key, "question": e.question} for e in entries], days=days,
-                  time_zone=DEFAULT_TIME_ZONE)
+                  time_zone=zone_label(DEFAULT_TIME_ZONE, translator(request)))

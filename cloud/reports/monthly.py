@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from cloud.db import utcnow
 from cloud.errors import Invalid
 from cloud.i18n import translate
-from cloud.localtime import local_time
+from cloud.localtime import local_time, zone_label
 from cloud.registry.models import Hospital
 from cloud.reports import charts, pdf
 from cloud.reports.stats import Month, MonthlyStats, month_of, monthly_stats
@@ -211,7 +211,7 @@ def render(data: MonthlyReportData) -> bytes:
         "repaired, time to repair, first-time fix, downtime and tiers are over them. Downtime: from report to "
         "repair, for faults still open up to now. A target counts as missed once it has passed. Repair rate: "
         "reports per device in service for the whole month. The same figures as the dashboards."
-    ).format(zone=data.month.time_zone), st.muted)]))
+    ).format(zone=zone_label(data.month.time_zone, t)), st.muted)]))
 
     buffer = io.BytesIO()
     document = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=pdf.MARGIN, rightMargin=pdf.MARGIN,

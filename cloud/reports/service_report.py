@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from cloud.auth.models import User
 from cloud.db import utcnow
 from cloud.i18n import translate
-from cloud.localtime import local_time
+from cloud.localtime import local_time, zone_label
 from cloud.registry.models import Hospital
 from cloud.reports import pdf
 from cloud.tickets import queries as ticket_queries
@@ -414,7 +414,7 @@ def render(data: ServiceReportData) -> bytes:
     rows += [[pdf.para(r.at, st.cell), pdf.para(r.event, st.cell), pdf.para(r.actor, st.cell),
               pdf.para(r.text or "", st.cell)] for r in data.timeline]
     story.append(pdf.grid_table(rows, [30 * mm, 26 * mm, 28 * mm, pdf.CONTENT_WIDTH - 84 * mm]))
-    story.append(pdf.para(t("Times in {zone}.").format(zone=data.time_zone), st.muted))
+    story.append(pdf.para(t("Times in {zone}.").format(zone=zone_label(data.time_zone, t)), st.muted))
 
     rating_rows = [[pdf.para(label, st.label), _stars(value, st, language)] for label, value in data.ratings]
     if data.rating_comment:

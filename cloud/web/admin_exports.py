@@ -26,7 +26,7 @@ from cloud.db import SessionDep, utcnow
 from cloud.exports import Table, capped, download, filename
 from cloud.i18n import pick_language, translate
 from cloud.i18n_catalogs import N_
-from cloud.localtime import DEFAULT_TIME_ZONE, local_datetime
+from cloud.localtime import local_datetime, zone_label
 from cloud.registry import groups as group_service
 from cloud.registry import service as registry_service
 from cloud.registry.models import Department, Device, DeviceGroup, Hospital
@@ -37,7 +37,6 @@ from cloud.web import admin_alerts, admin_devices, admin_faults
 from cloud.web.admin_devices import StaffPage
 from cloud.web.admin_forms import AdminPage
 from cloud.web.admin_gateways import last_contact
-from cloud.web.admin_hospitals import ZONE_LABELS
 from cloud.web.pages import LANGUAGE_COOKIE
 
 router = APIRouter(include_in_schema=False)
@@ -71,8 +70,7 @@ def yes_no(t: Translate, flag: bool) -> str:
 
 def zone_name(t: Translate, time_zone: str | None) -> str:
     """A time zone as the hospital page names it (北京时间, …)."""
-    name = time_zone or DEFAULT_TIME_ZONE
-    return t(ZONE_LABELS[name]) if name in ZONE_LABELS else name
+    return zone_label(time_zone, t)
 
 
 TableChoice = Annotated[str, Query(max_length=20, description="the table a CSV holds (pages with two tables)")]

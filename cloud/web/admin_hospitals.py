@@ -15,7 +15,7 @@ from cloud.auth import accounts
 from cloud.auth.models import User
 from cloud.db import SessionDep
 from cloud.errors import Conflict, Invalid, NotFound
-from cloud.localtime import DEFAULT_TIME_ZONE
+from cloud.localtime import DEFAULT_TIME_ZONE, TIME_ZONES, ZONE_LABELS
 from cloud.registry import service as registry_service
 from cloud.registry.models import Department, Device, Hospital
 from cloud.registry.schemas import HospitalIn, HospitalUpdate
@@ -25,16 +25,6 @@ from cloud.web.pages import render
 
 router = APIRouter(include_in_schema=False)
 
-# The zones a hospital network in and around China meets; the label key is translated on the page.
-TIME_ZONES: tuple[tuple[str, str], ...] = (
-    ("Asia/Shanghai", "tz.Asia/Shanghai"), ("Asia/Urumqi", "tz.Asia/Urumqi"),
-    ("Asia/Hong_Kong", "tz.Asia/Hong_Kong"), ("Asia/Macau", "tz.Asia/Macau"), ("Asia/Taipei", "tz.Asia/Taipei"),
-    ("Asia/Singapore", "tz.Asia/Singapore"), ("Asia/Tokyo", "tz.Asia/Tokyo"), ("Asia/Seoul", "tz.Asia/Seoul"),
-    ("Asia/Bangkok", "tz.Asia/Bangkok"), ("Asia/Dubai", "tz.Asia/Dubai"), ("Europe/London", "tz.Europe/London"),
-    ("Europe/Berlin", "tz.Europe/Berlin"), ("America/New_York", "tz.America/New_York"),
-    ("America/Los_Angeles", "tz.America/Los_Angeles"), ("UTC", "tz.UTC"),
-)
-ZONE_LABELS = dict(TIME_ZONES)
 
 
 def admin_render(request: Request, session: Session, template: str, user: User, **context: Any) -> Response:

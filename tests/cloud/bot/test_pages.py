@@ -23,6 +23,7 @@ def test_the_admin_page_groups_unanswered_questions_and_shows_the_rates(
     assert html.count('class="card bot-group') == 2  # the two 小针 wordings are one group
     assert "2 次提问" in html and "样本针堵塞报警怎么处理" in html  # the entry picker lists the KB
     assert "/vendor/echarts/echarts.min.js" in html
+    assert "每周从周一开始, 北京时间（UTC+8）" in html and "Asia/Shanghai" not in html  # the zone by its name
 
 
 def test_the_admin_page_is_for_staff(client: TestClient, world: World) -> None:

@@ -58,7 +58,7 @@ def test_a_repaired_ticket_gets_a_chinese_report_in_the_hospitals_time_zone(
     for expected in ("设备维修服务报告", made["number"], "上海交通大学医学院附属瑞金医院", device.system_number,
                      "故障类别温控", "反应盘加热器老化", "反应盘加热器", "04512345001", "更换反应盘加热器",
                      "反应盘温度报警", "现场维修", "维修前（1）", "维修后（1）", "工程师到场", "待确认",
-                     "等待报修人确认", "工程师签字", "以上时间均为America/New_York时区"):
+                     "等待报修人确认", "工程师签字", "以上时间所在时区：纽约"):
         assert expected in text, expected
     # The timeline reads in New York time, not UTC and not Shanghai.
     assert _plain(local_time(ticket.created_at, "America/New_York")) in text
