@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from cloud.audit.service import Actor
 from cloud.auth.models import User, Verification
@@ -27,7 +27,7 @@ from cloud.registry.backup import (
     issue_pass,
     pass_device,
 )
-from cloud.registry.models import Device, DeviceStatus
+from cloud.registry.models import Device, DeviceClaim, DeviceStatus
 from cloud.tickets import service as ticket_service
 from cloud.tickets.models import Ticket
 from cloud.tickets.presence import may_skip_label
@@ -146,6 +146,13 @@ def _landing_page(request: Request, session: Any, settings: Any, user: User | No
     target = device if device is not None else group
     can_claim = not by_pass and user is not None and user.verification == Verification.verified and \
         user.hospital_id == target.hospital_id
+    # Already on their list (the device itself, or the group it belongs to): the button says so instead.
+    group_id = group.id if group is not None else device.group_id
+    on_list = [DeviceClaim.device_id == device.id] if device is not None else []
+    if group_id is not None:
+        on_list.append(DeviceClaim.group_id == group_id)
+    claimed = can_claim and user is not None and session.execute(select(DeviceClaim.id).where(
+        DeviceClaim.user_id == user.id, or_(*on_list)).limit(1)).first() is not None
     per_member = _recent_per_member(session, device_ids=[d.id for d in members]) \
         if group is not None and not by_pass else {}
     open_ticket = None if by_pass else _open_ticket(session, device_id=device.id if device else None,
@@ -157,8 +164,8 @@ def _landing_page(request: Request, session: Any, settings: Any, user: User | No
     history = None if by_pass else repair_history(session, device=device, tickets=shown, language=pick_language(
         request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")))
     return render(request, "h5/landing.html", user, kind=kind.value, device=device, group=group, code=code,
-                  recent=recent, texts=texts, target_label=label, can_claim=can_claim, per_member=per_member,
-                  history=history,
+                  recent=recent, texts=texts, target_label=label, can_claim=can_claim, claimed=claimed,
+                  per_member=per_member, history=history,
                   open_ticket=open_ticket, can_follow=can_follow, added=request.query_params.get("added"),
                   wechat_sdk=WECHAT_SDK if getattr(request.app.state, "wechat", None) else None)
 

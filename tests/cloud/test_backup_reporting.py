@@ -117,3 +117,28 @@ def test_backup_pages_render(client: TestClient, world: World) -> None:
     assert client.get("/report").status_code == 200
     assert client.get("/report/hospital", follow_redirects=False).status_code == 303  # sign in first
     assert client.get("/my/devices", headers=world.headers("lab_a")).status_code == 200
+
+
+def test_the_repair_page_says_a_device_is_already_on_my_list(client: TestClient, world: World) -> None:
+    # The audit found "加入我的设备" offered again on the label page of a device already on the list.
+    headers = {**world.headers("lab_a"), "Accept-Language": "zh-CN"}
+    group = client.post("/api/v1/groups", json={"name": "线", "device_ids": world.devices_a[1:3]},
+                        headers=world.headers("admin")).json()
+    codes = {d["id"]: d["code"] for d in client.post(f"/api/v1/hospitals/{world.hospital_a}/nearby-devices",
+                                                     json=RUIJIN, headers=world.headers("lab_a")).json()}
+
+    def button(device_id: int) -> str:
+        page = client.get(f"/r/{codes[device_id]}", headers=headers).text
+        found = page[page.index('id="claim"'):]
+        return found[:found.index("</button>")]
+
+    assert "加入我的设备" in button(world.devices_a[0]) and "disabled" not in button(world.devices_a[0])
+    assert client.post("/api/v1/me/claims", json={"device_id": world.devices_a[0]},
+                       headers=world.headers("lab_a")).status_code == 201
+    assert "已在我的设备中" in button(world.devices_a[0]) and "disabled" in button(world.devices_a[0])
+    # a device of a group on the list is on it too; a device of neither is not
+    assert "加入我的设备" in button(world.devices_a[1])
+    assert client.post("/api/v1/me/claims", json={"group_id": group["id"]},
+                       headers=world.headers("lab_a")).status_code == 201
+    assert "已在我的设备中" in button(world.devices_a[1])
+    assert "加入我的设备" in button(world.devices_a[3])

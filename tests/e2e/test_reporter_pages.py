@@ -128,12 +128,18 @@ def test_backup_by_id_and_by_hospital_and_my_devices(demo_server: LiveServer, br
     assert page.locator(".device-pick").count() == 11
     page.locator(".device-pick").first.click()
     page.wait_for_url("**/r/*")
+    repair_page = page.url
     page.click("#claim")
     page.wait_for_selector("#claim:disabled")
     page.goto(f"{demo_server.url}/my/devices")
     page.wait_for_selector(".claim-card")
     assert page.locator(".claim-card").count() == 1
+    card = page.locator(".claim-card").inner_text()
+    assert card.count("MF-") == 1 and page.locator(".claim-card .status").count() == 1  # named once, with status
     screenshot(page, "reporter-my-devices")
+    page.goto(repair_page)  # the device's page again: it is on the list now
+    page.wait_for_selector("#claim:disabled")
+    assert page.inner_text("#claim") == "已在我的设备中"
 
     far = browser.new_context(**PHONE, geolocation={"latitude": 31.2304, "longitude": 121.4737})
     far.grant_permissions(["geolocation"])

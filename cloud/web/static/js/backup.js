@@ -114,12 +114,16 @@ export function startMyDevices(texts) {
     const response = await fetch("/api/v1/me/devices", { headers: HEADERS });
     const entries = response.ok ? await response.json() : [];
     if (!entries.length) { box.innerHTML = `<p class="muted center empty-note">${esc(texts.empty)}</p>`; return; }
+    const status = (d) => `<span class="status status-${esc(d.status)}">${esc(texts.status[d.status] || d.status)}</span>`;
+    // A device's card is named after the device already: its status sits in the head, not on a second line
+    // repeating the name; a group's card lists its devices.
     box.innerHTML = entries.map((e) => `
-      <div class="claim-card" data-claim="${e.id}">
+      <div class="claim-card" data-claim="${e.id}" data-kind="${esc(e.kind)}">
         <div class="claim-card__head"><b>${esc(e.name)}</b>
+          ${e.kind === "device" && e.devices.length ? status(e.devices[0]) : ""}
           ${e.open_tickets ? `<span class="badge-open">${e.open_tickets} ${esc(texts.open)}</span>` : ""}</div>
-        ${e.devices.map((d) => `<div class="claim-card__device"><span class="mono">${esc(d.system_number)}</span>
-          ${esc(d.model)} <span class="status status-${esc(d.status)}">${esc(texts.status[d.status] || d.status)}</span></div>`).join("")}
+        ${e.kind === "device" ? "" : e.devices.map((d) => `<div class="claim-card__device"><span class="mono">${esc(d.system_number)}</span>
+          ${esc(d.model)} ${status(d)}</div>`).join("")}
         ${e.last_ticket ? `<div class="muted small">${esc(texts.last)} ${esc(e.last_ticket)}</div>` : ""}
         <div class="claim-card__actions">
           <a class="weui-btn weui-btn_mini weui-btn_primary" href="/r/${esc(e.code)}">${esc(texts.report)}</a>
