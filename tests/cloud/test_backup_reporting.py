@@ -96,6 +96,10 @@ def test_my_devices_claim_list_and_remove(client: TestClient, world: World) -> N
     assert [e["kind"] for e in mine] == ["device", "device_group"]
     assert [d["id"] for d in mine[1]["devices"]] == world.devices_a[1:3]
     assert all(len(e["code"]) == 10 for e in mine)
+    # the codes the list needed were issued by the system, not by the person who opened their list
+    issued = [row for row in client.get("/api/v1/audit", headers=world.headers("admin")).json()["items"]
+              if row["action"] == "issue"]
+    assert issued and {row["actor"] for row in issued} == {"my-devices"}
     assert client.delete(f"/api/v1/me/claims/{mine[0]['id']}", headers=headers).status_code == 204
     assert len(client.get("/api/v1/me/devices", headers=headers).json()) == 1
 

@@ -289,7 +289,8 @@ export async function startEngineerTicket(config) {
     const spec = SHEETS[action];
     sheetTicket = { id: ticket.id, version: ticket.version };
     uploads = [];
-    const fields = spec.fields.map(([name, label, kind, required]) => `<label for="s-${name}">${esc(t(label))}</label>`
+    // A required field is marked as the fault category is ("故障类别 *").
+    const fields = spec.fields.map(([name, label, kind, required]) => `<label for="s-${name}">${esc(t(label))}${required ? " *" : ""}</label>`
       + (kind === "textarea" ? `<textarea id="s-${name}" name="${name}" rows="4"${required ? " required" : ""}></textarea>`
         : `<input type="text" id="s-${name}" name="${name}">`)).join("");
     const photos = spec.photos
