@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests.cloud.qr.pdftext import page_count, strings
-from tests.e2e.conftest import LiveServer, screenshot, sign_in, token
+from tests.e2e.conftest import LiveServer, page_errors, screenshot, sign_in, token
 
 pytestmark = pytest.mark.browser
 
@@ -121,4 +121,44 @@ def test_admin_prints_labels_for_any_selection(demo_server: LiveServer, browser)
     assert page_count(pdf) == 3  # one thermal label per page, one per selected device
     text = " ".join(strings(pdf))
     assert all(number in text for number in ("MF-000001", "MF-000005", "MF-000012"))
+    context.close()
+
+
+# The pages an administrator and the desk open on a phone too; each one was wider than the screen (up to 927 px)
+# or showed one menu entry of eight before the phone layout (2026-12-06 audit).
+PHONE_PAGES = {
+    "admin": ["/admin/devices", "/admin/groups", "/admin/hospitals", "/admin/users", "/admin/gateways",
+              "/admin/alerts", "/admin/fault-categories", "/admin/wechat", "/admin/bot",
+              "/admin/audit", "/admin/kb", "/devices/1/profile", "/dashboards"],
+    "agent": ["/console"],
+}
+
+
+@pytest.mark.parametrize("who", sorted(PHONE_PAGES))
+def test_admin_and_desk_pages_fit_a_phone(demo_server: LiveServer, browser, who: str) -> None:  # noqa: ANN001
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = context.new_page()
+    errors = page_errors(page)
+    sign_in(page, demo_server, who, PHONE_PAGES[who][0])
+    wide = {}
+    for path in PHONE_PAGES[who]:
+        page.goto(f"{demo_server.url}{path}")
+        page.wait_for_load_state("networkidle")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > 390:
+            wide[path] = width
+        # every entry of the main menu is on the screen (it had shrunk to a strip showing one)
+        hidden = page.evaluate("""(() => {
+            const nav = document.querySelector('.topbar .mainnav');
+            if (!nav) return 0;
+            const box = nav.getBoundingClientRect();
+            return [...nav.querySelectorAll('a')].filter((a) => {
+                const r = a.getBoundingClientRect();
+                return r.width > 0 && (r.right > Math.min(box.right, innerWidth) + 1 || r.left < box.left - 1);
+            }).length; })()""")
+        if hidden:
+            wide[f"{path} menu"] = hidden
+    screenshot(page, f"phone-{who}-last")
+    assert wide == {}, wide
+    assert errors == [], errors
     context.close()
