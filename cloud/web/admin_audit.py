@@ -16,7 +16,8 @@ from cloud.audit.models import AuditLog
 from cloud.auth.models import User
 from cloud.db import SessionDep
 from cloud.localtime import DEFAULT_TIME_ZONE, zone
-from cloud.registry.models import Hospital
+from cloud.registry.models import Device, Hospital
+from cloud.tickets.models import Ticket
 from cloud.web.admin_forms import AdminPage
 from cloud.web.admin_hospitals import admin_render
 
@@ -73,6 +74,13 @@ def audit(
     entities, actions = audit_service.distinct_values(session)
     hospital_ids = {r.hospital_id for r in rows if r.hospital_id is not None}
     hospitals = {h.id: h for h in session.execute(select(Hospital).where(Hospital.id.in_(hospital_ids))).scalars()}
+    # Records people know by a number of their own (WO-000175, MF-000007) are shown by it, not by their row id.
+    names: dict[tuple[str, int], str] = {}
+    for entity_name, model, column in (("ticket", Ticket, Ticket.number), ("device", Device, Device.system_number)):
+        ids = {r.entity_id for r in rows if r.entity == entity_name and r.entity_id is not None}
+        if ids:
+            names |= {(entity_name, row_id): label for row_id, label in session.execute(
+                select(model.id, column).where(model.id.in_(ids)))}
     actor_ids = {r.actor_id for r in rows if r.actor_id is not None}
     people = {u.id: u for u in session.execute(select(User).where(User.id.in_(actor_ids))).scalars()}
     filters = {"actor": actor or "", "entity": entity or "", "entity_id": entity_id or "", "action": action or "",
@@ -80,6 +88,6 @@ def audit(
     return admin_render(
         request, session, "admin/audit.html", user, active="audit", rows=rows, total=total, page=page,
         pages=max(1, -(-total // PAGE_SIZE)), entities=entities, actions=actions, hospitals=hospitals,
-        people=people, filters=filters, paging=urlencode({k: v for k, v in filters.items() if v}),
+        people=people, names=names, filters=filters, paging=urlencode({k: v for k, v in filters.items() if v}),
         changes={r.id: changes(r) for r in rows}, bad_time=bool((since and not parse_local(since))
                                                                 or (until and not parse_local(until))))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from cloud.registry.models import Hospital
+from cloud.registry.models import Device, Hospital
 from cloud.telemetry.models import Gateway, Reading
 from cloud.web import admin_audit
 from protocols.telemetry import encode_batch
 from tests.cloud.telemetry.conftest import make_batch
+from tests.cloud.tickets.helpers import submit
 
 
 def _post(client, world, path, data, user="admin"):  # noqa: ANN001, ANN202
@@ -81,3 +82,16 @@ def test_the_audit_log_filters_by_actor_entity_action_and_time_and_pages(client,
     assert first.text.count('data-audit-id="') == 5 and "entity=department&page=2" in first.text
     second = client.get("/admin/audit", params={"entity": "department", "page": 2}, headers=world.headers("admin"))
     assert 0 < second.text.count('data-audit-id="') <= 5 and "‹ 上一页" in second.text
+
+
+def test_the_audit_log_names_tickets_and_devices_by_their_numbers(client, db, world) -> None:  # noqa: ANN001
+    # The audit found "工单 #175" where the rest of the product says WO-000175.
+    ticket = submit(client, world).json()["ticket"]
+    device = db.get(Device, world.devices_a[0])
+    page = client.get("/admin/audit", params={"entity": "ticket", "entity_id": ticket["id"]},
+                      headers=world.headers("admin")).text
+    assert 'data-audit-id="' in page and f">{ticket['number']}</a>" in page and f">#{ticket['id']}</a>" not in page
+    _post(client, world, f"/admin/devices/{device.id}", {"serial": device.serial, "model": device.model,
+                                                          "manufacturer": device.manufacturer, "notes": "改了备注"})
+    devices = client.get("/admin/audit", params={"entity": "device"}, headers=world.headers("admin")).text
+    assert f">{device.system_number}</a>" in devices
