@@ -61,6 +61,8 @@ def display_unit(metric: str, unit: str | None) -> str:
     """The unit a page shows beside a metric's values: the reading's own, else the catalog's; none for a count."""
     if unit and unit.strip().lower() in PLAIN_COUNT_UNITS:
         return ""
+    if metric in CLOCKS_MS:  # shown as a time of day, which carries no unit
+        return ""
     shown = unit or METRIC_UNITS.get(metric, "")
     return UNIT_SIGNS.get(shown, shown)
 

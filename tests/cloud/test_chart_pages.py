@@ -178,7 +178,7 @@ def test_switches_the_instruments_clock_and_micro_units_read_as_people_write_the
     batches = [
         make_batch(gateway.name, 0, readings=[("c702", "cover_closed", 1, T0), ("c702", "fridge_compressor_on", 0, T0)],
                    events=[], unit=None),
-        make_batch(gateway.name, 1, readings=[("c702", "device_clock", clock_ms, T0)], events=[], unit=None),
+        make_batch(gateway.name, 1, readings=[("c702", "device_clock", clock_ms, T0)], events=[], unit="ms"),
         make_batch(gateway.name, 2, readings=[("c702", "water_conductivity", 0.8, T0)], events=[], unit="uS/cm"),
     ]
     for batch in batches:

@@ -74,7 +74,14 @@ export function startChart(cfg) {
 
   chart.setOption({
     animation: false,
-    tooltip: { trigger: "axis", confine: true, valueFormatter: (v) => `${formatValue(v)} ${units[state.metric] || ""}` },
+    // The tooltip's own header: ECharts would print the instant in the browser's zone, not the hospital's.
+    tooltip: { trigger: "axis", confine: true, formatter: (params) => {
+      const list = (Array.isArray(params) ? params : [params]).filter((p) => Array.isArray(p.value));
+      if (!list.length) return "";
+      const when = formatTime(list[0].value[0], { timeZone: cfg.timeZone });
+      return `<div>${esc(when)}</div>` + list.map((p) => `<div>${p.marker || ""}${esc(p.seriesName)} `
+        + `<strong>${esc(formatValue(p.value[1]))} ${esc(units[state.metric] || "")}</strong></div>`).join("");
+    } },
     xAxis: { type: "time", axisLine: { lineStyle: { color: "#9aa5b1" } }, splitLine: { show: false } },
     yAxis: { type: "value", scale: true, splitLine: { lineStyle: { color: "#eef1f4" } } },
     series: [],
@@ -175,7 +182,7 @@ export function startChart(cfg) {
       const ticket = a.ticket_id && cfg.ticketBase
         ? `<a href="${cfg.ticketBase}${a.ticket_id}">${esc(t("Ticket"))} ${esc(a.ticket_number || `#${a.ticket_id}`)}</a>` : "";
       return `<tr data-alert-id="${a.id}" class="${a.metric === state.metric ? "on" : ""}">`
-        + `<td class="a-metric"><a href="#" data-metric="${esc(a.metric)}" title="${esc(a.metric)}">${esc(labels[a.metric] || a.metric)}</a></td>`
+        + `<td class="a-metric"><a href="#" data-metric="${esc(a.metric)}">${esc(labels[a.metric] || a.metric)}</a></td>`
         + `<td class="a-status"><span class="badge alert-${a.status}">${esc(t(`alert.${a.status}`))}</span> `
         + `<span class="sev sev-${a.severity}">${esc(t(`severity.${a.severity}`))}</span></td>`
         + `<td class="a-time small">${esc(t("Started"))} ${esc(formatTime(a.started_at, { timeZone: cfg.timeZone }))}<br>`
