@@ -68,11 +68,6 @@ def yes_no(t: Translate, flag: bool) -> str:
     return t("Yes") if flag else t("No")
 
 
-def zone_name(t: Translate, time_zone: str | None) -> str:
-    """A time zone as the hospital page names it (北京时间, …)."""
-    return zone_label(time_zone, t)
-
-
 TableChoice = Annotated[str, Query(max_length=20, description="the table a CSV holds (pages with two tables)")]
 
 
@@ -152,8 +147,8 @@ def hospitals_export(fmt: Fmt, request: Request, session: SessionDep, _user: Adm
              N_("Longitude"), N_("Geofence radius (m)"), N_("Time zone"), N_("Service hotline"), N_("Invite code"),
              N_("Valid until")]
     body = [[h.name, "、".join(h.aliases or []), h.address, len(h.departments), devices.get(h.id, 0), h.latitude,
-             h.longitude, h.geofence_radius_m if h.latitude is not None else None, zone_name(t, h.time_zone), h.hotline,
-             invite(h), local_datetime(h.invite_code_expires_at, h.time_zone) if h.invite_code else None]
+             h.longitude, h.geofence_radius_m if h.latitude is not None else None, zone_label(h.time_zone, t),
+             h.hotline, invite(h), local_datetime(h.invite_code_expires_at, h.time_zone) if h.invite_code else None]
             for h in hospitals]
     departments = session.execute(select(Department).order_by(Department.hospital_id, Department.name)).scalars()
     names = {h.id: h.name for h in hospitals}
@@ -181,7 +176,7 @@ def gateways_export(fmt: Fmt, request: Request, session: SessionDep, _user: Admi
              local_datetime(g.last_batch_at, g.hospital.time_zone) or t("Never"),
              local_datetime(g.token_rotated_at, g.hospital.time_zone),
              len(telemetry_service.list_mappings(session, gateway_id=g.id, unmapped_only=True)),
-             zone_name(t, g.hospital.time_zone)] for g in rows]
+             zone_label(g.hospital.time_zone, t)] for g in rows]
     kinds = ["text", "text", "text", "datetime", "datetime", "datetime", "int", "text"]
     return send({"gateways": Table(t("Gateways"), [t(h) for h in heads], body, kinds)}, fmt, "gateways")
 
@@ -238,7 +233,7 @@ def alerts_export(fmt: Fmt, request: Request, session: SessionDep, _user: AdminP
                     N_("Time zone")]
     windows = [[devices[w.device_id].system_number, devices[w.device_id].model, devices[w.device_id].hospital.name,
                 local_datetime(w.starts_at, zone_of(w.device_id)), local_datetime(w.ends_at, zone_of(w.device_id)),
-                w.reason, t(admin_alerts.window_state(w, now)), zone_name(t, zone_of(w.device_id))]
+                w.reason, t(admin_alerts.window_state(w, now)), zone_label(zone_of(w.device_id), t)]
                for w in alert_service.list_windows(session) if w.device_id in devices]
     return send({"policies": Table(t("Alert policies"), [t(h) for h in policy_heads], policies,
                                    ["text"] * 5 + ["num", "num", "num", "text", "int", "datetime"]),

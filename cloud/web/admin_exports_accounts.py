@@ -20,10 +20,10 @@ from cloud.auth.models import User
 from cloud.db import SessionDep
 from cloud.exports import Table, capped
 from cloud.i18n_catalogs import N_
-from cloud.localtime import local_datetime
+from cloud.localtime import local_datetime, zone_label
 from cloud.registry.models import Hospital
 from cloud.web import admin_audit, admin_users
-from cloud.web.admin_exports import CAP_NOTE, Fmt, Translate, send, translator_for, yes_no, zone_name
+from cloud.web.admin_exports import CAP_NOTE, Fmt, Translate, send, translator_for, yes_no
 from cloud.web.admin_forms import AdminPage
 
 router = APIRouter(include_in_schema=False)
@@ -107,7 +107,7 @@ def audit_export(
             zone = _zone(hospitals, r.hospital_id)
             diff = "；".join(f"{label(t, 'field.', name)}: {old or '—'} → {new or '—'}"
                             for name, old, new in admin_audit.changes(r))
-            body.append([local_datetime(r.at, zone), zone_name(t, zone),
+            body.append([local_datetime(r.at, zone), zone_label(zone, t),
                          (person.full_name or person.username) if person else label(t, "actor.", r.actor_label),
                          person.username if person else "", label(t, "audit.", r.action),
                          label(t, "entity.", r.entity), r.entity_id,

@@ -26,7 +26,6 @@ from cloud.web.pages import render
 router = APIRouter(include_in_schema=False)
 
 
-
 def admin_render(request: Request, session: Session, template: str, user: User, **context: Any) -> Response:
     """An admin console page with the sub-navigation's pending-verification count."""
     return render(request, template, user, pending_verifications=len(accounts.verification_queue(session)),

@@ -36,7 +36,7 @@ from cloud.exports import Table, capped
 from cloud.i18n_catalogs import N_
 from cloud.kb import manuals, service
 from cloud.kb.models import KbStatus
-from cloud.localtime import local_datetime
+from cloud.localtime import local_datetime, zone_label
 from cloud.profiles import risk
 from cloud.profiles.pages import StaffPage
 from cloud.profiles.profile import device_profile, may_view
@@ -53,7 +53,6 @@ from cloud.web.admin_exports import (
     send,
     translator_for,
     yes_no,
-    zone_name,
 )
 from cloud.web.admin_forms import AdminPage
 from cloud.web.pages import LoginRequired, page_user
@@ -202,7 +201,7 @@ def profile_export(device_id: int, fmt: Fmt, request: Request, session: SessionD
                 fault_label_of(names, x.fault_category, device.category, language)[0] if x.fault_category else "",
                 x.description, t(f"tier.{x.tier.value}") if x.tier else "", t(f"status.{x.status.value}"),
                 local_datetime(x.resolved_at, zone), _name(people, x.engineer_id), x.rating_overall,
-                zone_name(t, zone)] for x in tickets]
+                zone_label(zone, t)] for x in tickets]
     numbers = dict(session.execute(select(Ticket.id, Ticket.number).where(
         Ticket.id.in_({a.ticket_id for a in profile.alerts if a.ticket_id is not None}))).all())
     alert_heads = [N_("Opened"), N_("Metric"), N_("Peak score"), N_("Outcome"), N_("Ticket")]
@@ -242,6 +241,6 @@ def wechat_failed_export(fmt: Fmt, request: Request, session: SessionDep, _user:
         body.append([local_datetime(d.updated_at, zone_of(note.user_id)), _name(people, note.user_id),
                      hospitals[person.hospital_id].name if person and person.hospital_id in hospitals else "",
                      note.title, note.body, admin_wechat.error_text(t, d.error), d.attempts,
-                     yes_no(t, d.error != wechat_status.NOT_BOUND), zone_name(t, zone_of(note.user_id))])
+                     yes_no(t, d.error != wechat_status.NOT_BOUND), zone_label(zone_of(note.user_id), t)])
     return send({"failed": Table(t("Failed template messages"), [t(h) for h in heads], capped(body, t(CAP_NOTE)),
                                  ["datetime"] + ["text"] * 5 + ["int", "text", "text"])}, fmt, "wechat-failed")

@@ -22,12 +22,12 @@ from cloud.db import SessionDep
 from cloud.deps import tenant_scope
 from cloud.exports import Table, capped
 from cloud.i18n_catalogs import N_
-from cloud.localtime import local_datetime
+from cloud.localtime import local_datetime, zone_label
 from cloud.registry.models import Device, Hospital
 from cloud.tickets import desk
 from cloud.tickets.api import FiltersDep
 from cloud.tickets.models import Ticket
-from cloud.web.admin_exports import CAP_NOTE, Fmt, Translate, language_of, send, translator_for, zone_name
+from cloud.web.admin_exports import CAP_NOTE, Fmt, Translate, language_of, send, translator_for
 from cloud.web.pages import page_user
 
 router = APIRouter(include_in_schema=False)
@@ -70,7 +70,7 @@ def _rows(session: Session, tickets: list[Ticket], t: Translate, language: str,
             device.serial if device else "", x.reporter_name, name(x.agent_id), name(x.engineer_id),
             local_datetime(x.created_at, zone), local_datetime(x.first_responded_at, zone),
             local_datetime(x.resolved_at, zone), fault, t(f"tier.{x.tier.value}") if x.tier else "", x.rating_overall,
-            zone_name(t, zone)])
+            zone_label(zone, t)])
     return out
 
 
