@@ -16,6 +16,7 @@ from cloud.telemetry.models import Gateway
 from cloud.telemetry.service import record_status
 from cloud.tickets.models import Source, Ticket
 from cloud.tickets.state import Status
+from cloud.web.ticket_text import short_text
 from protocols.telemetry import GatewayStatus
 from tests.cloud.alerts.conftest import LEARN, Lab, normal
 from tests.cloud.tickets.helpers import label_code
@@ -155,6 +156,9 @@ def test_the_predictive_ticket_reads_without_a_raw_address_and_its_alert_names_i
     hint = page[page.index("dup-hint__desc"):]
     hint = hint[:hint.index("</p>")]
     assert "告警曲线" in hint and "/devices/" not in hint and "Z" not in hint, hint
+    # the repair history cuts the text with an ellipsis, never mid-word without a mark ("…严重）。告")
+    shown = short_text(ticket.description, "告警曲线")
+    assert len(shown) > 40 and f"{shown[:39]}…" in page, shown
     [listed] = client.get("/api/v1/alerts", headers=world.headers("engineer")).json()["items"]
     assert listed["ticket_id"] == ticket.id and listed["ticket_number"] == ticket.number
     one = client.get(f"/api/v1/alerts/{listed['id']}", headers=world.headers("engineer")).json()
