@@ -35,7 +35,7 @@ JS_TEXTS = (
     "Loading…", "No readings in this range.", "Could not load the readings.", "Live", "Alert", "Peak score",
     "Started", "Ended", "still open", "Average", "Range", "Value", "Ticket", "No alerts for this device.",
     "Raw readings", "Averaged per", "{n} points", "{n} h", "{n} min", "{n} s", "Updated", "Metric", "Status",
-    "Severity", "Time",
+    "Severity", "Time", "Yes", "No", "Yes {n}% of the time",
     "alert.open", "alert.acknowledged", "alert.resolved", "severity.warning", "severity.major", "severity.critical",
 )
 
@@ -49,6 +49,11 @@ def _parse_time(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def value_shape(metric: str) -> str:
+    """How the chart reads a metric's values: "switch" (yes or no), "clock" (a time) or "" (a number)."""
+    return "switch" if metric in SWITCHES else "clock" if metric in CLOCKS_MS else ""
 
 
 def last_value_text(summary: MetricSummary, language: str, time_zone: str | None) -> str:
@@ -139,7 +144,7 @@ def device_chart(
         "deviceId": device.id,
         "metric": chosen,
         "metrics": [{"name": m.metric, "unit": display_unit(m.metric, m.unit),
-                     "label": metric_label(m.metric, language)} for m in metrics],
+                     "label": metric_label(m.metric, language), "shape": value_shape(m.metric)} for m in metrics],
         "preset": preset,
         "presets": [{"key": k, "seconds": s} for k, s in PRESETS],
         "start": start_at.isoformat() if start_at else None,

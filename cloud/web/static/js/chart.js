@@ -26,9 +26,24 @@ export function bucketFor(spanSeconds) {
 }
 
 // Axis times short enough for a phone, in the hospital's time zone: the time within a day, the date across days
-// (never both, never seconds).
+// (never both, never seconds). The span is what the axis shows (the readings' extent, zoomed), not the range asked
+// for: a week's range holding an hour of readings labelled every tick with the same date.
 function axisTime(value, spanSeconds, timeZone) {
   return spanSeconds > 2 * 86400 ? formatTime(value, { timeZone }).slice(5, 10) : formatTime(value, { timeZone, withDate: false });
+}
+
+// How a metric's values read: a switch (1 on, 0 off) as yes or no (an average as the share of time it was yes),
+// the instrument's clock (milliseconds since 1970) as a time in the hospital's zone, anything else as a number.
+function valueReader(shape, t, timeZone) {
+  if (shape === "switch") {
+    return (v) => {
+      if (v === null || v === undefined) return "—";
+      if (v === 0 || v === 1) return v ? t("Yes") : t("No");
+      return t("Yes {n}% of the time").replace("{n}", String(Math.round(v * 100)));
+    };
+  }
+  if (shape === "clock") return (v) => (v === null || v === undefined ? "—" : formatTime(v, { timeZone }));
+  return formatValue;
 }
 
 function bucketLabel(seconds, t) {
@@ -51,10 +66,16 @@ export function startChart(cfg) {
   const liveDot = document.getElementById("chart-live");
   const alertTable = document.getElementById("alert-table");
   const units = Object.fromEntries(cfg.metrics.map((m) => [m.name, m.unit]));
+  const shapes = Object.fromEntries(cfg.metrics.map((m) => [m.name, m.shape || ""]));
+  const readers = Object.fromEntries(cfg.metrics.map((m) => [m.name, valueReader(m.shape, t, cfg.timeZone)]));
+  const readValue = (v) => (readers[state.metric] || formatValue)(v);
   const labels = Object.fromEntries(cfg.metrics.map((m) => [m.name, m.label || m.name]));
   const titleOf = (metric) => `${labels[metric] || metric}${units[metric] ? ` (${units[metric]})` : ""}`;
   const chart = echarts.init(box, null, { renderer: "canvas" });
-  const state = { metric: cfg.metric, preset: cfg.preset, bucketed: false, seq: 0, alerts: [], span: 3600 };
+  // extent: first and last reading drawn (ms); zoom: the slider's window over it (percent)
+  const state = { metric: cfg.metric, preset: cfg.preset, bucketed: false, seq: 0, alerts: [], extent: [0, 3600e3],
+    zoom: [0, 100] };
+  const shownSeconds = () => (state.extent[1] - state.extent[0]) / 1000 * (state.zoom[1] - state.zoom[0]) / 100;
 
   // A phone gets fewer, shorter axis labels and a slider without its overlapping time labels.
   function layout() {
@@ -63,14 +84,32 @@ export function startChart(cfg) {
       grid: narrow ? { left: 8, right: 16, top: 28, bottom: 56, containLabel: true }
         : { left: 64, right: 32, top: 36, bottom: 72 },
       xAxis: { splitNumber: narrow ? 3 : 6,
-        axisLabel: { hideOverlap: true, fontSize: narrow ? 11 : 12, formatter: (v) => axisTime(v, state.span, cfg.timeZone) } },
-      yAxis: { axisLabel: { fontSize: narrow ? 11 : 12, formatter: (v) => formatValue(v) },
+        axisLabel: { hideOverlap: true, fontSize: narrow ? 11 : 12, formatter: (v) => axisTime(v, shownSeconds(), cfg.timeZone) } },
+      yAxis: { axisLabel: { fontSize: narrow ? 11 : 12, formatter: (v) => axisValue(v) },
         nameTextStyle: { align: narrow ? "left" : "center" } },
       dataZoom: [{ type: "inside", filterMode: "none" },
         { type: "slider", height: narrow ? 18 : 22, bottom: narrow ? 10 : 16, filterMode: "none", showDetail: !narrow }],
     };
   }
   window.addEventListener("resize", () => { chart.setOption(layout()); chart.resize(); });
+  // Zooming in to an hour of a week turns the axis from dates to times of day.
+  chart.on("datazoom", () => {
+    const zoom = chart.getOption().dataZoom[0];
+    state.zoom = [zoom.start ?? 0, zoom.end ?? 100];
+  });
+
+  // The value axis: a switch only at its two states, the clock as times (month-day and time, the axis is narrow).
+  function axisValue(v) {
+    const shape = shapes[state.metric];
+    if (shape === "clock") return formatTime(v, { timeZone: cfg.timeZone }).slice(5);
+    if (shape === "switch") return v === 0 || v === 1 ? readValue(v) : "";
+    return formatValue(v);
+  }
+  function valueAxis() {
+    return shapes[state.metric] === "switch"
+      ? { min: 0, max: 1, interval: 1, scale: false, name: "" }
+      : { min: null, max: null, interval: null, scale: true, name: units[state.metric] || "" };
+  }
 
   chart.setOption({
     animation: false,
@@ -80,7 +119,7 @@ export function startChart(cfg) {
       if (!list.length) return "";
       const when = formatTime(list[0].value[0], { timeZone: cfg.timeZone });
       return `<div>${esc(when)}</div>` + list.map((p) => `<div>${p.marker || ""}${esc(p.seriesName)} `
-        + `<strong>${esc(formatValue(p.value[1]))} ${esc(units[state.metric] || "")}</strong></div>`).join("");
+        + `<strong>${esc(readValue(p.value[1]))} ${esc(units[state.metric] || "")}</strong></div>`).join("");
     } },
     xAxis: { type: "time", axisLine: { lineStyle: { color: "#9aa5b1" } }, splitLine: { show: false } },
     yAxis: { type: "value", scale: true, splitLine: { lineStyle: { color: "#eef1f4" } } },
@@ -145,8 +184,9 @@ export function startChart(cfg) {
   }
 
   function draw(points, bucket, r) {
-    state.span = (r.end - r.start) / 1000;
     const line = points.filter((p) => p.value !== null).map((p) => [p.at, p.value]);
+    state.extent = line.length > 1 ? [new Date(line[0][0]).getTime(), new Date(line[line.length - 1][0]).getTime()]
+      : [r.start.getTime(), r.end.getTime()];
     const { areas, pins } = alertMarks(points, r);
     const series = [];
     if (bucket) {
@@ -159,11 +199,12 @@ export function startChart(cfg) {
     }
     series.push({
       name: bucket ? t("Average") : t("Value"), type: "line", data: line, showSymbol: line.length < 60,
+      step: shapes[state.metric] === "switch" && !bucket ? "end" : false,
       symbolSize: 4, lineStyle: { width: 1.6, color: "#0e7c66" }, itemStyle: { color: "#0e7c66" },
       markArea: { silent: true, data: areas },
       markPoint: { symbol: "pin", symbolSize: 46, data: pins },
     });
-    chart.setOption({ series, yAxis: { name: units[state.metric] || "" } }, { replaceMerge: ["series"] });
+    chart.setOption({ series, yAxis: valueAxis() }, { replaceMerge: ["series"] });
     box.dataset.points = String(line.length);
     const how = bucket ? `${t("Averaged per")} ${bucketLabel(bucket, t)}` : t("Raw readings");
     const count = t("{n} points").replace("{n}", String(line.length));
