@@ -47,7 +47,7 @@ JS_TEXTS = (
     "No tickets here.", "Loading…", "just now", "min ago", "h ago", "d ago",
     "Response", "Resolution", "overdue", "left", "Engineer",
     # detail
-    "Select a ticket on the left to see its details.", "Status", "Device", "System no.", "Model", "Department",
+    "Select a ticket in the list to see its details.", "Status", "Device", "System no.", "Model", "Department",
     "Hospital", "System", "Score", "Recent tickets of this device", "No earlier tickets.", "Reporter", "Phone",
     "Description",
     "Photos", "Voice note", "Transcript", "media.pending", "media.voice_failed", "media.fetch_failed",
