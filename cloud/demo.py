@@ -160,6 +160,12 @@ def _seed_tickets(session: Session, by_serial: dict[str, Device], users: dict[st
                 "demo-ticket-1")
     c111 = open_ticket("C111-41077", "c 111 光度计灯能量低，质控 ALT 超出 2SD。", "normal", "demo-ticket-2")
     act(c111, agent, Action.dispatch, engineer_id=users["engineer"].id)
+    # The e 801 is listed as under repair: its engineer is on site.
+    e801 = open_ticket("E801-0943-12", "e 801 试剂针液面探测报警，连续两次吸样失败，已暂停免疫项目。", "high",
+                       "demo-ticket-4")
+    act(e801, agent, Action.dispatch, engineer_id=users["engineer"].id)
+    act(e801, engineer, Action.accept)
+    act(e801, engineer, Action.arrive)
     done = open_ticket("DCAV-318812", "DCA Vantage 开机自检失败，提示卡匣舱温度异常。", "normal", "demo-ticket-3")
     act(done, agent, Action.dispatch, engineer_id=users["engineer"].id)
     act(done, engineer, Action.accept)

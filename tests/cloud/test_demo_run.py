@@ -31,7 +31,7 @@ def test_only_the_drifting_analyzer_learns_fast_and_a_second_start_changes_nothi
         prepare_gateway(session, settings)
         prepare_gateway(session, settings)  # a restarted demo
         number = {key: n for key, n, _ in MODBUS_DEVICES}[DRIFTING_KEY]
-        ids = dict(session.execute(select(Device.system_number, Device.id)).tuples().all())
+        ids = dict(session.execute(select(Device.system_number, Device.id)).all())
         drifting, history = ids[number], ids[HISTORY_DEVICE[1]]
         rows = session.scalars(select(AlertPolicy)).all()
         assert [(r.metric, r.learning_hours) for r in rows if r.device_id == drifting] == [(ANY_METRIC, 0.05)]
