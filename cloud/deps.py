@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -54,11 +55,31 @@ def optional_user(
     token = bearer or request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    if not bearer and request.method not in SAFE_METHODS and request.headers.get("x-requested-with") != "medfix":
-        # A cookie rides along on cross-site requests; a custom header cannot be sent cross-site without
-        # a CORS preflight we never grant, so requiring it stops cross-site request forgery.
+    if not bearer and request.method not in SAFE_METHODS and not _from_our_pages(request):
         raise Forbidden("changes made with a page session need the header X-Requested-With: medfix")
     return auth_service.user_for_token(session, token=token)
+
+
+def _from_our_pages(request: Request) -> bool:
+    """Whether a change that carries the page cookie was sent by one of our own pages (cross-site request forgery).
+
+    A cookie rides along on cross-site requests. Our scripts send the header X-Requested-With: medfix, which a
+    page elsewhere cannot send without a CORS preflight we never grant. A plain HTML form (the label-lost search,
+    adding to a device's open ticket, binding to a hospital: they work without a script) cannot set a header, so
+    the browser's own word on where the request came from counts too: Sec-Fetch-Site where the browser sends it,
+    else the Origin it puts on every form post, against the host this request was sent to.
+    """
+    headers = request.headers
+    if headers.get("x-requested-with") == "medfix":
+        return True
+    site = headers.get("sec-fetch-site")
+    if site is not None:
+        return site == "same-origin"
+    origin = headers.get("origin")
+    if not origin or origin == "null":
+        return False
+    host = headers.get("x-forwarded-host") or headers.get("host") or ""
+    return urlsplit(origin).netloc.lower() == host.split(",")[0].strip().lower()
 
 
 async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:

@@ -63,6 +63,14 @@ def test_cookie_session_changes_need_the_csrf_header(client: TestClient, world: 
     assert refused.status_code == 403
     accepted = client.post("/api/v1/hospitals", json=body, headers={"X-Requested-With": "medfix"})
     assert accepted.status_code == 201
+    # A plain HTML form cannot set the header: the browser's word on where the post came from counts instead.
+    for forged in ({"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+                   {"Origin": "https://evil.example"}, {"Origin": "null"},
+                   {"Sec-Fetch-Site": "cross-site", "Origin": "http://testserver"}):
+        assert client.post("/api/v1/hospitals", json=body, headers=forged).status_code == 403, forged
+    for own in ({"Sec-Fetch-Site": "same-origin"}, {"Origin": "http://testserver"}):
+        assert client.post("/api/v1/hospitals", json=body | {"name": f"院区 {len(own)}{next(iter(own))}"},
+                           headers=own).status_code == 201, own
 
 
 def test_wrong_role_is_403(client: TestClient, world: World) -> None:

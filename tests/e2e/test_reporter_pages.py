@@ -6,7 +6,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import LiveServer, label_code, screenshot, sign_in, token
+from tests.e2e.conftest import DEMO_PASSWORD, LiveServer, label_code, page_errors, screenshot, sign_in, token
 
 pytestmark = pytest.mark.browser
 PHONE = {"viewport": {"width": 390, "height": 844}, "locale": "zh-CN", "has_touch": True, "is_mobile": True}
@@ -151,4 +151,43 @@ def test_backup_by_id_and_by_hospital_and_my_devices(demo_server: LiveServer, br
     refusal = far_page.locator("#geo-error").inner_text()  # about 2 km away: refused, in Chinese (issue #12)
     assert "800 m 范围内" in refusal and "约 2." in refusal and " km" in refusal, refusal
     far.close()
+    context.close()
+
+
+def test_signed_in_reporters_plain_forms_go_through(demo_server: LiveServer, browser) -> None:  # noqa: ANN001
+    # The audit found three plain HTML forms refused (无权访问) once the user was signed in: the cookie session
+    # asked for a header only a script sends. The browser's own same-origin word now counts.
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    errors = page_errors(page)
+    # The label is lost: a verified lab user finds the device by its number alone.
+    sign_in(page, demo_server, "labuser", "/my/devices")
+    page.goto(f"{demo_server.url}/report")
+    page.fill("input[name=serial]", "MF-000007")
+    page.click("form.by-id button[type=submit]")
+    page.wait_for_url("**/r/*")
+    assert page.locator(".sysno").inner_text() == "MF-000007"
+    # The AU5800 has a ticket open: what the user saw goes onto it instead of a second ticket.
+    page.fill("#dup-form textarea[name=text]", "今天上午又出现 E-32 报警")
+    page.click("#dup-add")
+    page.wait_for_selector(".dup-added")
+    assert "WO-" in page.locator(".dup-added").inner_text()
+    screenshot(page, "reporter-added-to-open-ticket")
+    context.close()
+
+    # A lab user who registered without a code binds to their hospital with its invite code.
+    hospital_id = httpx.get(f"{demo_server.url}/api/v1/hospitals",
+                            headers={"Authorization": f"Bearer {token(demo_server, 'admin')}"}).json()[0]["id"]
+    registered = httpx.post(f"{demo_server.url}/api/v1/auth/register", json={
+        "username": "newcomer", "password": DEMO_PASSWORD, "full_name": "刘老师", "phone": "13912345678",
+        "hospital_id": hospital_id})
+    assert registered.status_code == 201 and registered.json()["verification"] != "verified", registered.text
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    sign_in(page, demo_server, "newcomer", "/report/hospital")
+    page.fill("#bind-form input[name=invite_code]", "RJ-2026")
+    page.click("#bind-form button[type=submit]")
+    page.wait_for_selector("#hospital-q")
+    assert page.locator("#bind-form").count() == 0
+    assert errors == [], errors
     context.close()
