@@ -102,6 +102,8 @@ class BotFlows:
     def escalate(self, data: dict[str, Any]) -> None:
         """Open (once per conversation's asks) the centre's ticket with the conversation; tell the group."""
         from cloud.tickets import service as ticket_service
+        from cloud.tickets.schemas import ActionIn
+        from cloud.tickets.state import Action
 
         with self.sessions() as session:
             reporter = session.get(User, int(data["user_id"]))
@@ -116,16 +118,37 @@ class BotFlows:
                                            question=service.conversation_turns(session, asks))
                 session.commit()
                 return
-            ticket = ticket_service.open_escalated(
-                session, settings=self.settings, device_id=int(data["device_id"]), reporter=reporter, text="",
-                ask_ids=[ask.id for ask in asks], conversation=service.conversation_turns(session, asks))
+            turns = service.conversation_turns(session, asks)
+            ask_ids = [ask.id for ask in asks]
+            ticket = ticket_service.newest_open(session, device_id=int(data["device_id"]))
+            if ticket is not None and set(ask_ids) <= set(ticket.ask_ids or []):
+                return  # "not solved" said again on asks this ticket already carries
+            if ticket is not None:
+                # The device's fault is being handled already: what the bot could not answer goes onto that
+                # ticket, as another reporter's at the label page does, not into a second one the desk must merge.
+                said = [str(turn.get("text") or "") for turn in turns if turn.get("who") == "user"]
+                who = reporter.full_name or reporter.username
+                text = replies.ADDED_FROM_CHAT.format(text=(said[-1] if said else str(data.get("text") or "")),
+                                                      name=who)
+                ticket_service.apply_action(
+                    session, ticket=ticket, data=ActionIn(action=Action.add_info, text=text[:5000],
+                                                          version=ticket.version),
+                    viewer=ticket_service.Viewer(user=reporter, reporter_key=ticket_service.reporter_key(
+                        self.settings, ticket.number)),
+                    settings=self.settings, recorded={"via": "bot", "ask_ids": ask_ids})
+                ticket.ask_ids = sorted({*(ticket.ask_ids or []), *ask_ids})
+                told = replies.ADDED_TO_OPEN.format(number=ticket.number)
+            else:
+                ticket = ticket_service.open_escalated(
+                    session, settings=self.settings, device_id=int(data["device_id"]), reporter=reporter, text="",
+                    ask_ids=ask_ids, conversation=turns)
+                told = replies.ESCALATED.format(number=ticket.number)
             group_id = data.get("group_id")
             if group_id is not None:
                 from cloud.servicegroups import service as group_service
 
                 group_service.post_message(
-                    session, group_id=int(group_id), author_user_id=None, kind="system",
-                    text=replies.ESCALATED.format(number=ticket.number),
+                    session, group_id=int(group_id), author_user_id=None, kind="system", text=told,
                     meta={"ticket_id": ticket.id, "ticket_number": ticket.number})
             session.commit()
 

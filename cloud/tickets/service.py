@@ -262,6 +262,17 @@ def submit_recorded(
     return ticket, True, row
 
 
+def newest_open(session: Session, *, device_id: int | None, group_id: int | None = None) -> Ticket | None:
+    """The newest open ticket of this device (or, without a device, of this group as a whole), if any: where what
+    someone else saw of the same fault goes, rather than into a second ticket."""
+    stmt = select(Ticket).where(Ticket.status.in_(list(OPEN))).order_by(Ticket.created_at.desc()).limit(1)
+    if device_id is not None:
+        stmt = stmt.where(Ticket.device_id == device_id)
+    else:
+        stmt = stmt.where(Ticket.group_id == group_id, Ticket.device_id.is_(None))
+    return session.execute(stmt).scalar()
+
+
 def open_escalated(
     session: Session,
     *,

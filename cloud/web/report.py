@@ -32,7 +32,7 @@ from cloud.tickets import service as ticket_service
 from cloud.tickets.models import Ticket
 from cloud.tickets.presence import may_skip_label
 from cloud.tickets.schemas import ActionIn
-from cloud.tickets.state import OPEN, Action, Status
+from cloud.tickets.state import Action, Status
 from cloud.web.covers import router as covers_router
 from cloud.web.pages import LANGUAGE_COOKIE, TEMPLATES, page_user, render
 from cloud.web.reporter_account import router as account_router
@@ -91,16 +91,6 @@ def _recent_per_member(session: Any, *, device_ids: list[int], per_device: int =
     return found
 
 
-def _open_ticket(session: Any, *, device_id: int | None, group_id: int | None) -> Ticket | None:
-    """The newest open ticket of this device (or of this group as a whole), if any."""
-    stmt = select(Ticket).where(Ticket.status.in_(OPEN)).order_by(Ticket.created_at.desc()).limit(1)
-    if device_id is not None:
-        stmt = stmt.where(Ticket.device_id == device_id)
-    else:
-        stmt = stmt.where(Ticket.group_id == group_id, Ticket.device_id.is_(None))
-    return session.execute(stmt).scalar()
-
-
 @router.get("/r/{code}")
 def landing(code: str, request: Request, session: SessionDep, settings: SettingsDep, user: OptionalUser) -> Response:
     """What a scanned label opens: the device (or group) to confirm, its history, and the repair form."""
@@ -155,8 +145,8 @@ def _landing_page(request: Request, session: Any, settings: Any, user: User | No
         DeviceClaim.user_id == user.id, or_(*on_list)).limit(1)).first() is not None
     per_member = _recent_per_member(session, device_ids=[d.id for d in members]) \
         if group is not None and not by_pass else {}
-    open_ticket = None if by_pass else _open_ticket(session, device_id=device.id if device else None,
-                                                    group_id=group.id if group else None)
+    open_ticket = None if by_pass else ticket_service.newest_open(
+        session, device_id=device.id if device else None, group_id=group.id if group else None)
     can_follow = open_ticket is not None and ticket_service.can_view(ticket_service.Viewer(user=user), open_ticket,
                                                                      settings)
     # The repair history the patent puts next to the score: what each fault was, and this year's count.
@@ -183,7 +173,7 @@ def add_info_from_label(
         return RedirectResponse(f"/r/{found.current_code}", status_code=303)
     device_id = found.target.id if found.kind == TargetKind.device else None
     group_id = found.target.id if found.kind == TargetKind.device_group else None
-    ticket = _open_ticket(session, device_id=device_id, group_id=group_id)
+    ticket = ticket_service.newest_open(session, device_id=device_id, group_id=group_id)
     if ticket is None or ticket.number != number or not text.strip():
         # Closed meanwhile, or nothing typed: back to the page, which shows the current state.
         return RedirectResponse(f"/r/{found.code}", status_code=303)

@@ -109,6 +109,41 @@ def test_not_solved_about_a_device_goes_to_the_remote_centre_with_the_conversati
         assert len(session.execute(select(Ticket).where(Ticket.status == "escalated")).scalars().all()) == 1
 
 
+def test_not_solved_about_a_device_already_in_repair_joins_its_open_ticket(
+        app: FastAPI, client: TestClient, world: World, kb: dict[str, int]) -> None:
+    # The audit: "没解决" opened a second ticket beside the device's open one, which the desk then had to merge.
+    from cloud.servicegroups import service as groups
+    from cloud.servicegroups.models import ServiceGroupMessage
+    from cloud.tickets.models import Ticket
+
+    device_id = world.devices_a[0]
+    opened = client.post("/api/v1/tickets", headers={**world.headers("lab_a"), "Idempotency-Key": "already-open"},
+                         json={"device_id": device_id, "description": "加样针报警，无法进样"})
+    assert opened.status_code == 201, opened.text
+    ticket_id, number = opened.json()["ticket"]["id"], opened.json()["ticket"]["number"]
+    group_id = client.get("/api/v1/service-groups", headers=world.headers("lab_a")).json()[0]["id"]
+    client.post(f"/api/v1/service-groups/{group_id}/messages", headers=world.headers("lab_a"),
+                json={"text": "样本针堵了怎么办", "device_id": device_id})
+    app.state.bot_flows.drain()
+    with app.state.sessionmaker() as session:
+        answer = session.execute(select(ServiceGroupMessage).where(
+            ServiceGroupMessage.group_id == group_id, ServiceGroupMessage.kind == "bot")
+            .order_by(ServiceGroupMessage.id.desc())).scalars().first()
+        ask_id = answer.meta["ask_id"]
+    for helpful in (False, True, False):  # said twice: added once
+        client.post("/api/v1/bot/feedback", headers=world.headers("lab_a"), json={"ask_id": ask_id, "helpful": helpful})
+        app.state.bot_flows.drain()
+    timeline = client.get(f"/api/v1/tickets/{ticket_id}", headers=world.headers("agent")).json()["timeline"]
+    added = [step["text"] for step in timeline if step["action"] == "add_info"]
+    assert len(added) == 1 and "样本针堵了怎么办" in added[0], added
+    with app.state.sessionmaker() as session:
+        tickets = session.execute(select(Ticket).where(Ticket.device_id == device_id)).scalars().all()
+        assert [t.number for t in tickets] == [number]
+        last = groups.history(session, group_id=group_id)[0][-1]
+        assert last.kind.value == "system" and f"已有工单 {number} 在处理中" in last.text
+        assert last.meta["ticket_number"] == number
+
+
 def test_the_device_link_opens_its_hospitals_group_about_that_device(client: TestClient, world: World) -> None:
     client.cookies.set("medfix_session", world.tokens["lab_a"])
     response = client.get(f"/groups/device/{world.devices_a[0]}", follow_redirects=False)
