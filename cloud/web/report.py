@@ -206,7 +206,7 @@ def ticket_page(
     device_label = (f"{ticket.device.system_number} {ticket.device.model}" if ticket.device
                     else ticket.group.name if ticket.group else "")
     steps = {"submitted": "Submitted", "dispatched": "Engineer assigned", "on_site": "On site",
-             "resolved": "Fixed", "closed": "Closed"}
+             "resolved": "Fixed", "solved": "step.solved", "closed": "Closed"}
     texts = {
         "status": {s.value: _(f"status.{s.value}") for s in Status},
         # A status without a hint (cancelled: the status says it all) has no entry in the catalog.
@@ -220,6 +220,7 @@ def ticket_page(
             "rateSkill": "Technical level", "comment": "Comment (optional)", "rateSubmit": "Submit rating",
             "rateNeedOverall": "Give an overall rating.", "thanks": "Thank you for your rating",
             "addInfo": "Add information for the engineer", "send": "Send",
+            "addInfoEmpty": "Type what you want to add first.",
             "changed": "The ticket was just updated; please check and try again.",
             "before": "Before repair", "after": "After repair", "photosTitle": "Photos", "withdraw": "dialog.withdraw",
             "keep": "dialog.keep", "needReason": "Please give a reason.", "dialogCancel": "Cancel",

@@ -214,3 +214,33 @@ def test_chart_page_fits_a_phone(demo_server: LiveServer, browser) -> None:  # n
         assert "reaction_disk_temp" not in names and len(names) == 2
         assert ("反应盘温度" if locale == "zh-CN" else "Reaction disk temperature") in names
         screenshot(page, f"defects-chart-phone-{locale}")
+
+
+def test_a_remotely_solved_ticket_shows_no_engineer_steps_and_an_empty_addition_says_so(
+        demo_server: LiveServer, browser) -> None:  # noqa: ANN001
+    # The audit: a ticket the desk solved remotely showed 已派工 and 已到场 as done beside 工程师 —; 发送 with nothing
+    # typed did nothing; a closed ticket still said the page updates by itself.
+    device = _quiet_device(demo_server)
+    code = label_code(demo_server, "devices", device["id"])
+    created = httpx.post(f"{demo_server.url}/api/v1/tickets", headers={"Idempotency-Key": uuid.uuid4().hex}, json={
+        "device_id": device["id"], "qr_code": code, "description": "打印机不出纸", "reporter_name": "李老师",
+        "reporter_phone": "13900002222"}, timeout=10)
+    assert created.status_code == 201, created.text
+    ticket, url = created.json()["ticket"], created.json()["reporter_url"]
+    page = browser.new_context(locale="zh-CN", **PHONE).new_page()
+    page.goto(url)
+    page.wait_for_selector("#add-info")
+    page.click("#add-info button[type=submit]")
+    assert page.locator("#action-error").inner_text() == "请先填写要补充的内容。"
+    answered = _api(demo_server, "agent", "POST", f"/api/v1/tickets/{ticket['id']}/actions",
+                    json={"action": "answer", "text": "请更换打印纸卷后重启打印模块", "fault_category": "other"})
+    assert answered.status_code == 200, answered.text
+    page.wait_for_function("document.querySelector('#status-label').textContent.includes('待您确认')")
+    steps = page.locator("#progress .progress__step")
+    assert steps.all_inner_texts() == ["已提交", "已解决", "已关闭"]
+    assert "now" in (steps.nth(1).get_attribute("class") or "")
+    assert page.locator("#live-note").is_visible()
+    page.click("[data-do=confirm]")
+    page.wait_for_function("document.querySelector('#status-label').textContent.includes('已关闭')")
+    assert page.locator("#live-note").is_hidden()
+    screenshot(page, "defects-remote-ticket-closed")

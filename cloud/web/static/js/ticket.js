@@ -5,6 +5,10 @@ import { formatTime } from "./localtime.js";
 import { weuiDialog } from "./weui_dialog.js";
 
 const STEPS = ["submitted", "dispatched", "on_site", "resolved", "closed"];
+// Solved without a visit (by the bot, the desk or the remote centre): no engineer step was ever reached.
+const REMOTE_STEPS = ["submitted", "solved", "closed"];
+// Statuses after which nothing changes: the page stops saying it updates by itself.
+const FINAL = new Set(["closed", "cancelled", "merged"]);
 
 function el(id) { return document.getElementById(id); }
 
@@ -47,9 +51,12 @@ export function startTicketPage(texts) {
   }
 
   function renderProgress() {
-    const reached = { submitted: 0, escalated: 0, reopened: 0, dispatched: 1, accepted: 1, on_site: 2,
-      resolved: 3, closed: 4, cancelled: -1 }[ticket.status];
-    el("progress").innerHTML = STEPS.map((step, i) =>
+    const remote = ticket.tier && ticket.tier !== "on_site";
+    const steps = remote ? REMOTE_STEPS : STEPS;
+    const reached = remote ? { resolved: 1, closed: 2 }[ticket.status] ?? 0
+      : { submitted: 0, escalated: 0, reopened: 0, dispatched: 1, accepted: 1, on_site: 2, resolved: 3, closed: 4,
+        cancelled: -1 }[ticket.status];
+    el("progress").innerHTML = steps.map((step, i) =>
       `<div class="progress__step ${i <= reached ? "done" : ""} ${i === reached ? "now" : ""}">
         <i></i><span>${escapeHtml(texts.steps[step])}</span></div>`).join("");
   }
@@ -170,7 +177,8 @@ export function startTicketPage(texts) {
     el("add-info")?.addEventListener("submit", async (e) => {
       e.preventDefault();
       const text = e.target.text.value.trim();
-      if (text && await act("add_info", { text })) {
+      if (!text) { fail(texts.addInfoEmpty); e.target.text.focus(); return; }
+      if (await act("add_info", { text })) {
         drafts.text = "";
         const area = el("add-info")?.querySelector("textarea");
         if (area) area.value = "";
@@ -183,6 +191,7 @@ export function startTicketPage(texts) {
     el("status-hint").textContent = texts.hints[ticket.status] || "";
     el("engineer").textContent = ticket.engineer_name || "—";
     renderProgress();
+    el("live-note").hidden = FINAL.has(ticket.status);
     renderPhotos();
     renderTimeline();
     renderActions();
