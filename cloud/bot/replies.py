@@ -9,10 +9,10 @@ OUT_OF_SCOPE = "抱歉，我只能回答检验科仪器设备（使用、维护�
 GREETING = "您好，我是设备助手。请直接描述仪器的问题，例如型号、报警代码或看到的现象。"
 SAFETY_DEFAULT = "请立即停止使用仪器并切断电源，远离设备，确保人员安全。"
 REPAIR_DEVICE = "如需报修，请打开本设备的报修页：{url}"
-REPAIR_BY_NUMBER = "如需报修，请打开 {base}/report ，输入设备编号 {number}"
+REPAIR_BY_NUMBER = "如需报修，请在报修页输入设备编号 {number}：{base}/report"
 REPAIR_HERE = "如需报修，请在本页下方填写故障描述并提交。"
-REPAIR_BACKUP = ("如需报修，请扫描设备上的二维码；没有二维码时可：按设备编号报修 {base}/report ；"
-                 "在医院内按医院查找 {base}/report/hospital ；或从我的设备报修 {base}/my/devices")
+REPAIR_BACKUP = ("如需报修，请扫描设备上的二维码；没有二维码时可按设备编号报修：{base}/report ；"
+                 "在医院内按医院查找：{base}/report/hospital ；或从我的设备报修：{base}/my/devices")
 MATERIAL_LINE = "【{kind}】{title} {url}"
 KIND_LABELS = {"manual": "手册", "video": "视频", "image": "图片", "link": "链接"}
 ALTERNATIVES_INTRO = "您是不是想问："

@@ -27,7 +27,7 @@ CHAT_TEXTS = (
     "Upload failed", "Load older messages", "No more messages", "Solved", "Not solved", "Thanks for the feedback",
     "Feedback is not available yet", "Could not send", "Network error; try again.", "Live", "Reconnecting…",
     "Materials", "material.manual", "material.video", "material.image", "material.link", "Transcript", "Ticket",
-    "Handed over to a person", "Smart assistant", "System",
+    "Handed over to a person", "Smart assistant", "System", "Open",
     "member.bot", "member.agent", "member.engineer", "member.lab_user", "member.service_center",
     "Microphone permission denied", "This browser cannot record", "Today", "Yesterday", "new messages",
     # console panel

@@ -304,7 +304,11 @@ class Bot:
         if intents.is_greeting(a.norm):
             return reply(Intent.greeting, "greeting")
         domain = self._domain(a)
-        if not (a.models or a.codes or any(is_domain_word(w) for w in a.words)) and intents.off_topic(a.norm):
+        # A repair request is never out of scope, however it is worded ("仪器坏了要报修" was told the bot only answers
+        # questions about instruments): it is handed over with the way to report.
+        in_scope = domain or repair
+        if not (a.models or a.codes or any(is_domain_word(w) for w in a.words)) and intents.off_topic(a.norm) \
+                and not repair:
             return reply(Intent.out_of_scope, "out_of_scope")
         if not self._entries:
             return reply(Intent.handoff, "no_entries")
@@ -312,8 +316,8 @@ class Bot:
             return reply(Intent.handoff, "empty")
         ranked, forced = self._ranked(a, model, category)
         if not ranked:
-            return reply(Intent.out_of_scope if not domain else Intent.handoff,
-                         "out_of_scope" if not domain else "low_confidence")
+            return reply(Intent.out_of_scope if not in_scope else Intent.handoff,
+                         "out_of_scope" if not in_scope else "low_confidence")
         p_top = ranked[0][1]
         p_next = ranked[1][1] if len(ranked) > 1 else 0.0
         x_top = ranked[0][2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from PIL import Image
@@ -64,3 +65,27 @@ def test_lab_user_asks_in_the_group_and_the_agent_answers_live(demo_server: Live
     finally:
         phone_context.close()
         desk_context.close()
+
+
+def test_the_bots_repair_link_is_a_tap_not_an_address(demo_server: LiveServer, browser) -> None:  # noqa: ANN001
+    # The audit: "仪器坏了要报修" was told the bot only answers questions about instruments, and the way to report
+    # came as an address that wrapped mid-code.
+    context = browser.new_context(**PHONE)
+    phone = context.new_page()
+    try:
+        sign_in(phone, demo_server, "labuser", "/groups")
+        phone.wait_for_selector(".g-item")
+        href = phone.locator(".g-item").first.get_attribute("href") or ""
+        phone.goto(f"{demo_server.url}{href}{'&' if '?' in href else '?'}device_id=1")
+        phone.wait_for_selector(".m-bubble")
+        phone.fill("#c-input", "仪器坏了要报修")
+        phone.click("#c-send")
+        link = phone.locator(".m.bot .m-text a.m-link", has_text="打开 ›")
+        link.wait_for(timeout=15000)
+        said = phone.locator(".m.bot .m-text").last.inner_text()
+        assert "http" not in said and "只能回答" not in said and "MF-000001" in said, said
+        screenshot(phone, "group-bot-repair-link-390")
+        link.click()
+        phone.wait_for_url(re.compile(r".*/(r/\w+|report)$"))
+    finally:
+        context.close()

@@ -52,6 +52,13 @@ def test_out_of_scope_gets_a_polite_refusal(shipped_bot: Bot, text: str) -> None
     assert reply.entry_id is None
 
 
+@pytest.mark.parametrize("text", ["仪器坏了要报修", "机器坏了，派个人来修一下", "要报修"])
+def test_a_repair_request_is_never_out_of_scope(shipped_bot: Bot, text: str) -> None:
+    # It was told "我只能回答检验科仪器设备方面的问题" above the way to report it.
+    reply = shipped_bot.ask(text)
+    assert reply.repair_intent and reply.intent != Intent.out_of_scope, reply
+
+
 @pytest.mark.parametrize("text", ["生物安全柜紫外灯多久换", "质谱仪真空度不够", "微生物培养箱二氧化碳浓度低"])
 def test_lab_questions_the_kb_does_not_cover_are_handed_over(shipped_bot: Bot, text: str) -> None:
     reply = shipped_bot.ask(text)

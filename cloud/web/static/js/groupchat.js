@@ -69,6 +69,20 @@ export function timeFormat(zone, lang) {
   };
 }
 
+// A message's text with its web addresses tappable (the bot's "open this device's repair page: https://…"); our own
+// pages as 打开 › after the words that name them, rather than a long address that wraps mid-code.
+function textHtml(text) {
+  return String(text).split(/(https?:\/\/[^\s，。；、）)]+)/).map((part, i) => {
+    if (i % 2 === 0) return esc(part);
+    let url;
+    try { url = new URL(part); } catch { return esc(part); }
+    const own = url.origin === location.origin;
+    const label = own ? `${t("Open")} ›` : part;
+    return `<a class="m-link" href="${esc(own ? url.pathname + url.search : url.href)}"`
+      + `${own ? "" : ' target="_blank" rel="noopener"'}>${esc(label)}</a>`;
+  }).join("");
+}
+
 const AVATAR = { bot: "助", agent: "客", service_center: "远", engineer: "工", lab_user: "检" };
 
 // One message as HTML: system lines centred, bubbles mine right / others left, the bot's with materials and feedback.
@@ -82,7 +96,7 @@ export function messageHtml(m, { userId, format, desk = false }) {
   const mine = author.user_id != null && author.user_id === userId;
   const meta = m.meta || {};
   const classes = ["m", mine ? "mine" : "", m.kind === "bot" ? "bot" : "", meta.handoff ? "handoff" : ""].join(" ");
-  let body = m.text ? `<div class="m-text">${esc(m.text)}</div>` : "";
+  let body = m.text ? `<div class="m-text">${textHtml(m.text)}</div>` : "";
   const photos = (m.attachments || []).filter((a) => a.kind === "photo");
   if (photos.length) body += `<div class="m-photos">${photos.map((a) => `<a href="${a.url}" target="_blank"><img src="${a.url}" alt="${esc(t("Photo"))}" loading="lazy"></a>`).join("")}</div>`;
   for (const voice of (m.attachments || []).filter((a) => a.kind === "voice")) {
