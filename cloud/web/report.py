@@ -325,8 +325,9 @@ def my_devices(request: Request, user: Annotated[User, page_user()]) -> Response
     _ = _t(request)
     verified = user.verification == Verification.verified
     texts = {"status": {s.value: _(s.value) for s in DeviceStatus}} | {key: _(value) for key, value in {
-        "report": "Report", "open": "open tickets", "remove": "Remove", "last": "Last ticket",
-        "ask": "Ask in the service group",
+        "report": "Report", "open": "open tickets", "remove": "Take off my list", "last": "Last ticket",
+        "ask": "Ask in the service group", "removeAsk": "Take {name} off my devices? The device itself is not changed.",
+        "cancel": "Cancel",
         "empty": "No devices yet. Open a device’s repair page and tap “Add to my devices”.",
     }.items()}
     return render(request, "h5/my_devices.html", user, verified=verified, texts=texts)

@@ -140,6 +140,17 @@ def test_backup_by_id_and_by_hospital_and_my_devices(demo_server: LiveServer, br
     page.goto(repair_page)  # the device's page again: it is on the list now
     page.wait_for_selector("#claim:disabled")
     assert page.inner_text("#claim") == "已在我的设备中"
+    # Taking it off the list asks first, and says the device itself stays (删除 acted at once and read as deleting
+    # the device).
+    page.goto(f"{demo_server.url}/my/devices")
+    page.click(".claim-card [data-remove]")
+    dialog = page.locator(".weui-dialog")
+    assert "设备本身不受影响" in dialog.inner_text()
+    page.click(".weui-dialog [data-dlg=cancel]")
+    assert page.locator(".claim-card").count() == 1
+    page.click(".claim-card [data-remove]")
+    page.click(".weui-dialog [data-dlg=ok]")
+    page.wait_for_selector(".empty-note")
 
     far = browser.new_context(**PHONE, geolocation={"latitude": 31.2304, "longitude": 121.4737})
     far.grant_permissions(["geolocation"])

@@ -1,6 +1,7 @@
 // Backup reporting: hospital search inside its geofence, and "my devices".
 
 import * as wxbridge from "/static/js/wxbridge.js";
+import { weuiDialog } from "/static/js/weui_dialog.js";
 
 // An API refusal in the page's language: the geofence one from its numbers, others by their known text.
 function serverMessage(data, texts) {
@@ -124,13 +125,16 @@ export function startMyDevices(texts) {
           ${e.open_tickets ? `<span class="badge-open">${e.open_tickets} ${esc(texts.open)}</span>` : ""}</div>
         ${e.kind === "device" ? "" : e.devices.map((d) => `<div class="claim-card__device"><span class="mono">${esc(d.system_number)}</span>
           ${esc(d.model)} ${status(d)}</div>`).join("")}
-        ${e.last_ticket ? `<div class="muted small">${esc(texts.last)} ${esc(e.last_ticket)}</div>` : ""}
+        ${e.last_ticket ? `<div class="muted small">${esc(texts.last)} <a href="/t/${encodeURIComponent(e.last_ticket)}">${esc(e.last_ticket)}</a></div>` : ""}
         <div class="claim-card__actions">
           <a class="weui-btn weui-btn_mini weui-btn_primary" href="/r/${esc(e.code)}">${esc(texts.report)}</a>
           ${e.devices.length === 1 ? `<a class="weui-btn weui-btn_mini weui-btn_default" href="/groups/device/${e.devices[0].id}">${esc(texts.ask)}</a>` : ""}
-          <button class="weui-btn weui-btn_mini weui-btn_default" data-remove="${e.id}">${esc(texts.remove)}</button>
+          <button class="weui-btn weui-btn_mini weui-btn_default" data-remove="${e.id}" data-name="${esc(e.name)}">${esc(texts.remove)}</button>
         </div></div>`).join("");
     box.querySelectorAll("[data-remove]").forEach((b) => b.addEventListener("click", async () => {
+      const sure = await weuiDialog({ title: texts.remove, text: texts.removeAsk.replace("{name}", b.dataset.name),
+        ok: texts.remove, cancel: texts.cancel, warn: true });
+      if (!sure) return;
       await fetch(`/api/v1/me/claims/${b.dataset.remove}`, { method: "DELETE", headers: HEADERS });
       load();
     }));
