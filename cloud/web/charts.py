@@ -67,6 +67,20 @@ def last_value_text(summary: MetricSummary, language: str, time_zone: str | None
     return reading_value(value)
 
 
+def duration_text(seconds: float, language: str) -> str:
+    """A running time in seconds as days and hours, or hours and minutes (86,770 s is 1 天 0 小时)."""
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    if days:
+        return translate("{d} d {h} h", language).format(d=days, h=hours)
+    return translate("{h} h {m} min", language).format(h=hours, m=rest // 60)
+
+
+def shows_as_duration(summary: MetricSummary, unit: str) -> bool:
+    """Whether the metric list reads this latest value as a running time rather than a number of seconds."""
+    return unit == "s" and summary.last_value is not None and summary.last_value >= 3600
+
+
 def may_see(user: User, device: Device) -> bool:
     """Staff see every device (an engineer who serves listed hospitals: theirs); a verified lab user the devices
     of their own hospital."""
@@ -150,6 +164,7 @@ def device_chart(
         "start": start_at.isoformat() if start_at else None,
         "end": end_at.isoformat() if end_at else None,
         "ticketBase": ticket_base(user),
+        "showScores": user.role != Role.lab_user,  # a detector's score means nothing to the lab
         "timeZone": device.hospital.time_zone,  # times on the page are the hospital's, never the browser's
         "texts": {key: translate(key, language) for key in JS_TEXTS},
     }
@@ -158,6 +173,12 @@ def device_chart(
     labels = {m.metric: metric_label(m.metric, language) for m in metrics}
     units = {m.metric: display_unit(m.metric, m.unit) for m in metrics}
     values = {m.metric: last_value_text(m, language, device.hospital.time_zone) for m in metrics}
+    value_units = dict(units)
+    for m in metrics:
+        if shows_as_duration(m, units[m.metric]):
+            values[m.metric] = duration_text(m.last_value or 0.0, language)
+            value_units[m.metric] = ""
     return render(request, "charts/device.html", user, device=device, metrics=metrics, chosen=chosen,
-                  labels=labels, units=units, values=values, phone=user.role in (Role.engineer, Role.lab_user),
-                  presets=PRESETS, preset=preset, config=config, back=back, active="devices")
+                  labels=labels, units=units, values=values, value_units=value_units,
+                  phone=user.role in (Role.engineer, Role.lab_user), presets=PRESETS, preset=preset, config=config,
+                  back=back, active="devices")

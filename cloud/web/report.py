@@ -312,7 +312,7 @@ def report_by_hospital(request: Request, user: OptionalUser) -> Response:
     texts: dict[str, Any] = {"status": {s.value: _(s.value) for s in DeviceStatus}, "server": server_messages(_)}
     texts |= {key: _(value) for key, value in {
         "locating": "Finding your location…", "noLocation": "Location is needed to list a hospital's devices.",
-        "none": "No hospital found.", "pick": "Pick the device", "outside": "Outside the hospital",
+        "none": "No hospital found.", "pick": "Pick the device", "outside": "Outside the hospital", "serial": "S/N",
     }.items()}
     verified = user.is_staff or user.verification == Verification.verified
     sdk = WECHAT_SDK if getattr(request.app.state, "wechat", None) else None

@@ -180,6 +180,7 @@ def test_switches_the_instruments_clock_and_micro_units_read_as_people_write_the
                    events=[], unit=None),
         make_batch(gateway.name, 1, readings=[("c702", "device_clock", clock_ms, T0)], events=[], unit="ms"),
         make_batch(gateway.name, 2, readings=[("c702", "water_conductivity", 0.8, T0)], events=[], unit="uS/cm"),
+        make_batch(gateway.name, 3, readings=[("c702", "uptime", 86_770, T0)], events=[], unit="s"),
     ]
     for batch in batches:
         response = client.post("/api/v1/ingest", content=encode_batch(batch),
@@ -196,5 +197,13 @@ def test_switches_the_instruments_clock_and_micro_units_read_as_people_write_the
     local = (T0 + timedelta(seconds=3)).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
     assert item("device_clock").endswith(local), item("device_clock")
     assert item("water_conductivity").endswith("0.8 µS/cm"), item("water_conductivity")
+    assert item("uptime") == "运行时长 1 天 0 小时", item("uptime")  # was "86,770 s"
+    shapes = {m["name"]: m["shape"] for m in _config(html)["metrics"]}
+    assert {k: shapes[k] for k in ("cover_closed", "fridge_compressor_on", "device_clock", "uptime")} == {
+        "cover_closed": "switch", "fridge_compressor_on": "switch", "device_clock": "clock", "uptime": ""}
+    # the detector's score is for staff; the lab reads the alert itself
+    assert _config(html)["showScores"] is True
+    lab = _get(client, world, f"/devices/{device}/chart", "lab_a").text
+    assert _config(lab)["showScores"] is False
     assert {m["name"]: m["unit"] for m in _config(html)["metrics"]}["water_conductivity"] == "µS/cm"
     assert 'title="cover_closed"' not in html and 'title="reaction_disk_temp"' not in html

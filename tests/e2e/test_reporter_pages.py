@@ -125,6 +125,7 @@ def test_backup_by_id_and_by_hospital_and_my_devices(demo_server: LiveServer, br
     page.click(".hospital-hit")
     page.wait_for_selector(".device-pick")
     screenshot(page, "reporter-by-hospital")
+    assert "序列号 C702-1834-07" in page.locator(".device-pick").first.inner_text()  # not "S/N"
     assert page.locator(".device-pick").count() == 11
     page.locator(".device-pick").first.click()
     page.wait_for_url("**/r/*")

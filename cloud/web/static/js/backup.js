@@ -54,7 +54,7 @@ function deviceRows(devices, texts) {
     <div class="weui-cells">${list.map((d) => `
       <a class="weui-cell weui-cell_access device-pick" href="/r/${esc(d.code)}">
         <div class="weui-cell__bd"><p><b>${esc(d.system_number)}</b> ${esc(d.manufacturer)} ${esc(d.model)}</p>
-          <p class="muted">S/N ${esc(d.serial)}</p></div>
+          <p class="muted">${esc(texts.serial)} ${esc(d.serial)}</p></div>
         <div class="weui-cell__ft"><span class="status status-${esc(d.status)}">${esc(texts.status[d.status] || d.status)}</span></div></a>`).join("")}
     </div>`).join("");
 }

@@ -169,13 +169,14 @@ export function startChart(cfg) {
       const end = open ? new Date(Math.min(Date.now(), r.end.getTime())).toISOString() : abnormalUntil(a);
       // A band too narrow for its name at this range is named by its pin (labels of close alerts overlapped).
       const wide = (new Date(end) - new Date(a.started_at)) >= 0.04 * (r.end - r.start);
-      return [{ name: `${t("Alert")} #${a.id}`, xAxis: a.started_at, itemStyle: { color },
+      const when = formatTime(a.started_at, { timeZone: cfg.timeZone, withDate: false });
+      return [{ name: `${t("Alert")} ${when}`, xAxis: a.started_at, itemStyle: { color },
         label: { show: wide, color: open ? "#c0392b" : "#8a5a12", fontSize: 11, position: "insideTop" } }, { xAxis: end }];
     });
     const pins = mine.map((a) => {
       const near = nearest(a.started_at);
       return near && {
-        name: `#${a.id}`, coord: [near.at, near.max ?? near.value], value: t(`severity.${a.severity}`),
+        name: t("Alert"), coord: [near.at, near.max ?? near.value], value: t(`severity.${a.severity}`),
         itemStyle: { color: SEVERITY_COLOR[a.severity] || "#c0392b" }, label: { fontSize: 10, color: "#fff" },
       };
     }).filter(Boolean);
@@ -228,7 +229,8 @@ export function startChart(cfg) {
         + `<span class="sev sev-${a.severity}">${esc(t(`severity.${a.severity}`))}</span></td>`
         + `<td class="a-time small">${esc(t("Started"))} ${esc(formatTime(a.started_at, { timeZone: cfg.timeZone }))}<br>`
         + `${a.status === "resolved" ? `${esc(t("Ended"))} ${esc(formatTime(abnormalUntil(a), { timeZone: cfg.timeZone }))}` : `<span class="muted">${esc(t("still open"))}</span>`}</td>`
-        + `<td class="a-score num small">${esc(t("Peak score"))} <strong>${a.peak_score.toFixed(2)}</strong></td><td class="a-ticket">${ticket}</td>`
+        + (cfg.showScores ? `<td class="a-score num small">${esc(t("Peak score"))} <strong>${a.peak_score.toFixed(2)}</strong></td>` : "")
+        + `<td class="a-ticket">${ticket}</td>`
         + "</tr>" + (a.why ? `<tr class="a-why-row" data-why-of="${a.id}"><td colspan="5" class="a-why small">${esc(a.why)}</td></tr>` : "");
     });
     alertTable.innerHTML = `<tbody>${rows.join("")}</tbody>`;
