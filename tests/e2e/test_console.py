@@ -369,7 +369,7 @@ def test_engineer_declines_with_a_reason_and_the_ticket_returns_to_the_queue(dem
     phone.wait_for_selector("#status[data-status=dispatched]")
     phone.click("[data-action=decline]")
     phone.click(".weui-half-screen-dialog__ft button[type=submit]")  # empty reason: refused in the sheet
-    assert phone.locator(".sheet-error").inner_text() == "此项必填"
+    assert phone.locator("#s-reason-error").inner_text() == "此项必填"  # at the field it is about
     phone.fill("#s-reason", "今天在中山医院另有急修，无法前往")
     phone.click(".weui-half-screen-dialog__ft button[type=submit]")
     phone.click(".weui-dialog__btn[data-dlg=ok]")  # every engineer action is confirmed first

@@ -230,9 +230,45 @@ export async function startEngineerTicket(config) {
     render(notice);
   }
 
+  // A message about the whole form sits just above the Submit button, where the engineer's finger is.
   function sheetError(message) {
     const el = sheet.querySelector(".sheet-error");
     if (el && sheet.style.display !== "none") { el.textContent = message; el.hidden = false; } else toast(message, false);
+  }
+
+  // A message about one field is shown on that field: marked red, the message under it, scrolled to and focused.
+  // The field is the control with its label (a field of its own, a fault field, a part row), else the control alone.
+  function fieldError(control, message) {
+    const field = control.closest(".sheet-field, [data-ff-part], .ff-field") || control;
+    clearFieldError(field);
+    field.classList.add("weui-cell_warn", "sheet-field_warn");
+    const note = document.createElement("div");
+    note.className = "sheet-field-error";
+    note.id = `${control.id || control.name}-error`;
+    note.setAttribute("role", "alert");
+    note.textContent = message;
+    if (field === control) field.after(note); else field.append(note);
+    control.setAttribute("aria-invalid", "true");
+    control.setAttribute("aria-describedby", note.id);
+    control.focus({ preventScroll: true });
+    if (field === control) note.scrollIntoView({ block: "nearest" });
+    field.scrollIntoView({ block: "nearest" });
+  }
+
+  function clearFieldError(field) {
+    field.classList.remove("weui-cell_warn", "sheet-field_warn");
+    const controls = field.matches("[aria-invalid]") ? [field] : [...field.querySelectorAll("[aria-invalid]")];
+    for (const control of controls) {
+      document.getElementById(control.getAttribute("aria-describedby"))?.remove();
+      control.removeAttribute("aria-invalid");
+      control.removeAttribute("aria-describedby");
+    }
+  }
+
+  // The fault fields' own check (fault_fields.js) focuses the field it is about: that one is marked.
+  function faultError(form, message) {
+    const control = document.activeElement;
+    if (control && control !== form && form.contains(control)) fieldError(control, message); else sheetError(message);
   }
 
   // A pre-check call: "saved" with the fresh state, "reloaded" with the latest state and a notice when someone
@@ -279,8 +315,9 @@ export async function startEngineerTicket(config) {
       + `<button type="button" class="weui-icon-btn" data-close>${esc(t("Close"))}<i class="weui-icon-close-thin"></i></button></div>`
       + `<div class="weui-half-screen-dialog__hd__main"><strong class="weui-half-screen-dialog__title">${esc(t(title))}</strong></div></div>`
       + `<div class="weui-half-screen-dialog__bd"><form class="sheet-form" id="s-form" data-action="${action}" data-kind="${kind}" data-item-id="${itemId}" novalidate>${body}`
-      + '<div class="sheet-error" hidden></div></form></div>'
-      + `<div class="weui-half-screen-dialog__ft"><div class="weui-half-screen-dialog__btn-area"><button type="submit" form="s-form" class="weui-btn ${warn ? "weui-btn_warn" : "weui-btn_primary"}">${esc(t("Submit"))}</button></div></div></div>`;
+      + "</form></div>"
+      + '<div class="weui-half-screen-dialog__ft"><div class="sheet-error" role="alert" hidden></div>'
+      + `<div class="weui-half-screen-dialog__btn-area"><button type="submit" form="s-form" class="weui-btn ${warn ? "weui-btn_warn" : "weui-btn_primary"}">${esc(t("Submit"))}</button></div></div></div>`;
     sheet.style.display = "block";
     document.body.style.overflow = "hidden"; // the page behind the sheet stays put
   }
@@ -290,9 +327,9 @@ export async function startEngineerTicket(config) {
     sheetTicket = { id: ticket.id, version: ticket.version };
     uploads = [];
     // A required field is marked as the fault category is ("故障类别 *").
-    const fields = spec.fields.map(([name, label, kind, required]) => `<label for="s-${name}">${esc(t(label))}${required ? " *" : ""}</label>`
+    const fields = spec.fields.map(([name, label, kind, required]) => `<div class="sheet-field"><label for="s-${name}">${esc(t(label))}${required ? " *" : ""}</label>`
       + (kind === "textarea" ? `<textarea id="s-${name}" name="${name}" rows="4"${required ? " required" : ""}></textarea>`
-        : `<input type="text" id="s-${name}" name="${name}">`)).join("");
+        : `<input type="text" id="s-${name}" name="${name}">`) + "</div>").join("");
     const photos = spec.photos
       ? `<label>${esc(t("Add photos"))}</label><div class="sheet-photos" id="s-photos"><label class="add-photo">＋`
         + '<input type="file" accept="image/*" multiple id="s-file"></label></div>' : "";
@@ -347,7 +384,7 @@ export async function startEngineerTicket(config) {
     // Fixed during the pre-check: what the fault was, as on completing (a false alarm is filed by itself).
     if (outcome === "fixed") await faultLoading;
     const fault = outcome === "fixed" ? readFaultFields(form.querySelector("#pc-fault")) : { fields: {} };
-    if (fault.error) { sheetError(fault.error); return false; }
+    if (fault.error) { faultError(form, fault.error); return false; }
     const result = await precheckCall(() => finishPrecheck(ticket.id, { outcome, note, version: precheck.version, ...fault.fields }));
     if (result === "saved") toast(t("Done"));
     return Boolean(result);
@@ -412,32 +449,39 @@ export async function startEngineerTicket(config) {
     const note = sheet.querySelector("#pc-no-fault");
     if (note) note.hidden = event.target.value !== "false_alarm";
   });
-  sheet.addEventListener("input", () => { const el = sheet.querySelector(".sheet-error"); if (el) el.hidden = true; });
+  // Changing a field takes its message back, and the form's.
+  const clearErrors = (event) => {
+    const field = event.target.closest && event.target.closest(".sheet-field_warn");
+    if (field) clearFieldError(field);
+    const el = sheet.querySelector(".sheet-error");
+    if (el) el.hidden = true;
+  };
+  sheet.addEventListener("input", clearErrors);
+  sheet.addEventListener("change", clearErrors);
   sheet.addEventListener("change", (event) => { if (event.target.id === "s-file") uploadPhotos([...event.target.files]); });
   sheet.addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = event.target;
-    const errorEl = form.querySelector(".sheet-error");
     if (form.dataset.kind) {
       const button = sheet.querySelector("button[type=submit]");
       button.disabled = true;
       if (!(await submitPrecheck(form))) button.disabled = false;
       return;
     }
-    if (pendingUploads > 0) { errorEl.textContent = t("Uploading…"); errorEl.hidden = false; return; }
+    if (pendingUploads > 0) { sheetError(t("Uploading…")); return; }
     const fields = {};
     for (const el of form.querySelectorAll("textarea, input[type=text]")) {
       if (el.closest("[data-ff]")) continue; // the fault fields are read below
       const value = el.value.trim();
-      if (el.required && !value) { errorEl.textContent = t("Required"); errorEl.hidden = false; el.focus(); return; }
+      if (el.required && !value) { fieldError(el, t("Required")); return; }
       if (value) fields[el.name] = value;
     }
     if (uploads.length) fields.attachments = uploads;
     if (SHEETS[form.dataset.action].fault) {
       await faultLoading; // a quick tap may come before the choices arrived
-      if (!form.querySelector("[data-ff]")) { errorEl.textContent = t("Network error; try again."); errorEl.hidden = false; return; }
+      if (!form.querySelector("[data-ff]")) { sheetError(t("Network error; try again.")); return; }
       const fault = readFaultFields(form);
-      if (fault.error) { errorEl.textContent = fault.error; errorEl.hidden = false; return; }
+      if (fault.error) { faultError(form, fault.error); return; }
       Object.assign(fields, fault.fields);
     }
     if (!(await confirmAction(form.dataset.action))) return;

@@ -285,7 +285,8 @@ export async function startReportForm(texts) {
   SERVER = texts.server || {};
   photos(texts, state);
   voice(texts, state);
-  for (const name of ["reporter_name", "reporter_phone"]) {
+  // A field's message goes as soon as the field is changed.
+  for (const name of ["description", "reporter_name", "reporter_phone"]) {
     el(name)?.addEventListener("input", () => fieldError(name, ""));
   }
 
@@ -294,7 +295,9 @@ export async function startReportForm(texts) {
     showError("");
     const data = new FormData(form);
     const description = (data.get("description") || "").trim();
-    if (!description) { showError(texts.describe); return; }
+    // Said at the field itself (the form's message sits by the button, off-screen once the field is focused).
+    if (!description) { fieldError("description", texts.describe); el("description").focus(); return; }
+    fieldError("description", "");
     if (state.pending > 0) { showError(texts.waitUploads); return; }
     const member = document.querySelector("input[name=member]:checked");
     const body = {
