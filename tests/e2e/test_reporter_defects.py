@@ -27,6 +27,17 @@ def _quiet_device(server: LiveServer) -> dict:
     return next(d for d in devices if d["id"] not in busy and d["status"] != "retired")
 
 
+def _report_anonymously(server: LiveServer, description: str) -> httpx.Response:
+    """A report from a quiet device's label, without an account (the answer carries the reporter's link)."""
+    device = _quiet_device(server)
+    code = label_code(server, "devices", device["id"])
+    created = httpx.post(f"{server.url}/api/v1/tickets", headers={"Idempotency-Key": uuid.uuid4().hex}, json={
+        "device_id": device["id"], "qr_code": code, "description": description, "reporter_name": "李老师",
+        "reporter_phone": "13900002222"}, timeout=10)
+    assert created.status_code == 201, created.text
+    return created
+
+
 def _photo(tmp_path, name: str, color: str) -> str:  # noqa: ANN001
     path = tmp_path / f"{name}.jpg"
     Image.new("RGB", (640, 480), color).save(path, format="JPEG")
@@ -138,12 +149,7 @@ def test_report_repair_and_follow_with_photos_dialogs_and_history(demo_server: L
 
 
 def test_withdrawing_uses_a_weui_dialog_with_a_reason(demo_server: LiveServer, browser) -> None:  # noqa: ANN001
-    device = _quiet_device(demo_server)
-    code = label_code(demo_server, "devices", device["id"])
-    created = httpx.post(f"{demo_server.url}/api/v1/tickets", headers={"Idempotency-Key": uuid.uuid4().hex}, json={
-        "device_id": device["id"], "qr_code": code, "description": "屏幕无显示", "reporter_name": "李老师",
-        "reporter_phone": "13900002222"}, timeout=10)
-    assert created.status_code == 201, created.text
+    created = _report_anonymously(demo_server, "屏幕无显示")
     url = created.json()["reporter_url"]
     for locale in ("en", "zh-CN"):  # English only looks; Chinese withdraws
         page = browser.new_context(locale=locale, **PHONE).new_page()
@@ -220,12 +226,7 @@ def test_a_remotely_solved_ticket_shows_no_engineer_steps_and_an_empty_addition_
         demo_server: LiveServer, browser) -> None:  # noqa: ANN001
     # The audit: a ticket the desk solved remotely showed 已派工 and 已到场 as done beside 工程师 —; 发送 with nothing
     # typed did nothing; a closed ticket still said the page updates by itself.
-    device = _quiet_device(demo_server)
-    code = label_code(demo_server, "devices", device["id"])
-    created = httpx.post(f"{demo_server.url}/api/v1/tickets", headers={"Idempotency-Key": uuid.uuid4().hex}, json={
-        "device_id": device["id"], "qr_code": code, "description": "打印机不出纸", "reporter_name": "李老师",
-        "reporter_phone": "13900002222"}, timeout=10)
-    assert created.status_code == 201, created.text
+    created = _report_anonymously(demo_server, "打印机不出纸")
     ticket, url = created.json()["ticket"], created.json()["reporter_url"]
     page = browser.new_context(locale="zh-CN", **PHONE).new_page()
     page.goto(url)

@@ -36,6 +36,22 @@ def _post_and_wait(app: FastAPI, world: World, username: str, text: str, *, kind
         return posted_id, [(m.kind.value, m.text, dict(m.meta or {}), m.reply_to_id) for m in later]
 
 
+def _ask_about(app: FastAPI, client: TestClient, world: World, device_id: int, text: str) -> tuple[int, int]:
+    """lab_a asks about a device in their hospital's group: (group id, the bot's ask id)."""
+    from cloud.servicegroups.models import ServiceGroupMessage
+
+    group_id = client.get("/api/v1/service-groups", headers=world.headers("lab_a")).json()[0]["id"]
+    posted = client.post(f"/api/v1/service-groups/{group_id}/messages", headers=world.headers("lab_a"),
+                         json={"text": text, "device_id": device_id})
+    assert posted.status_code == 201, posted.text
+    app.state.bot_flows.drain()
+    with app.state.sessionmaker() as session:
+        answer = session.execute(select(ServiceGroupMessage).where(
+            ServiceGroupMessage.group_id == group_id, ServiceGroupMessage.kind == "bot")
+            .order_by(ServiceGroupMessage.id.desc())).scalars().first()
+        return group_id, int(answer.meta["ask_id"])
+
+
 def test_a_lab_users_question_in_the_group_is_answered_by_the_bot(app: FastAPI, world: World,
                                                                   kb: dict[str, int]) -> None:
     posted_id, later = _post_and_wait(app, world, "lab_a", "样本针堵了怎么办")
@@ -73,20 +89,10 @@ def test_a_voice_note_in_the_group_is_answered_from_its_transcript(
 def test_not_solved_about_a_device_goes_to_the_remote_centre_with_the_conversation(
         app: FastAPI, client: TestClient, world: World, kb: dict[str, int]) -> None:
     from cloud.servicegroups import service as groups
-    from cloud.servicegroups.models import ServiceGroupMessage
     from cloud.tickets.models import Ticket
 
     device_id = world.devices_a[0]
-    group_id = client.get("/api/v1/service-groups", headers=world.headers("lab_a")).json()[0]["id"]
-    posted = client.post(f"/api/v1/service-groups/{group_id}/messages", headers=world.headers("lab_a"),
-                         json={"text": "样本针堵了怎么办", "device_id": device_id})
-    assert posted.status_code == 201, posted.text
-    app.state.bot_flows.drain()
-    with app.state.sessionmaker() as session:
-        answer = session.execute(select(ServiceGroupMessage).where(
-            ServiceGroupMessage.group_id == group_id, ServiceGroupMessage.kind == "bot")
-            .order_by(ServiceGroupMessage.id.desc())).scalars().first()
-        ask_id = answer.meta["ask_id"]
+    group_id, ask_id = _ask_about(app, client, world, device_id, "样本针堵了怎么办")
     feedback = client.post("/api/v1/bot/feedback", headers=world.headers("lab_a"),
                            json={"ask_id": ask_id, "helpful": False})
     assert feedback.status_code == 200 and feedback.json()["handoff"] is True
@@ -113,7 +119,6 @@ def test_not_solved_about_a_device_already_in_repair_joins_its_open_ticket(
         app: FastAPI, client: TestClient, world: World, kb: dict[str, int]) -> None:
     # The audit: "没解决" opened a second ticket beside the device's open one, which the desk then had to merge.
     from cloud.servicegroups import service as groups
-    from cloud.servicegroups.models import ServiceGroupMessage
     from cloud.tickets.models import Ticket
 
     device_id = world.devices_a[0]
@@ -121,15 +126,7 @@ def test_not_solved_about_a_device_already_in_repair_joins_its_open_ticket(
                          json={"device_id": device_id, "description": "加样针报警，无法进样"})
     assert opened.status_code == 201, opened.text
     ticket_id, number = opened.json()["ticket"]["id"], opened.json()["ticket"]["number"]
-    group_id = client.get("/api/v1/service-groups", headers=world.headers("lab_a")).json()[0]["id"]
-    client.post(f"/api/v1/service-groups/{group_id}/messages", headers=world.headers("lab_a"),
-                json={"text": "样本针堵了怎么办", "device_id": device_id})
-    app.state.bot_flows.drain()
-    with app.state.sessionmaker() as session:
-        answer = session.execute(select(ServiceGroupMessage).where(
-            ServiceGroupMessage.group_id == group_id, ServiceGroupMessage.kind == "bot")
-            .order_by(ServiceGroupMessage.id.desc())).scalars().first()
-        ask_id = answer.meta["ask_id"]
+    group_id, ask_id = _ask_about(app, client, world, device_id, "样本针堵了怎么办")
     for helpful in (False, True, False):  # said twice: added once
         client.post("/api/v1/bot/feedback", headers=world.headers("lab_a"), json={"ask_id": ask_id, "helpful": helpful})
         app.state.bot_flows.drain()
