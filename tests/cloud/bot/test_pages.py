@@ -24,6 +24,11 @@ def test_the_admin_page_groups_unanswered_questions_and_shows_the_rates(
     assert "2 次提问" in html and "样本针堵塞报警怎么处理" in html  # the entry picker lists the KB
     assert "/vendor/echarts/echarts.min.js" in html
     assert "每周从周一开始, 北京时间（UTC+8）" in html and "Asia/Shanghai" not in html  # the zone by its name
+    # The full knowledge-base editor is the administrator's: the desk writes the entry on this page (the link led
+    # the service centre to 无权访问).
+    assert "/admin/kb/new?" not in html and "据此编写新条目" in html
+    client.cookies.set("medfix_session", world.tokens["admin"])
+    assert "/admin/kb/new?" in client.get("/admin/bot").text
 
 
 def test_the_admin_page_is_for_staff(client: TestClient, world: World) -> None:
