@@ -86,6 +86,16 @@ def test_search_filters_views_reply_merge_and_reassign(demo_server: LiveServer, 
     _item(console, other).wait_for(state="detached")
     console.fill("#q", "")
     _item(console, other).wait_for()
+    # A ticket number under another tab: the search goes there (it said nothing matched on 待处理).
+    listed = httpx.get(f"{demo_server.url}/api/v1/tickets?limit=200", headers=_headers(demo_server, "agent")).json()
+    elsewhere = next(t for t in listed["items"] if t["status"] == "dispatched")
+    console.fill("#q", elsewhere["number"])
+    _item(console, elsewhere).wait_for()
+    console.wait_for_function("location.search.includes('tab=dispatched')")
+    assert console.locator("#tabs .qtab.active").get_attribute("data-tab") == "dispatched"
+    console.fill("#q", "")
+    console.click("[data-tab=todo]")
+    _item(console, other).wait_for()
 
     # Filters: predictive tickets only, kept across a reload; then cleared.
     console.click("#filters-toggle")

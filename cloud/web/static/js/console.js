@@ -31,6 +31,7 @@ let detail;
 let me = null;
 let reloadTimer = null;
 let listSeq = 0;
+let searching = false; // a search was just typed: its first answer may move to the tab that holds its tickets
 
 function tabOf(status) { return TABS.find((tab) => tab.statuses.includes(status)) || TABS[0]; }
 function currentTab() { return TABS.find((tab) => tab.key === state.tab) || TABS[0]; }
@@ -160,6 +161,13 @@ async function loadList() {
   for (const ticket of page.items) tickets.set(ticket.id, ticket);
   counts = numbers;
   loading = false;
+  // A search whose tickets are all under another tab goes there: "WO-000171" typed on 待处理 said nothing matched
+  // while the tab bar counted it under 已派工.
+  if (searching && !page.items.length) {
+    const found = TABS.find((tab) => tab.statuses.some((status) => counts.statuses[status]));
+    if (found && found.key !== state.tab) { searching = false; state.tab = found.key; changed(); return; }
+  }
+  searching = false;
   renderQueue();
 }
 
@@ -298,12 +306,15 @@ function setupFilters(config) {
   let typing = null;
   box.addEventListener("input", () => {
     clearTimeout(typing);
-    typing = setTimeout(() => { if (state.q !== box.value) { state.q = box.value; changed(); } }, 300);
+    typing = setTimeout(() => {
+      if (state.q !== box.value) { state.q = box.value; searching = Boolean(state.q.trim()); changed(); }
+    }, 300);
   });
   document.getElementById("search").addEventListener("submit", (event) => {
     event.preventDefault();
     clearTimeout(typing);
     state.q = box.value;
+    searching = Boolean(state.q.trim());
     changed();
   });
 }
