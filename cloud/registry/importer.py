@@ -15,7 +15,7 @@ from cloud.audit.service import Actor, record
 from cloud.errors import Invalid
 from cloud.registry.models import Department, Device, Hospital
 from cloud.registry.schemas import DeviceIn, ImportReport
-from cloud.registry.service import build_device, flush_unique
+from cloud.registry.service import build_device, check_dates, flush_unique
 
 MAX_ROWS = 10_000
 
@@ -150,6 +150,11 @@ def import_devices(
             continue
         for problem in problems:
             errors.append({"row": index, "field": "is_key", "message": problem})
+        try:
+            check_dates(data.install_date, data.warranty_end)
+        except Invalid as exc:
+            errors.append({"row": index, "field": "warranty_end", "message": exc.message})
+            continue
         key = (data.manufacturer.casefold(), data.serial.casefold())
         if key in seen:
             errors.append({"row": index, "field": "serial",

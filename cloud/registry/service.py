@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -257,10 +257,18 @@ def check_system_number(session: Session, *, system_number: str, device_id: int 
     return number
 
 
+def check_dates(install_date: date | None, warranty_end: date | None) -> None:
+    """A warranty cannot end before the device was installed (a typo in the year, most often)."""
+    if install_date is not None and warranty_end is not None and warranty_end < install_date:
+        raise Invalid("the warranty ends before the device was installed",
+                      [{"field": "warranty_end", "message": "before the install date"}])
+
+
 def build_device(session: Session, *, data: DeviceIn, system_number: str | None = None) -> Device:
     """A new, numbered device checked against the registry; added to the session, not yet flushed."""
     if session.get(Hospital, data.hospital_id) is None:
         raise Invalid("unknown hospital", [{"field": "hospital_id", "message": "no such hospital"}])
+    check_dates(data.install_date, data.warranty_end)
     _check_department(session, data.hospital_id, data.department_id)
     number = (check_system_number(session, system_number=system_number) if system_number
               else next_number(session, "device"))
@@ -291,6 +299,7 @@ def update_device(session: Session, *, device_id: int, data: DeviceUpdate, actor
             raise Conflict("remove the device from its group before moving it to another hospital")
         if "department_id" not in changes:
             changes["department_id"] = None
+    check_dates(changes.get("install_date", device.install_date), changes.get("warranty_end", device.warranty_end))
     for field, value in changes.items():
         setattr(device, field, value)
     _check_department(session, device.hospital_id, device.department_id)

@@ -37,6 +37,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"Input should be (less|greater) than or equal to (\d+)"), "Out of range."),
     (re.compile(r"Input should be a valid integer.*"), "A whole number."),
     (re.compile(r"missing column"), "The header lacks this column."),
+    (re.compile(r"the warranty ends before the device was installed"),
+     "The warranty cannot end before the install date."),
 )
 
 

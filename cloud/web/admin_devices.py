@@ -182,7 +182,8 @@ def _refuse_invalid(request: Request, exc: Invalid) -> JSONResponse:
     field = errors[0].get("field") or ""
     messages = {"system_number": "A system number is 1 to 32 letters, digits, '.', '_', '/' or '-'; "
                                  "numbers like MF-000123 are generated (leave the field empty).",
-                "hospital_id": "Choose the hospital.", "department_id": "Choose a department of this hospital."}
+                "hospital_id": "Choose the hospital.", "department_id": "Choose a department of this hospital.",
+                "warranty_end": "The warranty cannot end before the install date."}
     return refuse_fields(request, [{"field": field, "message": messages.get(field, "Check this value.")}])
 
 

@@ -56,13 +56,15 @@ def test_unknown_hospital_duplicates_in_file_and_in_registry_are_reported(client
     rows = (GOOD_ROWS
             + "AU58-7001,Beckman Coulter,AU5800,chemistry,瑞金医院,检验科,,,,\n"
             + "Z-1,Roche,cobas c 311,chemistry,不存在医院,检验科,,,,\n"
-            + "C702-1,Roche,cobas c 702,chemistry,瑞金医院,检验科,,,,\n")
+            + "C702-1,Roche,cobas c 702,chemistry,瑞金医院,检验科,,,,\n"
+            + "C311-9,Roche,cobas c 311,chemistry,瑞金医院,检验科,2024-03-15,2023-03-15,,\n")
     response = _upload(client, world, "devices.csv", (HEADER + rows).encode())
     assert response.status_code == 422
     by_row = {e["row"]: e["message"] for e in response.json()["errors"]}
     assert "duplicate of row 2" in by_row[5]
     assert "unknown hospital" in by_row[6]
     assert "already registered" in by_row[7]
+    assert "warranty ends before the device was installed" in by_row[8]
 
 
 def test_missing_required_column_is_reported_on_the_header(client: TestClient, world: World) -> None:

@@ -45,6 +45,16 @@ def test_create_generates_or_checks_a_hand_number_and_errors_sit_next_to_fields(
     reserved = _post(client, world, "/admin/devices/new", {**NEW, "serial": "BC68-004", "system_number": "MF-000999",
                                                           "hospital_id": str(world.hospital_a)})
     assert reserved.status_code == 422 and "由系统生成" in reserved.json()["detail"]
+    # A warranty ending before the install date is a typo in the year (the audit saved one without a word).
+    backwards = _post(client, world, "/admin/devices/new", {**NEW, "serial": "BC68-005", "hospital_id": str(
+        world.hospital_a), "install_date": "2024-03-15", "warranty_end": "2023-03-15"})
+    assert backwards.status_code == 422 and backwards.json()["errors"][0]["field"] == "warranty_end"
+    assert "保修截止日期不能早于安装日期" in backwards.json()["detail"], backwards.json()
+    made_id = device.id
+    edited = _post(client, world, f"/admin/devices/{made_id}", {**NEW, "install_date": "2024-03-15",
+                                                               "warranty_end": "2023-03-15", "status": "in_service",
+                                                               "maintenance_score": "90"})
+    assert edited.status_code == 422 and edited.json()["errors"][0]["field"] == "warranty_end"
     dup = _post(client, world, "/admin/devices/new", {**NEW, "hospital_id": str(world.hospital_a)})
     assert dup.status_code == 409 and dup.json()["errors"][0]["field"] == "serial"
     assert db.execute(select(Device).where(Device.serial.like("BC68-%"))).scalars().all().__len__() == 2
