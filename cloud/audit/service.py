@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from cloud.audit.models import AuditLog
+from cloud.auth.models import User
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,13 @@ def search_entries(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[AuditLog], int]:
-    """Audit rows newest first, filtered (actor: part of the actor's username or label), with the total."""
+    """Audit rows newest first, filtered (actor: part of the actor's username, label or full name), with the
+    total."""
     stmt = select(AuditLog)
     if actor:
-        stmt = stmt.where(func.lower(AuditLog.actor_label).like(f"%{actor.strip().lower()}%"))
+        like = f"%{actor.strip().lower()}%"
+        named = select(User.id).where(func.lower(User.full_name).like(like))
+        stmt = stmt.where(or_(func.lower(AuditLog.actor_label).like(like), AuditLog.actor_id.in_(named)))
     for column, value in ((AuditLog.entity, entity), (AuditLog.entity_id, entity_id), (AuditLog.action, action),
                           (AuditLog.hospital_id, hospital_id)):
         if value is not None:

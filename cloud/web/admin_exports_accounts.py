@@ -102,11 +102,12 @@ def audit_export(
                                                     offset=offset)
         wanted = {r.actor_id for r in rows if r.actor_id is not None} - set(people)
         people |= {u.id: u for u in session.execute(select(User).where(User.id.in_(wanted))).scalars()}
+        ids = admin_audit.id_names(session, list(rows))
         for r in rows:
             person = people.get(r.actor_id) if r.actor_id is not None else None
             zone = _zone(hospitals, r.hospital_id)
-            diff = "；".join(f"{label(t, 'field.', name)}: {old or '—'} → {new or '—'}"
-                            for name, old, new in admin_audit.changes(r))
+            diff = "；".join(f"{name}: {old or '—'} → {new or '—'}"
+                            for name, old, new in admin_audit.changes(r, t, zone, ids))
             body.append([local_datetime(r.at, zone), zone_label(zone, t),
                          (person.full_name or person.username) if person else label(t, "actor.", r.actor_label),
                          person.username if person else "", label(t, "audit.", r.action),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from cloud.auth.models import User
 from cloud.registry.models import Device, Hospital
 from cloud.telemetry.models import Gateway, Reading
 from cloud.web import admin_audit
@@ -65,7 +66,7 @@ def test_unmapped_keys_show_their_waiting_data_and_mapping_moves_it(client, worl
     assert _post(client, world, f"/admin/gateways/{gateway.id}/unmap", {"device_key": "c702"}).status_code == 200
 
 
-def test_the_audit_log_filters_by_actor_entity_action_and_time_and_pages(client, world, monkeypatch) -> None:
+def test_the_audit_log_filters_by_actor_entity_action_and_time_and_pages(client, world, db, monkeypatch) -> None:
     for i in range(5):
         _post(client, world, f"/admin/hospitals/{world.hospital_b}/departments", {"name": f"科室{i}"})
     page = client.get("/admin/audit", params={"entity": "department", "action": "create", "actor": "admin"},
@@ -73,6 +74,14 @@ def test_the_audit_log_filters_by_actor_entity_action_and_time_and_pages(client,
     assert page.status_code == 200
     rows = page.text.count('data-audit-id="')
     assert rows == 5 and "科室" in page.text and "创建" in page.text
+    # By the name the column shows, not only the username (王坐席 found nothing).
+    db.get(User, world.users["admin"]).full_name = "王管理员"
+    db.commit()
+    named = client.get("/admin/audit", params={"actor": "王管理"}, headers=world.headers("admin"))
+    assert 'data-audit-id="' in named.text
+    backwards = client.get("/admin/audit", params={"since": "2026-12-07T00:00", "until": "2026-12-01T00:00"},
+                           headers=world.headers("admin"))
+    assert "开始时间晚于结束时间" in backwards.text
     nobody = client.get("/admin/audit", params={"actor": "nobody-at-all"}, headers=world.headers("admin"))
     assert "没有符合条件的记录" in nobody.text
     future = client.get("/admin/audit", params={"since": "2099-01-01T00:00"}, headers=world.headers("admin"))

@@ -143,6 +143,28 @@ def test_the_audit_export_keeps_the_page_filters_and_each_hospitals_time_zone(cl
     assert len(only_actor) == 2 and only_actor[1][0] == "2026-03-01 09:30"
 
 
+def test_audit_changes_read_in_words_in_the_hospitals_time_on_the_page_and_in_the_export(
+        client: TestClient, world: World, db: Session) -> None:
+    # The audit found "starts_at → 2026-12-08T02:00:00+00:00", "状态 → in_service", "医院 → 3", "internal → false".
+    db.add(AuditLog(at=datetime(2026, 3, 2, 1, 30, tzinfo=UTC), actor_id=world.users["admin"], actor_label="admin",
+                    action="update", entity="device", entity_id=world.devices_a[0], hospital_id=world.hospital_a,
+                    before={"status": "in_service", "hospital_id": world.hospital_a, "category": "chemistry",
+                            "is_key": False, "metric": "incubator_temp"},
+                    after={"status": "under_repair", "hospital_id": world.hospital_b, "category": "hematology",
+                           "is_key": True, "metric": "reaction_disk_temp",
+                           "starts_at": "2026-12-08T02:00:00+00:00"}))
+    db.commit()
+    params = {"entity": "device", "since": "2026-03-02T00:00", "until": "2026-03-03T00:00"}
+    page = client.get("/admin/audit", params=params, headers=world.headers("admin")).text
+    [cell] = _sheet(client.get("/admin/exports/audit.xlsx", params=params, headers=world.headers("admin")))[1:]
+    for shown in (page, cell[8]):
+        for words in ("在用", "维修中", "上海交通大学医学院附属瑞金医院", "复旦大学附属中山医院", "生化", "血液",
+                      "开始时间", "2026-12-08 10:00", "孵育", "反应盘"):
+            assert words in shown, words
+        for raw in ("in_service", "under_repair", "chemistry", "starts_at", "T02:00", "incubator_temp", "true"):
+            assert raw not in shown, raw
+
+
 def test_hospitals_gateways_groups_faults_and_alerts_export_as_the_pages_show_them(
         client: TestClient, world: World, db: Session) -> None:
     hospitals = load_workbook(io.BytesIO(client.get("/admin/exports/hospitals.xlsx",
