@@ -92,5 +92,5 @@ def desk_export(
         body += _rows(session, tickets, t, language, names, hospitals, people)
         if len(tickets) < CHUNK:
             break
-    table = Table(t("Tickets"), [t(h) for h in HEADERS], capped(body, t(CAP_NOTE)), KINDS)
+    table = Table(t("Ticket"), [t(h) for h in HEADERS], capped(body, t(CAP_NOTE)), KINDS)
     return send({"tickets": table}, fmt, "tickets")

@@ -25,6 +25,7 @@ def _rows(client: TestClient, world: World, query: str, user: str = "agent") -> 
     assert response.status_code == 200, response.text[:300]
     assert 'filename="medfix-tickets-' in response.headers["content-disposition"]
     sheet = load_workbook(io.BytesIO(response.content)).active
+    assert sheet.title == "工单"  # a list of tickets, not 工单数 (a count)
     return list(sheet.iter_rows(values_only=True))
 
 
