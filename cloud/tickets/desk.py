@@ -182,7 +182,9 @@ def merge(
     session.flush()
     session.expire(kept, ["attachments"])
     session.expire(merged, ["attachments"])
-    apply_action(session, ticket=kept, data=ActionIn(action=Action.note, text=merged.description), viewer=viewer,
+    # The duplicate's report joins the kept ticket as information the reporters see too (an internal note hid the
+    # merged reporter's own words from them), its photos among the photos taken before the repair.
+    apply_action(session, ticket=kept, data=ActionIn(action=Action.add_info, text=merged.description), viewer=viewer,
                  settings=settings, now=now, recorded={"merged_from": merged.number, "merged_from_id": merged.id,
                                                        "reporter": merged.reporter_name, "attachments": moved})
     session.info[MERGING] = merged.id

@@ -355,7 +355,9 @@ def apply_action(
     # The desk's (or, for predictive tickets, the system's) first step towards the reporter stops the clock;
     # the system handing a bot conversation to the centre does not: the reporter still waits for a person.
     handover = data.action == Action.escalate and who == {Party.system}
-    if data.action in RESPONSES and ticket.first_responded_at is None and not handover and who & {
+    # Nor does folding a duplicate's report in (a merge): that is another reporter's words, not an answer to this one.
+    folded = "merged_from" in (recorded or {})
+    if data.action in RESPONSES and ticket.first_responded_at is None and not handover and not folded and who & {
             Party.agent, Party.service_center, Party.admin, Party.system}:
         ticket.first_responded_at = now
     if target == Status.resolved and before != Status.resolved:

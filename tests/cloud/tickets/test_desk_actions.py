@@ -96,6 +96,11 @@ def test_merge_folds_the_newer_duplicate_into_the_older(client: TestClient, worl
     assert [a["id"] for a in kept["attachments"]] == [photo["id"]]
     assert kept["timeline"][-1]["details"]["merged_from"] == newer["number"]
     assert kept["timeline"][-1]["text"] == "同一台仪器又报警了"
+    # ... as information the reporters read, not an internal note, and no answer to the kept ticket's reporter
+    assert kept["timeline"][-1]["action"] == "add_info" and not kept["timeline"][-1].get("internal")
+    assert kept["first_responded_at"] is None
+    own = client.get(f"/api/v1/tickets/{older['id']}", headers=world.headers("lab_a")).json()
+    assert "同一台仪器又报警了" in [step["text"] for step in own["timeline"]]
     assert gone["timeline"][-1]["action"] == "merge" and gone["timeline"][-1]["text"] == older["number"]
     assert gone["allowed_actions"] == []
     # The reporter of the merged ticket still follows it by its link and sees where it went.
