@@ -11,9 +11,10 @@ from tests.cloud.wechat.conftest import SAFE
 from tests.cloud.world import World
 
 
-def _failed(db: Session, user_id: int, error: str, key: str = "ticket.submitted:1") -> int:
+def _failed(db: Session, user_id: int, error: str, key: str = "ticket.submitted:1",
+            body: str = "WO-000001 已受理") -> int:
     note = Notification(user_id=user_id, event_key=key, kind="ticket.submitted", title="报修已提交",
-                        body="WO-000001 已受理", link="/t/WO-000001")
+                        body=body, link="/t/WO-000001")
     db.add(note)
     db.flush()
     delivery = Delivery(notification_id=note.id, channel="wechat", status="failed", error=error)
@@ -27,11 +28,15 @@ def test_status_shows_qr_use_against_the_cap_and_resends_a_failed_message(client
     db.add(WechatBinding(openid="o-lab-a", user_id=world.users["lab_a"]))
     db.add_all([WechatPermanentQr(appid=SAFE["appid"], scene=f"g:{i}", ticket=f"t{i}", url=f"u{i}") for i in range(3)])
     retry = _failed(db, world.users["lab_a"], "WeChat error 43004: require subscribe")
-    unbound = _failed(db, world.users["lab_b"], "no WeChat binding for this user", key="ticket.submitted:2")
+    # A long Chinese message keeps its first 80 characters (cut at a space it read "工单…").
+    long = "工单 " + "瑞金医院检验科 AU5800 反应盘温度偏高，已派工程师张工前往处理，预计三十分钟内到场。" * 3
+    unbound = _failed(db, world.users["lab_b"], "no WeChat binding for this user", key="ticket.submitted:2",
+                      body=long)
     page = client.get("/admin/wechat", headers=world.headers("admin"))
     assert page.status_code == 200
     assert "3</strong> / 100000" in page.text and "永久二维码" in page.text
     assert "该用户已取消关注公众号" in page.text and "该用户未绑定微信" in page.text and "无法重发" in page.text
+    assert long[:79] + "…" in page.text
     assert f"/admin/wechat/deliveries/{retry}/resend" in page.text
     assert f"/admin/wechat/deliveries/{unbound}/resend" not in page.text
     sent = client.post(f"/admin/wechat/deliveries/{retry}/resend", headers={**world.headers("admin"),
