@@ -19,6 +19,8 @@ from cloud.localtime import DEFAULT_TIME_ZONE, TIME_ZONES, ZONE_LABELS
 from cloud.registry import service as registry_service
 from cloud.registry.models import Department, Device, Hospital
 from cloud.registry.schemas import HospitalIn, HospitalUpdate
+from cloud.reports.monthly import current_month
+from cloud.reports.service import monthly_report_url
 from cloud.tenancy import Scope
 from cloud.web.admin_forms import AdminPage, actor, done, number, refuse, refuse_invalid
 from cloud.web.pages import render
@@ -98,8 +100,11 @@ def hospital_edit(hospital_id: int, request: Request, session: SessionDep, user:
     """Edit a hospital, its departments and its invite code."""
     hospital = _hospital(session, hospital_id)
     usage = {d.id: registry_service.department_usage(session, department_id=d.id) for d in hospital.departments}
+    # The monthly service report of the running month and the five before it (a month links its PDF).
+    running = current_month(hospital)
+    months = [(m.key, monthly_report_url(hospital.id, m)) for m in (running.shifted(-k) for k in range(6))]
     return admin_render(request, session, "admin/hospital_edit.html", user, active="hospitals", hospital=hospital,
-                        time_zones=TIME_ZONES, usage=usage,
+                        time_zones=TIME_ZONES, usage=usage, months=months,
                         invite_expired=registry_service.invite_code_expired(hospital))
 
 

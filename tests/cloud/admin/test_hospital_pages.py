@@ -133,3 +133,16 @@ def test_other_roles_get_a_clear_no_access_page_and_strangers_the_login(client, 
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login?next=/admin/hospitals")
     refused = client.post(f"/admin/hospitals/{world.hospital_a}/invite", data={}, headers=world.headers("agent"))
     assert refused.status_code == 403
+
+
+def test_the_hospital_page_links_its_monthly_reports(client, world, db) -> None:  # noqa: ANN001
+    # The audit found the monthly report reachable only by typing its address or from a notification.
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    page = client.get(f"/admin/hospitals/{world.hospital_a}", headers=world.headers("admin")).text
+    this_month = f"/reports/monthly/{world.hospital_a}/{now:%Y-%m}.pdf"
+    assert "月度服务报告" in page and this_month in page and page.count(f"/reports/monthly/{world.hospital_a}/") == 6
+    pdf = client.get(this_month, headers=world.headers("admin"))
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
