@@ -81,6 +81,7 @@ JS_TEXTS = (
     "Dispatch an engineer", "Remote answer to the reporter", "Note (optional)",
     # the inbox: search, filters, views, reply, reassign, merge
     "desk.Search", "desk.Number, device, serial, reporter, phone or text", "desk.Views", "desk.tab.todo",
+    "desk.Tickets in hand (not awaiting confirmation or ended)",
     "desk.tab.remote", "desk.tab.dispatched", "desk.tab.resolved", "desk.tab.closed", "desk.Mine", "desk.Unassigned",
     "desk.All", "desk.Filters", "desk.Clear filters", "desk.Any", "desk.Assignee", "desk.Source",
     "desk.source.reported", "desk.source.predictive", "No tickets match the search and filters.",

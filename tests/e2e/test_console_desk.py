@@ -117,6 +117,8 @@ def test_search_filters_views_reply_merge_and_reassign(demo_server: LiveServer, 
     counts = console.locator("#views .qcount")
     counts.first.wait_for()
     assert counts.count() == 3
+    # what a view counts, against the tabs (全部 5 beside tabs adding up to 6 read as a mistake)
+    assert "不含待确认" in (counts.first.get_attribute("title") or "")
     console.click("[data-view=unassigned]")
     console.wait_for_function("location.search.includes('view=unassigned')")
     console.click("[data-view=all]")

@@ -93,9 +93,12 @@ function sortKey(a, b) {
   return a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id - b.id;
 }
 
+// A view counts the tickets still to work on; the tabs also count those awaiting the reporter and those ended.
+const VIEW_COUNT_HINT = "desk.Tickets in hand (not awaiting confirmation or ended)";
+
 function renderViews() {
   document.getElementById("views").innerHTML = VIEWS.map((view) => `<button type="button" data-view="${view.key}" class="qview${view.key === state.view ? " active" : ""}" aria-pressed="${view.key === state.view}">`
-    + `${esc(t(view.label))}${counts ? ` <span class="qcount">${counts.views[view.key]}</span>` : ""}</button>`).join("");
+    + `${esc(t(view.label))}${counts ? ` <span class="qcount" title="${esc(t(VIEW_COUNT_HINT))}">${counts.views[view.key]}</span>` : ""}</button>`).join("");
   const active = FILTER_KEYS.filter((key) => state[key]).length;
   const toggle = document.getElementById("filters-toggle");
   toggle.querySelector(".qcount").hidden = !active;
