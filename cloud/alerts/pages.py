@@ -1,5 +1,6 @@
 """Alert pages (WeUI, phone first: they are opened from WeChat): the alerts a person may see, newest first; the
-daily digest of a hospital; how each person wants to hear of alerts."""
+daily digest of a hospital; how each person wants to hear of alerts. The service desk, at a desktop, gets the list
+and the preferences page in the desk's layout."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from cloud.alerts import service as alert_service
 from cloud.alerts.models import Alert, AlertStatus
 from cloud.alerts.schemas import FALSE_ALARM_NOTE_MAX
 from cloud.alerts.service import ACKNOWLEDGERS, chart_link
-from cloud.auth.models import AlertNotice, Role, User, Verification
+from cloud.auth.models import DESK_ROLES, AlertNotice, Role, User, Verification
 from cloud.db import SessionDep
 from cloud.deps import SettingsDep, tenant_scope
 from cloud.errors import Conflict, Forbidden, NotFound
@@ -104,7 +105,8 @@ def alert_list(request: Request, session: SessionDep, user: SignedIn, tab: str =
         row["can_refute"] = handles and not alert.false_alarm
         rows.append(row)
     pages = max(1, -(-total // LIST_PAGE))
-    return render(request, "alerts/list.html", user, rows=rows, total=total, tab=tab, tabs=LIST_TABS, page=page,
+    template = "alerts/list_desk.html" if _at_desk(user) else "alerts/list.html"
+    return render(request, template, user, rows=rows, total=total, tab=tab, tabs=LIST_TABS, page=page,
                   pages=pages, several_hospitals=len({a.hospital_id for a in alerts}) > 1 or user.is_staff,
                   ticket_base=ticket_base(user), back=_home(user))
 
@@ -179,6 +181,12 @@ def digest_page(hospital_id: int, day: date, request: Request, session: SessionD
                   ticket_base=ticket_base(user))
 
 
+def _at_desk(user: User) -> bool:
+    """The service desk works at a desktop: its alert pages have the desk's layout and navigation. Engineers and lab
+    users open them on their phones, from WeChat: theirs are the phone pages."""
+    return user.role in DESK_ROLES
+
+
 def _home(user: User) -> str:
     """Where the person's own pages start (the alert pages lead back there)."""
     return {Role.engineer: "/engineer", Role.lab_user: "/my/devices"}.get(user.role, "/console")
@@ -197,6 +205,8 @@ def _gets_digest(user: User) -> bool:
 @router.get("/my/notifications")
 def notice_page(request: Request, user: SignedIn, settings: SettingsDep) -> Response:
     """How the signed-in person hears of predictive alerts."""
+    if _at_desk(user):  # nothing to choose (the desk sees every alert): one sentence, in the desk's layout
+        return render(request, "alerts/notice_desk.html", user, back=_home(user))
     return render(request, "alerts/notice.html", user, choices=NOTICE_TEXTS, hears=_hears_of_alerts(user),
                   gets_digest=_gets_digest(user), digest_hour=settings.alert_digest_hour,
                   verified=user.role != Role.lab_user or user.verification == Verification.verified,

@@ -47,8 +47,10 @@ JS_TEXTS = (
     N_("Category"), N_("Model"), N_("Age"), N_("Device"), N_("desk.Source"), N_("All"), N_("Status"),
     N_("Tier"), N_("Fault category"), N_("Reported"), N_("Resolved"), N_("Repair time (h)"), N_("Rating"),
     N_("Ticket"), N_("Reopened"), N_("Still open"),
-    *(f"status.{s}" for s in ("submitted", "escalated", "dispatched", "accepted", "on_site", "resolved", "reopened",
-                               "closed", "cancelled", "merged")),
+    # A ticket's status in the staff's words, as the console says it (resolved: 待确认); the reporter's words
+    # (status.resolved: 已处理，待您确认) speak to the person who reported it.
+    N_("submitted"), N_("escalated"), N_("dispatched"), N_("accepted"), N_("on_site"), N_("resolved"),
+    N_("reopened"), N_("closed"), N_("cancelled"), N_("merged"),
 )
 
 

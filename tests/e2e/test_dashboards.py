@@ -134,3 +134,31 @@ def test_an_impossible_range_is_explained_and_admins_find_the_dashboards(demo_se
     assert page.locator("#kpis .kpi").count() == 0
     screenshot(page, "dashboards-bad-range")
     context.close()
+
+
+# A ticket's status as the console names it for staff; the reporter's words (已处理，待您确认, 已提交，等待受理)
+# speak to the person who reported it and read wrong to the desk.
+DESK_STATUS = {"submitted": "待处理", "escalated": "远程诊断中", "dispatched": "已派工", "accepted": "已接单",
+               "on_site": "已到场", "resolved": "待确认", "reopened": "已重开", "closed": "已关闭",
+               "cancelled": "已取消", "merged": "已合并"}
+
+
+def test_the_drill_down_names_statuses_in_the_desks_words(demo_server: LiveServer, browser) -> None:  # noqa: ANN001
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    errors = page_errors(page)
+    sign_in(page, demo_server, "agent", "/console")
+    with page.expect_response(lambda r: "/api/v1/dashboards/tickets?" in r.url) as listed:
+        page.goto(f"{demo_server.url}/dashboards/tickets?measure=tickets")
+    items = listed.value.json()["items"]
+    _listed(page)
+    status = {str(item["id"]): item["status"] for item in items}
+    assert set(status.values()) - {"closed", "cancelled"}, "the demo has open tickets, whose words differ"
+    rows = page.locator("#drill-table tbody tr")
+    assert rows.count() == len(items)
+    shown = dict(zip(rows.evaluate_all("rows => rows.map((r) => r.dataset.ticket)"),
+                     page.locator("#drill-table tbody td:nth-child(6)").all_inner_texts(), strict=True))
+    assert shown == {key: DESK_STATUS[value] for key, value in status.items()}
+    screenshot(page, "dashboards-drill-statuses")
+    assert errors == []
+    context.close()

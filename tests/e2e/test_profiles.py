@@ -152,3 +152,53 @@ def test_the_console_shows_the_on_site_estimate_of_a_new_report(demo_server: Liv
     screenshot(page, "profile-console-estimate")
     assert errors == []
     context.close()
+
+
+# For each element of the selector: how many lines its text takes (a ticket number broken after its dash: 2).
+LINES = """(selector) => [...document.querySelectorAll(selector)].map((el) => {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    return new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.bottom))).size;
+})"""
+
+
+@pytest.mark.parametrize("size", [(1440, 900), (1280, 720), (390, 844)])
+def test_the_profile_head_tiles_and_latest_cases_keep_their_words_whole(demo_server: LiveServer, browser: Any,
+                                                                       size: tuple[int, int]) -> None:
+    # The audit at 1440 and 1280: 运行曲线 预防性维护 人工调整评分 ran together as bare links, 11 条评价 spilled out
+    # of its tile, and 最近工单 broke WO-/000176, 2026-12-/06 and 远程解/决 over two lines.
+    device = _device(demo_server, "AU5800")
+    width, height = size
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+    page = context.new_page()
+    errors = page_errors(page)
+    sign_in(page, demo_server, "admin", f"/devices/{device['id']}/profile")
+    page.wait_for_selector("#pf-trend canvas")
+    # the head's links are buttons (a border each) with room between them
+    boxes = page.locator(".page-head .toolbar a.button").evaluate_all("""links => links.map((a) => {
+        const r = a.getBoundingClientRect(), s = getComputedStyle(a);
+        return { left: r.left, right: r.right, top: r.top, border: s.borderTopWidth };
+    })""")
+    assert len(boxes) >= 3 and all(b["border"] != "0px" for b in boxes), boxes
+    for one, two in zip(boxes, boxes[1:], strict=False):
+        assert two["top"] != one["top"] or two["left"] - one["right"] >= 4, (one, two)
+    # every key figure stays inside its tile
+    spilled = page.evaluate("""() => [...document.querySelectorAll('#pf-kpis .pf-kv > div')].flatMap((tile) => {
+        const edge = tile.getBoundingClientRect().right;
+        return [...tile.querySelectorAll('dt, dd, small')].filter((el) => el.getBoundingClientRect().right > edge + 0.5)
+            .map((el) => el.textContent);
+    })""")
+    assert spilled == [], spilled
+    assert page.locator("#pf-kpis").inner_text().count("条评价") == 1
+    # the latest cases: number, date, tier and status each on one line; the staff's words for a status
+    cases = "#pf-cases tbody"
+    for column in (1, 2, 5):
+        lines = page.evaluate(LINES, f"{cases} td:nth-child({column})")
+        assert lines and set(lines) == {1}, (column, lines)
+    assert set(page.evaluate(LINES, f"{cases} .tag")) == {1}
+    states = page.locator(f"{cases} .tstatus").all_inner_texts()
+    assert states and not any("您" in s or "，" in s for s in states), states
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # nothing runs off the page
+    screenshot(page, f"profile-device-{width}")
+    assert errors == []
+    context.close()

@@ -427,7 +427,7 @@ export function startDrill(cfg) {
       + `${r.origin === "predictive" ? ` <span class="tag">${esc(t("desk.source.predictive"))}</span>` : ""}</td>`
       + `<td>${esc(formatTime(r.created_at, { timeZone: cfg.timeZone || undefined }))}</td><td>${esc(r.hospital)}</td><td>${esc(r.department)}</td>`
       + `<td>${esc(r.device)} <span class="muted small">${esc(r.model)}</span></td>`
-      + `<td><span class="badge st-${esc(r.status)}">${esc(t(`status.${r.status}`))}</span></td>`
+      + `<td><span class="badge st-${esc(r.status)}">${esc(t(r.status))}</span></td>`
       + `<td>${r.tier ? esc(t(`tier.${r.tier}`)) : "—"}</td><td>${esc(r.fault_category || "—")}</td><td>${esc(r.engineer || "—")}</td>`
       + `<td class="num">${num(r.repair_hours, 1)}</td><td class="num">${r.rating ?? "—"}</td></tr>`);
     table.innerHTML = `<thead><tr>${head.map((h) => `<th>${esc(t(h))}</th>`).join("")}</tr></thead>`
