@@ -23,7 +23,7 @@ from cloud.auth.models import DESK_ROLES, AlertNotice, Role, User, Verification
 from cloud.db import SessionDep
 from cloud.deps import SettingsDep, tenant_scope
 from cloud.errors import Conflict, Forbidden, NotFound
-from cloud.i18n import request_language
+from cloud.i18n import request_language, translate
 from cloud.i18n_catalogs import N_
 from cloud.localtime import local_time
 from cloud.registry.models import Device, Hospital
@@ -44,6 +44,16 @@ NOTICE_TEXTS = {
 }
 
 # Where each alert of a digest stands (the page shows digest.outcome.<key>).
+# The alert list's action texts, for its script (the phone page's and the desk's).
+ACTION_WORDS = {
+    "take": N_("Take it on"), "take_text": N_("You will be the one looking into this alert."),
+    "refute": N_("Mark as a false alarm"),
+    "refute_text": N_("Why was this alert wrong? Your reason is kept with it, and this reading will alert a little "
+                      "less readily."),
+    "refute_hint": N_("e.g. planned maintenance, the probe was being cleaned"),
+    "required": N_("A false alarm needs a note saying why."), "ok": N_("Confirm"), "cancel": N_("Cancel"),
+    "network": N_("Network error; try again."),
+}
 OUTCOME_TEXTS = (N_("digest.outcome.open"), N_("digest.outcome.acknowledged"), N_("digest.outcome.resolved"),
                  N_("digest.outcome.false_alarm"))
 
@@ -106,7 +116,8 @@ def alert_list(request: Request, session: SessionDep, user: SignedIn, tab: str =
         rows.append(row)
     pages = max(1, -(-total // LIST_PAGE))
     template = "alerts/list_desk.html" if _at_desk(user) else "alerts/list.html"
-    return render(request, template, user, rows=rows, total=total, tab=tab, tabs=LIST_TABS, page=page,
+    words = {key: translate(text, language) for key, text in ACTION_WORDS.items()}
+    return render(request, template, user, rows=rows, total=total, tab=tab, tabs=LIST_TABS, page=page, words=words,
                   pages=pages, several_hospitals=len({a.hospital_id for a in alerts}) > 1 or user.is_staff,
                   ticket_base=ticket_base(user), back=_home(user))
 
