@@ -109,7 +109,7 @@ def _tickets(session: Session, filters: Filters, what: Drill, language: str) -> 
     for start in range(0, min(len(ids), MAX_TICKETS), 1000):
         for r in agg.ticket_rows(session, ids[start:start + 1000], language):
             rows.append([r.number, local_time(r.created_at, zone), r.hospital, r.department, r.device, r.model,
-                         t(r.category) if r.category else "", t(f"desk.source.{r.origin}"), t(f"status.{r.status}"),
+                         t(r.category) if r.category else "", t(f"desk.source.{r.origin}"), t(r.status),
                          t(f"tier.{r.tier}") if r.tier else "", r.fault_category or "", r.engineer,
                          local_time(r.resolved_at, zone), r.repair_hours, r.reopen_count, r.rating])
     if len(ids) > MAX_TICKETS:

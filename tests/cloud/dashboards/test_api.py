@@ -137,6 +137,10 @@ def test_csv_exports_open_as_spreadsheets(client: TestClient, world: World, hist
     assert len(tickets) == 1 + 6 and tickets[0][0] == "工单"
     assert {row[0] for row in tickets[1:]} == {"DASH-t1", "DASH-t2", "DASH-t4", "DASH-t5", "DASH-t6", "DASH-t10"}
     assert next(row for row in tickets[1:] if row[0] == "DASH-t1")[1] == "2026-01-05 10:00"  # Shanghai time
+    status = tickets[0].index("状态")
+    # the desk's words for a status, as the console says them, never the reporter's ("已处理，待您确认")
+    assert {row[status] for row in tickets[1:]} <= {"待处理", "远程诊断中", "已派工", "已接单", "已到场", "待确认",
+                                                      "已重开", "已关闭", "已取消", "已合并"}, tickets
 
 
 def test_the_whole_dashboard_exports_as_one_workbook(client: TestClient, world: World, history: History) -> None:
